@@ -1,0 +1,22 @@
+//! `etcd-monitor config default|check`.
+
+use anyhow::Context;
+
+use super::ConfigCommand;
+use crate::config::{Overrides, Settings, DEFAULT_CONFIG};
+
+pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConfigCommand::Default => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        ConfigCommand::Check { config } => {
+            let settings = Settings::load(config.as_deref(), &Overrides::default())?;
+            // Passwords are never in Settings (only where to read them), so this is safe to print.
+            let text = toml::to_string_pretty(&settings).context("printing the configuration")?;
+            println!("# configuration is valid\n{text}");
+            Ok(())
+        }
+    }
+}

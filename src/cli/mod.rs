@@ -1,0 +1,101 @@
+//! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
+
+mod config_cmd;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "etcd-monitor",
+    version,
+    about = "Monitor etcd v3 clusters: health, leader, raft, DB size, alarms, consistency and metrics",
+    after_help = "Start with `etcd-monitor demo` (needs `etcd` on PATH) or `etcd-monitor serve --endpoints http://127.0.0.1:2379`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Monitor clusters and serve the dashboard API.
+    Serve(ServeArgs),
+    /// Start a local 3-member etcd cluster in a temp dir and monitor it.
+    Demo(DemoArgs),
+    /// Print or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML) for many clusters; see `etcd-monitor config default`.
+    #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Endpoints of the one cluster to monitor (replaces the config's clusters).
+    #[arg(long, value_delimiter = ',')]
+    pub endpoints: Option<Vec<String>>,
+    /// Name of the cluster given with --endpoints.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Address for the dashboard and API, e.g. 127.0.0.1:9393.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Directory of the embedded store.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds between probes of each cluster.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Address for the dashboard and API (default: 127.0.0.1:9393, or a free port if taken).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Seconds between probes.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default configuration file, with comments.
+    Default,
+    /// Load and validate a configuration, then print the result (secrets are never shown).
+    Check {
+        #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Config(cmd) => config_cmd::run(cmd),
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

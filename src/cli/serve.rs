@@ -1,0 +1,51 @@
+//! `etcd-monitor serve`: monitor the configured clusters and serve the API.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use tracing::info;
+
+use super::ServeArgs;
+use crate::collect::Collectors;
+use crate::config::{Overrides, Settings};
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        interval_secs: args.interval,
+        endpoints: args
+            .endpoints
+            .map(|e| e.iter().flat_map(|s| crate::config::split_endpoints(s)).collect()),
+        cluster_name: args.name,
+    };
+    let settings = Settings::load(args.config.as_deref(), &overrides)?;
+    serve(settings)
+}
+
+pub fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.store.data_dir).with_context(|| {
+        format!(
+            "cannot create store.data_dir {}",
+            settings.store.data_dir.display()
+        )
+    })?;
+    let listener = TcpListener::bind(settings.server.listen)
+        .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let collectors = Collectors::start(&settings)?;
+        let addr = listener.local_addr()?;
+        for c in &settings.clusters {
+            info!(cluster = %c.name, endpoints = %c.endpoints.join(","), "monitoring");
+        }
+        info!("API on http://{addr}/api/v1/clusters");
+        crate::web::launch(collectors.board.clone(), listener, super::shutdown_signal()).await?;
+        collectors.shutdown().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,173 @@
+//! Collection: one supervised task per cluster probes it every interval and
+//! publishes a fresh [`ClusterSnapshot`]; readers hold a [`SnapshotBoard`].
+
+pub mod derive;
+pub mod probe;
+pub mod snapshot;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{ClusterConfig, CollectSettings, Settings};
+use crate::etcd::EtcdError;
+pub use probe::ClusterProber;
+pub use snapshot::{ClusterSnapshot, ClusterStatus};
+
+/// The latest snapshot of every monitored cluster, in config order. Each one is
+/// replaced whole (a new `Arc`) after every probe, so readers never see half a probe.
+#[derive(Clone)]
+pub struct SnapshotBoard {
+    clusters: Arc<Vec<(String, watch::Receiver<Arc<ClusterSnapshot>>)>>,
+}
+
+impl SnapshotBoard {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.clusters.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<ClusterSnapshot>> {
+        self.clusters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, rx)| rx.borrow().clone())
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClusterSnapshot>> {
+        self.clusters.iter().map(|(_, rx)| rx.borrow().clone()).collect()
+    }
+
+    /// A receiver that wakes on every new snapshot of `name` (for live updates).
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Arc<ClusterSnapshot>>> {
+        self.clusters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, rx)| rx.clone())
+    }
+}
+
+/// The running collectors; dropping it does not stop them, [`Collectors::shutdown`] does.
+pub struct Collectors {
+    pub board: SnapshotBoard,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Collectors {
+    /// Checks every cluster's connection settings (TLS files, passwords) and starts
+    /// one supervised collector per cluster.
+    pub fn start(settings: &Settings) -> Result<Collectors, EtcdError> {
+        // Fail at start on unreadable certificates or passwords, not in the loop.
+        for cluster in &settings.clusters {
+            ClusterProber::new(cluster.clone(), settings.collect.clone())?;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let mut boards = Vec::new();
+        let mut tasks = Vec::new();
+        for cluster in &settings.clusters {
+            let (tx, rx) = watch::channel(Arc::new(ClusterSnapshot::pending(
+                &cluster.name,
+                &cluster.tags,
+            )));
+            boards.push((cluster.name.clone(), rx));
+            tasks.push(tokio::spawn(supervise(
+                cluster.clone(),
+                settings.collect.clone(),
+                tx,
+                stop_rx.clone(),
+            )));
+        }
+        Ok(Collectors {
+            board: SnapshotBoard {
+                clusters: Arc::new(boards),
+            },
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops every collector and waits for them to finish their current probe.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Restarts the cluster's collector if it panics, so one bad cluster (or a bug
+/// triggered by its answers) never ends monitoring of it or of the others.
+async fn supervise(
+    cluster: ClusterConfig,
+    settings: CollectSettings,
+    tx: watch::Sender<Arc<ClusterSnapshot>>,
+    stop: watch::Receiver<bool>,
+) {
+    let mut restarts = 0u32;
+    loop {
+        let task = tokio::spawn(run(
+            cluster.clone(),
+            settings.clone(),
+            tx.clone(),
+            stop.clone(),
+        ));
+        match task.await {
+            Ok(()) => return,
+            Err(e) => {
+                restarts += 1;
+                error!(cluster = %cluster.name, restarts, "collector failed, restarting: {e}");
+                let backoff = Duration::from_secs(u64::from(restarts.min(6)) * 5);
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    cluster: ClusterConfig,
+    settings: CollectSettings,
+    tx: watch::Sender<Arc<ClusterSnapshot>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = cluster.name.clone();
+    let mut prober = match ClusterProber::new(cluster, settings.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            error!(cluster = %name, "cannot monitor: {e}");
+            return;
+        }
+    };
+    let deadline = probe::probe_deadline(&settings);
+    let mut ticker = tokio::time::interval(settings.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_status = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let snapshot = tokio::select! {
+            r = tokio::time::timeout(deadline, prober.probe()) => match r {
+                Ok(s) => s,
+                Err(_) => {
+                    // Every call has its own deadline; this is a last guard.
+                    warn!(cluster = %name, "probe exceeded {deadline:?}; skipped");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        if last_status != Some(snapshot.status) {
+            info!(cluster = %name, status = ?snapshot.status, reasons = ?snapshot.reasons, "cluster status");
+            last_status = Some(snapshot.status);
+        }
+        tx.send_replace(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,665 @@
+//! One probe of one cluster: member list, per-member Status, `/health` and
+//! `/metrics` (all members at once, each call with its own deadline), alarms, and
+//! now and then a HashKV consistency check. Then the derived view: leader,
+//! agreement, quorum, spreads, status and its reasons.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use etcd_client::{AlarmAction, AlarmType, Client};
+use futures::future::join_all;
+
+use super::derive::{Indicators, MetricsSample};
+use super::snapshot::*;
+use crate::config::{ClusterConfig, CollectSettings};
+use crate::etcd::{with_deadline, Connector, EtcdError};
+use crate::promtext;
+
+/// A member as the member list (or, before any list, the config) describes it.
+#[derive(Debug, Clone)]
+struct MemberEntry {
+    id: u64,
+    name: String,
+    peer_urls: Vec<String>,
+    client_urls: Vec<String>,
+    is_learner: bool,
+}
+
+/// What one member answered in this probe.
+struct MemberProbe {
+    status: Result<etcd_client::StatusResponse, EtcdError>,
+    health: Result<bool, String>,
+}
+
+/// State a cluster's collector keeps between probes.
+pub struct ClusterProber {
+    cluster: ClusterConfig,
+    settings: CollectSettings,
+    connector: Connector,
+    /// One gRPC client per client URL, reused across probes; dropped on failure.
+    clients: HashMap<String, Client>,
+    members: Vec<MemberEntry>,
+    previous_metrics: HashMap<String, MetricsSample>,
+    last_consistency: Option<(Instant, ConsistencyCheck)>,
+}
+
+impl ClusterProber {
+    pub fn new(cluster: ClusterConfig, settings: CollectSettings) -> Result<Self, EtcdError> {
+        let connector = Connector::new(&cluster, settings.request_timeout, settings.dial_timeout)?;
+        Ok(ClusterProber {
+            cluster,
+            settings,
+            connector,
+            clients: HashMap::new(),
+            members: Vec::new(),
+            previous_metrics: HashMap::new(),
+            last_consistency: None,
+        })
+    }
+
+    async fn client(&mut self, url: &str) -> Result<Client, EtcdError> {
+        if let Some(c) = self.clients.get(url) {
+            return Ok(c.clone());
+        }
+        let client = self.connector.connect(&[url.to_string()]).await?;
+        self.clients.insert(url.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The member list from the first endpoint to answer; all are asked at once so a
+    /// hung endpoint costs nothing when another is up.
+    async fn member_list(&mut self) -> Result<Vec<MemberEntry>, String> {
+        let mut urls: Vec<String> = self.cluster.endpoints.clone();
+        for m in &self.members {
+            for u in &m.client_urls {
+                if !urls.contains(u) {
+                    urls.push(u.clone());
+                }
+            }
+        }
+        let timeout = self.connector.request_timeout();
+        let mut clients = Vec::new();
+        for url in &urls {
+            if let Ok(c) = self.client(url).await {
+                clients.push((url.clone(), c));
+            }
+        }
+        let calls = clients.into_iter().map(|(url, mut c)| {
+            Box::pin(async move {
+                with_deadline(&format!("member list from {url}"), timeout, c.member_list()).await
+            })
+        });
+        if calls.len() == 0 {
+            return Err("member list: no endpoint could be connected".into());
+        }
+        match futures::future::select_ok(calls).await {
+            Ok((resp, _)) => Ok(resp
+                .members()
+                .iter()
+                .map(|m| MemberEntry {
+                    id: m.id(),
+                    name: m.name().to_string(),
+                    peer_urls: m.peer_urls().to_vec(),
+                    client_urls: m.client_urls().to_vec(),
+                    is_learner: m.is_learner(),
+                })
+                .collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn scrape(&self, url: &str) -> Result<MetricsSample, String> {
+        let (code, body) = self
+            .connector
+            .http_get(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !code.is_success() {
+            return Err(format!("GET {url}: HTTP {code}"));
+        }
+        let at = Instant::now();
+        let scrape = promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(MetricsSample::from_scrape(&scrape, at))
+    }
+
+    /// Probes the cluster once and returns the new snapshot.
+    pub async fn probe(&mut self) -> ClusterSnapshot {
+        let started = Instant::now();
+        let mut snap = ClusterSnapshot::pending(&self.cluster.name, &self.cluster.tags);
+        snap.probed_at = Some(Timestamp::now());
+
+        match self.member_list().await {
+            Ok(members) => self.members = members,
+            Err(e) => {
+                snap.errors.push(e);
+                if self.members.is_empty() {
+                    // Never reached: show the configured endpoints as members.
+                    self.members = self
+                        .cluster
+                        .endpoints
+                        .iter()
+                        .map(|e| MemberEntry {
+                            id: 0,
+                            name: e.clone(),
+                            peer_urls: vec![],
+                            client_urls: vec![e.clone()],
+                            is_learner: false,
+                        })
+                        .collect();
+                }
+            }
+        }
+        let members = self.members.clone();
+
+        // Connections are made one after another (they are cheap and cached); the
+        // calls themselves run concurrently, each under its own deadline.
+        let mut clients = Vec::new();
+        for m in &members {
+            let client = match m.client_urls.first() {
+                Some(url) => self.client(url).await.ok(),
+                None => None,
+            };
+            clients.push(client);
+        }
+        let timeout = self.connector.request_timeout();
+        let connector = &self.connector;
+        let probes = members.iter().zip(clients).map(|(m, client)| async move {
+            let Some(url) = m.client_urls.first() else {
+                return MemberProbe {
+                    status: Err(EtcdError::Setup(
+                        "member has not started yet (no client URL)".into(),
+                    )),
+                    health: Err("not started".into()),
+                };
+            };
+            let status = async {
+                match client {
+                    Some(mut c) => with_deadline("status", timeout, c.status()).await,
+                    None => Err(EtcdError::Setup(format!("cannot connect to {url}"))),
+                }
+            };
+            let health = async {
+                match connector.http_get(&format!("{url}/health")).await {
+                    Ok((_, body)) => parse_health(&body),
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            let (status, health) = tokio::join!(status, health);
+            MemberProbe { status, health }
+        });
+        let metrics_urls = self.metrics_urls(&members);
+        let scrapes = metrics_urls.iter().map(|url| self.scrape(url));
+        let alarm_client = self.any_client(&members);
+        let alarms = async {
+            match alarm_client {
+                Some(mut c) => {
+                    with_deadline(
+                        "alarm list",
+                        timeout,
+                        c.alarm(AlarmAction::Get, AlarmType::None, None),
+                    )
+                    .await
+                }
+                None => Err(EtcdError::Setup("alarm list: no member reachable".into())),
+            }
+        };
+        let (probes, scrapes, alarms) = tokio::join!(join_all(probes), join_all(scrapes), alarms);
+
+        for (m, p) in members.iter().zip(&probes) {
+            if p.status.is_err() {
+                if let Some(url) = m.client_urls.first() {
+                    self.clients.remove(url);
+                }
+            }
+        }
+
+        snap.members = members
+            .iter()
+            .zip(probes)
+            .map(|(m, p)| member_snapshot(m, p))
+            .collect();
+        self.attach_metrics(&mut snap, &metrics_urls, scrapes);
+
+        match alarms {
+            Ok(resp) => {
+                snap.alarms = resp
+                    .alarms()
+                    .iter()
+                    .filter(|a| a.alarm() != AlarmType::None)
+                    .map(|a| Alarm {
+                        member_id: member_id_hex(a.member_id()),
+                        member_name: members
+                            .iter()
+                            .find(|m| m.id == a.member_id())
+                            .map(|m| m.name.clone()),
+                        alarm: alarm_name(a.alarm()).to_string(),
+                    })
+                    .collect()
+            }
+            Err(e) => snap.errors.push(e.to_string()),
+        }
+
+        derive_cluster_view(&mut snap, &self.settings);
+        snap.consistency = self.consistency(&snap, &members).await;
+        set_status(&mut snap);
+        snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
+        snap
+    }
+
+    fn any_client(&self, members: &[MemberEntry]) -> Option<Client> {
+        for m in members {
+            if let Some(url) = m.client_urls.first() {
+                if let Some(c) = self.clients.get(url) {
+                    return Some(c.clone());
+                }
+            }
+        }
+        None
+    }
+
+    fn metrics_urls(&self, members: &[MemberEntry]) -> Vec<String> {
+        if !self.cluster.metrics_urls.is_empty() {
+            return self.cluster.metrics_urls.clone();
+        }
+        members
+            .iter()
+            .filter_map(|m| m.client_urls.first())
+            .map(|u| format!("{u}/metrics"))
+            .collect()
+    }
+
+    /// Matches each scrape to its member (by the `etcd_server_id` it reports, else by
+    /// URL) and turns it into indicators against that member's previous scrape.
+    fn attach_metrics(
+        &mut self,
+        snap: &mut ClusterSnapshot,
+        urls: &[String],
+        scrapes: Vec<Result<MetricsSample, String>>,
+    ) {
+        let mut seen = HashMap::new();
+        for (url, scrape) in urls.iter().zip(scrapes) {
+            let by_url = snap.members.iter().position(|m| {
+                m.client_urls
+                    .first()
+                    .is_some_and(|c| url.starts_with(c.as_str()))
+            });
+            let index = match &scrape {
+                Ok(s) => s
+                    .server_id
+                    .as_ref()
+                    .and_then(|id| snap.members.iter().position(|m| &m.id == id))
+                    .or(by_url),
+                Err(_) => by_url,
+            }
+            .or_else(|| same_host(url, &snap.members));
+            let Some(index) = index else {
+                snap.errors
+                    .push(format!("metrics from {url} match no member of the cluster"));
+                continue;
+            };
+            let member = &mut snap.members[index];
+            member.metrics_url = Some(url.clone());
+            match scrape {
+                Ok(sample) => {
+                    let key = member.id.clone();
+                    member.indicators =
+                        Some(Indicators::derive(&sample, self.previous_metrics.get(&key)));
+                    seen.insert(key.clone(), ());
+                    self.previous_metrics.insert(key, sample);
+                }
+                Err(e) => member.scrape_error = Some(e),
+            }
+        }
+        // Keep previous scrapes only of members still present.
+        let ids: Vec<String> = snap.members.iter().map(|m| m.id.clone()).collect();
+        self.previous_metrics.retain(|id, _| ids.contains(id));
+    }
+
+    async fn consistency(
+        &mut self,
+        snap: &ClusterSnapshot,
+        members: &[MemberEntry],
+    ) -> Option<ConsistencyCheck> {
+        let every = self.settings.consistency_interval;
+        if every.is_zero() {
+            return None;
+        }
+        if let Some((at, last)) = &self.last_consistency {
+            if at.elapsed() < every {
+                return Some(last.clone());
+            }
+        }
+        let reachable: Vec<(&MemberSnapshot, &MemberEntry)> = snap
+            .members
+            .iter()
+            .zip(members)
+            .filter(|(s, _)| s.reachable)
+            .collect();
+        if reachable.len() < 2 {
+            return self.last_consistency.as_ref().map(|(_, c)| c.clone());
+        }
+        // The lowest revision every reachable member has applied.
+        let revision = reachable
+            .iter()
+            .filter_map(|(s, _)| s.status.as_ref().map(|st| st.revision))
+            .min()?;
+        let timeout = self.connector.request_timeout();
+        let mut clients = Vec::new();
+        for (s, e) in &reachable {
+            let c = match e.client_urls.first() {
+                Some(url) => self.client(url).await.ok(),
+                None => None,
+            };
+            clients.push((s.id.clone(), c));
+        }
+        let calls = clients.into_iter().map(|(id, c)| async move {
+            let result = match c {
+                Some(mut c) => with_deadline("hash kv", timeout, c.hash_kv(revision)).await,
+                None => Err(EtcdError::Setup("not connected".into())),
+            };
+            match result {
+                Ok(r) => MemberHash {
+                    member_id: id,
+                    hash: Some(r.hash()),
+                    compact_revision: Some(r.compact_version()),
+                    error: None,
+                },
+                Err(e) => MemberHash {
+                    member_id: id,
+                    hash: None,
+                    compact_revision: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        });
+        let hashes = join_all(calls).await;
+        let check = compare_hashes(revision, hashes, snap.leader.as_ref().map(|l| l.id.as_str()));
+        self.last_consistency = Some((Instant::now(), check.clone()));
+        Some(check)
+    }
+}
+
+fn same_host(url: &str, members: &[MemberSnapshot]) -> Option<usize> {
+    let host = |u: &str| {
+        let rest = u.split("://").nth(1).unwrap_or(u);
+        let host_port = rest.split('/').next().unwrap_or("");
+        host_port
+            .rsplit_once(':')
+            .map_or(host_port, |(h, _)| h)
+            .to_string()
+    };
+    let wanted = host(url);
+    let matches: Vec<usize> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.client_urls.iter().any(|c| host(c) == wanted))
+        .map(|(i, _)| i)
+        .collect();
+    (matches.len() == 1).then(|| matches[0])
+}
+
+/// Compares hashes taken at one revision. Members compacted at a different revision
+/// hash different ranges, so only those sharing the reference's compaction count.
+pub fn compare_hashes(revision: i64, hashes: Vec<MemberHash>, leader: Option<&str>) -> ConsistencyCheck {
+    let answered: Vec<&MemberHash> = hashes.iter().filter(|h| h.hash.is_some()).collect();
+    let reference = leader
+        .and_then(|l| answered.iter().find(|h| h.member_id == l))
+        .map(|h| (h.hash, h.compact_revision))
+        .or_else(|| {
+            // No leader answer: the most common (hash, compaction).
+            let mut counts: HashMap<(Option<u32>, Option<i64>), usize> = HashMap::new();
+            for h in &answered {
+                *counts.entry((h.hash, h.compact_revision)).or_default() += 1;
+            }
+            counts.into_iter().max_by_key(|(_, n)| *n).map(|(k, _)| k)
+        });
+    let mismatched: Vec<String> = match reference {
+        Some((hash, compact)) => answered
+            .iter()
+            .filter(|h| h.compact_revision == compact && h.hash != hash)
+            .map(|h| h.member_id.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let failed: Vec<String> = hashes
+        .iter()
+        .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.member_id)))
+        .collect();
+    ConsistencyCheck {
+        checked_at: Timestamp::now(),
+        revision,
+        compact_revision: reference.and_then(|(_, c)| c),
+        consistent: mismatched.is_empty() && answered.len() >= 2,
+        hashes,
+        mismatched,
+        error: (!failed.is_empty()).then(|| failed.join("; ")),
+    }
+}
+
+fn parse_health(body: &str) -> Result<bool, String> {
+    #[derive(serde::Deserialize)]
+    struct Health {
+        health: String,
+        #[serde(default)]
+        reason: String,
+    }
+    let h: Health = serde_json::from_str(body)
+        .map_err(|e| format!("/health answered something else than etcd's JSON: {e}"))?;
+    match h.health.as_str() {
+        "true" => Ok(true),
+        _ if !h.reason.is_empty() => Err(format!("/health: {}", h.reason)),
+        _ => Ok(false),
+    }
+}
+
+fn alarm_name(a: AlarmType) -> &'static str {
+    match a {
+        AlarmType::Nospace => "NOSPACE",
+        AlarmType::Corrupt => "CORRUPT",
+        AlarmType::None => "NONE",
+    }
+}
+
+fn member_snapshot(m: &MemberEntry, p: MemberProbe) -> MemberSnapshot {
+    let (status, error) = match p.status {
+        Ok(s) => {
+            let header = s.header();
+            (
+                Some(MemberStatus {
+                    version: s.version().to_string(),
+                    db_size: s.db_size(),
+                    db_size_in_use: s.raft_used_db_size(),
+                    leader: member_id_hex(s.leader()),
+                    raft_term: s.raft_term(),
+                    raft_index: s.raft_index(),
+                    raft_applied_index: s.raft_applied_index(),
+                    revision: header.map_or(0, |h| h.revision()),
+                    is_learner: s.is_learner(),
+                    errors: s.errors().to_vec(),
+                }),
+                None,
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let reachable = status.is_some();
+    let (healthy, error) = match (&error, p.health) {
+        (Some(_), _) => (false, error),
+        (None, Ok(true)) => (true, None),
+        (None, Ok(false)) => (false, Some("/health reports the member unhealthy".to_string())),
+        (None, Err(e)) => (false, Some(e)),
+    };
+    MemberSnapshot {
+        id: if m.id == 0 {
+            String::new()
+        } else {
+            member_id_hex(m.id)
+        },
+        name: m.name.clone(),
+        peer_urls: m.peer_urls.clone(),
+        client_urls: m.client_urls.clone(),
+        is_learner: m.is_learner,
+        is_leader: false,
+        reachable,
+        healthy,
+        error,
+        status,
+        flags: Vec::new(),
+        indicators: None,
+        metrics_url: None,
+        scrape_error: None,
+    }
+}
+
+/// Leader, agreement, lag, quorum and spreads from the members' answers.
+pub fn derive_cluster_view(snap: &mut ClusterSnapshot, settings: &CollectSettings) {
+    let statuses: Vec<MemberStatus> = snap
+        .members
+        .iter()
+        .filter_map(|m| m.status.clone())
+        .collect();
+
+    // The leader and term most members report (ties: the higher term).
+    let mut votes: HashMap<(String, u64), usize> = HashMap::new();
+    for s in &statuses {
+        if s.leader != "0" {
+            *votes.entry((s.leader.clone(), s.raft_term)).or_default() += 1;
+        }
+    }
+    let agreed = votes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(a.0 .1.cmp(&b.0 .1)))
+        .map(|(k, _)| k);
+    if let Some((leader_id, term)) = &agreed {
+        snap.raft_term = Some(*term);
+        let name = snap
+            .members
+            .iter()
+            .find(|m| &m.id == leader_id)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        snap.leader = Some(LeaderInfo {
+            id: leader_id.clone(),
+            name,
+        });
+    }
+    let max_applied = statuses.iter().map(|s| s.raft_applied_index).max();
+    for m in &mut snap.members {
+        m.is_leader = agreed.as_ref().is_some_and(|(l, _)| &m.id == l);
+        let Some(s) = &m.status else { continue };
+        match &agreed {
+            Some((leader, term)) => {
+                if s.leader == "0" {
+                    m.flags.push("has no leader".into());
+                } else if &s.leader != leader {
+                    m.flags.push(format!(
+                        "reports leader {} while the others report {leader}",
+                        s.leader
+                    ));
+                }
+                if s.raft_term != *term {
+                    m.flags
+                        .push(format!("raft term {} differs from the cluster's {term}", s.raft_term));
+                }
+            }
+            None => m.flags.push("has no leader".into()),
+        }
+        if let Some(max) = max_applied {
+            let lag = max - s.raft_applied_index;
+            if lag > settings.max_raft_index_lag {
+                m.flags
+                    .push(format!("applied raft index lags the highest by {lag} entries"));
+            }
+        }
+        for e in &s.errors {
+            m.flags.push(format!("reports error: {e}"));
+        }
+    }
+
+    let voting: Vec<&MemberSnapshot> = snap.members.iter().filter(|m| !m.is_learner).collect();
+    let healthy_voting = voting.iter().filter(|m| m.healthy).count();
+    let needed = voting.len() / 2 + 1;
+    snap.quorum = Quorum {
+        voting_members: voting.len(),
+        healthy_voting_members: healthy_voting,
+        needed,
+        has_quorum: healthy_voting >= needed,
+    };
+    let spread_u = |f: fn(&MemberStatus) -> u64| {
+        let vals: Vec<u64> = statuses.iter().map(|s| f(s)).collect();
+        Some(vals.iter().max()? - vals.iter().min()?)
+    };
+    snap.spread = Spread {
+        raft_index: spread_u(|s| s.raft_index),
+        raft_applied_index: spread_u(|s| s.raft_applied_index),
+        revision: {
+            let vals: Vec<i64> = statuses.iter().map(|s| s.revision).collect();
+            vals.iter().max().zip(vals.iter().min()).map(|(a, b)| a - b)
+        },
+    };
+}
+
+/// Healthy, degraded or unavailable, with one reason per problem.
+pub fn set_status(snap: &mut ClusterSnapshot) {
+    let mut unavailable = Vec::new();
+    let mut degraded = Vec::new();
+    let reachable = snap.members_reachable();
+    if reachable == 0 {
+        unavailable.push(format!(
+            "no member reachable ({} tried)",
+            snap.members.len()
+        ));
+    } else if !snap.quorum.has_quorum {
+        unavailable.push(format!(
+            "no quorum: {} of {} voting members healthy, {} needed",
+            snap.quorum.healthy_voting_members, snap.quorum.voting_members, snap.quorum.needed
+        ));
+    }
+    if reachable > 0 && snap.leader.is_none() {
+        unavailable.push("no leader: no reachable member reports one".into());
+    }
+    for m in &snap.members {
+        let who = if m.name.is_empty() { &m.id } else { &m.name };
+        if !m.healthy {
+            let why = m.error.as_deref().unwrap_or("unhealthy");
+            let what = if m.reachable { "unhealthy" } else { "unreachable" };
+            degraded.push(format!("member {who} {what}: {why}"));
+        }
+        for f in &m.flags {
+            if m.reachable {
+                degraded.push(format!("member {who} {f}"));
+            }
+        }
+    }
+    for a in &snap.alarms {
+        let who = a.member_name.as_deref().unwrap_or(&a.member_id);
+        degraded.push(format!("alarm {} raised by member {who}", a.alarm));
+    }
+    if let Some(c) = &snap.consistency {
+        if !c.mismatched.is_empty() {
+            degraded.push(format!(
+                "consistency check at revision {}: hash differs on {}",
+                c.revision,
+                c.mismatched.join(", ")
+            ));
+        }
+    }
+    if unavailable.is_empty() && !snap.errors.is_empty() && degraded.is_empty() {
+        degraded.extend(snap.errors.iter().cloned());
+    }
+    snap.status = if !unavailable.is_empty() {
+        ClusterStatus::Unavailable
+    } else if !degraded.is_empty() {
+        ClusterStatus::Degraded
+    } else {
+        ClusterStatus::Healthy
+    };
+    unavailable.extend(degraded);
+    snap.reasons = unavailable;
+}
+
+/// The longest one probe can take: the member list, then the members' calls and the
+/// alarm list, then HashKV, each under `request_timeout`, plus connecting.
+pub fn probe_deadline(settings: &CollectSettings) -> Duration {
+    settings.request_timeout * 3 + (settings.dial_timeout + settings.request_timeout) * 2
+}

@@ -1,0 +1,180 @@
+//! What the collector knows about a cluster after one probe: the value everything
+//! else reads. Plain data, serialisable as the JSON API shows it.
+
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+use super::derive::Indicators;
+
+/// A wall-clock time, shown as RFC 3339 UTC with milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(SystemTime::now())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(self.0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterStatus {
+    /// Not probed yet.
+    Pending,
+    Healthy,
+    /// Serving, but something needs attention (a member down, an alarm, a disagreement).
+    Degraded,
+    /// Cannot serve writes: no quorum, no leader, or no member reachable.
+    Unavailable,
+}
+
+/// Member IDs are shown in hex, as etcdctl's table output and etcd's logs do.
+pub fn member_id_hex(id: u64) -> String {
+    format!("{id:x}")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSnapshot {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub status: ClusterStatus,
+    /// Why the status is not healthy, one sentence each.
+    pub reasons: Vec<String>,
+    pub probed_at: Option<Timestamp>,
+    pub probe_duration_ms: Option<u64>,
+    pub cluster_id: Option<String>,
+    pub leader: Option<LeaderInfo>,
+    pub raft_term: Option<u64>,
+    pub members: Vec<MemberSnapshot>,
+    pub quorum: Quorum,
+    pub spread: Spread,
+    pub alarms: Vec<Alarm>,
+    pub consistency: Option<ConsistencyCheck>,
+    /// Cluster-level failures (member list, alarm list) of the last probe.
+    pub errors: Vec<String>,
+}
+
+impl ClusterSnapshot {
+    /// The state before the first probe.
+    pub fn pending(name: &str, tags: &[String]) -> Self {
+        ClusterSnapshot {
+            name: name.to_string(),
+            tags: tags.to_vec(),
+            status: ClusterStatus::Pending,
+            reasons: vec!["not probed yet".to_string()],
+            probed_at: None,
+            probe_duration_ms: None,
+            cluster_id: None,
+            leader: None,
+            raft_term: None,
+            members: Vec::new(),
+            quorum: Quorum::default(),
+            spread: Spread::default(),
+            alarms: Vec::new(),
+            consistency: None,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn members_reachable(&self) -> usize {
+        self.members.iter().filter(|m| m.reachable).count()
+    }
+
+    pub fn members_healthy(&self) -> usize {
+        self.members.iter().filter(|m| m.healthy).count()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LeaderInfo {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberSnapshot {
+    pub id: String,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+    pub is_leader: bool,
+    /// The Status call answered.
+    pub reachable: bool,
+    /// Reachable and `/health` says true.
+    pub healthy: bool,
+    /// Why the member is unreachable or unhealthy.
+    pub error: Option<String>,
+    pub status: Option<MemberStatus>,
+    /// Problems found by comparing this member with the others.
+    pub flags: Vec<String>,
+    pub indicators: Option<Indicators>,
+    pub metrics_url: Option<String>,
+    pub scrape_error: Option<String>,
+}
+
+/// A member's answer to the Status call (field names as in etcdctl's JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    pub version: String,
+    pub db_size: i64,
+    pub db_size_in_use: i64,
+    pub leader: String,
+    pub raft_term: u64,
+    pub raft_index: u64,
+    pub raft_applied_index: u64,
+    pub revision: i64,
+    pub is_learner: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Quorum {
+    pub voting_members: usize,
+    pub healthy_voting_members: usize,
+    pub needed: usize,
+    pub has_quorum: bool,
+}
+
+/// How far apart the members are; large spreads mean a member lags.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Spread {
+    pub raft_index: Option<u64>,
+    pub raft_applied_index: Option<u64>,
+    pub revision: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alarm {
+    pub member_id: String,
+    pub member_name: Option<String>,
+    /// `NOSPACE` or `CORRUPT`, as etcdctl prints them.
+    pub alarm: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsistencyCheck {
+    pub checked_at: Timestamp,
+    pub revision: i64,
+    pub compact_revision: Option<i64>,
+    pub consistent: bool,
+    pub hashes: Vec<MemberHash>,
+    /// Members whose hash differs from the leader's (or the majority's).
+    pub mismatched: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberHash {
+    pub member_id: String,
+    pub hash: Option<u32>,
+    pub compact_revision: Option<i64>,
+    pub error: Option<String>,
+}

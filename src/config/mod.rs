@@ -1,0 +1,463 @@
+//! Settings: types, the one source of defaults (`default.toml`, compiled in),
+//! layered loading (defaults -> file -> environment -> flags) and validation.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration file; `etcd-monitor config default` prints it.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Prefix of environment overrides: `ETCD_MONITOR__SECTION__KEY`.
+pub const ENV_PREFIX: &str = "ETCD_MONITOR";
+
+/// Endpoint used when neither a config file nor `ETCDCTL_ENDPOINTS` names one.
+pub const FALLBACK_ENDPOINT: &str = "http://127.0.0.1:2379";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid config: {field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, ConfigError>;
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub collect: CollectSettings,
+    #[serde(default)]
+    pub clusters: Vec<ClusterConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub dial_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub consistency_interval: Duration,
+    pub max_raft_index_lag: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub metrics_urls: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// Credentials for etcd's auth. The password itself never sits in the config:
+/// it is read from an environment variable or a file when a client connects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub user: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// Reads the password from where the config says it lives.
+    pub fn password(&self) -> std::result::Result<String, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var)
+                .map_err(|_| format!("environment variable {var} (auth.password_env) is not set"));
+        }
+        if let Some(path) = &self.password_file {
+            return std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read auth.password_file {}: {e}", path.display()));
+        }
+        Err("auth needs password_env or password_file".into())
+    }
+}
+
+/// Values given on the command line; each one set overrides file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub interval_secs: Option<u64>,
+    /// One-cluster case: `--endpoints` (and `--name`) replace the configured clusters.
+    pub endpoints: Option<Vec<String>>,
+    pub cluster_name: Option<String>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the environment, then `overrides`,
+    /// and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings> {
+        Self::load_with_env(file, overrides, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the `ETCDCTL_ENDPOINTS` lookup injectable for tests.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__"),
+        );
+        if let Some(listen) = &overrides.listen {
+            builder = builder.set_override("server.listen", listen.as_str())?;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            builder = builder.set_override("store.data_dir", dir.to_string_lossy().as_ref())?;
+        }
+        if let Some(secs) = overrides.interval_secs {
+            builder = builder.set_override("collect.interval", format!("{secs}s"))?;
+        }
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+
+        if let Some(endpoints) = &overrides.endpoints {
+            settings.clusters = vec![ClusterConfig::plain(
+                overrides.cluster_name.as_deref().unwrap_or("default"),
+                endpoints.clone(),
+            )];
+        } else if let Some(name) = &overrides.cluster_name {
+            match settings.clusters.as_mut_slice() {
+                [] => {}
+                [only] => only.name = name.clone(),
+                _ => {
+                    return Err(invalid(
+                        "--name",
+                        "only applies when one cluster is monitored; name clusters in the config file",
+                    ))
+                }
+            }
+        }
+        if settings.clusters.is_empty() {
+            let endpoints = env("ETCDCTL_ENDPOINTS")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| split_endpoints(&v))
+                .unwrap_or_else(|| vec![FALLBACK_ENDPOINT.to_string()]);
+            let name = overrides.cluster_name.as_deref().unwrap_or("default");
+            settings.clusters = vec![ClusterConfig::plain(name, endpoints)];
+        }
+        for cluster in &mut settings.clusters {
+            cluster.endpoints = cluster
+                .endpoints
+                .iter()
+                .map(|e| normalize_endpoint(e))
+                .collect();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot; every message names the field.
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.collect;
+        if c.interval < Duration::from_millis(100) {
+            return Err(invalid("collect.interval", "must be at least 100ms"));
+        }
+        if c.request_timeout.is_zero() {
+            return Err(invalid("collect.request_timeout", "must be greater than 0"));
+        }
+        if c.request_timeout > c.interval {
+            return Err(invalid(
+                "collect.request_timeout",
+                format!(
+                    "({}) must not exceed collect.interval ({})",
+                    humantime::format_duration(c.request_timeout),
+                    humantime::format_duration(c.interval)
+                ),
+            ));
+        }
+        if c.dial_timeout.is_zero() {
+            return Err(invalid("collect.dial_timeout", "must be greater than 0"));
+        }
+        if self.store.data_dir.as_os_str().is_empty() {
+            return Err(invalid("store.data_dir", "must not be empty"));
+        }
+        let mut names = HashSet::new();
+        for (i, cluster) in self.clusters.iter().enumerate() {
+            let at = format!("clusters[{i}]");
+            if cluster.name.is_empty()
+                || !cluster
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    format!(
+                        "{:?} must be non-empty and use only letters, digits, '-', '_' and '.' (it appears in URLs)",
+                        cluster.name
+                    ),
+                ));
+            }
+            if !names.insert(cluster.name.as_str()) {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    format!("{:?} is used by more than one cluster", cluster.name),
+                ));
+            }
+            if cluster.endpoints.is_empty() {
+                return Err(invalid(format!("{at}.endpoints"), "must list at least one endpoint"));
+            }
+            for (j, e) in cluster.endpoints.iter().enumerate() {
+                check_url(e).map_err(|m| invalid(format!("{at}.endpoints[{j}]"), m))?;
+            }
+            for (j, e) in cluster.metrics_urls.iter().enumerate() {
+                check_url(e).map_err(|m| invalid(format!("{at}.metrics_urls[{j}]"), m))?;
+            }
+            if let Some(tls) = &cluster.tls {
+                if tls.cert_file.is_some() != tls.key_file.is_some() {
+                    return Err(invalid(
+                        format!("{at}.tls"),
+                        "cert_file and key_file must be given together",
+                    ));
+                }
+                for (key, path) in [
+                    ("ca_file", &tls.ca_file),
+                    ("cert_file", &tls.cert_file),
+                    ("key_file", &tls.key_file),
+                ] {
+                    if let Some(path) = path {
+                        if !path.is_file() {
+                            return Err(invalid(
+                                format!("{at}.tls.{key}"),
+                                format!("{} is not a readable file", path.display()),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(auth) = &cluster.auth {
+                if auth.user.is_empty() {
+                    return Err(invalid(format!("{at}.auth.user"), "must not be empty"));
+                }
+                if auth.password_env.is_some() == auth.password_file.is_some() {
+                    return Err(invalid(
+                        format!("{at}.auth"),
+                        "set exactly one of password_env and password_file",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ClusterConfig {
+    /// A cluster with only a name and endpoints (no TLS, auth or tags).
+    pub fn plain(name: &str, endpoints: Vec<String>) -> Self {
+        ClusterConfig {
+            name: name.to_string(),
+            endpoints,
+            metrics_urls: Vec::new(),
+            tags: Vec::new(),
+            tls: None,
+            auth: None,
+        }
+    }
+}
+
+/// Splits `a,b c` as etcdctl does for `--endpoints` and `ETCDCTL_ENDPOINTS`.
+pub fn split_endpoints(list: &str) -> Vec<String> {
+    list.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(normalize_endpoint)
+        .collect()
+}
+
+/// `127.0.0.1:2379` -> `http://127.0.0.1:2379` (etcdctl accepts both); trailing `/` dropped.
+pub fn normalize_endpoint(e: &str) -> String {
+    let e = e.trim().trim_end_matches('/');
+    if e.contains("://") {
+        e.to_string()
+    } else {
+        format!("http://{e}")
+    }
+}
+
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
+    let host_port = rest.split('/').next().unwrap_or("");
+    if host_port.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_monitor_local_etcd() {
+        let s = Settings::load_with_env(None, &Overrides::default(), no_env).unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:9393");
+        assert_eq!(s.collect.interval, Duration::from_secs(15));
+        assert_eq!(s.clusters.len(), 1);
+        assert_eq!(s.clusters[0].name, "default");
+        assert_eq!(s.clusters[0].endpoints, vec![FALLBACK_ENDPOINT]);
+    }
+
+    #[test]
+    fn etcdctl_endpoints_are_used_without_config() {
+        let env = |n: &str| (n == "ETCDCTL_ENDPOINTS").then(|| "10.1.1.1:2379,10.1.1.2:2379".into());
+        let s = Settings::load_with_env(None, &Overrides::default(), env).unwrap();
+        assert_eq!(
+            s.clusters[0].endpoints,
+            vec!["http://10.1.1.1:2379", "http://10.1.1.2:2379"]
+        );
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "[collect]\ninterval = \"30s\"\n[[clusters]]\nname = \"a\"\nendpoints = [\"http://127.0.0.1:1\"]\ntags = [\"prod\"]\n[[clusters]]\nname = \"b\"\nendpoints = [\"127.0.0.1:2\"]"
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap();
+        assert_eq!(s.collect.interval, Duration::from_secs(30));
+        assert_eq!(s.clusters.len(), 2);
+        assert_eq!(s.clusters[0].tags, vec!["prod"]);
+        assert_eq!(s.clusters[1].endpoints, vec!["http://127.0.0.1:2"]);
+
+        let o = Overrides {
+            interval_secs: Some(2),
+            listen: Some("127.0.0.1:0".into()),
+            endpoints: Some(vec!["http://127.0.0.1:3".into()]),
+            cluster_name: Some("solo".into()),
+            ..Default::default()
+        };
+        let s = Settings::load_with_env(Some(f.path()), &o, no_env).unwrap();
+        assert_eq!(s.collect.interval, Duration::from_secs(2));
+        assert_eq!(s.server.listen.port(), 0);
+        assert_eq!(s.clusters.len(), 1);
+        assert_eq!(s.clusters[0].name, "solo");
+    }
+
+    fn load_err(toml: &str) -> String {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(toml.as_bytes()).unwrap();
+        Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = load_err("[collect]\ninterval = \"soon\"\n");
+        assert!(e.contains("collect.interval"), "{e}");
+        let e = load_err("[server]\nlisten = \"nowhere\"\n");
+        assert!(e.contains("server.listen"), "{e}");
+        let e = load_err("[collect]\nintervall = \"1s\"\n");
+        assert!(e.contains("intervall"), "{e}");
+        let e = load_err("[[clusters]]\nname = \"a b\"\nendpoints = [\"http://x:1\"]\n");
+        assert!(e.contains("clusters[0].name"), "{e}");
+        let e = load_err("[[clusters]]\nname = \"a\"\nendpoints = [\"ftp://x:1\"]\n");
+        assert!(e.contains("clusters[0].endpoints[0]"), "{e}");
+        let e = load_err(
+            "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n",
+        );
+        assert!(e.contains("clusters[1].name"), "{e}");
+        let e = load_err("[collect]\ninterval = \"1s\"\nrequest_timeout = \"5s\"\n");
+        assert!(e.contains("collect.request_timeout"), "{e}");
+        let e = load_err(
+            "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[clusters.auth]\nuser = \"u\"\n",
+        );
+        assert!(e.contains("clusters[0].auth"), "{e}");
+    }
+
+    #[test]
+    fn default_file_parses_and_lists_every_setting() {
+        let s = Settings::load_with_env(None, &Overrides::default(), no_env).unwrap();
+        let shown = toml_keys(&s);
+        for key in shown {
+            assert!(DEFAULT_CONFIG.contains(&format!("{key} =")), "{key} missing from default.toml");
+        }
+    }
+
+    fn toml_keys(s: &Settings) -> Vec<String> {
+        let v = serde_json::to_value(s).unwrap();
+        let mut keys = Vec::new();
+        for section in ["server", "store", "collect"] {
+            for k in v[section].as_object().unwrap().keys() {
+                keys.push(k.clone());
+            }
+        }
+        keys
+    }
+}

@@ -1,0 +1,170 @@
+//! Connections to one etcd cluster: endpoints, TLS, auth and deadlines, wrapping
+//! etcd-client (gRPC) and reqwest (the members' `/health` and `/metrics`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::config::ClusterConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{what}: no answer within {after:?}")]
+    Timeout { what: String, after: Duration },
+    #[error("{what}: {message}")]
+    Call { what: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, EtcdError>;
+
+/// Runs `fut` with a deadline; errors name what was attempted.
+pub async fn with_deadline<T, E: std::error::Error>(
+    what: &str,
+    after: Duration,
+    fut: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(after, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(EtcdError::Call {
+            what: what.to_string(),
+            message: error_chain(&e),
+        }),
+        Err(_) => Err(EtcdError::Timeout {
+            what: what.to_string(),
+            after,
+        }),
+    }
+}
+
+/// "transport error: tcp connect error: Connection refused": an error and its causes on one
+/// line, since the outermost message alone ("transport error") does not help anyone.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+/// Everything needed to open gRPC and HTTP connections to a cluster's members.
+#[derive(Clone)]
+pub struct Connector {
+    options: ConnectOptions,
+    http: reqwest::Client,
+    request_timeout: Duration,
+    dial_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connector {
+    // ConnectOptions holds the password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("request_timeout", &self.request_timeout)
+            .field("dial_timeout", &self.dial_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// Reads TLS files and the password now, so that a bad path fails at start.
+    pub fn new(
+        cluster: &ClusterConfig,
+        request_timeout: Duration,
+        dial_timeout: Duration,
+    ) -> Result<Connector> {
+        let mut options = ConnectOptions::new()
+            .with_timeout(request_timeout)
+            .with_connect_timeout(dial_timeout)
+            .with_keep_alive(Duration::from_secs(10), request_timeout);
+        let mut http = reqwest::Client::builder()
+            .timeout(request_timeout)
+            .connect_timeout(dial_timeout)
+            .pool_max_idle_per_host(1)
+            .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
+        let read = |what: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                EtcdError::Setup(format!(
+                    "cluster {}: cannot read {what} {}: {e}",
+                    cluster.name,
+                    path.display()
+                ))
+            })
+        };
+        let setup = |what: &str, e: &dyn std::error::Error| {
+            EtcdError::Setup(format!("cluster {}: {what}: {}", cluster.name, error_chain(e)))
+        };
+        if let Some(tls) = &cluster.tls {
+            let mut tls_options = TlsOptions::new();
+            if let Some(ca) = &tls.ca_file {
+                let pem = read("tls.ca_file", ca)?;
+                tls_options = tls_options.ca_certificate(Certificate::from_pem(&pem));
+                let cert = reqwest::Certificate::from_pem(&pem)
+                    .map_err(|e| setup("tls.ca_file is not a PEM certificate", &e))?;
+                http = http.add_root_certificate(cert);
+            }
+            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                let cert_pem = read("tls.cert_file", cert)?;
+                let key_pem = read("tls.key_file", key)?;
+                tls_options = tls_options.identity(Identity::from_pem(&cert_pem, &key_pem));
+                let mut both = cert_pem.clone();
+                both.extend_from_slice(b"\n");
+                both.extend_from_slice(&key_pem);
+                let identity = reqwest::Identity::from_pem(&both)
+                    .map_err(|e| setup("tls.cert_file/key_file are not a PEM pair", &e))?;
+                http = http.identity(identity);
+            }
+            options = options.with_tls(tls_options);
+        }
+        if let Some(auth) = &cluster.auth {
+            let password = auth
+                .password()
+                .map_err(|m| EtcdError::Setup(format!("cluster {}: {m}", cluster.name)))?;
+            options = options.with_user(auth.user.clone(), password);
+        }
+        let http = http
+            .build()
+            .map_err(|e| setup("building the HTTP client", &e))?;
+        Ok(Connector {
+            options,
+            http,
+            request_timeout,
+            dial_timeout,
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// A gRPC client for `endpoints` (balanced across them).
+    pub async fn connect(&self, endpoints: &[String]) -> Result<Client> {
+        let what = format!("connecting to {}", endpoints.join(","));
+        // With auth, connect() authenticates at once, so it needs both deadlines.
+        with_deadline(
+            &what,
+            self.dial_timeout + self.request_timeout,
+            Client::connect(endpoints, Some(self.options.clone())),
+        )
+        .await
+    }
+
+    /// GET `url` and return the body, within the request deadline.
+    pub async fn http_get(&self, url: &str) -> Result<(reqwest::StatusCode, String)> {
+        let what = format!("GET {url}");
+        let fetch = async {
+            let resp = self.http.get(url).send().await?;
+            let status = resp.status();
+            let body = resp.text().await?;
+            Ok::<_, reqwest::Error>((status, body))
+        };
+        with_deadline(&what, self.request_timeout, fetch).await
+    }
+}

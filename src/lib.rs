@@ -1,0 +1,21 @@
+//! etcd-monitor: monitors etcd v3 clusters.
+//!
+//! Domain modules (`collect`, `etcd`, `promtext`, `config`) know nothing of the web
+//! layer; `web` translates between HTTP and them; `cli` is the binary's edge.
+
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod etcd;
+pub mod localetcd;
+pub mod promtext;
+pub mod web;
+
+/// This process's resident memory, from /proc (Linux); `None` elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page_size).ok()?)
+}

@@ -1,0 +1,67 @@
+//! The HTTP layer: translates between HTTP and the domain (snapshots now; history,
+//! alerts and operations later). Nothing here talks to etcd.
+//!
+//! Routes are grouped by the role they will need (viewer / operator / admin) so that
+//! access control plugs in at one place, the scope of each group.
+
+mod api;
+mod error;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::collect::SnapshotBoard;
+pub use error::ApiError;
+
+/// What every handler can read.
+#[derive(Clone)]
+pub struct AppState {
+    pub board: SnapshotBoard,
+    pub started: Instant,
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains connections.
+pub async fn launch(
+    board: SnapshotBoard,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let state = AppState {
+        board,
+        started: Instant::now(),
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .configure(viewer_routes)
+            .default_service(web::to(error::not_found))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    shutdown.await;
+    handle.stop(true).await;
+    serving.await.map_err(std::io::Error::other)?
+}
+
+/// Read-only routes: whoever may look at the monitor.
+fn viewer_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/health", web::get().to(api::health))
+            .route("/clusters", web::get().to(api::clusters))
+            .route("/clusters/{name}", web::get().to(api::cluster))
+            .route("/clusters/{name}/members", web::get().to(api::members))
+            .route("/clusters/{name}/metrics", web::get().to(api::metrics))
+            .route("/clusters/{name}/latency", web::get().to(api::latency)),
+    );
+}
