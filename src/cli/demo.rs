@@ -21,8 +21,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await
             .context("cannot start the demo cluster")?;
         let listener = match &args.listen {
-            Some(addr) => TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?,
-            None => TcpListener::bind("127.0.0.1:9393").or_else(|_| TcpListener::bind("127.0.0.1:0"))?,
+            Some(addr) => {
+                TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
+            }
+            None => {
+                TcpListener::bind("127.0.0.1:9393").or_else(|_| TcpListener::bind("127.0.0.1:0"))?
+            }
         };
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -31,7 +35,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         settings.server.listen = addr;
         settings.store.data_dir = cluster.dir().join("monitor-data");
         settings.collect.interval = Duration::from_secs(args.interval);
-        settings.collect.request_timeout = settings.collect.request_timeout.min(settings.collect.interval);
+        settings.collect.request_timeout = settings
+            .collect
+            .request_timeout
+            .min(settings.collect.interval);
         settings.collect.consistency_interval = Duration::from_secs(30);
         settings.clusters = vec![ClusterConfig {
             tags: vec!["demo".into()],
@@ -42,9 +49,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let collectors = Collectors::start(&settings)?;
         println!("etcd members:");
         for m in &cluster.members {
-            println!("  {}  {}  (log: {})", m.name, m.client_url, m.log_path.display());
+            println!(
+                "  {}  {}  (log: {})",
+                m.name,
+                m.client_url,
+                m.log_path.display()
+            );
         }
-        println!("try:    ETCDCTL_API=3 etcdctl --endpoints={} endpoint status -w table", cluster.client_urls().join(","));
+        println!(
+            "try:    ETCDCTL_API=3 etcdctl --endpoints={} endpoint status -w table",
+            cluster.client_urls().join(",")
+        );
         println!("API:    http://{addr}/api/v1/clusters");
         println!("        http://{addr}/api/v1/clusters/demo");
         println!("Press Ctrl-C to stop the monitor and the cluster.");

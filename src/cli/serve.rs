@@ -14,9 +14,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         data_dir: args.data_dir,
         interval_secs: args.interval,
-        endpoints: args
-            .endpoints
-            .map(|e| e.iter().flat_map(|s| crate::config::split_endpoints(s)).collect()),
+        endpoints: args.endpoints.map(|e| {
+            e.iter()
+                .flat_map(|s| crate::config::split_endpoints(s))
+                .collect()
+        }),
         cluster_name: args.name,
     };
     let settings = Settings::load(args.config.as_deref(), &overrides)?;
@@ -30,8 +32,12 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
             settings.store.data_dir.display()
         )
     })?;
-    let listener = TcpListener::bind(settings.server.listen)
-        .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
+    let listener = TcpListener::bind(settings.server.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (server.listen)",
+            settings.server.listen
+        )
+    })?;
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

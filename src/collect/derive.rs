@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::promtext::{Scrape, SampleRef};
+use crate::promtext::{SampleRef, Scrape};
 
 /// gRPC codes the etcd project's alert rules count as failures.
 pub const GRPC_FAILURE_CODES: &[&str] = &[
@@ -139,7 +139,11 @@ pub struct MetricsSample {
 }
 
 /// Sums the samples named `name` that `keep` accepts; `None` if there is none.
-fn sum_where(scrape: &Scrape<'_>, name: &str, keep: impl Fn(&SampleRef<'_>) -> bool) -> Option<f64> {
+fn sum_where(
+    scrape: &Scrape<'_>,
+    name: &str,
+    keep: impl Fn(&SampleRef<'_>) -> bool,
+) -> Option<f64> {
     let mut found = false;
     let mut total = 0.0;
     for s in scrape.samples().filter(|s| s.name() == name) {
@@ -156,7 +160,11 @@ fn first_of(scrape: &Scrape<'_>, names: &[&str]) -> Option<f64> {
 }
 
 /// Merges every series of histogram `family` that `keep` accepts.
-fn histogram(scrape: &Scrape<'_>, family: &str, keep: impl Fn(&SampleRef<'_>) -> bool) -> Option<Histogram> {
+fn histogram(
+    scrape: &Scrape<'_>,
+    family: &str,
+    keep: impl Fn(&SampleRef<'_>) -> bool,
+) -> Option<Histogram> {
     let bucket = format!("{family}_bucket");
     let count = format!("{family}_count");
     let sum = format!("{family}_sum");
@@ -229,20 +237,27 @@ impl MetricsSample {
             peer_sent_failures: first_of(scrape, &["etcd_network_peer_sent_failures_total"]),
             grpc_unary_total: sum_where(scrape, "grpc_server_handled_total", unary),
             grpc_unary_failed: sum_where(scrape, "grpc_server_handled_total", |s| {
-                unary(s) && s.label("grpc_code").is_some_and(|c| GRPC_FAILURE_CODES.contains(&c))
+                unary(s)
+                    && s.label("grpc_code")
+                        .is_some_and(|c| GRPC_FAILURE_CODES.contains(&c))
             }),
             watch_streams: first_of(scrape, &["etcd_debugging_mvcc_watch_stream_total"]).or_else(
                 || {
                     let watch = |s: &SampleRef<'_>| s.label("grpc_method") == Some("Watch");
                     let started = sum_where(scrape, "grpc_server_started_total", watch)?;
-                    let handled = sum_where(scrape, "grpc_server_handled_total", watch).unwrap_or(0.0);
+                    let handled =
+                        sum_where(scrape, "grpc_server_handled_total", watch).unwrap_or(0.0);
                     Some(started - handled)
                 },
             ),
             keys_total: first_of(scrape, &["etcd_debugging_mvcc_keys_total"]),
             wal_fsync: histogram(scrape, "etcd_disk_wal_fsync_duration_seconds", |_| true),
-            backend_commit: histogram(scrape, "etcd_disk_backend_commit_duration_seconds", |_| true),
-            peer_rtt: histogram(scrape, "etcd_network_peer_round_trip_time_seconds", |_| true),
+            backend_commit: histogram(scrape, "etcd_disk_backend_commit_duration_seconds", |_| {
+                true
+            }),
+            peer_rtt: histogram(scrape, "etcd_network_peer_round_trip_time_seconds", |_| {
+                true
+            }),
             // Only served with --metrics=extensive. Defragment is slow by design.
             grpc_unary_handling: histogram(scrape, "grpc_server_handling_seconds", |s| {
                 unary(s) && s.label("grpc_method") != Some("Defragment")
@@ -323,9 +338,8 @@ impl Indicators {
         let increase = |f: fn(&MetricsSample) -> Option<f64>| -> Option<f64> {
             Some(counter_increase(f(prev?)?, f(cur)?))
         };
-        let rate = |f: fn(&MetricsSample) -> Option<f64>| -> Option<f64> {
-            Some(increase(f)? / secs?)
-        };
+        let rate =
+            |f: fn(&MetricsSample) -> Option<f64>| -> Option<f64> { Some(increase(f)? / secs?) };
         let quantile = |f: fn(&MetricsSample) -> &Option<Histogram>, q: f64| -> Option<f64> {
             let delta = f(cur).as_ref()?.delta(f(prev?).as_ref()?);
             delta.quantile(q)
@@ -340,8 +354,9 @@ impl Indicators {
             leader_changes_in_interval: increase(|m| m.leader_changes),
             proposals_committed_per_second: rate(|m| m.proposals_committed),
             proposals_applied_per_second: rate(|m| m.proposals_applied),
+            // The two counters are read a moment apart, so applied can appear ahead.
             proposals_commit_apply_gap: match (cur.proposals_committed, cur.proposals_applied) {
-                (Some(c), Some(a)) => Some(c - a),
+                (Some(c), Some(a)) => Some((c - a).max(0.0)),
                 _ => None,
             },
             proposals_pending: cur.proposals_pending,
@@ -355,7 +370,7 @@ impl Indicators {
             grpc_requests_per_second: rate(|m| m.grpc_unary_total),
             grpc_failed_per_second: rate(|m| m.grpc_unary_failed),
             grpc_failed_ratio: match (grpc_failed, grpc_total) {
-                (Some(_), Some(t)) if t == 0.0 => Some(0.0),
+                (Some(_), Some(0.0)) => Some(0.0),
                 (f, t) => ratio(f, t),
             },
             db_size_bytes: cur.db_total,
@@ -395,13 +410,21 @@ mod tests {
     #[test]
     fn quantile_interpolates_like_prometheus() {
         // 100 observations: 50 <= 1ms, 40 in (1ms, 2ms], 10 in (2ms, 4ms].
-        let h = hist(&[(0.001, 50.0), (0.002, 90.0), (0.004, 100.0), (f64::INFINITY, 100.0)]);
+        let h = hist(&[
+            (0.001, 50.0),
+            (0.002, 90.0),
+            (0.004, 100.0),
+            (f64::INFINITY, 100.0),
+        ]);
         assert!((h.quantile(0.5).unwrap() - 0.001).abs() < 1e-12);
         // rank 99 lies 9/10 into (2ms, 4ms]
         assert!((h.quantile(0.99).unwrap() - 0.0038).abs() < 1e-12);
         // rank 25 lies halfway into (0, 1ms]
         assert!((h.quantile(0.25).unwrap() - 0.0005).abs() < 1e-12);
-        assert_eq!(hist(&[(1.0, 0.0), (f64::INFINITY, 0.0)]).quantile(0.99), None);
+        assert_eq!(
+            hist(&[(1.0, 0.0), (f64::INFINITY, 0.0)]).quantile(0.99),
+            None
+        );
         // Everything above the highest finite bound: that bound.
         let high = hist(&[(1.0, 0.0), (2.0, 0.0), (f64::INFINITY, 5.0)]);
         assert_eq!(high.quantile(0.5), Some(2.0));
@@ -412,7 +435,10 @@ mod tests {
         let before = hist(&[(0.001, 10.0), (0.01, 20.0), (f64::INFINITY, 20.0)]);
         let after = hist(&[(0.001, 10.0), (0.01, 30.0), (f64::INFINITY, 31.0)]);
         let d = after.delta(&before);
-        assert_eq!(d.buckets, vec![(0.001, 0.0), (0.01, 10.0), (f64::INFINITY, 11.0)]);
+        assert_eq!(
+            d.buckets,
+            vec![(0.001, 0.0), (0.01, 10.0), (f64::INFINITY, 11.0)]
+        );
         assert_eq!(d.count, 11.0);
         // After a restart the counts are smaller: take the new histogram whole.
         let restarted = hist(&[(0.001, 1.0), (0.01, 2.0), (f64::INFINITY, 2.0)]);
@@ -459,7 +485,10 @@ etcd_network_peer_round_trip_time_seconds_bucket{To="b",le="+Inf"} 1
         let first = promtext::parse(SCRAPE_1).unwrap();
         let a = MetricsSample::from_scrape(&first, t0);
         assert_eq!(a.server_id.as_deref(), Some("8e9e05c52164694d"));
-        assert_eq!(a.peer_rtt.as_ref().unwrap().buckets, vec![(0.001, 2.0), (f64::INFINITY, 2.0)]);
+        assert_eq!(
+            a.peer_rtt.as_ref().unwrap().buckets,
+            vec![(0.001, 2.0), (f64::INFINITY, 2.0)]
+        );
         let only_first = Indicators::derive(&a, None);
         assert_eq!(only_first.has_leader, Some(true));
         assert_eq!(only_first.is_leader, Some(false));

@@ -37,7 +37,10 @@ impl SnapshotBoard {
     }
 
     pub fn all(&self) -> Vec<Arc<ClusterSnapshot>> {
-        self.clusters.iter().map(|(_, rx)| rx.borrow().clone()).collect()
+        self.clusters
+            .iter()
+            .map(|(_, rx)| rx.borrow().clone())
+            .collect()
     }
 
     /// A receiver that wakes on every new snapshot of `name` (for live updates).

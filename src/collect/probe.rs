@@ -373,7 +373,11 @@ impl ClusterProber {
             }
         });
         let hashes = join_all(calls).await;
-        let check = compare_hashes(revision, hashes, snap.leader.as_ref().map(|l| l.id.as_str()));
+        let check = compare_hashes(
+            revision,
+            hashes,
+            snap.leader.as_ref().map(|l| l.id.as_str()),
+        );
         self.last_consistency = Some((Instant::now(), check.clone()));
         Some(check)
     }
@@ -400,7 +404,11 @@ fn same_host(url: &str, members: &[MemberSnapshot]) -> Option<usize> {
 
 /// Compares hashes taken at one revision. Members compacted at a different revision
 /// hash different ranges, so only those sharing the reference's compaction count.
-pub fn compare_hashes(revision: i64, hashes: Vec<MemberHash>, leader: Option<&str>) -> ConsistencyCheck {
+pub fn compare_hashes(
+    revision: i64,
+    hashes: Vec<MemberHash>,
+    leader: Option<&str>,
+) -> ConsistencyCheck {
     let answered: Vec<&MemberHash> = hashes.iter().filter(|h| h.hash.is_some()).collect();
     let reference = leader
         .and_then(|l| answered.iter().find(|h| h.member_id == l))
@@ -486,7 +494,10 @@ fn member_snapshot(m: &MemberEntry, p: MemberProbe) -> MemberSnapshot {
     let (healthy, error) = match (&error, p.health) {
         (Some(_), _) => (false, error),
         (None, Ok(true)) => (true, None),
-        (None, Ok(false)) => (false, Some("/health reports the member unhealthy".to_string())),
+        (None, Ok(false)) => (
+            false,
+            Some("/health reports the member unhealthy".to_string()),
+        ),
         (None, Err(e)) => (false, Some(e)),
     };
     MemberSnapshot {
@@ -558,8 +569,10 @@ pub fn derive_cluster_view(snap: &mut ClusterSnapshot, settings: &CollectSetting
                     ));
                 }
                 if s.raft_term != *term {
-                    m.flags
-                        .push(format!("raft term {} differs from the cluster's {term}", s.raft_term));
+                    m.flags.push(format!(
+                        "raft term {} differs from the cluster's {term}",
+                        s.raft_term
+                    ));
                 }
             }
             None => m.flags.push("has no leader".into()),
@@ -567,8 +580,9 @@ pub fn derive_cluster_view(snap: &mut ClusterSnapshot, settings: &CollectSetting
         if let Some(max) = max_applied {
             let lag = max - s.raft_applied_index;
             if lag > settings.max_raft_index_lag {
-                m.flags
-                    .push(format!("applied raft index lags the highest by {lag} entries"));
+                m.flags.push(format!(
+                    "applied raft index lags the highest by {lag} entries"
+                ));
             }
         }
         for e in &s.errors {
@@ -576,17 +590,20 @@ pub fn derive_cluster_view(snap: &mut ClusterSnapshot, settings: &CollectSetting
         }
     }
 
+    // A voting member counts toward quorum when it answers. Not `/health`: etcd
+    // reports false there while any alarm is raised or while there is no leader,
+    // and both are reported on their own.
     let voting: Vec<&MemberSnapshot> = snap.members.iter().filter(|m| !m.is_learner).collect();
-    let healthy_voting = voting.iter().filter(|m| m.healthy).count();
+    let reachable_voting = voting.iter().filter(|m| m.reachable).count();
     let needed = voting.len() / 2 + 1;
     snap.quorum = Quorum {
         voting_members: voting.len(),
-        healthy_voting_members: healthy_voting,
+        reachable_voting_members: reachable_voting,
         needed,
-        has_quorum: healthy_voting >= needed,
+        has_quorum: reachable_voting >= needed,
     };
     let spread_u = |f: fn(&MemberStatus) -> u64| {
-        let vals: Vec<u64> = statuses.iter().map(|s| f(s)).collect();
+        let vals: Vec<u64> = statuses.iter().map(f).collect();
         Some(vals.iter().max()? - vals.iter().min()?)
     };
     snap.spread = Spread {
@@ -611,8 +628,8 @@ pub fn set_status(snap: &mut ClusterSnapshot) {
         ));
     } else if !snap.quorum.has_quorum {
         unavailable.push(format!(
-            "no quorum: {} of {} voting members healthy, {} needed",
-            snap.quorum.healthy_voting_members, snap.quorum.voting_members, snap.quorum.needed
+            "no quorum: {} of {} voting members reachable, {} needed",
+            snap.quorum.reachable_voting_members, snap.quorum.voting_members, snap.quorum.needed
         ));
     }
     if reachable > 0 && snap.leader.is_none() {
@@ -622,8 +639,17 @@ pub fn set_status(snap: &mut ClusterSnapshot) {
         let who = if m.name.is_empty() { &m.id } else { &m.name };
         if !m.healthy {
             let why = m.error.as_deref().unwrap_or("unhealthy");
-            let what = if m.reachable { "unhealthy" } else { "unreachable" };
-            degraded.push(format!("member {who} {what}: {why}"));
+            let what = if m.reachable {
+                "unhealthy"
+            } else {
+                "unreachable"
+            };
+            let note = if m.reachable && !snap.alarms.is_empty() {
+                " (etcd reports members unhealthy while an alarm is raised)"
+            } else {
+                ""
+            };
+            degraded.push(format!("member {who} {what}: {why}{note}"));
         }
         for f in &m.flags {
             if m.reachable {

@@ -138,7 +138,7 @@ pub struct MemberStatus {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Quorum {
     pub voting_members: usize,
-    pub healthy_voting_members: usize,
+    pub reachable_voting_members: usize,
     pub needed: usize,
     pub has_quorum: bool,
 }

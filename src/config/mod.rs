@@ -175,6 +175,11 @@ impl Settings {
             builder = builder.set_override("collect.interval", format!("{secs}s"))?;
         }
         let mut settings: Settings = builder.build()?.try_deserialize()?;
+        // A probe must end before the next one starts.
+        settings.collect.request_timeout = settings
+            .collect
+            .request_timeout
+            .min(settings.collect.interval);
 
         if let Some(endpoints) = &overrides.endpoints {
             settings.clusters = vec![ClusterConfig::plain(
@@ -185,12 +190,10 @@ impl Settings {
             match settings.clusters.as_mut_slice() {
                 [] => {}
                 [only] => only.name = name.clone(),
-                _ => {
-                    return Err(invalid(
-                        "--name",
-                        "only applies when one cluster is monitored; name clusters in the config file",
-                    ))
-                }
+                _ => return Err(invalid(
+                    "--name",
+                    "only applies when one cluster is monitored; name clusters in the config file",
+                )),
             }
         }
         if settings.clusters.is_empty() {
@@ -220,16 +223,6 @@ impl Settings {
         }
         if c.request_timeout.is_zero() {
             return Err(invalid("collect.request_timeout", "must be greater than 0"));
-        }
-        if c.request_timeout > c.interval {
-            return Err(invalid(
-                "collect.request_timeout",
-                format!(
-                    "({}) must not exceed collect.interval ({})",
-                    humantime::format_duration(c.request_timeout),
-                    humantime::format_duration(c.interval)
-                ),
-            ));
         }
         if c.dial_timeout.is_zero() {
             return Err(invalid("collect.dial_timeout", "must be greater than 0"));
@@ -261,7 +254,10 @@ impl Settings {
                 ));
             }
             if cluster.endpoints.is_empty() {
-                return Err(invalid(format!("{at}.endpoints"), "must list at least one endpoint"));
+                return Err(invalid(
+                    format!("{at}.endpoints"),
+                    "must list at least one endpoint",
+                ));
             }
             for (j, e) in cluster.endpoints.iter().enumerate() {
                 check_url(e).map_err(|m| invalid(format!("{at}.endpoints[{j}]"), m))?;
@@ -373,7 +369,8 @@ mod tests {
 
     #[test]
     fn etcdctl_endpoints_are_used_without_config() {
-        let env = |n: &str| (n == "ETCDCTL_ENDPOINTS").then(|| "10.1.1.1:2379,10.1.1.2:2379".into());
+        let env =
+            |n: &str| (n == "ETCDCTL_ENDPOINTS").then(|| "10.1.1.1:2379,10.1.1.2:2379".into());
         let s = Settings::load_with_env(None, &Overrides::default(), env).unwrap();
         assert_eq!(
             s.clusters[0].endpoints,
@@ -404,6 +401,8 @@ mod tests {
         };
         let s = Settings::load_with_env(Some(f.path()), &o, no_env).unwrap();
         assert_eq!(s.collect.interval, Duration::from_secs(2));
+        // The 5s default deadline is capped at the 2s interval.
+        assert_eq!(s.collect.request_timeout, Duration::from_secs(2));
         assert_eq!(s.server.listen.port(), 0);
         assert_eq!(s.clusters.len(), 1);
         assert_eq!(s.clusters[0].name, "solo");
@@ -433,7 +432,7 @@ mod tests {
             "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n",
         );
         assert!(e.contains("clusters[1].name"), "{e}");
-        let e = load_err("[collect]\ninterval = \"1s\"\nrequest_timeout = \"5s\"\n");
+        let e = load_err("[collect]\nrequest_timeout = \"0s\"\n");
         assert!(e.contains("collect.request_timeout"), "{e}");
         let e = load_err(
             "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[clusters.auth]\nuser = \"u\"\n",
@@ -446,7 +445,10 @@ mod tests {
         let s = Settings::load_with_env(None, &Overrides::default(), no_env).unwrap();
         let shown = toml_keys(&s);
         for key in shown {
-            assert!(DEFAULT_CONFIG.contains(&format!("{key} =")), "{key} missing from default.toml");
+            assert!(
+                DEFAULT_CONFIG.contains(&format!("{key} =")),
+                "{key} missing from default.toml"
+            );
         }
     }
 

@@ -21,7 +21,7 @@ pub enum EtcdError {
 pub type Result<T> = std::result::Result<T, EtcdError>;
 
 /// Runs `fut` with a deadline; errors name what was attempted.
-pub async fn with_deadline<T, E: std::error::Error>(
+pub async fn with_deadline<T, E: std::error::Error + 'static>(
     what: &str,
     after: Duration,
     fut: impl Future<Output = std::result::Result<T, E>>,
@@ -41,7 +41,26 @@ pub async fn with_deadline<T, E: std::error::Error>(
 
 /// "transport error: tcp connect error: Connection refused": an error and its causes on one
 /// line, since the outermost message alone ("transport error") does not help anyone.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    // etcd-client's gRPC errors print their cause with Debug formatting; say it plainly.
+    if let Some(etcd_client::Error::GRpcStatus(status)) = e.downcast_ref::<etcd_client::Error>() {
+        let mut message = status.message().to_string();
+        if message.is_empty() {
+            message = format!("{:?}", status.code());
+        }
+        let mut root: Option<&dyn std::error::Error> = None;
+        let mut cause = std::error::Error::source(status);
+        while let Some(c) = cause {
+            root = Some(c);
+            cause = c.source();
+        }
+        if let Some(root) = root.map(|r| r.to_string()) {
+            if !message.contains(&root) {
+                message = format!("{message}: {root}");
+            }
+        }
+        return message;
+    }
     let mut parts = vec![e.to_string()];
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -98,8 +117,12 @@ impl Connector {
                 ))
             })
         };
-        let setup = |what: &str, e: &dyn std::error::Error| {
-            EtcdError::Setup(format!("cluster {}: {what}: {}", cluster.name, error_chain(e)))
+        let setup = |what: &str, e: &(dyn std::error::Error + 'static)| {
+            EtcdError::Setup(format!(
+                "cluster {}: {what}: {}",
+                cluster.name,
+                error_chain(e)
+            ))
         };
         if let Some(tls) = &cluster.tls {
             let mut tls_options = TlsOptions::new();

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalEtcdError {
-    #[error("cannot find the `etcd` binary on PATH (install Debian's etcd-server, or set ETCD_BIN)")]
+    #[error(
+        "cannot find the `etcd` binary on PATH (install Debian's etcd-server, or set ETCD_BIN)"
+    )]
     BinaryNotFound,
     #[error("{what}: {source}")]
     Io {

@@ -1,0 +1,242 @@
+//! API shape and errors, unreachable clusters, and that a hung member delays nobody.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use etcd_monitor::config::ClusterConfig;
+use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_json_and_unknown_cluster_is_404() {
+    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("gone", vec![dead])],
+        Duration::from_secs(1),
+    ))
+    .await;
+    let (code, body) = monitor.get("/api/v1/clusters/nope").await;
+    assert_eq!(code, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["message"], "unknown cluster \"nope\"");
+    for sub in ["members", "metrics", "latency"] {
+        let (code, _) = monitor.get(&format!("/api/v1/clusters/nope/{sub}")).await;
+        assert_eq!(code, 404, "{sub}");
+    }
+    let (code, body) = monitor.get("/api/v1/nothing-here").await;
+    assert_eq!(code, 404);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v1/nothing-here"));
+
+    let (code, health) = monitor.get("/api/v1/health").await;
+    assert_eq!(code, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["clusters"], 1);
+    assert!(health["resident_memory_bytes"].as_u64().unwrap() > 0);
+
+    // A cluster that was never reached is unavailable, with the reason.
+    let snap = wait_for(
+        "a probe of the dead cluster",
+        Duration::from_secs(10),
+        || async {
+            let s = monitor.cluster("gone").await;
+            if s["status"] == "unavailable" {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    assert!(
+        snap["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("no member reachable"),
+        "{snap}"
+    );
+    assert!(!snap["members"][0]["error"].as_str().unwrap().is_empty());
+    assert!(
+        !snap["errors"].as_array().unwrap().is_empty(),
+        "member list failure is shown"
+    );
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_endpoint_delays_no_other_cluster() {
+    // Accepts connections and never answers: the worst kind of dead member.
+    let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung = format!("http://{}", black_hole.local_addr().unwrap());
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let settings = test_settings(
+        vec![
+            ClusterConfig::plain("hung", vec![hung]),
+            ClusterConfig::plain("live", cluster.client_urls()),
+        ],
+        Duration::from_secs(1),
+    );
+    let timeout = settings.collect.request_timeout;
+    let monitor = Monitor::start(settings).await;
+
+    let live = wait_for(
+        "the live cluster healthy",
+        Duration::from_secs(10),
+        || async {
+            let s = monitor.cluster("live").await;
+            if s["status"] == "healthy" {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    // The live cluster's probe is not held up by the hung one.
+    assert!(
+        live["probe_duration_ms"].as_u64().unwrap() < timeout.as_millis() as u64,
+        "{live}"
+    );
+    let hung = wait_for(
+        "the hung cluster probed",
+        Duration::from_secs(10),
+        || async {
+            let s = monitor.cluster("hung").await;
+            if s["status"] == "unavailable" {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    let error = hung["members"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("no answer within")
+            || error.contains("timed out")
+            || error.contains("connect"),
+        "{error}"
+    );
+    drop(black_hole);
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_metrics_and_latency_views() {
+    let cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let mut settings = test_settings(
+        vec![ClusterConfig::plain("c", cluster.client_urls())],
+        Duration::from_secs(1),
+    );
+    settings.collect.consistency_interval = Duration::from_secs(1);
+    let monitor = Monitor::start(settings).await;
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    for i in 0..50 {
+        client.put(format!("k{i}"), "v", None).await.unwrap();
+    }
+    let snap = wait_for(
+        "a consistency check of 3 members",
+        Duration::from_secs(15),
+        || async {
+            let s = monitor.cluster("c").await;
+            // A check taken after the 50 puts (revision 51 and up), on all 3 members.
+            let hashes = s["consistency"]["hashes"].as_array().map_or(0, |h| h.len());
+            let revision = s["consistency"]["revision"].as_i64().unwrap_or(0);
+            if hashes == 3 && revision >= 51 {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    let c = &snap["consistency"];
+    assert_eq!(c["consistent"], true, "{c}");
+    let first = &c["hashes"][0]["hash"];
+    assert!(c["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| &h["hash"] == first));
+
+    let (code, members) = monitor.get("/api/v1/clusters/c/members").await;
+    assert_eq!(code, 200);
+    let members = members["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    let leaders = members.iter().filter(|m| m["is_leader"] == true).count();
+    assert_eq!(leaders, 1);
+    for m in members {
+        assert_eq!(m["status"]["version"], etcd_version());
+        assert!(m["status"]["db_size"].as_i64().unwrap() > 0);
+        assert!(m["status"]["revision"].as_i64().unwrap() >= 51);
+    }
+
+    // Rates need two scrapes; wait until every member has them.
+    let metrics = wait_for(
+        "rates from two scrapes",
+        Duration::from_secs(10),
+        || async {
+            let (_, m) = monitor.get("/api/v1/clusters/c/metrics").await;
+            let ready = m["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["indicators"]["cpu_cores"].is_number());
+            if ready {
+                Ok(m)
+            } else {
+                Err(m.to_string())
+            }
+        },
+    )
+    .await;
+    for m in metrics["members"].as_array().unwrap() {
+        let i = &m["indicators"];
+        assert_eq!(i["has_leader"], true, "{m}");
+        assert!(i["db_size_bytes"].as_f64().unwrap() > 0.0);
+        assert!(i["quota_backend_bytes"].as_f64().unwrap() > 0.0);
+        assert!(i["resident_memory_bytes"].as_f64().unwrap() > 1e6);
+        assert!(i["keys_total"].as_f64().unwrap() >= 50.0, "{i}");
+        assert!(i["grpc_requests_per_second"].is_number(), "{i}");
+        assert_eq!(m["scrape_error"], serde_json::Value::Null);
+    }
+    let leaders = metrics["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["indicators"]["is_leader"] == true)
+        .count();
+    assert_eq!(leaders, 1, "exactly one member's metrics say it leads");
+
+    let (code, latency) = monitor.get("/api/v1/clusters/c/latency").await;
+    assert_eq!(code, 200);
+    let lat = latency["members"].as_array().unwrap();
+    assert_eq!(lat.len(), 3);
+    for key in [
+        "wal_fsync_p99_seconds",
+        "backend_commit_p99_seconds",
+        "peer_rtt_p99_seconds",
+    ] {
+        assert!(lat[0].get(key).is_some(), "{key} in {latency}");
+    }
+    monitor.stop().await;
+}
+
+fn etcd_version() -> String {
+    let out = std::process::Command::new(etcd_monitor::localetcd::find_etcd_binary().unwrap())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("etcd Version: "))
+        .unwrap()
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,139 @@
+//! The binary: config commands, invalid config, and `serve` end to end with SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+
+#[test]
+fn config_default_is_valid_and_check_reports_bad_fields() {
+    let out = Command::new(BIN)
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("etcd-monitor.toml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let check = Command::new(BIN)
+        .args(["config", "check", "-c"])
+        .arg(&file)
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("listen = \"127.0.0.1:9393\""));
+
+    std::fs::write(&file, "[collect]\ninterval = \"fast\"\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["serve", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("collect.interval"), "{err}");
+
+    std::fs::write(
+        &file,
+        "[[clusters]]\nname = \"x\"\nendpoints = [\"http://127.0.0.1:1\"]\n[clusters.tls]\nca_file = \"/nonexistent/ca.pem\"\n",
+    )
+    .unwrap();
+    let bad = Command::new(BIN)
+        .args(["config", "check", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("clusters[0].tls.ca_file"), "{err}");
+
+    let missing = Command::new(BIN)
+        .args(["serve", "-c", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_monitors_endpoints_and_stops_on_sigterm() {
+    let cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let port = free_port().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--name", "from-flags", "--interval", "1"])
+        .arg(format!("--endpoints={}", cluster.client_urls().join(",")))
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path().join("store"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/clusters/from-flags");
+    let snap = wait_for(
+        "serve reports the cluster healthy",
+        Duration::from_secs(20),
+        || async {
+            let body = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            if v["status"] == "healthy" {
+                Ok(v)
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await;
+    assert_eq!(snap["members"].as_array().unwrap().len(), 3);
+    assert!(data.path().join("store").is_dir(), "data dir is created");
+    let health: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{port}/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    eprintln!(
+        "serve monitoring 3 members: resident memory {:.1} MiB",
+        health["resident_memory_bytes"].as_f64().unwrap() / 1048576.0
+    );
+
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = wait_for(
+        "serve to exit after SIGTERM",
+        Duration::from_secs(10),
+        || {
+            let r = child.try_wait();
+            async move {
+                match r {
+                    Ok(Some(status)) => Ok(status),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
+}

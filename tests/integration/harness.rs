@@ -1,0 +1,185 @@
+//! Test harness: real etcd clusters on free loopback ports (via the crate's
+//! `localetcd`), an in-process monitor on port 0, and polling helpers with deadlines.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use etcd_monitor::collect::Collectors;
+use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
+use etcd_monitor::localetcd::{LocalCluster, LocalClusterOptions};
+use serde_json::Value;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// Two cores: more than two clusters electing at once starve each other and
+/// elections flap. Every test holds a slot while its clusters run.
+static CLUSTER_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(2)));
+
+/// Faster elections than etcd's defaults so failover tests take seconds.
+pub const FAST_ELECTIONS: [&str; 2] = ["--heartbeat-interval=50", "--election-timeout=500"];
+
+pub struct TestCluster {
+    pub local: LocalCluster,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for TestCluster {
+    type Target = LocalCluster;
+    fn deref(&self) -> &LocalCluster {
+        &self.local
+    }
+}
+
+impl std::ops::DerefMut for TestCluster {
+    fn deref_mut(&mut self) -> &mut LocalCluster {
+        &mut self.local
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for m in &self.local.members {
+                eprintln!(
+                    "---- log of {} ({}) ----\n{}",
+                    m.name,
+                    m.client_url,
+                    m.log_tail(30)
+                );
+            }
+        }
+    }
+}
+
+pub async fn start_cluster(size: usize, options: LocalClusterOptions) -> TestCluster {
+    let slot = CLUSTER_SLOTS.clone().acquire_owned().await.unwrap();
+    let mut options = options;
+    options
+        .extra_args
+        .extend(FAST_ELECTIONS.iter().map(|s| s.to_string()));
+    let local = LocalCluster::start(size, options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a {size}-member etcd cluster: {e}"));
+    TestCluster { local, _slot: slot }
+}
+
+/// Settings for tests: fast probes, short deadlines, loopback port 0.
+pub fn test_settings(clusters: Vec<ClusterConfig>, interval: Duration) -> Settings {
+    let mut s = Settings::load_with_env(None, &Overrides::default(), |_| None).unwrap();
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.collect.interval = interval;
+    s.collect.request_timeout = Duration::from_millis(800).min(interval);
+    s.collect.dial_timeout = Duration::from_millis(500);
+    s.clusters = clusters;
+    s.validate().unwrap();
+    s
+}
+
+/// A monitor running in this process: collectors plus the HTTP server on port 0.
+pub struct Monitor {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    collectors: Option<Collectors>,
+}
+
+impl Monitor {
+    pub async fn start(settings: Settings) -> Monitor {
+        let collectors = Collectors::start(&settings).expect("collectors start");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let server = tokio::spawn(etcd_monitor::web::launch(
+            collectors.board.clone(),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Monitor {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            server: Some(server),
+            collectors: Some(collectors),
+        }
+    }
+
+    /// GET `path`, returning the HTTP status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {body}"));
+        (status, json)
+    }
+
+    pub async fn cluster(&self, name: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/clusters/{name}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap().unwrap();
+        self.collectors.take().unwrap().shutdown().await;
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `deadline`
+/// with `what` and the last value seen.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if started.elapsed() > deadline => {
+                panic!("timed out after {deadline:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// `etcdctl -w json endpoint status` against the cluster, one entry per endpoint.
+pub fn etcdctl_endpoint_status(endpoints: &[String]) -> Value {
+    let etcdctl = std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".into());
+    let out = std::process::Command::new(etcdctl)
+        .env("ETCDCTL_API", "3")
+        .args(["-w", "json", "--command-timeout=5s", "endpoint", "status"])
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .output()
+        .expect("etcdctl runs (Debian package etcd-client)");
+    assert!(
+        out.status.success(),
+        "etcdctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn member_by_name<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
+    snapshot["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no member {name} in {snapshot}"))
+}

@@ -1,0 +1,10 @@
+//! Integration tests against real etcd clusters started by the harness. One test
+//! binary, so that the harness can bound how many clusters run at once.
+
+mod harness;
+
+mod alarms;
+mod api;
+mod cli;
+mod failover;
+mod metrics;
