@@ -79,9 +79,11 @@ impl ClusterProber {
         }
         let timeout = self.connector.request_timeout();
         let mut clients = Vec::new();
+        let mut connect_errors = Vec::new();
         for url in &urls {
-            if let Ok(c) = self.client(url).await {
-                clients.push((url.clone(), c));
+            match self.client(url).await {
+                Ok(c) => clients.push((url.clone(), c)),
+                Err(e) => connect_errors.push(e.to_string()),
             }
         }
         let calls = clients.into_iter().map(|(url, mut c)| {
@@ -90,7 +92,7 @@ impl ClusterProber {
             })
         });
         if calls.len() == 0 {
-            return Err("member list: no endpoint could be connected".into());
+            return Err(format!("member list: {}", connect_errors.join("; ")));
         }
         match futures::future::select_ok(calls).await {
             Ok((resp, _)) => Ok(resp
@@ -156,8 +158,8 @@ impl ClusterProber {
         let mut clients = Vec::new();
         for m in &members {
             let client = match m.client_urls.first() {
-                Some(url) => self.client(url).await.ok(),
-                None => None,
+                Some(url) => self.client(url).await.map_err(|e| e.to_string()),
+                None => Err("member has not started yet (no client URL)".to_string()),
             };
             clients.push(client);
         }
@@ -174,8 +176,8 @@ impl ClusterProber {
             };
             let status = async {
                 match client {
-                    Some(mut c) => with_deadline("status", timeout, c.status()).await,
-                    None => Err(EtcdError::Setup(format!("cannot connect to {url}"))),
+                    Ok(mut c) => with_deadline("status", timeout, c.status()).await,
+                    Err(e) => Err(EtcdError::Setup(e)),
                 }
             };
             let health = async {

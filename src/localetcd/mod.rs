@@ -48,6 +48,17 @@ pub struct LocalClusterOptions {
     pub base_dir: Option<PathBuf>,
     /// Extra flags for every member.
     pub extra_args: Vec<String>,
+    /// Serve clients over TLS and require client certificates signed by the CA.
+    pub client_tls: Option<LocalTls>,
+}
+
+/// PEM files for [`LocalClusterOptions::client_tls`]. The certificate must be valid
+/// for 127.0.0.1 as a server and as a client: the cluster also uses it to check health.
+#[derive(Debug, Clone)]
+pub struct LocalTls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// One member of a [`LocalCluster`].
@@ -82,6 +93,7 @@ impl LocalMember {
 #[derive(Debug)]
 pub struct LocalCluster {
     etcd_bin: PathBuf,
+    client_tls: Option<LocalTls>,
     pub members: Vec<LocalMember>,
     // Declared last so members are killed before their directory is removed.
     dir: tempfile::TempDir,
@@ -124,12 +136,17 @@ impl LocalCluster {
             dir.path().file_name().unwrap_or_default().to_string_lossy()
         );
         let mut specs = Vec::new();
+        let client_scheme = if options.client_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         for i in 0..size {
             let client_port = free_port().map_err(io("finding a free port"))?;
             let peer_port = free_port().map_err(io("finding a free port"))?;
             specs.push((
                 format!("m{i}"),
-                format!("http://127.0.0.1:{client_port}"),
+                format!("{client_scheme}://127.0.0.1:{client_port}"),
                 format!("http://127.0.0.1:{peer_port}"),
             ));
         }
@@ -154,6 +171,12 @@ impl LocalCluster {
                 "--initial-cluster-state=new".to_string(),
                 "--logger=zap".to_string(),
             ];
+            if let Some(tls) = &options.client_tls {
+                args.push(format!("--cert-file={}", tls.cert_file.display()));
+                args.push(format!("--key-file={}", tls.key_file.display()));
+                args.push(format!("--trusted-ca-file={}", tls.ca_file.display()));
+                args.push("--client-cert-auth".to_string());
+            }
             if let Some(q) = options.quota_backend_bytes {
                 args.push(format!("--quota-backend-bytes={q}"));
             }
@@ -170,6 +193,7 @@ impl LocalCluster {
         }
         let mut cluster = LocalCluster {
             etcd_bin,
+            client_tls: options.client_tls.clone(),
             members,
             dir,
         };
@@ -247,13 +271,27 @@ impl LocalCluster {
         self.spawn(index)
     }
 
+    fn health_client(&self) -> Result<reqwest::Client> {
+        let as_io = |e: reqwest::Error| io("building an HTTP client")(std::io::Error::other(e));
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(2));
+        if let Some(tls) = &self.client_tls {
+            let read = |p: &Path| std::fs::read(p).map_err(io(format!("reading {}", p.display())));
+            let mut pem = read(&tls.cert_file)?;
+            pem.extend_from_slice(b"\n");
+            pem.extend(read(&tls.key_file)?);
+            builder = builder
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(&read(&tls.ca_file)?).map_err(as_io)?,
+                )
+                .identity(reqwest::Identity::from_pem(&pem).map_err(as_io)?);
+        }
+        builder.build().map_err(as_io)
+    }
+
     /// Polls the member's `/health` until it answers `{"health":"true"}`.
     pub async fn wait_healthy(&mut self, index: usize, timeout: Duration) -> Result<()> {
         let url = format!("{}/health", self.member_mut(index)?.client_url);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| io("building an HTTP client")(std::io::Error::other(e)))?;
+        let http = self.health_client()?;
         let started = Instant::now();
         loop {
             if let Ok(resp) = http.get(&url).send().await {

@@ -8,3 +8,4 @@ mod api;
 mod cli;
 mod failover;
 mod metrics;
+mod security;

@@ -1,0 +1,236 @@
+//! Clusters behind TLS with client certificates, and behind etcd's auth.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use etcd_monitor::config::{AuthConfig, ClusterConfig, TlsConfig};
+use etcd_monitor::localetcd::{LocalClusterOptions, LocalTls};
+
+use crate::harness::*;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and one certificate for 127.0.0.1, usable as server and client.
+fn make_certs(dir: &Path) -> LocalTls {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=etcd-monitor test CA",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "member.key",
+        "-out",
+        "member.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "member.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "member.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    LocalTls {
+        ca_file: dir.join("ca.crt"),
+        cert_file: dir.join("member.crt"),
+        key_file: dir.join("member.key"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certificates() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let tls = make_certs(certs_dir.path());
+    let cluster = start_cluster(
+        3,
+        LocalClusterOptions {
+            client_tls: Some(tls.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(cluster.client_urls()[0].starts_with("https://"));
+    let with_certs = ClusterConfig {
+        tls: Some(TlsConfig {
+            ca_file: Some(tls.ca_file.clone()),
+            cert_file: Some(tls.cert_file.clone()),
+            key_file: Some(tls.key_file.clone()),
+        }),
+        ..ClusterConfig::plain("tls", cluster.client_urls())
+    };
+    // Same cluster without a client certificate: etcd must refuse it.
+    let without_cert = ClusterConfig {
+        tls: Some(TlsConfig {
+            ca_file: Some(tls.ca_file.clone()),
+            cert_file: None,
+            key_file: None,
+        }),
+        ..ClusterConfig::plain("no-cert", cluster.client_urls())
+    };
+    let monitor = Monitor::start(test_settings(
+        vec![with_certs, without_cert],
+        Duration::from_secs(1),
+    ))
+    .await;
+
+    let snap = wait_for(
+        "healthy over TLS with metrics",
+        Duration::from_secs(15),
+        || async {
+            let s = monitor.cluster("tls").await;
+            let scraped = s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["indicators"].is_object());
+            if s["status"] == "healthy" && scraped {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(snap["members"].as_array().unwrap().len(), 3);
+    assert!(snap["members"][0]["metrics_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+
+    let refused = wait_for(
+        "refused without a client cert",
+        Duration::from_secs(15),
+        || async {
+            let s = monitor.cluster("no-cert").await;
+            if s["status"] == "unavailable" {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    assert!(
+        !refused["members"][0]["error"].as_str().unwrap().is_empty(),
+        "{refused}"
+    );
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_auth_with_password_file() {
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    client.user_add("root", "s3cret-pw", None).await.unwrap();
+    client.user_grant_role("root", "root").await.unwrap();
+    client.auth_enable().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    std::fs::write(&good, "s3cret-pw\n").unwrap();
+    std::fs::write(&bad, "wrong-pw-value").unwrap();
+    let with = |name: &str, file: &Path| ClusterConfig {
+        auth: Some(AuthConfig {
+            user: "root".into(),
+            password_env: None,
+            password_file: Some(file.to_path_buf()),
+        }),
+        ..ClusterConfig::plain(name, cluster.client_urls())
+    };
+    let mut settings = test_settings(
+        vec![with("good", &good), with("bad", &bad)],
+        Duration::from_secs(1),
+    );
+    settings.collect.consistency_interval = Duration::from_secs(1);
+    let monitor = Monitor::start(settings).await;
+
+    let snap = wait_for("healthy with auth", Duration::from_secs(15), || async {
+        let s = monitor.cluster("good").await;
+        if s["status"] == "healthy" {
+            Ok(s)
+        } else {
+            Err(s.to_string())
+        }
+    })
+    .await;
+    assert_eq!(snap["members"][0]["reachable"], true);
+
+    let failed = wait_for(
+        "refused with a wrong password",
+        Duration::from_secs(15),
+        || async {
+            let s = monitor.cluster("bad").await;
+            if s["status"] == "unavailable" {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    let text = failed.to_string();
+    assert!(text.contains("authentication failed"), "{text}");
+    // The password never shows, whether right or wrong.
+    let (_, all) = monitor.get("/api/v1/clusters").await;
+    for body in [
+        text,
+        all.to_string(),
+        monitor.cluster("good").await.to_string(),
+    ] {
+        assert!(!body.contains("s3cret-pw") && !body.contains("wrong-pw-value"));
+    }
+    monitor.stop().await;
+}
