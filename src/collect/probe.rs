@@ -39,6 +39,7 @@ pub struct ClusterProber {
     /// One gRPC client per client URL, reused across probes; dropped on failure.
     clients: HashMap<String, Client>,
     members: Vec<MemberEntry>,
+    cluster_id: Option<u64>,
     previous_metrics: HashMap<String, MetricsSample>,
     last_consistency: Option<(Instant, ConsistencyCheck)>,
 }
@@ -52,6 +53,7 @@ impl ClusterProber {
             connector,
             clients: HashMap::new(),
             members: Vec::new(),
+            cluster_id: None,
             previous_metrics: HashMap::new(),
             last_consistency: None,
         })
@@ -68,7 +70,8 @@ impl ClusterProber {
 
     /// The member list from the first endpoint to answer; all are asked at once so a
     /// hung endpoint costs nothing when another is up.
-    async fn member_list(&mut self) -> Result<Vec<MemberEntry>, String> {
+    /// Returns the members and the cluster ID.
+    async fn member_list(&mut self) -> Result<(Vec<MemberEntry>, Option<u64>), String> {
         let mut urls: Vec<String> = self.cluster.endpoints.clone();
         for m in &self.members {
             for u in &m.client_urls {
@@ -95,17 +98,19 @@ impl ClusterProber {
             return Err(format!("member list: {}", connect_errors.join("; ")));
         }
         match futures::future::select_ok(calls).await {
-            Ok((resp, _)) => Ok(resp
-                .members()
-                .iter()
-                .map(|m| MemberEntry {
-                    id: m.id(),
-                    name: m.name().to_string(),
-                    peer_urls: m.peer_urls().to_vec(),
-                    client_urls: m.client_urls().to_vec(),
-                    is_learner: m.is_learner(),
-                })
-                .collect()),
+            Ok((resp, _)) => Ok((
+                resp.members()
+                    .iter()
+                    .map(|m| MemberEntry {
+                        id: m.id(),
+                        name: m.name().to_string(),
+                        peer_urls: m.peer_urls().to_vec(),
+                        client_urls: m.client_urls().to_vec(),
+                        is_learner: m.is_learner(),
+                    })
+                    .collect(),
+                resp.header().map(|h| h.cluster_id()),
+            )),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -131,7 +136,10 @@ impl ClusterProber {
         snap.probed_at = Some(Timestamp::now());
 
         match self.member_list().await {
-            Ok(members) => self.members = members,
+            Ok((members, cluster_id)) => {
+                self.members = members;
+                self.cluster_id = cluster_id;
+            }
             Err(e) => {
                 snap.errors.push(e);
                 if self.members.is_empty() {
@@ -152,6 +160,7 @@ impl ClusterProber {
             }
         }
         let members = self.members.clone();
+        snap.cluster_id = self.cluster_id.map(member_id_hex);
 
         // Connections are made one after another (they are cheap and cached); the
         // calls themselves run concurrently, each under its own deadline.
@@ -690,4 +699,149 @@ pub fn set_status(snap: &mut ClusterSnapshot) {
 /// alarm list, then HashKV, each under `request_timeout`, plus connecting.
 pub fn probe_deadline(settings: &CollectSettings) -> Duration {
     settings.request_timeout * 3 + (settings.dial_timeout + settings.request_timeout) * 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(id: &str, hash: u32, compact: i64) -> MemberHash {
+        MemberHash {
+            member_id: id.into(),
+            hash: Some(hash),
+            compact_revision: Some(compact),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn hash_mismatch_flags_the_member_that_differs_from_the_leader() {
+        let c = compare_hashes(
+            10,
+            vec![hash("a", 1, 5), hash("b", 2, 5), hash("c", 1, 5)],
+            Some("a"),
+        );
+        assert!(!c.consistent);
+        assert_eq!(c.mismatched, vec!["b"]);
+        // Without the leader's answer the majority is the reference.
+        let c = compare_hashes(
+            10,
+            vec![hash("b", 2, 5), hash("c", 1, 5), hash("d", 1, 5)],
+            None,
+        );
+        assert_eq!(c.mismatched, vec!["b"]);
+        // A member compacted elsewhere hashes another range: not a mismatch.
+        let c = compare_hashes(10, vec![hash("a", 1, 5), hash("b", 2, 7)], Some("a"));
+        assert!(c.consistent && c.mismatched.is_empty());
+        let failed = MemberHash {
+            member_id: "z".into(),
+            hash: None,
+            compact_revision: None,
+            error: Some("no answer".into()),
+        };
+        let c = compare_hashes(10, vec![hash("a", 1, 5), failed], Some("a"));
+        assert!(!c.consistent, "one answer compares nothing");
+        assert_eq!(c.error.as_deref(), Some("z: no answer"));
+    }
+
+    fn member(id: &str, leader: &str, term: u64, applied: u64) -> MemberSnapshot {
+        MemberSnapshot {
+            id: id.into(),
+            name: format!("n{id}"),
+            peer_urls: vec![],
+            client_urls: vec![],
+            is_learner: false,
+            is_leader: false,
+            reachable: true,
+            healthy: true,
+            error: None,
+            status: Some(MemberStatus {
+                version: "3.4.23".into(),
+                db_size: 1,
+                db_size_in_use: 1,
+                leader: leader.into(),
+                raft_term: term,
+                raft_index: applied,
+                raft_applied_index: applied,
+                revision: 1,
+                is_learner: false,
+                errors: vec![],
+            }),
+            flags: vec![],
+            indicators: None,
+            metrics_url: None,
+            scrape_error: None,
+        }
+    }
+
+    fn settings() -> CollectSettings {
+        crate::config::Settings::load_with_env(None, &Default::default(), |_| None)
+            .unwrap()
+            .collect
+    }
+
+    #[test]
+    fn disagreeing_and_lagging_members_are_flagged() {
+        let mut snap = ClusterSnapshot::pending("c", &[]);
+        snap.members = vec![
+            member("a", "a", 5, 5000),
+            member("b", "a", 5, 4990),
+            member("c", "c", 6, 2000),
+        ];
+        derive_cluster_view(&mut snap, &settings());
+        set_status(&mut snap);
+        assert_eq!(snap.leader.as_ref().unwrap().id, "a");
+        assert_eq!(snap.raft_term, Some(5));
+        assert!(snap.members[0].is_leader && !snap.members[2].is_leader);
+        assert!(
+            snap.members[1].flags.is_empty(),
+            "{:?}",
+            snap.members[1].flags
+        );
+        let flags = snap.members[2].flags.join("|");
+        assert!(
+            flags.contains("reports leader c while the others report a"),
+            "{flags}"
+        );
+        assert!(flags.contains("raft term 6 differs"), "{flags}");
+        assert!(
+            flags.contains("lags the highest by 3000 entries"),
+            "{flags}"
+        );
+        assert_eq!(snap.spread.raft_applied_index, Some(3000));
+        assert_eq!(snap.status, ClusterStatus::Degraded);
+        assert!(snap.quorum.has_quorum);
+    }
+
+    #[test]
+    fn status_is_unavailable_without_quorum_and_healthy_when_all_agree() {
+        let mut snap = ClusterSnapshot::pending("c", &[]);
+        snap.members = vec![
+            member("a", "a", 2, 10),
+            member("b", "a", 2, 10),
+            member("c", "a", 2, 10),
+        ];
+        derive_cluster_view(&mut snap, &settings());
+        set_status(&mut snap);
+        assert_eq!(snap.status, ClusterStatus::Healthy);
+        assert!(snap.reasons.is_empty());
+
+        for m in &mut snap.members[1..] {
+            m.reachable = false;
+            m.healthy = false;
+            m.status = None;
+            m.error = Some("status: no answer within 5s".into());
+        }
+        derive_cluster_view(&mut snap, &settings());
+        set_status(&mut snap);
+        assert_eq!(snap.status, ClusterStatus::Unavailable);
+        assert_eq!(
+            snap.reasons[0],
+            "no quorum: 1 of 3 voting members reachable, 2 needed"
+        );
+        assert!(snap
+            .reasons
+            .iter()
+            .any(|r| r == "member nb unreachable: status: no answer within 5s"));
+    }
 }
