@@ -8,6 +8,7 @@ fn main() {
             EnvFilter::try_from_env("ETCD_MONITOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = etcd_monitor::cli::run(cli) {
         eprintln!("error: {e:#}");
