@@ -38,19 +38,9 @@ async fn errors_are_json_and_unknown_cluster_is_404() {
     assert!(health["resident_memory_bytes"].as_u64().unwrap() > 0);
 
     // A cluster that was never reached is unavailable, with the reason.
-    let snap = wait_for(
-        "a probe of the dead cluster",
-        Duration::from_secs(10),
-        || async {
-            let s = monitor.cluster("gone").await;
-            if s["status"] == "unavailable" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let snap = monitor
+        .wait_status("gone", "unavailable", Duration::from_secs(10))
+        .await;
     assert!(
         snap["reasons"][0]
             .as_str()
@@ -82,37 +72,17 @@ async fn a_hung_endpoint_delays_no_other_cluster() {
     let timeout = settings.collect.request_timeout;
     let monitor = Monitor::start(settings).await;
 
-    let live = wait_for(
-        "the live cluster healthy",
-        Duration::from_secs(10),
-        || async {
-            let s = monitor.cluster("live").await;
-            if s["status"] == "healthy" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let live = monitor
+        .wait_status("live", "healthy", Duration::from_secs(10))
+        .await;
     // The live cluster's probe is not held up by the hung one.
     assert!(
         live["probe_duration_ms"].as_u64().unwrap() < timeout.as_millis() as u64,
         "{live}"
     );
-    let hung = wait_for(
-        "the hung cluster probed",
-        Duration::from_secs(10),
-        || async {
-            let s = monitor.cluster("hung").await;
-            if s["status"] == "unavailable" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let hung = monitor
+        .wait_status("hung", "unavailable", Duration::from_secs(10))
+        .await;
     let error = hung["members"][0]["error"].as_str().unwrap();
     assert!(
         error.contains("no answer within")

@@ -4,15 +4,10 @@ use std::time::{Duration, Instant};
 
 use etcd_monitor::config::ClusterConfig;
 use etcd_monitor::localetcd::LocalClusterOptions;
-use serde_json::Value;
 
 use crate::harness::*;
 
 const INTERVAL: Duration = Duration::from_secs(2);
-
-fn status(snap: &Value) -> &str {
-    snap["status"].as_str().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_leader_loss_quorum_loss_and_recovery() {
@@ -25,15 +20,9 @@ async fn three_members_leader_loss_quorum_loss_and_recovery() {
     .await;
 
     // Healthy, three members, leader and term as etcdctl reports them.
-    let snap = wait_for("a healthy probe", Duration::from_secs(15), || async {
-        let s = monitor.cluster("c3").await;
-        if status(&s) == "healthy" {
-            Ok(s)
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await;
+    let snap = monitor
+        .wait_status("c3", "healthy", Duration::from_secs(15))
+        .await;
     assert_eq!(snap["members"].as_array().unwrap().len(), 3);
     assert_eq!(snap["quorum"]["voting_members"], 3);
     assert_eq!(snap["quorum"]["needed"], 2);
@@ -81,7 +70,7 @@ async fn three_members_leader_loss_quorum_loss_and_recovery() {
         took <= INTERVAL * 2 + Duration::from_secs(1),
         "took {took:?}"
     );
-    assert_eq!(status(&snap), "degraded", "{snap}");
+    assert_eq!(snap["status"], "degraded", "{snap}");
     let dead = member_by_name(&snap, &old_leader_name);
     let reason = dead["error"].as_str().unwrap();
     assert!(
@@ -101,19 +90,9 @@ async fn three_members_leader_loss_quorum_loss_and_recovery() {
     // Stop a second member: no quorum.
     let second = (old_index + 1) % 3;
     cluster.stop(second).unwrap();
-    let snap = wait_for(
-        "unavailable",
-        INTERVAL * 3 + Duration::from_secs(2),
-        || async {
-            let s = monitor.cluster("c3").await;
-            if status(&s) == "unavailable" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let snap = monitor
+        .wait_status("c3", "unavailable", INTERVAL * 3 + Duration::from_secs(2))
+        .await;
     let reasons = snap["reasons"].to_string();
     assert!(
         reasons.contains("no quorum: 1 of 3 voting members reachable, 2 needed"),
@@ -124,19 +103,9 @@ async fn three_members_leader_loss_quorum_loss_and_recovery() {
     // Restart both: healthy again.
     cluster.restart(old_index).unwrap();
     cluster.restart(second).unwrap();
-    let snap = wait_for(
-        "healthy after restarts",
-        Duration::from_secs(30),
-        || async {
-            let s = monitor.cluster("c3").await;
-            if status(&s) == "healthy" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let snap = monitor
+        .wait_status("c3", "healthy", Duration::from_secs(30))
+        .await;
     assert_eq!(snap["quorum"]["reachable_voting_members"], 3);
     assert!(snap["reasons"].as_array().unwrap().is_empty());
     monitor.stop().await;

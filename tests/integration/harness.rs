@@ -132,6 +132,19 @@ impl Monitor {
         body
     }
 
+    /// Polls until cluster `name` has `status`; returns that snapshot.
+    pub async fn wait_status(&self, name: &str, status: &str, deadline: Duration) -> Value {
+        wait_for(&format!("cluster {name} {status}"), deadline, || async {
+            let s = self.cluster(name).await;
+            if s["status"] == status {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        })
+        .await
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.server.take().unwrap().await.unwrap().unwrap();

@@ -147,19 +147,9 @@ async fn tls_with_client_certificates() {
         .unwrap()
         .starts_with("https://"));
 
-    let refused = wait_for(
-        "refused without a client cert",
-        Duration::from_secs(15),
-        || async {
-            let s = monitor.cluster("no-cert").await;
-            if s["status"] == "unavailable" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let refused = monitor
+        .wait_status("no-cert", "unavailable", Duration::from_secs(15))
+        .await;
     assert!(
         !refused["members"][0]["error"].as_str().unwrap().is_empty(),
         "{refused}"
@@ -197,30 +187,14 @@ async fn etcd_auth_with_password_file() {
     settings.collect.consistency_interval = Duration::from_secs(1);
     let monitor = Monitor::start(settings).await;
 
-    let snap = wait_for("healthy with auth", Duration::from_secs(15), || async {
-        let s = monitor.cluster("good").await;
-        if s["status"] == "healthy" {
-            Ok(s)
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await;
+    let snap = monitor
+        .wait_status("good", "healthy", Duration::from_secs(15))
+        .await;
     assert_eq!(snap["members"][0]["reachable"], true);
 
-    let failed = wait_for(
-        "refused with a wrong password",
-        Duration::from_secs(15),
-        || async {
-            let s = monitor.cluster("bad").await;
-            if s["status"] == "unavailable" {
-                Ok(s)
-            } else {
-                Err(s.to_string())
-            }
-        },
-    )
-    .await;
+    let failed = monitor
+        .wait_status("bad", "unavailable", Duration::from_secs(15))
+        .await;
     let text = failed.to_string();
     assert!(text.contains("authentication failed"), "{text}");
     // The password never shows, whether right or wrong.
