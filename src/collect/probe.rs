@@ -59,13 +59,30 @@ impl ClusterProber {
         })
     }
 
-    async fn client(&mut self, url: &str) -> Result<Client, EtcdError> {
-        if let Some(c) = self.clients.get(url) {
-            return Ok(c.clone());
+    /// One client per URL, from the cache or newly connected; new connections are
+    /// made at once (with auth, connecting is a call that can hang).
+    async fn clients(&mut self, urls: &[Option<&str>]) -> Vec<Result<Client, String>> {
+        let connector = &self.connector;
+        let cache = &self.clients;
+        let results = join_all(urls.iter().map(|url| async move {
+            let url = url.ok_or("member has not started yet (no client URL)")?;
+            if let Some(c) = cache.get(url) {
+                return Ok(c.clone());
+            }
+            connector
+                .connect(&[url.to_string()])
+                .await
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        for (url, result) in urls.iter().zip(&results) {
+            if let (Some(url), Ok(client)) = (url, result) {
+                self.clients
+                    .entry(url.to_string())
+                    .or_insert_with(|| client.clone());
+            }
         }
-        let client = self.connector.connect(&[url.to_string()]).await?;
-        self.clients.insert(url.to_string(), client.clone());
-        Ok(client)
+        results
     }
 
     /// The member list from the first endpoint to answer; all are asked at once so a
@@ -81,12 +98,13 @@ impl ClusterProber {
             }
         }
         let timeout = self.connector.request_timeout();
+        let url_refs: Vec<Option<&str>> = urls.iter().map(|u| Some(u.as_str())).collect();
         let mut clients = Vec::new();
         let mut connect_errors = Vec::new();
-        for url in &urls {
-            match self.client(url).await {
+        for (url, result) in urls.iter().zip(self.clients(&url_refs).await) {
+            match result {
                 Ok(c) => clients.push((url.clone(), c)),
-                Err(e) => connect_errors.push(e.to_string()),
+                Err(e) => connect_errors.push(e),
             }
         }
         let calls = clients.into_iter().map(|(url, mut c)| {
@@ -164,14 +182,11 @@ impl ClusterProber {
 
         // Connections are made one after another (they are cheap and cached); the
         // calls themselves run concurrently, each under its own deadline.
-        let mut clients = Vec::new();
-        for m in &members {
-            let client = match m.client_urls.first() {
-                Some(url) => self.client(url).await.map_err(|e| e.to_string()),
-                None => Err("member has not started yet (no client URL)".to_string()),
-            };
-            clients.push(client);
-        }
+        let urls: Vec<Option<&str>> = members
+            .iter()
+            .map(|m| m.client_urls.first().map(String::as_str))
+            .collect();
+        let clients = self.clients(&urls).await;
         let timeout = self.connector.request_timeout();
         let connector = &self.connector;
         let probes = members.iter().zip(clients).map(|(m, client)| async move {
@@ -355,18 +370,16 @@ impl ClusterProber {
             .filter_map(|(s, _)| s.status.as_ref().map(|st| st.revision))
             .min()?;
         let timeout = self.connector.request_timeout();
-        let mut clients = Vec::new();
-        for (s, e) in &reachable {
-            let c = match e.client_urls.first() {
-                Some(url) => self.client(url).await.ok(),
-                None => None,
-            };
-            clients.push((s.id.clone(), c));
-        }
-        let calls = clients.into_iter().map(|(id, c)| async move {
+        let urls: Vec<Option<&str>> = reachable
+            .iter()
+            .map(|(_, e)| e.client_urls.first().map(String::as_str))
+            .collect();
+        let clients = self.clients(&urls).await;
+        let ids = reachable.iter().map(|(s, _)| s.id.clone());
+        let calls = ids.zip(clients).map(|(id, c)| async move {
             let result = match c {
-                Some(mut c) => with_deadline("hash kv", timeout, c.hash_kv(revision)).await,
-                None => Err(EtcdError::Setup("not connected".into())),
+                Ok(mut c) => with_deadline("hash kv", timeout, c.hash_kv(revision)).await,
+                Err(e) => Err(EtcdError::Setup(e)),
             };
             match result {
                 Ok(r) => MemberHash {
