@@ -215,21 +215,7 @@ impl ClusterProber {
         });
         let metrics_urls = self.metrics_urls(&members);
         let scrapes = metrics_urls.iter().map(|url| self.scrape(url));
-        let alarm_client = self.any_client(&members);
-        let alarms = async {
-            match alarm_client {
-                Some(mut c) => {
-                    with_deadline(
-                        "alarm list",
-                        timeout,
-                        c.alarm(AlarmAction::Get, AlarmType::None, None),
-                    )
-                    .await
-                }
-                None => Err(EtcdError::Setup("alarm list: no member reachable".into())),
-            }
-        };
-        let (probes, scrapes, alarms) = tokio::join!(join_all(probes), join_all(scrapes), alarms);
+        let (probes, scrapes) = tokio::join!(join_all(probes), join_all(scrapes));
 
         for (m, p) in members.iter().zip(&probes) {
             if p.status.is_err() {
@@ -246,6 +232,19 @@ impl ClusterProber {
             .collect();
         self.attach_metrics(&mut snap, &metrics_urls, scrapes);
 
+        // Asked of a member that just answered (clients of the others were dropped
+        // above), so a hung member does not make the alarm list fail too.
+        let alarms = match self.any_client(&members) {
+            Some(mut c) => {
+                with_deadline(
+                    "alarm list",
+                    timeout,
+                    c.alarm(AlarmAction::Get, AlarmType::None, None),
+                )
+                .await
+            }
+            None => Err(EtcdError::Setup("alarm list: no member reachable".into())),
+        };
         match alarms {
             Ok(resp) => {
                 snap.alarms = resp

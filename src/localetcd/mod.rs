@@ -259,6 +259,26 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// SIGSTOP: the member keeps its sockets open but answers nothing, like a hung host.
+    pub fn pause(&mut self, index: usize) -> Result<()> {
+        self.signal(index, libc::SIGSTOP)
+    }
+
+    /// SIGCONT after [`LocalCluster::pause`].
+    pub fn resume(&mut self, index: usize) -> Result<()> {
+        self.signal(index, libc::SIGCONT)
+    }
+
+    fn signal(&mut self, index: usize, signal: libc::c_int) -> Result<()> {
+        if let Some(child) = &self.member_mut(index)?.process {
+            // SAFETY: kill(2) on a child we own, with a valid signal; no memory is touched.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a stopped or killed member again with its data dir (rejoins the cluster).
     pub fn restart(&mut self, index: usize) -> Result<()> {
         self.kill(index)?;

@@ -210,3 +210,61 @@ fn etcd_version() -> String {
         .trim()
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_member_is_unreachable_and_delays_nobody() {
+    let mut cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let settings = test_settings(
+        vec![ClusterConfig::plain("c", cluster.client_urls())],
+        Duration::from_secs(2),
+    );
+    let timeout = settings.collect.request_timeout;
+    let monitor = Monitor::start(settings).await;
+    let snap = monitor
+        .wait_status("c", "healthy", Duration::from_secs(15))
+        .await;
+    // Hang a follower: its sockets stay open, nothing answers.
+    let follower = snap["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["is_leader"] == false)
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let index = cluster
+        .members
+        .iter()
+        .position(|m| m.name == follower)
+        .unwrap();
+    cluster.pause(index).unwrap();
+    let snap = monitor
+        .wait_status("c", "degraded", Duration::from_secs(15))
+        .await;
+    let hung = member_by_name(&snap, &follower);
+    assert_eq!(hung["reachable"], false, "{snap}");
+    assert!(
+        hung["error"].as_str().unwrap().contains("no answer within"),
+        "{hung}"
+    );
+    // The others answered; the probe took about one deadline, not one per call.
+    let reachable = snap["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["reachable"] == true)
+        .count();
+    assert_eq!(reachable, 2);
+    assert_eq!(snap["errors"], serde_json::json!([]), "the alarm list came from a live member");
+    let took = snap["probe_duration_ms"].as_u64().unwrap();
+    assert!(
+        took < 3 * timeout.as_millis() as u64,
+        "probe took {took} ms with a {timeout:?} deadline"
+    );
+    cluster.resume(index).unwrap();
+    monitor
+        .wait_status("c", "healthy", Duration::from_secs(15))
+        .await;
+    monitor.stop().await;
+}
