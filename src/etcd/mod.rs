@@ -99,8 +99,10 @@ impl Connector {
         request_timeout: Duration,
         dial_timeout: Duration,
     ) -> Result<Connector> {
+        // Our own deadline (`with_deadline`) is the one meant to fire, with a message
+        // that says how long we waited; etcd-client's is only a backstop behind it.
         let mut options = ConnectOptions::new()
-            .with_timeout(request_timeout)
+            .with_timeout(request_timeout + Duration::from_secs(1))
             .with_connect_timeout(dial_timeout)
             .with_keep_alive(Duration::from_secs(10), request_timeout);
         let mut http = reqwest::Client::builder()
