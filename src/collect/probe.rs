@@ -180,8 +180,7 @@ impl ClusterProber {
         let members = self.members.clone();
         snap.cluster_id = self.cluster_id.map(member_id_hex);
 
-        // Connections are made one after another (they are cheap and cached); the
-        // calls themselves run concurrently, each under its own deadline.
+        // Every member's calls run at once, each under its own deadline.
         let urls: Vec<Option<&str>> = members
             .iter()
             .map(|m| m.client_urls.first().map(String::as_str))
