@@ -256,7 +256,11 @@ async fn a_hung_member_is_unreachable_and_delays_nobody() {
         .filter(|m| m["reachable"] == true)
         .count();
     assert_eq!(reachable, 2);
-    assert_eq!(snap["errors"], serde_json::json!([]), "the alarm list came from a live member");
+    assert_eq!(
+        snap["errors"],
+        serde_json::json!([]),
+        "the alarm list came from a live member"
+    );
     let took = snap["probe_duration_ms"].as_u64().unwrap();
     assert!(
         took < 3 * timeout.as_millis() as u64,
