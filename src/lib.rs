@@ -9,6 +9,7 @@ pub mod config;
 pub mod etcd;
 pub mod localetcd;
 pub mod promtext;
+pub mod store;
 pub mod web;
 
 /// This process's resident memory, from /proc (Linux); `None` elsewhere.

@@ -1,0 +1,197 @@
+//! History queries: pick the tier from range and step, then aggregate its points
+//! into step-wide buckets.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Point, Result, Store, StoreError, Tier};
+
+/// Most points one series may return (Prometheus' limit too).
+pub const MAX_POINTS: i64 = 11_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    Avg,
+    Min,
+    Max,
+    Last,
+    /// Per-second increase of a counter; a decrease counts as a reset.
+    Rate,
+}
+
+impl std::str::FromStr for Aggregate {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "avg" => Ok(Aggregate::Avg),
+            "min" => Ok(Aggregate::Min),
+            "max" => Ok(Aggregate::Max),
+            "last" => Ok(Aggregate::Last),
+            "rate" => Ok(Aggregate::Rate),
+            other => Err(format!(
+                "unknown aggregate {other:?}: use avg, min, max, last or rate"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub cluster: String,
+    /// A metric name (every label set) or one series' full text `name{...}`.
+    pub metric: String,
+    pub member: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub step_ms: i64,
+    pub aggregate: Aggregate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesPoints {
+    pub member: String,
+    pub series: String,
+    pub tier: &'static str,
+    /// `[unix ms, value]`; buckets without data are left out (a gap).
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The coarsest tier no coarser than `step`, moved coarser until its retention
+/// still holds `from`.
+pub fn choose_tier(store: &Store, now_ms: i64, from_ms: i64, step_ms: i64) -> Tier {
+    let retention = store.retention();
+    let mut chosen = Tier::Raw;
+    for tier in Tier::ALL {
+        if tier.step_ms() <= step_ms {
+            chosen = tier;
+        }
+    }
+    for tier in Tier::ALL.into_iter().skip(chosen as usize) {
+        chosen = tier;
+        if from_ms >= now_ms - retention.of(tier).as_millis() as i64 {
+            break;
+        }
+    }
+    chosen
+}
+
+pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<SeriesPoints>> {
+    if q.step_ms <= 0 {
+        return Err(StoreError::BadQuery("step must be greater than 0".into()));
+    }
+    if q.to_ms <= q.from_ms {
+        return Err(StoreError::BadQuery("from must be before to".into()));
+    }
+    let buckets = (q.to_ms - q.from_ms) / q.step_ms;
+    if buckets > MAX_POINTS {
+        return Err(StoreError::BadQuery(format!(
+            "{buckets} points per series for this range and step; at most {MAX_POINTS}: raise step"
+        )));
+    }
+    let tier = choose_tier(store, now_ms, q.from_ms, q.step_ms);
+    let series = store
+        .list_series(&q.cluster, q.member.as_deref(), None)
+        .into_iter()
+        .filter(|(_, m)| m.series == q.metric || m.name() == q.metric);
+    let mut out = Vec::new();
+    for (id, meta) in series {
+        // One point before `from`, so the first bucket's rate has a base.
+        let lookback = q.step_ms.max(tier.step_ms()) * 2;
+        let points = store.read(id, tier, q.from_ms - lookback, q.to_ms)?;
+        out.push(SeriesPoints {
+            member: meta.member.clone(),
+            series: meta.series.clone(),
+            tier: tier.name(),
+            points: bucketize(&points, q.from_ms, q.to_ms, q.step_ms, q.aggregate),
+        });
+    }
+    Ok(out)
+}
+
+/// Aggregates time-ordered points into buckets `[from + k*step, from + (k+1)*step)`.
+pub fn bucketize(
+    points: &[Point],
+    from: i64,
+    to: i64,
+    step: i64,
+    agg: Aggregate,
+) -> Vec<(i64, f64)> {
+    let mut out = Vec::new();
+    let mut i = points.partition_point(|p| p.ts < from);
+    let mut prev = i.checked_sub(1).map(|j| points[j].last);
+    let mut start = from;
+    while start < to {
+        let end = start + step;
+        let mut acc: Option<Point> = None;
+        let mut increase = 0.0;
+        while i < points.len() && points[i].ts < end {
+            let p = &points[i];
+            if let Some(before) = prev {
+                increase += if p.last >= before {
+                    p.last - before
+                } else {
+                    p.last
+                };
+            }
+            prev = Some(p.last);
+            match &mut acc {
+                Some(a) => a.merge(p),
+                None => acc = Some(*p),
+            }
+            i += 1;
+        }
+        if let Some(a) = acc {
+            let v = match agg {
+                Aggregate::Avg => a.sum / a.count,
+                Aggregate::Min => a.min,
+                Aggregate::Max => a.max,
+                Aggregate::Last => a.last,
+                Aggregate::Rate => increase / (step as f64 / 1000.0),
+            };
+            out.push((start, v));
+        }
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(ts: i64, v: f64) -> Point {
+        Point {
+            ts,
+            min: v,
+            max: v,
+            sum: v,
+            count: 1.0,
+            last: v,
+        }
+    }
+
+    #[test]
+    fn buckets_aggregate_and_leave_gaps() {
+        let pts: Vec<Point> = [(0, 1.0), (5, 3.0), (10, 2.0), (30, 7.0)]
+            .iter()
+            .map(|(t, v)| sample(*t * 1000, *v))
+            .collect();
+        let avg = bucketize(&pts, 0, 40_000, 10_000, Aggregate::Avg);
+        assert_eq!(avg, vec![(0, 2.0), (10_000, 2.0), (30_000, 7.0)]);
+        let max = bucketize(&pts, 0, 40_000, 10_000, Aggregate::Max);
+        assert_eq!(max[0], (0, 3.0));
+        let last = bucketize(&pts, 0, 40_000, 20_000, Aggregate::Last);
+        assert_eq!(last, vec![(0, 2.0), (20_000, 7.0)]);
+    }
+
+    #[test]
+    fn rate_survives_a_counter_reset() {
+        // 100 -> 150 -> (restart) 20 -> 50: increase 50 + 20 + 30 = 100 over 30 s.
+        let pts: Vec<Point> = [(0, 100.0), (10, 150.0), (20, 20.0), (30, 50.0)]
+            .iter()
+            .map(|(t, v)| sample(*t * 1000, *v))
+            .collect();
+        let r = bucketize(&pts, 1000, 31_000, 30_000, Aggregate::Rate);
+        assert_eq!(r, vec![(1000, 100.0 / 30.0)]);
+    }
+}
