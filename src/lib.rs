@@ -1,6 +1,6 @@
 //! etcd-monitor: monitors etcd v3 clusters.
 //!
-//! Domain modules (`collect`, `etcd`, `promtext`, `config`) know nothing of the web
+//! Domain modules (`collect`, `etcd`, `promtext`, `store`, `config`) know nothing of the web
 //! layer; `web` translates between HTTP and them; `cli` is the binary's edge.
 
 pub mod cli;
@@ -8,6 +8,7 @@ pub mod collect;
 pub mod config;
 pub mod etcd;
 pub mod localetcd;
+pub mod monitor;
 pub mod promtext;
 pub mod store;
 pub mod web;
@@ -19,4 +20,11 @@ pub fn resident_memory_bytes() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page_size).ok()?)
+}
+
+/// Wall-clock time as unix milliseconds.
+pub fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

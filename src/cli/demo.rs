@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::DemoArgs;
-use crate::collect::Collectors;
 use crate::config::{ClusterConfig, Overrides, Settings};
 use crate::localetcd::{LocalCluster, LocalClusterOptions};
+use crate::monitor::Monitor;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -46,7 +46,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }];
         settings.validate()?;
 
-        let collectors = Collectors::start(&settings)?;
+        let monitor = Monitor::start(&settings)?;
         println!("etcd members:");
         for m in &cluster.members {
             println!(
@@ -63,8 +63,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("API:    http://{addr}/api/v1/clusters");
         println!("        http://{addr}/api/v1/clusters/demo");
         println!("Press Ctrl-C to stop the monitor and the cluster.");
-        crate::web::launch(collectors.board.clone(), listener, super::shutdown_signal()).await?;
-        collectors.shutdown().await;
+        monitor.serve(listener, super::shutdown_signal()).await?;
+        monitor.shutdown().await;
         drop(cluster);
         eprintln!("demo cluster stopped and removed");
         Ok(())

@@ -3,6 +3,7 @@
 mod config_cmd;
 mod demo;
 mod serve;
+mod store_cmd;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,29 @@ pub enum Command {
     /// Print or check configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Look at the history store (while the monitor is stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// File size, series, and samples and bytes per sample per tier.
+    Stats(StoreArgs),
+    /// Decode every block and report what is wrong; exits non-zero on problems.
+    Check(StoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of the store (default: store.data_dir of the config).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON (stats only).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Store(cmd) => store_cmd::run(cmd),
     }
 }
 

@@ -6,8 +6,8 @@ use anyhow::Context;
 use tracing::info;
 
 use super::ServeArgs;
-use crate::collect::Collectors;
 use crate::config::{Overrides, Settings};
+use crate::monitor::Monitor;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
@@ -26,12 +26,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub fn serve(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.store.data_dir).with_context(|| {
-        format!(
-            "cannot create store.data_dir {}",
-            settings.store.data_dir.display()
-        )
-    })?;
     let listener = TcpListener::bind(settings.server.listen).with_context(|| {
         format!(
             "cannot listen on {} (server.listen)",
@@ -44,14 +38,15 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let collectors = Collectors::start(&settings)?;
+        let monitor = Monitor::start(&settings)?;
         let addr = listener.local_addr()?;
         for c in &settings.clusters {
             info!(cluster = %c.name, endpoints = %c.endpoints.join(","), "monitoring");
         }
+        info!(file = %monitor.store.path().display(), "history store");
         info!("API on http://{addr}/api/v1/clusters");
-        crate::web::launch(collectors.board.clone(), listener, super::shutdown_signal()).await?;
-        collectors.shutdown().await;
+        monitor.serve(listener, super::shutdown_signal()).await?;
+        monitor.shutdown().await;
         Ok(())
     })
 }

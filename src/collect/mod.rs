@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{ClusterConfig, CollectSettings, Settings};
 use crate::etcd::EtcdError;
+use crate::store::WriterHandle;
 pub use probe::ClusterProber;
 pub use snapshot::{ClusterSnapshot, ClusterStatus};
 
@@ -62,7 +63,11 @@ pub struct Collectors {
 impl Collectors {
     /// Checks every cluster's connection settings (TLS files, passwords) and starts
     /// one supervised collector per cluster.
-    pub fn start(settings: &Settings) -> Result<Collectors, EtcdError> {
+    /// `history` receives every member's samples after each probe (none: not kept).
+    pub fn start(
+        settings: &Settings,
+        history: Option<WriterHandle>,
+    ) -> Result<Collectors, EtcdError> {
         // Fail at start on unreadable certificates or passwords, not in the loop.
         for cluster in &settings.clusters {
             ClusterProber::new(cluster.clone(), settings.collect.clone())?;
@@ -80,6 +85,7 @@ impl Collectors {
                 cluster.clone(),
                 settings.collect.clone(),
                 tx,
+                history.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -107,6 +113,7 @@ async fn supervise(
     cluster: ClusterConfig,
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
+    history: Option<WriterHandle>,
     stop: watch::Receiver<bool>,
 ) {
     let mut restarts = 0u32;
@@ -115,6 +122,7 @@ async fn supervise(
             cluster.clone(),
             settings.clone(),
             tx.clone(),
+            history.clone(),
             stop.clone(),
         ));
         match task.await {
@@ -137,6 +145,7 @@ async fn run(
     cluster: ClusterConfig,
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
+    history: Option<WriterHandle>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = cluster.name.clone();
@@ -151,14 +160,18 @@ async fn run(
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_status = None;
+    // Samples are stamped on a regular grid (the ticks' scheduled times), not when
+    // each answer came back: regular timestamps cost one bit each in the store.
+    let (base_instant, base_ms) = (tokio::time::Instant::now(), crate::unix_ms_now());
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let tick = tokio::select! {
+            t = ticker.tick() => t,
             _ = stop.wait_for(|s| *s) => return,
-        }
-        let snapshot = tokio::select! {
-            r = tokio::time::timeout(deadline, prober.probe()) => match r {
-                Ok(s) => s,
+        };
+        let at_ms = base_ms + tick.saturating_duration_since(base_instant).as_millis() as i64;
+        let result = tokio::select! {
+            r = tokio::time::timeout(deadline, prober.probe(at_ms)) => match r {
+                Ok(r) => r,
                 Err(_) => {
                     // Every call has its own deadline; this is a last guard.
                     warn!(cluster = %name, "probe exceeded {deadline:?}; skipped");
@@ -167,10 +180,16 @@ async fn run(
             },
             _ = stop.wait_for(|s| *s) => return,
         };
+        let snapshot = result.snapshot;
         if last_status != Some(snapshot.status) {
             info!(cluster = %name, status = ?snapshot.status, reasons = ?snapshot.reasons, "cluster status");
             last_status = Some(snapshot.status);
         }
         tx.send_replace(Arc::new(snapshot));
+        if let Some(history) = &history {
+            for batch in result.samples {
+                history.submit(batch);
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::snapshot::*;
 use crate::config::{ClusterConfig, CollectSettings};
 use crate::etcd::{with_deadline, Connector, EtcdError};
 use crate::promtext;
+use crate::store::MemberSamples;
 
 /// A member as the member list (or, before any list, the config) describes it.
 #[derive(Debug, Clone)]
@@ -24,6 +25,21 @@ struct MemberEntry {
     client_urls: Vec<String>,
     is_learner: bool,
 }
+
+/// One member's `/metrics`: what the indicators need, and every sample for history.
+struct Scraped {
+    sample: MetricsSample,
+    series: Vec<(String, f64)>,
+}
+
+/// What one probe produced: the snapshot, and the samples to keep as history.
+pub struct ProbeResult {
+    pub snapshot: ClusterSnapshot,
+    pub samples: Vec<MemberSamples>,
+}
+
+/// Indicators are kept in history under this prefix: `etcd_monitor:wal_fsync_p99_seconds`.
+pub const INDICATOR_PREFIX: &str = "etcd_monitor:";
 
 /// What one member answered in this probe.
 struct MemberProbe {
@@ -133,7 +149,7 @@ impl ClusterProber {
         }
     }
 
-    async fn scrape(&self, url: &str) -> Result<MetricsSample, String> {
+    async fn scrape(&self, url: &str) -> Result<Scraped, String> {
         let (code, body) = self
             .connector
             .http_get(url)
@@ -144,11 +160,17 @@ impl ClusterProber {
         }
         let at = Instant::now();
         let scrape = promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
-        Ok(MetricsSample::from_scrape(&scrape, at))
+        Ok(Scraped {
+            sample: MetricsSample::from_scrape(&scrape, at),
+            series: scrape
+                .samples()
+                .map(|s| (s.series_text(), s.value()))
+                .collect(),
+        })
     }
 
-    /// Probes the cluster once and returns the new snapshot.
-    pub async fn probe(&mut self) -> ClusterSnapshot {
+    /// Probes the cluster once; samples are stamped `at_ms`.
+    pub async fn probe(&mut self, at_ms: i64) -> ProbeResult {
         let started = Instant::now();
         let mut snap = ClusterSnapshot::pending(&self.cluster.name, &self.cluster.tags);
         snap.probed_at = Some(Timestamp::now());
@@ -229,7 +251,7 @@ impl ClusterProber {
             .zip(probes)
             .map(|(m, p)| member_snapshot(m, p))
             .collect();
-        self.attach_metrics(&mut snap, &metrics_urls, scrapes);
+        let samples = self.attach_metrics(&mut snap, &metrics_urls, scrapes, at_ms);
 
         // Asked of a member that just answered (clients of the others were dropped
         // above), so a hung member does not make the alarm list fail too.
@@ -267,7 +289,10 @@ impl ClusterProber {
         snap.consistency = self.consistency(&snap, &members).await;
         set_status(&mut snap);
         snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
-        snap
+        ProbeResult {
+            snapshot: snap,
+            samples,
+        }
     }
 
     fn any_client(&self, members: &[MemberEntry]) -> Option<Client> {
@@ -293,14 +318,16 @@ impl ClusterProber {
     }
 
     /// Matches each scrape to its member (by the `etcd_server_id` it reports, else by
-    /// URL) and turns it into indicators against that member's previous scrape.
+    /// URL), turns it into indicators against that member's previous scrape, and
+    /// returns every member's samples and indicators for history.
     fn attach_metrics(
         &mut self,
         snap: &mut ClusterSnapshot,
         urls: &[String],
-        scrapes: Vec<Result<MetricsSample, String>>,
-    ) {
-        let mut seen = HashMap::new();
+        scrapes: Vec<Result<Scraped, String>>,
+        at_ms: i64,
+    ) -> Vec<MemberSamples> {
+        let mut history = Vec::new();
         for (url, scrape) in urls.iter().zip(scrapes) {
             let by_url = snap.members.iter().position(|m| {
                 m.client_urls
@@ -309,6 +336,7 @@ impl ClusterProber {
             });
             let index = match &scrape {
                 Ok(s) => s
+                    .sample
                     .server_id
                     .as_ref()
                     .and_then(|id| snap.members.iter().position(|m| &m.id == id))
@@ -324,12 +352,18 @@ impl ClusterProber {
             let member = &mut snap.members[index];
             member.metrics_url = Some(url.clone());
             match scrape {
-                Ok(sample) => {
+                Ok(Scraped { sample, mut series }) => {
                     let key = member.id.clone();
-                    member.indicators =
-                        Some(Indicators::derive(&sample, self.previous_metrics.get(&key)));
-                    seen.insert(key.clone(), ());
+                    let indicators = Indicators::derive(&sample, self.previous_metrics.get(&key));
+                    series.extend(indicator_series(&indicators));
+                    member.indicators = Some(indicators);
                     self.previous_metrics.insert(key, sample);
+                    history.push(MemberSamples {
+                        cluster: snap.name.clone(),
+                        member: member_label(member),
+                        at_ms,
+                        samples: series,
+                    });
                 }
                 Err(e) => member.scrape_error = Some(e),
             }
@@ -337,6 +371,7 @@ impl ClusterProber {
         // Keep previous scrapes only of members still present.
         let ids: Vec<String> = snap.members.iter().map(|m| m.id.clone()).collect();
         self.previous_metrics.retain(|id, _| ids.contains(id));
+        history
     }
 
     async fn consistency(
@@ -403,6 +438,35 @@ impl ClusterProber {
         self.last_consistency = Some((Instant::now(), check.clone()));
         Some(check)
     }
+}
+
+/// How a member is named in history: its name, or its ID before it has one.
+fn member_label(m: &MemberSnapshot) -> String {
+    if m.name.is_empty() || m.name.contains("://") {
+        m.id.clone()
+    } else {
+        m.name.clone()
+    }
+}
+
+/// The numeric indicators (booleans as 0/1) as `(series, value)`.
+fn indicator_series(indicators: &Indicators) -> Vec<(String, f64)> {
+    let serde_json::Value::Object(fields) =
+        serde_json::to_value(indicators).unwrap_or(serde_json::Value::Null)
+    else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let value = match v {
+                serde_json::Value::Number(n) => n.as_f64()?,
+                serde_json::Value::Bool(b) => f64::from(u8::from(b)),
+                _ => return None,
+            };
+            Some((format!("{INDICATOR_PREFIX}{name}"), value))
+        })
+        .collect()
 }
 
 fn same_host(url: &str, members: &[MemberSnapshot]) -> Option<usize> {

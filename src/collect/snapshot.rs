@@ -15,6 +15,13 @@ impl Timestamp {
     pub fn now() -> Self {
         Timestamp(SystemTime::now())
     }
+
+    pub fn unix_ms(&self) -> i64 {
+        match self.0.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        }
+    }
 }
 
 impl Serialize for Timestamp {

@@ -54,6 +54,26 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub data_dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub raw_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub minute_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub hour_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
+}
+
+impl StoreSettings {
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            raw: self.raw_retention,
+            minute: self.minute_retention,
+            hour: self.hour_retention,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,6 +246,47 @@ impl Settings {
         }
         if c.dial_timeout.is_zero() {
             return Err(invalid("collect.dial_timeout", "must be greater than 0"));
+        }
+        let st = &self.store;
+        for (field, value, min) in [
+            (
+                "store.raw_retention",
+                st.raw_retention,
+                Duration::from_secs(3600),
+            ),
+            (
+                "store.minute_retention",
+                st.minute_retention,
+                Duration::from_secs(86_400),
+            ),
+            (
+                "store.hour_retention",
+                st.hour_retention,
+                Duration::from_secs(7 * 86_400),
+            ),
+            (
+                "store.checkpoint_interval",
+                st.checkpoint_interval,
+                Duration::from_secs(1),
+            ),
+            (
+                "store.maintenance_interval",
+                st.maintenance_interval,
+                Duration::from_secs(60),
+            ),
+        ] {
+            if value < min {
+                return Err(invalid(
+                    field,
+                    format!("must be at least {}", humantime::format_duration(min)),
+                ));
+            }
+        }
+        if st.minute_retention < st.raw_retention || st.hour_retention < st.minute_retention {
+            return Err(invalid(
+                "store.minute_retention",
+                "retentions must not shrink from raw to 1m to 1h",
+            ));
         }
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(invalid("store.data_dir", "must not be empty"));

@@ -193,6 +193,36 @@ impl<'s> SampleRef<'s> {
             .map(|l| (l.name, l.value.as_ref()))
     }
 
+    /// The series as exposition text, `name{a="x",b="y"}` (labels in input order,
+    /// values escaped again), or just `name`: what identifies it in the store.
+    pub fn series_text(&self) -> String {
+        let labels = self.label_slice();
+        if labels.is_empty() {
+            return self.name().to_string();
+        }
+        let mut out = String::with_capacity(self.name().len() + 16 * labels.len());
+        out.push_str(self.name());
+        out.push('{');
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(l.name);
+            out.push_str("=\"");
+            for ch in l.value.chars() {
+                match ch {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        out.push('}');
+        out
+    }
+
     fn label_slice(&self) -> &'s [Label<'s>] {
         &self.labels[self.raw.labels_start as usize..self.raw.labels_end as usize]
     }

@@ -584,3 +584,18 @@ fn byte_classes() {
         assert_eq!(c & 16 != 0, alpha || b.is_ascii_digit(), "{b}");
     }
 }
+
+#[test]
+fn series_text_round_trips_through_the_parser() {
+    let text = "m{a=\"x\\\\y\",b=\"q\\\"r\",c=\"l1\\nl2\"} 1\nplain 2\n";
+    let s = parse(text).unwrap();
+    let series: Vec<String> = s.samples().map(|x| x.series_text()).collect();
+    assert_eq!(series[0], "m{a=\"x\\\\y\",b=\"q\\\"r\",c=\"l1\\nl2\"}");
+    assert_eq!(series[1], "plain");
+    let again = format!("{} 1\n", series[0]);
+    let reparsed = parse(&again).unwrap();
+    let first = reparsed.samples().next().unwrap();
+    assert_eq!(first.label("a"), Some("x\\y"));
+    assert_eq!(first.label("b"), Some("q\"r"));
+    assert_eq!(first.label("c"), Some("l1\nl2"));
+}

@@ -390,12 +390,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Store {
     /// Opens (or creates) `DIR/etcd-monitor.redb`.
     pub fn open_dir(dir: &Path, retention: Retention) -> Result<Store> {
@@ -590,7 +584,7 @@ impl Store {
         match &result {
             Ok(()) => {
                 self.record_success();
-                lock(&self.health).last_checkpoint_ms = Some(now_ms());
+                lock(&self.health).last_checkpoint_ms = Some(crate::unix_ms_now());
             }
             Err(e) => self.record_error("checkpoint", e),
         }
@@ -661,7 +655,7 @@ impl Store {
     pub fn compact(&self) -> Result<()> {
         let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
         while db.compact()? {}
-        let now = now_ms();
+        let now = crate::unix_ms_now();
         let tx = db.begin_write()?;
         tx.open_table(META)?
             .insert("last_compaction_ms", encode(&(now as u64)).as_slice())?;

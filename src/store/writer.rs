@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{now_ms, MemberSamples, Store};
+use super::{MemberSamples, Store};
 
 enum Message {
     Batch(MemberSamples),
@@ -106,7 +106,7 @@ fn run(
         if now >= next_maintenance {
             next_maintenance = now + maintain_every;
             next_checkpoint = now + checkpoint_every;
-            match store.maintain(now_ms()) {
+            match store.maintain(crate::unix_ms_now()) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     blocks = n,

@@ -26,6 +26,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         "uptime_seconds": state.started.elapsed().as_secs(),
         "clusters": state.board.names().count(),
         "resident_memory_bytes": crate::resident_memory_bytes(),
+        "store": state.store.health(),
     }))
 }
 
@@ -124,4 +125,148 @@ pub async fn latency(state: web::Data<AppState>, name: web::Path<String>) -> Api
         "probed_at": snap.probed_at,
         "members": members,
     })))
+}
+
+/// `GET /api/v1/store`: file size, series, samples and bytes per sample per tier.
+pub async fn store(state: web::Data<AppState>) -> ApiResult {
+    let store = state.store.clone();
+    let stats = web::block(move || store.stats())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SeriesParams {
+    member: Option<String>,
+    #[serde(rename = "match")]
+    filter: Option<String>,
+}
+
+/// `GET /api/v1/clusters/{name}/metrics/series?member=..&match=..`
+pub async fn series(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    params: web::Query<SeriesParams>,
+) -> ApiResult {
+    find(&state, &name)?;
+    let series: Vec<_> = state
+        .store
+        .list_series(&name, params.member.as_deref(), params.filter.as_deref())
+        .into_iter()
+        .map(|(_, m)| json!({"member": m.member, "name": m.name(), "series": m.series}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "cluster": *name, "series": series })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct HistoryParams {
+    metric: Option<String>,
+    member: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    #[serde(rename = "agg")]
+    aggregate: Option<String>,
+}
+
+/// `GET /api/v1/clusters/{name}/metrics/history?metric=..&member=..&from=..&to=..&step=..&agg=..`
+pub async fn history(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    params: web::Query<HistoryParams>,
+) -> ApiResult {
+    find(&state, &name)?;
+    let now = crate::unix_ms_now();
+    let p = params.into_inner();
+    let metric = p.metric.filter(|m| !m.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("metric is required (see .../metrics/series)".into())
+    })?;
+    let to =
+        p.to.as_deref()
+            .map_or(Ok(now), |t| parse_time("to", t, now))?;
+    let from = p
+        .from
+        .as_deref()
+        .map_or(Ok(to - 3_600_000), |t| parse_time("from", t, now))?;
+    let step = match p.step.as_deref() {
+        Some(s) => parse_step(s)?,
+        // About 300 points, never finer than a second.
+        None => ((to - from) / 300).max(1000),
+    };
+    let aggregate = p
+        .aggregate
+        .as_deref()
+        .unwrap_or("avg")
+        .parse()
+        .map_err(|m| ApiError::BadRequest(format!("agg: {m}")))?;
+    let query = crate::store::HistoryQuery {
+        cluster: name.clone(),
+        metric: metric.clone(),
+        member: p.member,
+        from_ms: from,
+        to_ms: to,
+        step_ms: step,
+        aggregate,
+    };
+    let store = state.store.clone();
+    let result = web::block(move || crate::store::query::history(&store, &query, now))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if result.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no stored series {metric:?} in cluster {:?} (see .../metrics/series)",
+            *name
+        )));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "cluster": *name,
+        "from": from,
+        "to": to,
+        "step": step,
+        "aggregate": aggregate,
+        "series": result,
+    })))
+}
+
+/// `now`, `-1h` (relative to now), unix seconds (`1700000000`, `1700000000.5`) or
+/// RFC 3339 (`2026-11-27T10:00:00Z`).
+fn parse_time(field: &str, text: &str, now: i64) -> Result<i64, ApiError> {
+    let bad = |why: &str| {
+        ApiError::BadRequest(format!(
+            "{field}={text:?}: {why}; use now, -1h, unix seconds or RFC 3339"
+        ))
+    };
+    if text == "now" {
+        return Ok(now);
+    }
+    if let Some(ago) = text.strip_prefix('-') {
+        let d = humantime::parse_duration(ago).map_err(|e| bad(&e.to_string()))?;
+        return Ok(now - d.as_millis() as i64);
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok((secs * 1000.0) as i64);
+        }
+        return Err(bad("not a time"));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(|t| Timestamp(t).unix_ms())
+        .map_err(|e| bad(&e.to_string()))
+}
+
+/// `30s`, `5m`, `1h`, `500ms`, or plain seconds.
+fn parse_step(text: &str) -> Result<i64, ApiError> {
+    let ms = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() => (secs * 1000.0) as i64,
+        _ => humantime::parse_duration(text)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| ApiError::BadRequest(format!("step={text:?}: {e}")))?,
+    };
+    if ms < 1 {
+        return Err(ApiError::BadRequest(format!(
+            "step={text:?}: must be at least 1ms"
+        )));
+    }
+    Ok(ms)
 }

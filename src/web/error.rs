@@ -10,6 +10,20 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::BadQuery(m) => ApiError::BadRequest(m),
+            other => {
+                tracing::error!("store: {other}");
+                ApiError::Internal(format!("history store: {other}"))
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -17,6 +31,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal(_) => "internal",
         }
     }
 }
@@ -26,6 +41,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

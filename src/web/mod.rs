@@ -13,24 +13,30 @@ use std::time::Instant;
 
 use actix_web::{web, App, HttpServer};
 
+use std::sync::Arc;
+
 use crate::collect::SnapshotBoard;
+use crate::store::Store;
 pub use error::ApiError;
 
 /// What every handler can read.
 #[derive(Clone)]
 pub struct AppState {
     pub board: SnapshotBoard,
+    pub store: Arc<Store>,
     pub started: Instant,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains connections.
 pub async fn launch(
     board: SnapshotBoard,
+    store: Arc<Store>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let state = AppState {
         board,
+        store,
         started: Instant::now(),
     };
     let server = HttpServer::new(move || {
@@ -62,6 +68,15 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             .route("/clusters/{name}", web::get().to(api::cluster))
             .route("/clusters/{name}/members", web::get().to(api::members))
             .route("/clusters/{name}/metrics", web::get().to(api::metrics))
-            .route("/clusters/{name}/latency", web::get().to(api::latency)),
+            .route("/clusters/{name}/latency", web::get().to(api::latency))
+            .route(
+                "/clusters/{name}/metrics/history",
+                web::get().to(api::history),
+            )
+            .route(
+                "/clusters/{name}/metrics/series",
+                web::get().to(api::series),
+            )
+            .route("/store", web::get().to(api::store)),
     );
 }

@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use etcd_monitor::collect::Collectors;
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::localetcd::{LocalCluster, LocalClusterOptions};
+use etcd_monitor::monitor::Monitor as Product;
 use serde_json::Value;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -76,38 +76,50 @@ pub fn test_settings(clusters: Vec<ClusterConfig>, interval: Duration) -> Settin
     s
 }
 
-/// A monitor running in this process: collectors plus the HTTP server on port 0.
+/// A monitor running in this process: store, collectors and the HTTP server on port 0.
 pub struct Monitor {
     pub base: String,
     pub http: reqwest::Client,
+    pub store: std::sync::Arc<etcd_monitor::store::Store>,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    collectors: Option<Collectors>,
+    server: Option<tokio::task::JoinHandle<(Product, std::io::Result<()>)>>,
+    /// The store's directory when the test did not choose one.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Monitor {
-    pub async fn start(settings: Settings) -> Monitor {
-        let collectors = Collectors::start(&settings).expect("collectors start");
+    /// Starts with `settings`; the default data dir is replaced by a temp dir.
+    pub async fn start(mut settings: Settings) -> Monitor {
+        let mut data = None;
+        if settings.store.data_dir == std::path::Path::new("./data") {
+            let dir = tempfile::tempdir().unwrap();
+            settings.store.data_dir = dir.path().to_path_buf();
+            data = Some(dir);
+        }
+        let product = Product::start(&settings).expect("monitor starts");
+        let store = product.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        let server = tokio::spawn(etcd_monitor::web::launch(
-            collectors.board.clone(),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let server = tokio::spawn(async move {
+            let served = product
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            (product, served)
+        });
         Monitor {
             base,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap(),
+            store,
             stop: Some(stop),
             server: Some(server),
-            collectors: Some(collectors),
+            _data: data,
         }
     }
 
@@ -147,8 +159,10 @@ impl Monitor {
 
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        self.server.take().unwrap().await.unwrap().unwrap();
-        self.collectors.take().unwrap().shutdown().await;
+        let (product, served) = self.server.take().unwrap().await.unwrap();
+        served.unwrap();
+        drop(self.store);
+        product.shutdown().await;
     }
 }
 

@@ -7,5 +7,6 @@ mod alarms;
 mod api;
 mod cli;
 mod failover;
+mod history;
 mod metrics;
 mod security;
