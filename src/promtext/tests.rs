@@ -551,7 +551,7 @@ fn swar_scan_matches_naive() {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Mostly harmless bytes, sometimes a target or a near miss.
-                    if x % 5 == 0 {
+                    if x.is_multiple_of(5) {
                         alphabet[(x >> 8) as usize % alphabet.len()]
                     } else {
                         (x >> 16) as u8

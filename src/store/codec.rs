@@ -135,8 +135,8 @@ impl BlockEncoder {
             self.push_dod(delta.wrapping_sub(self.prev_delta));
             self.prev_delta = delta;
             self.prev_ts = ts;
-            for i in 0..self.columns {
-                self.push_value(i, values[i].to_bits());
+            for (column, v) in values.iter().enumerate() {
+                self.push_value(column, v.to_bits());
             }
         }
         self.count += 1;
