@@ -352,9 +352,15 @@ pub struct StoreHealth {
     pub last_compaction_ms: Option<i64>,
 }
 
+/// Opens the database again after a failed write: redb refuses further writes on a
+/// handle that saw an I/O error until it is reopened.
+type Opener = Box<dyn Fn() -> std::result::Result<Database, redb::DatabaseError> + Send + Sync>;
+
 pub struct Store {
     path: PathBuf,
-    db: RwLock<Database>,
+    /// `None` only between a failed write and a successful reopen.
+    db: RwLock<Option<Database>>,
+    opener: Opener,
     inner: Mutex<Inner>,
     retention: Retention,
     health: Mutex<StoreHealth>,
@@ -384,6 +390,10 @@ pub struct StoreStats {
     pub health: StoreHealth,
 }
 
+fn closed() -> StoreError {
+    StoreError::Db("the store file is closed after a write failure; retrying".into())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves consistent-enough data (append-only);
     // keep monitoring rather than poison every later call.
@@ -401,13 +411,25 @@ impl Store {
     /// Opens (or creates) the store file. A file of a newer schema, or one redb cannot
     /// read, is refused and left as it is.
     pub fn open(path: &Path, retention: Retention) -> Result<Store> {
-        let exists = path.exists() && std::fs::metadata(path).map_or(0, |m| m.len()) > 0;
-        let db = if exists {
-            Database::builder().open(path)
-        } else {
-            Database::builder().create(path)
-        }
-        .map_err(|e| match e {
+        let file = path.to_path_buf();
+        Store::open_with(
+            path,
+            retention,
+            Box::new(move || {
+                let exists = std::fs::metadata(&file).is_ok_and(|m| m.len() > 0);
+                if exists {
+                    Database::builder().open(&file)
+                } else {
+                    Database::builder().create(&file)
+                }
+            }),
+        )
+    }
+
+    /// As [`Store::open`], with the database opened by `opener` (tests inject
+    /// storage backends that fail on purpose); `path` names the store in messages.
+    pub fn open_with(path: &Path, retention: Retention, opener: Opener) -> Result<Store> {
+        let db = opener().map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
                 path: path.to_path_buf(),
             },
@@ -418,7 +440,8 @@ impl Store {
         })?;
         let store = Store {
             path: path.to_path_buf(),
-            db: RwLock::new(db),
+            db: RwLock::new(Some(db)),
+            opener,
             inner: Mutex::new(Inner::default()),
             retention,
             health: Mutex::new(StoreHealth::default()),
@@ -427,8 +450,28 @@ impl Store {
         Ok(store)
     }
 
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Database>>> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            drop(guard);
+            self.reopen()?;
+            return Ok(self.db.read().unwrap_or_else(|p| p.into_inner()));
+        }
+        Ok(guard)
+    }
+
+    /// Closes and opens the database again (after a failed write).
+    fn reopen(&self) -> Result<()> {
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        drop(guard.take());
+        let db = (self.opener)().map_err(|e| StoreError::Db(format!("reopening: {e}")))?;
+        *guard = Some(db);
+        Ok(())
+    }
+
     fn load(&self) -> Result<()> {
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
         // Create the tables and the schema version on a new file; check it on an old one.
         {
             let tx = db.begin_write()?;
@@ -521,9 +564,19 @@ impl Store {
 
     fn record_error(&self, what: &str, e: &StoreError) {
         tracing::error!("store: {what}: {e}");
-        let mut h = lock(&self.health);
-        h.last_error = Some(format!("{what}: {e}"));
-        h.write_errors_total += 1;
+        {
+            let mut h = lock(&self.health);
+            h.last_error = Some(format!("{what}: {e}"));
+            h.write_errors_total += 1;
+        }
+        // The handle refuses writes after an I/O error: open the file again, now or
+        // (if that fails too) at the next access.
+        if matches!(e, StoreError::Db(_)) {
+            if let Err(again) = self.reopen() {
+                tracing::error!("store: {again}");
+                drop(self.db.write().unwrap_or_else(|p| p.into_inner()).take());
+            }
+        }
     }
 
     fn record_success(&self) {
@@ -559,7 +612,8 @@ impl Store {
     }
 
     fn commit_pending(&self, inner: &mut Inner) -> Result<()> {
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_write()?;
         {
             let mut series = tx.open_table(SERIES)?;
@@ -593,7 +647,8 @@ impl Store {
 
     fn checkpoint_inner(&self) -> Result<()> {
         let mut inner = lock(&self.inner);
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_write()?;
         {
             let mut series = tx.open_table(SERIES)?;
@@ -632,7 +687,8 @@ impl Store {
         self.checkpoint()?;
         let mut deleted = 0u64;
         {
-            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_write()?;
             for tier in Tier::ALL {
                 let cutoff = now_ms - self.retention.of(tier).as_millis() as i64;
@@ -653,7 +709,8 @@ impl Store {
 
     /// Gives free pages back to the file system. Blocks readers and writers meanwhile.
     pub fn compact(&self) -> Result<()> {
-        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let db = guard.as_mut().ok_or_else(closed)?;
         while db.compact()? {}
         let now = crate::unix_ms_now();
         let tx = db.begin_write()?;
@@ -710,7 +767,8 @@ impl Store {
             Ok(())
         };
         {
-            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_read()?;
             let table = tx.open_table(tier.table())?;
             let first = floor(from, tier.block_ms()) - tier.block_ms();
@@ -763,7 +821,8 @@ impl Store {
         let file_bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         let mut tiers = Vec::new();
         {
-            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_read()?;
             for tier in Tier::ALL {
                 let table = tx.open_table(tier.table())?;
@@ -816,7 +875,8 @@ impl Store {
     /// Decodes every stored block and head; returns the problems found (empty: sound).
     pub fn check(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_read()?;
         let known: Vec<u64> = lock(&self.inner).series.keys().copied().collect();
         for tier in Tier::ALL {
@@ -950,4 +1010,153 @@ fn push(
         open.start = window;
     }
     open.enc.push(ts, values);
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use redb::backends::FileBackend;
+    use redb::{BackendError, StorageBackend};
+    use std::ops::Bound;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A file whose writes fail while `full` is set, like a disk out of space.
+    #[derive(Debug)]
+    struct FullDisk {
+        file: FileBackend,
+        full: Arc<AtomicBool>,
+    }
+
+    impl FullDisk {
+        fn check(&self) -> std::result::Result<(), std::io::Error> {
+            if self.full.load(Ordering::SeqCst) {
+                Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl StorageBackend for FullDisk {
+        fn len(&self) -> std::result::Result<u64, std::io::Error> {
+            self.file.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), std::io::Error> {
+            self.file.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::result::Result<(), std::io::Error> {
+            self.check()?;
+            self.file.set_len(len)
+        }
+        fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
+            self.check()?;
+            self.file.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
+            self.check()?;
+            self.file.write(offset, data)
+        }
+        fn close(&self) -> std::result::Result<(), std::io::Error> {
+            self.file.close()
+        }
+        fn try_lock_range(
+            &self,
+            s: Bound<u64>,
+            e: Bound<u64>,
+        ) -> std::result::Result<bool, BackendError> {
+            self.file.try_lock_range(s, e)
+        }
+        fn try_lock_shared_range(
+            &self,
+            s: Bound<u64>,
+            e: Bound<u64>,
+        ) -> std::result::Result<bool, BackendError> {
+            self.file.try_lock_shared_range(s, e)
+        }
+        fn lock_range(
+            &self,
+            s: Bound<u64>,
+            e: Bound<u64>,
+        ) -> std::result::Result<(), BackendError> {
+            self.file.lock_range(s, e)
+        }
+        fn lock_shared_range(
+            &self,
+            s: Bound<u64>,
+            e: Bound<u64>,
+        ) -> std::result::Result<(), BackendError> {
+            self.file.lock_shared_range(s, e)
+        }
+        fn unlock_range(
+            &self,
+            s: Bound<u64>,
+            e: Bound<u64>,
+        ) -> std::result::Result<(), BackendError> {
+            self.file.unlock_range(s, e)
+        }
+    }
+
+    fn batch(at_ms: i64, v: f64) -> MemberSamples {
+        MemberSamples {
+            cluster: "c".into(),
+            member: "m0".into(),
+            at_ms,
+            samples: vec![("a".into(), v), ("b{x=\"1\"}".into(), v * 2.0)],
+        }
+    }
+
+    #[test]
+    fn a_full_disk_loses_nothing_and_writing_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let full = Arc::new(AtomicBool::new(false));
+        let opener = {
+            let (path, full) = (path.clone(), full.clone());
+            Box::new(move || {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
+                let backend = FullDisk {
+                    file: FileBackend::new(file)?,
+                    full: full.clone(),
+                };
+                Database::builder().create_with_backend(backend)
+            }) as Opener
+        };
+        let store = Store::open_with(&path, Retention::default(), opener).unwrap();
+        let t0 = 1_700_000_000_000;
+        for i in 0..10 {
+            store.ingest(&batch(t0 + i * 1000, i as f64)).unwrap();
+        }
+        store.checkpoint().unwrap();
+
+        full.store(true, Ordering::SeqCst);
+        for i in 10..20 {
+            assert!(store.ingest(&batch(t0 + i * 1000, i as f64)).is_err());
+        }
+        assert!(store.checkpoint().is_err());
+        let h = store.health();
+        assert!(h.write_errors_total >= 11, "{h:?}");
+        assert!(
+            h.last_error.as_deref().unwrap().contains("No space left"),
+            "{h:?}"
+        );
+
+        full.store(false, Ordering::SeqCst);
+        store.ingest(&batch(t0 + 20_000, 20.0)).unwrap();
+        assert_eq!(store.health().last_error, None);
+        drop(store);
+
+        // Everything, including what came while the disk was full, is in the file.
+        let store = Store::open(&path, Retention::default()).unwrap();
+        let id = store.list_series("c", None, Some("a"))[0].0;
+        let points = store.read(id, Tier::Raw, 0, i64::MAX).unwrap();
+        assert_eq!(points.len(), 21);
+        assert_eq!(points[15].last, 15.0);
+        assert!(store.check().unwrap().is_empty());
+    }
 }
