@@ -188,14 +188,6 @@ impl SeriesMeta {
     pub fn name(&self) -> &str {
         self.series.split('{').next().unwrap_or(&self.series)
     }
-
-    fn key(&self) -> String {
-        series_key(&self.cluster, &self.member, &self.series)
-    }
-}
-
-fn series_key(cluster: &str, member: &str, series: &str) -> String {
-    format!("{cluster}\u{1f}{member}\u{1f}{series}")
 }
 
 /// The samples of one member's scrape (and its derived indicators) at one instant.
@@ -329,7 +321,8 @@ fn floor(ts: i64, step: i64) -> i64 {
 
 #[derive(Default)]
 struct Inner {
-    ids: HashMap<String, u64>,
+    /// cluster -> member -> series text -> id
+    ids: HashMap<String, HashMap<String, HashMap<String, u64>>>,
     series: HashMap<u64, SeriesMeta>,
     next_id: u64,
     heads: HashMap<u64, SeriesHead>,
@@ -507,7 +500,13 @@ impl Store {
         for row in tx.open_table(SERIES)?.iter()? {
             let (id, meta) = row?;
             let meta: SeriesMeta = decode("series", meta.value())?;
-            inner.ids.insert(meta.key(), id.value());
+            inner
+                .ids
+                .entry(meta.cluster.clone())
+                .or_default()
+                .entry(meta.member.clone())
+                .or_default()
+                .insert(meta.series.clone(), id.value());
             inner.next_id = inner.next_id.max(id.value() + 1);
             inner.series.insert(id.value(), meta);
         }
@@ -914,13 +913,23 @@ impl Store {
 
 impl Inner {
     fn id_for(&mut self, cluster: &str, member: &str, series: &str) -> u64 {
-        let key = series_key(cluster, member, series);
-        if let Some(id) = self.ids.get(&key) {
+        // Looked up without building a key string: this runs for every sample.
+        if let Some(id) = self
+            .ids
+            .get(cluster)
+            .and_then(|m| m.get(member))
+            .and_then(|m| m.get(series))
+        {
             return *id;
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.ids.insert(key, id);
+        self.ids
+            .entry(cluster.to_string())
+            .or_default()
+            .entry(member.to_string())
+            .or_default()
+            .insert(series.to_string(), id);
         self.series.insert(
             id,
             SeriesMeta {
