@@ -586,21 +586,28 @@ impl Store {
     /// On a failed write the samples stay in memory and are written with the next
     /// batch; monitoring goes on either way.
     pub fn ingest(&self, batch: &MemberSamples) -> Result<()> {
+        self.ingest_all(std::slice::from_ref(batch))
+    }
+
+    /// Adds several batches (e.g. every member of a probe) with one commit.
+    pub fn ingest_all(&self, batches: &[MemberSamples]) -> Result<()> {
         let mut inner = lock(&self.inner);
-        let mut record = WalRecord {
-            at_ms: batch.at_ms,
-            samples: Vec::with_capacity(batch.samples.len()),
-        };
-        for (series, value) in &batch.samples {
-            let id = inner.id_for(&batch.cluster, &batch.member, series);
-            if inner.append(id, batch.at_ms, *value) {
-                record.samples.push((id, *value));
+        for batch in batches {
+            let mut record = WalRecord {
+                at_ms: batch.at_ms,
+                samples: Vec::with_capacity(batch.samples.len()),
+            };
+            for (series, value) in &batch.samples {
+                let id = inner.id_for(&batch.cluster, &batch.member, series);
+                if inner.append(id, batch.at_ms, *value) {
+                    record.samples.push((id, *value));
+                }
             }
+            inner.samples_ingested_total += record.samples.len() as u64;
+            let seq = inner.next_wal;
+            inner.next_wal += 1;
+            inner.pending_wal.push((seq, encode(&record)));
         }
-        inner.samples_ingested_total += record.samples.len() as u64;
-        let seq = inner.next_wal;
-        inner.next_wal += 1;
-        inner.pending_wal.push((seq, encode(&record)));
         let result = self.commit_pending(&mut inner);
         drop(inner);
         match &result {

@@ -95,9 +95,22 @@ fn run(
             .min(next_maintenance)
             .saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(Message::Batch(batch)) => {
+            Ok(Message::Batch(first)) => {
+                // Whatever else is queued (the other members of the same probe) goes
+                // into the same commit.
+                let mut batches = vec![first];
+                let mut stop = false;
+                while let Ok(message) = rx.try_recv() {
+                    match message {
+                        Message::Batch(b) => batches.push(b),
+                        Message::Stop => stop = true,
+                    }
+                }
                 // Errors are logged and shown in the store's health by the store.
-                let _ = store.ingest(&batch);
+                let _ = store.ingest_all(&batches);
+                if stop {
+                    break;
+                }
             }
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
