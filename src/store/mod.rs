@@ -250,6 +250,8 @@ struct SeriesHead {
     blocks: [OpenBlock; 3],
     minute: Option<Point>,
     hour: Option<Point>,
+    /// The latest raw value: the log writes only values that differ from it.
+    last: Option<f64>,
     dirty: bool,
 }
 
@@ -258,12 +260,93 @@ struct HeadState {
     blocks: Vec<(i64, Vec<u8>)>,
     minute: Option<Point>,
     hour: Option<Point>,
+    last: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
+/// One ingested batch in the write-ahead log: `at_ms` as a zig-zag varint, then per
+/// sample a varint of (zig-zag id delta << 1 | value changed), followed by the value
+/// (8 bytes) only when it differs from the series' previous one. An unchanged
+/// sample costs one byte instead of nine.
 struct WalRecord {
     at_ms: i64,
     samples: Vec<(u64, f64)>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes
+            .get(*pos)
+            .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(StoreError::Corrupt("log record: varint too long".into()))
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+impl WalRecord {
+    fn start(at_ms: i64, samples: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + samples * 2);
+        put_varint(&mut out, zigzag(at_ms));
+        out
+    }
+
+    /// Appends one sample; `before` is the series' value before it.
+    fn push(out: &mut Vec<u8>, prev_id: &mut u64, id: u64, v: f64, before: Option<f64>) {
+        let changed = before.is_none_or(|p| p.to_bits() != v.to_bits());
+        let delta = zigzag(id.wrapping_sub(*prev_id) as i64);
+        put_varint(out, (delta << 1) | u64::from(changed));
+        if changed {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        *prev_id = id;
+    }
+
+    fn decode(bytes: &[u8], previous: impl Fn(u64) -> Option<f64>) -> Result<WalRecord> {
+        let mut pos = 0;
+        let at_ms = unzigzag(get_varint(bytes, &mut pos)?);
+        let mut samples = Vec::new();
+        let mut prev_id = 0u64;
+        while pos < bytes.len() {
+            let tag = get_varint(bytes, &mut pos)?;
+            let id = prev_id.wrapping_add(unzigzag(tag >> 1) as u64);
+            let v = if tag & 1 == 1 {
+                let raw: [u8; 8] = bytes
+                    .get(pos..pos + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+                pos += 8;
+                f64::from_le_bytes(raw)
+            } else {
+                previous(id).ok_or_else(|| {
+                    StoreError::Corrupt(format!("log record repeats series {id} without a value"))
+                })?
+            };
+            samples.push((id, v));
+            prev_id = id;
+        }
+        Ok(WalRecord { at_ms, samples })
+    }
 }
 
 impl SeriesHead {
@@ -276,6 +359,7 @@ impl SeriesHead {
             blocks: [open(Tier::Raw), open(Tier::Minute), open(Tier::Hour)],
             minute: None,
             hour: None,
+            last: None,
             dirty: false,
         }
     }
@@ -289,6 +373,7 @@ impl SeriesHead {
                 .collect(),
             minute: self.minute,
             hour: self.hour,
+            last: self.last,
         }
     }
 
@@ -303,6 +388,7 @@ impl SeriesHead {
         }
         head.minute = s.minute;
         head.hour = s.hour;
+        head.last = s.last;
         Ok(head)
     }
 }
@@ -393,6 +479,83 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Checks an existing file without writing to it, before the read-write open:
+/// redb's read-write open rewrites the header and allocator state even when nothing
+/// is committed, and may panic on pages corrupted outside redb. So the schema version
+/// is read, and every table walked, through a read-only open first, with a panic
+/// taken as corruption. A file that was not shut down cleanly (killed) cannot be
+/// opened read-only; it goes on to the read-write open, which repairs it.
+fn preflight(path: &Path) -> Result<()> {
+    let walk = || -> Result<Option<u32>> {
+        let db = match Database::builder().open_read_only(path) {
+            Err(redb::DatabaseError::RepairAborted) => return Ok(None),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse {
+                    path: path.to_path_buf(),
+                })
+            }
+            other => other?,
+        };
+        let tx = db.begin_read()?;
+        let mut version = None;
+        match tx.open_table(META) {
+            Ok(meta) => {
+                for row in meta.iter()? {
+                    let (k, v) = row?;
+                    if k.value() == "schema_version" {
+                        version = Some(decode::<u32>("schema_version", v.value())?);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if version.is_some_and(|v| v > SCHEMA_VERSION) {
+            return Ok(version);
+        }
+        for table in [SERIES, HEAD, WAL] {
+            match tx.open_table(table) {
+                Ok(t) => {
+                    for row in t.iter()? {
+                        row?;
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for tier in Tier::ALL {
+            match tx.open_table(tier.table()) {
+                Ok(t) => {
+                    for row in t.iter()? {
+                        row?;
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(version)
+    };
+    let named = |e: StoreError| match e {
+        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+        StoreError::Db(m) => StoreError::Db(format!("{}: {m}", path.display())),
+        other => other,
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)) {
+        Ok(Ok(Some(found))) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+        }),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(named(e)),
+        Err(_) => Err(StoreError::Corrupt(format!(
+            "{}: redb failed reading its pages",
+            path.display()
+        ))),
+    }
+}
+
 impl Store {
     /// Opens (or creates) `DIR/etcd-monitor.redb`.
     pub fn open_dir(dir: &Path, retention: Retention) -> Result<Store> {
@@ -404,6 +567,9 @@ impl Store {
     /// Opens (or creates) the store file. A file of a newer schema, or one redb cannot
     /// read, is refused and left as it is.
     pub fn open(path: &Path, retention: Retention) -> Result<Store> {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            preflight(path)?;
+        }
         let file = path.to_path_buf();
         Store::open_with(
             path,
@@ -531,7 +697,11 @@ impl Store {
         let mut replayed = 0;
         for row in wal.iter()? {
             let (seq, rec) = row?;
-            let rec: WalRecord = decode("wal", rec.value())?;
+            // Decoded against the head as replayed so far: the state it was written against.
+            let rec = {
+                let heads = &inner.heads;
+                WalRecord::decode(rec.value(), |id| heads.get(&id).and_then(|h| h.last))?
+            };
             for (id, v) in &rec.samples {
                 inner.append(*id, rec.at_ms, *v);
             }
@@ -593,20 +763,21 @@ impl Store {
     pub fn ingest_all(&self, batches: &[MemberSamples]) -> Result<()> {
         let mut inner = lock(&self.inner);
         for batch in batches {
-            let mut record = WalRecord {
-                at_ms: batch.at_ms,
-                samples: Vec::with_capacity(batch.samples.len()),
-            };
+            let mut bytes = WalRecord::start(batch.at_ms, batch.samples.len());
+            let mut prev_id = 0;
+            let mut accepted = 0;
             for (series, value) in &batch.samples {
                 let id = inner.id_for(&batch.cluster, &batch.member, series);
+                let before = inner.heads.get(&id).and_then(|h| h.last);
                 if inner.append(id, batch.at_ms, *value) {
-                    record.samples.push((id, *value));
+                    WalRecord::push(&mut bytes, &mut prev_id, id, *value, before);
+                    accepted += 1;
                 }
             }
-            inner.samples_ingested_total += record.samples.len() as u64;
+            inner.samples_ingested_total += accepted;
             let seq = inner.next_wal;
             inner.next_wal += 1;
-            inner.pending_wal.push((seq, encode(&record)));
+            inner.pending_wal.push((seq, bytes));
         }
         let result = self.commit_pending(&mut inner);
         drop(inner);
@@ -711,6 +882,26 @@ impl Store {
             self.compact()?;
         }
         Ok(deleted)
+    }
+
+    /// Compacts when more than half of a file over 4 MiB is free pages: checkpoints
+    /// rewrite the head and empty the log, and redb never shrinks a file by itself.
+    /// Returns whether it compacted.
+    pub fn compact_if_sparse(&self) -> Result<bool> {
+        let used = {
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
+            let tx = db.begin_write()?;
+            let stats = tx.stats()?;
+            tx.abort()?;
+            stats.allocated_pages() * stats.page_size() as u64
+        };
+        let file = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if file > 4 << 20 && file > 2 * used {
+            self.compact()?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Gives free pages back to the file system. Blocks readers and writers meanwhile.
@@ -961,6 +1152,7 @@ impl Inner {
             return false;
         }
         head.dirty = true;
+        head.last = Some(v);
         let sealed = &mut self.sealed;
         push(sealed, id, Tier::Raw, &mut head.blocks[0], ts, &[v]);
         let sample = Point::sample(floor(ts, Tier::Minute.step_ms()), v);

@@ -129,7 +129,11 @@ fn run(
             }
         } else if now >= next_checkpoint {
             next_checkpoint = now + checkpoint_every;
-            let _ = store.checkpoint();
+            if store.checkpoint().is_ok() {
+                if let Err(e) = store.compact_if_sparse() {
+                    tracing::error!("store compaction: {e}");
+                }
+            }
         }
     }
     let _ = store.checkpoint();
