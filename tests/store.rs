@@ -1,0 +1,792 @@
+//! Integration tests of the embedded time-series store (`etcd_monitor::store`) on
+//! real redb files in temp dirs: exact rollups, persistence through the WAL and
+//! checkpoints, retention with an injected clock, schema and corruption refusal,
+//! `check()`, and history queries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use etcd_monitor::store::query::{self, choose_tier, MAX_POINTS};
+use etcd_monitor::store::{
+    Aggregate, HistoryQuery, MemberSamples, Point, Retention, Store, StoreError, Tier,
+};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// 2023-11-14 00:00:00 UTC: a whole day, so a whole hour and a raw (2 h) block start.
+const T0: i64 = 1_699_920_000_000;
+const CLUSTER: &str = "c1";
+
+fn store_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("store.redb")
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path, Retention::default()).expect("store opens")
+}
+
+fn batch(member: &str, at_ms: i64, samples: &[(&str, f64)]) -> MemberSamples {
+    MemberSamples {
+        cluster: CLUSTER.into(),
+        member: member.into(),
+        at_ms,
+        samples: samples.iter().map(|(s, v)| (s.to_string(), *v)).collect(),
+    }
+}
+
+fn id_of(store: &Store, member: &str, series: &str) -> u64 {
+    store
+        .list_series(CLUSTER, Some(member), None)
+        .into_iter()
+        .find(|(_, m)| m.series == series)
+        .unwrap_or_else(|| panic!("series {member}/{series} is known"))
+        .0
+}
+
+fn all(store: &Store, id: u64, tier: Tier) -> Vec<Point> {
+    store
+        .read(id, tier, i64::MIN / 4, i64::MAX / 4)
+        .expect("read")
+}
+
+fn raw_pairs(points: &[Point]) -> Vec<(i64, f64)> {
+    points.iter().map(|p| (p.ts, p.last)).collect()
+}
+
+fn assert_ordered_unique(points: &[Point], what: &str) {
+    if let Some(w) = points.windows(2).find(|w| w[0].ts >= w[1].ts) {
+        panic!(
+            "{what}: points out of order or duplicated: {} then {}",
+            w[0].ts, w[1].ts
+        );
+    }
+}
+
+/// Rollup points of `samples` (time-ordered) into `step`-wide buckets, computed
+/// directly from the samples.
+fn expected_rollup(samples: &[(i64, f64)], step: i64) -> Vec<Point> {
+    let mut out: Vec<Point> = Vec::new();
+    for &(ts, v) in samples {
+        let bucket = ts - ts.rem_euclid(step);
+        match out.last_mut() {
+            Some(p) if p.ts == bucket => {
+                p.min = p.min.min(v);
+                p.max = p.max.max(v);
+                p.sum += v;
+                p.count += 1.0;
+                p.last = v;
+            }
+            _ => out.push(Point {
+                ts: bucket,
+                min: v,
+                max: v,
+                sum: v,
+                count: 1.0,
+                last: v,
+            }),
+        }
+    }
+    out
+}
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Irregular but increasing timestamps over `[start, end)`: 1..=15 s apart, with
+/// the odd 70..=190 s gap (whole minutes without a sample).
+fn irregular_times(rng: &mut Rng, start: i64, end: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut ts = start;
+    while ts < end {
+        out.push(ts);
+        ts += if rng.below(40) == 0 {
+            70_000 + rng.below(121) as i64 * 1000
+        } else {
+            1000 + rng.below(15) as i64 * 1000 + rng.below(2) as i64 * 500
+        };
+    }
+    out
+}
+
+/// A counter (integers and halves, a reset in the middle) and a gauge (halves,
+/// negative too) at the given times. Every value and every sum is exact in f64.
+/// (ts, value) samples of one series.
+type Samples = Vec<(i64, f64)>;
+
+fn synthetic(rng: &mut Rng, times: &[i64]) -> (Samples, Samples) {
+    let mut counter = 1000.0;
+    let mut c = Vec::new();
+    let mut g = Vec::new();
+    for (i, ts) in times.iter().enumerate() {
+        if i == times.len() / 2 {
+            counter = 3.0; // the process restarted
+        } else {
+            counter += rng.below(20) as f64 + if rng.below(2) == 0 { 0.5 } else { 0.0 };
+        }
+        c.push((*ts, counter));
+        g.push((*ts, rng.below(401) as f64 / 2.0 - 100.0));
+    }
+    (c, g)
+}
+
+const COUNTER: &str = r#"etcd_mvcc_put_total{kind="x"}"#;
+const GAUGE: &str = "etcd_server_has_leader";
+
+fn ingest_pairs(store: &Store, member: &str, c: &[(i64, f64)], g: &[(i64, f64)]) {
+    for (cs, gs) in c.iter().zip(g) {
+        assert_eq!(cs.0, gs.0);
+        store
+            .ingest(&batch(member, cs.0, &[(COUNTER, cs.1), (GAUGE, gs.1)]))
+            .expect("ingest");
+    }
+}
+
+fn assert_tiers(store: &Store, member: &str, c: &[(i64, f64)], g: &[(i64, f64)], when: &str) {
+    for (series, samples) in [(COUNTER, c), (GAUGE, g)] {
+        let id = id_of(store, member, series);
+        let raw = all(store, id, Tier::Raw);
+        assert_eq!(raw_pairs(&raw), samples, "{when}: raw {series}");
+        assert!(raw
+            .iter()
+            .all(|p| p.count == 1.0 && p.min == p.last && p.max == p.last));
+        for (tier, step) in [(Tier::Minute, MIN), (Tier::Hour, HOUR)] {
+            let got = all(store, id, tier);
+            let want = expected_rollup(samples, step);
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{when}: {series} {tier:?} point count"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g, w, "{when}: {series} {tier:?} point at {}", w.ts);
+            }
+        }
+    }
+}
+
+#[test]
+fn rollups_are_exact_through_reopen_and_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    // 3 h starting at an odd offset: partial first minute and hour, a raw block
+    // boundary (T0 + 2 h), hours and minutes without samples.
+    let times = irregular_times(&mut rng, T0 + 30 * MIN + 7_300, T0 + 3 * HOUR + 30 * MIN);
+    let (c, g) = synthetic(&mut rng, &times);
+    assert!(c.len() > 500, "{} samples", c.len());
+    // The counter resets (and the expected rollups see it as a drop).
+    assert!(c.windows(2).any(|w| w[1].1 < w[0].1));
+
+    let store = open(&path);
+    ingest_pairs(&store, "m0", &c, &g);
+    assert_tiers(&store, "m0", &c, &g, "live");
+    // Spot-check the arithmetic of one minute directly.
+    let minute = c[0].0 - c[0].0.rem_euclid(MIN);
+    let in_minute: Vec<f64> = c
+        .iter()
+        .filter(|(t, _)| *t >= minute && *t < minute + MIN)
+        .map(|p| p.1)
+        .collect();
+    let id = id_of(&store, "m0", COUNTER);
+    let p = store.read(id, Tier::Minute, minute, minute + MIN).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].sum, in_minute.iter().sum::<f64>());
+    assert_eq!(p[0].count, in_minute.len() as f64);
+    assert_eq!(p[0].last, *in_minute.last().unwrap());
+    drop(store);
+
+    let store = open(&path);
+    assert_tiers(&store, "m0", &c, &g, "after WAL replay");
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(&path);
+    assert_tiers(&store, "m0", &c, &g, "after checkpoint and reopen");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn stale_samples_are_dropped_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&store_path(&dir));
+    store
+        .ingest(&batch("m0", T0 + 10_000, &[("a", 1.0)]))
+        .unwrap();
+    store
+        .ingest(&batch("m0", T0 + 10_000, &[("a", 2.0)]))
+        .unwrap();
+    store
+        .ingest(&batch("m0", T0 + 5_000, &[("a", 3.0)]))
+        .unwrap();
+    store
+        .ingest(&batch("m0", T0 + 15_000, &[("a", 4.0)]))
+        .unwrap();
+    let id = id_of(&store, "m0", "a");
+    assert_eq!(
+        raw_pairs(&all(&store, id, Tier::Raw)),
+        vec![(T0 + 10_000, 1.0), (T0 + 15_000, 4.0)]
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.samples_ingested_total, 2);
+    assert_eq!(stats.samples_dropped_total, 2);
+}
+
+/// Samples of three series of two members every `every_ms` over `[from, to)`.
+fn steady(from: i64, to: i64, every_ms: i64) -> Vec<MemberSamples> {
+    let mut out = Vec::new();
+    let mut ts = from;
+    while ts < to {
+        let k = ((ts - T0) / every_ms) as f64;
+        out.push(batch("m0", ts, &[("up", 1.0), ("ops_total", k * 3.0)]));
+        out.push(batch(
+            "m1",
+            ts + 17,
+            &[("up", 1.0), ("temp", (k % 17.0) / 2.0)],
+        ));
+        ts += every_ms;
+    }
+    out
+}
+
+fn expected_raw(batches: &[MemberSamples]) -> HashMap<(String, String), Vec<(i64, f64)>> {
+    let mut out: HashMap<(String, String), Vec<(i64, f64)>> = HashMap::new();
+    for b in batches {
+        for (s, v) in &b.samples {
+            out.entry((b.member.clone(), s.clone()))
+                .or_default()
+                .push((b.at_ms, *v));
+        }
+    }
+    out
+}
+
+fn assert_raw(store: &Store, batches: &[MemberSamples], when: &str) {
+    let want = expected_raw(batches);
+    assert_eq!(
+        store.list_series(CLUSTER, None, None).len(),
+        want.len(),
+        "{when}"
+    );
+    for ((member, series), samples) in &want {
+        let id = id_of(store, member, series);
+        let raw = all(store, id, Tier::Raw);
+        assert_ordered_unique(&raw, when);
+        assert_eq!(&raw_pairs(&raw), samples, "{when}: {member}/{series}");
+        for tier in [Tier::Minute, Tier::Hour] {
+            assert_ordered_unique(&all(store, id, tier), when);
+        }
+        // A window read returns exactly the samples inside it.
+        let (from, to) = (T0 + HOUR + 12_345, T0 + 2 * HOUR + 12_345);
+        let window: Vec<(i64, f64)> = samples
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .collect();
+        assert_eq!(
+            raw_pairs(&store.read(id, Tier::Raw, from, to).unwrap()),
+            window
+        );
+    }
+}
+
+#[test]
+fn raw_points_survive_reopen_with_and_without_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    // Phase 1: 1.5 h inside the first raw block.
+    let mut batches = steady(T0, T0 + 90 * MIN, 15_000);
+    let store = open(&path);
+    for b in &batches {
+        store.ingest(b).unwrap();
+    }
+    assert_raw(&store, &batches, "live");
+    drop(store); // no checkpoint: everything is in the WAL
+
+    let store = open(&path);
+    assert_eq!(store.stats().unwrap().wal_records, batches.len() as u64);
+    assert_raw(&store, &batches, "WAL replay");
+    store.checkpoint().unwrap();
+    assert_eq!(store.stats().unwrap().wal_records, 0);
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(store.stats().unwrap().wal_records, 0);
+    assert_raw(&store, &batches, "after checkpoint");
+
+    // Phase 2: past the raw block boundary at T0 + 2 h (and the next at 4 h), so
+    // blocks are sealed; checkpoint, reopen.
+    let more = steady(T0 + 90 * MIN, T0 + 4 * HOUR + 30 * MIN, 15_000);
+    for b in &more {
+        store.ingest(b).unwrap();
+    }
+    batches.extend(more);
+    assert_raw(&store, &batches, "sealed in memory");
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(&path);
+    let stats = store.stats().unwrap();
+    let raw = &stats.tiers[0];
+    assert_eq!(raw.tier, "raw");
+    // 4 series with 2 sealed blocks each (0-2 h, 2-4 h) + 1 head block each.
+    assert_eq!(raw.blocks, 8, "{stats:?}");
+    assert_eq!(raw.samples, 2 * batches.len() as u64, "{stats:?}");
+    assert_raw(&store, &batches, "sealed blocks and head after reopen");
+
+    // Phase 3: more without a checkpoint, past another boundary; drop; reopen:
+    // stored blocks + head state + WAL.
+    let more = steady(T0 + 4 * HOUR + 30 * MIN, T0 + 6 * HOUR + 5 * MIN, 15_000);
+    for b in &more {
+        store.ingest(b).unwrap();
+    }
+    batches.extend(more);
+    drop(store);
+    let store = open(&path);
+    assert_raw(&store, &batches, "blocks + head + WAL replay");
+    // Replaying twice (reopen again without a checkpoint) adds nothing.
+    drop(store);
+    let store = open(&path);
+    assert_raw(&store, &batches, "second replay");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(&path);
+    assert_raw(&store, &batches, "final checkpoint");
+    assert_eq!(
+        store.stats().unwrap().samples_ingested_total,
+        2 * batches.len() as u64
+    );
+}
+
+#[test]
+fn check_finds_no_problem_in_a_sound_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let store = open(&path);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new(), "empty store");
+    for b in steady(T0, T0 + 5 * HOUR, 60_000) {
+        store.ingest(&b).unwrap();
+    }
+    assert_eq!(
+        store.check().unwrap(),
+        Vec::<String>::new(),
+        "before checkpoint"
+    );
+    store.checkpoint().unwrap();
+    assert_eq!(
+        store.check().unwrap(),
+        Vec::<String>::new(),
+        "after checkpoint"
+    );
+    store.maintain(T0 + 5 * HOUR).unwrap();
+    drop(store);
+    let store = open(&path);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new(), "after reopen");
+}
+
+/// Steady load with an injected clock: `SERIES` series every `EVERY` for 6 days,
+/// `maintain(now)` every simulated hour.
+///
+/// Scaled down from 50 series at 10 s to 50 series at 120 s: each `ingest` is a
+/// durable redb commit (about 2.5 ms in a debug build here), and 6 days at 10 s
+/// would be 51,840 commits (over 2 minutes); at 120 s they are 4,320. Retention
+/// works on whole blocks and does not depend on the interval.
+///
+/// The file as a whole cannot stop growing within 6 days with the default
+/// retention: the 1m tier is kept 30 days and the 1h tier 400, and they grow every
+/// day. What must stop growing is the raw tier; and the file must grow less per
+/// day once raw blocks are being deleted than while they were not.
+#[test]
+fn retention_drops_old_raw_blocks_and_the_file_stops_growing() {
+    const SERIES: usize = 50;
+    const EVERY: i64 = 120_000;
+    const DAYS: i64 = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let store = open(&path);
+    let names: Vec<String> = (0..SERIES)
+        .map(|i| format!("etcd_metric_{i}{{instance=\"m0\"}}"))
+        .collect();
+    // (file bytes as maintenance left it, after an explicit compact(), raw tier
+    // bytes, 1m + 1h tier bytes), at the end of each day
+    let mut days: Vec<(u64, u64, u64, u64)> = Vec::new();
+    let mut ts = T0;
+    let end = T0 + DAYS * DAY;
+    let mut next_maintain = T0 + HOUR;
+    let mut k = 0u64;
+    while ts < end {
+        let samples = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                // counters, gauges and constants
+                let v = match i % 3 {
+                    0 => (k * (i as u64 + 1)) as f64,
+                    1 => ((k * 7 + i as u64) % 50) as f64 / 2.0,
+                    _ => i as f64,
+                };
+                (n.clone(), v)
+            })
+            .collect();
+        store
+            .ingest(&MemberSamples {
+                cluster: CLUSTER.into(),
+                member: "m0".into(),
+                at_ms: ts,
+                samples,
+            })
+            .unwrap();
+        k += 1;
+        ts += EVERY;
+        if ts >= next_maintain {
+            store.maintain(next_maintain).unwrap();
+            if (next_maintain - T0) % DAY == 0 {
+                let as_left = std::fs::metadata(&path).unwrap().len();
+                store.compact().unwrap();
+                let compacted = std::fs::metadata(&path).unwrap().len();
+                let stats = store.stats().unwrap();
+                let (raw, rollups) = (
+                    stats.tiers[0].bytes,
+                    stats.tiers[1].bytes + stats.tiers[2].bytes,
+                );
+                println!(
+                    "day {}: file {as_left} bytes, {compacted} compacted; tier bytes: raw {raw}, 1m+1h {rollups}",
+                    (next_maintain - T0) / DAY
+                );
+                days.push((as_left, compacted, raw, rollups));
+            }
+            next_maintain += HOUR;
+        }
+    }
+    let now = end;
+    // Raw points older than the retention (2 days), to the raw block (2 h) that
+    // holds the cutoff, are gone; the rollups of those times remain.
+    let cutoff = now - 2 * DAY;
+    let old_end = cutoff - cutoff.rem_euclid(2 * HOUR);
+    for n in [&names[0], &names[1], &names[SERIES - 1]] {
+        let id = id_of(&store, "m0", n);
+        assert!(
+            store.read(id, Tier::Raw, 0, old_end).unwrap().is_empty(),
+            "raw points before {old_end} remain"
+        );
+        let kept = store.read(id, Tier::Raw, cutoff, now).unwrap();
+        assert_eq!(
+            kept.len() as i64,
+            2 * DAY / EVERY,
+            "raw points of the last 2 days"
+        );
+        let minutes = store.read(id, Tier::Minute, T0, old_end).unwrap();
+        assert_eq!(minutes.len() as i64, (old_end - T0) / EVERY);
+        assert!(minutes.iter().all(|p| p.count == 1.0));
+        let hours = store.read(id, Tier::Hour, T0, old_end).unwrap();
+        assert_eq!(hours.len() as i64, (old_end - T0) / HOUR);
+        assert!(hours.iter().all(|p| p.count == (HOUR / EVERY) as f64));
+    }
+    assert_eq!(days.len(), DAYS as usize);
+    // The raw tier holds a steady 2 days from day 2 on: within 1 % (the open
+    // blocks' fill varies with the hour).
+    let raw: Vec<u64> = days.iter().map(|d| d.2).collect();
+    for r in &raw[2..] {
+        assert!(
+            r.abs_diff(raw[2]) * 100 <= raw[2],
+            "raw tier still growing: {raw:?}"
+        );
+    }
+    // The file (compacted, so redb's growth steps do not blur it) grows less per day
+    // from day 4 on than it did on day 2, before anything was deleted: then it grew
+    // by a day of raw data and of rollups, now by the rollups only.
+    let sizes: Vec<u64> = days.iter().map(|d| d.1).collect();
+    let growth = |day: usize| sizes[day - 1] as i64 - sizes[day - 2] as i64;
+    println!("compacted file size per day: {sizes:?}");
+    println!(
+        "growth: day 2 {} bytes, day 5 {}, day 6 {}; rollup tiers grew {} bytes on day 6",
+        growth(2),
+        growth(5),
+        growth(6),
+        days[5].3 - days[4].3
+    );
+    for day in [5, 6] {
+        assert!(
+            growth(day) < growth(2),
+            "day {day}: the file grew {} bytes, as much as before retention ({}): {sizes:?}",
+            growth(day),
+            growth(2)
+        );
+    }
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read file")
+}
+
+#[test]
+fn newer_schema_is_refused_and_the_file_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    {
+        let store = open(&path);
+        for b in steady(T0, T0 + HOUR, 60_000) {
+            store.ingest(&b).unwrap();
+        }
+        store.checkpoint().unwrap();
+    }
+    {
+        const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut meta = tx.open_table(META).unwrap();
+            let v = postcard::to_allocvec(&99u32).unwrap();
+            meta.insert("schema_version", v.as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let before = file_bytes(&path);
+    match Store::open(&path, Retention::default()) {
+        Err(StoreError::NewerSchema { path: p, found }) => {
+            assert_eq!(found, 99);
+            assert_eq!(p, path);
+        }
+        Err(e) => panic!("expected NewerSchema, got {e}"),
+        Ok(_) => panic!("a file of schema 99 was opened"),
+    }
+    assert!(before == file_bytes(&path), "the refused file was modified");
+}
+
+/// Opens `path` expecting an error (not a panic, not success) that names the
+/// file or says it is corrupt; the file must be unchanged.
+fn assert_refused_untouched(path: &Path, what: &str) -> String {
+    let before = file_bytes(path);
+    let p = path.to_path_buf();
+    let result = std::panic::catch_unwind(move || Store::open(&p, Retention::default()).map(drop));
+    let after = file_bytes(path);
+    let msg = match result {
+        Err(_) => panic!("{what}: Store::open panicked"),
+        Ok(Ok(())) => panic!("{what}: Store::open succeeded"),
+        Ok(Err(e)) => e.to_string(),
+    };
+    println!("{what}: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()) || msg.to_lowercase().contains("corrupt"),
+        "{what}: the error names neither the file nor corruption: {msg}"
+    );
+    if before != after {
+        let first = before.iter().zip(&after).position(|(a, b)| a != b);
+        panic!(
+            "{what}: Store::open modified the file ({} -> {} bytes, first difference at {first:?})",
+            before.len(),
+            after.len()
+        );
+    }
+    msg
+}
+
+#[test]
+fn a_file_of_random_bytes_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let bytes: Vec<u8> = (0..256 * 1024).map(|_| rng.next() as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    assert_refused_untouched(&path, "random bytes");
+}
+
+#[test]
+fn a_store_with_garbage_in_the_middle_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    {
+        let store = open(&path);
+        for b in steady(T0, T0 + 5 * HOUR, 10_000) {
+            store.ingest(&b).unwrap();
+        }
+        store.checkpoint().unwrap();
+    }
+    let mut bytes = file_bytes(&path);
+    let len = bytes.len();
+    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    for b in &mut bytes[len / 4..len * 3 / 4] {
+        *b = rng.next() as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_refused_untouched(&path, "garbage in the middle");
+}
+
+fn hq(metric: &str, from: i64, to: i64, step: i64, aggregate: Aggregate) -> HistoryQuery {
+    HistoryQuery {
+        cluster: CLUSTER.into(),
+        metric: metric.into(),
+        member: Some("m0".into()),
+        from_ms: from,
+        to_ms: to,
+        step_ms: step,
+        aggregate,
+    }
+}
+
+#[test]
+fn history_picks_the_tier_and_rejects_bad_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    // Short retentions so every tier's choice can be seen on a small store.
+    let retention = Retention {
+        raw: std::time::Duration::from_secs(6 * 3600),
+        minute: std::time::Duration::from_secs(2 * 86_400),
+        hour: std::time::Duration::from_secs(400 * 86_400),
+    };
+    let store = Store::open(&path, retention).unwrap();
+    // 3 days, one sample every 30 s: value = minutes since T0 (so averages are exact).
+    let mut samples = Vec::new();
+    let mut ts = T0;
+    while ts < T0 + 3 * DAY {
+        let v = ((ts - T0) / MIN) as f64;
+        samples.push((ts, v));
+        store.ingest(&batch("m0", ts, &[(GAUGE, v)])).unwrap();
+        ts += 30_000;
+    }
+    let now = T0 + 3 * DAY;
+
+    let cases = [
+        // (from, step, tier)
+        (now - HOUR, 5_000, Tier::Raw),
+        (now - 6 * HOUR, 30_000, Tier::Raw),
+        (now - 7 * HOUR, 30_000, Tier::Minute), // raw no longer holds from
+        (now - HOUR, MIN, Tier::Minute),
+        (now - DAY, 5 * MIN, Tier::Minute),
+        (now - 2 * DAY, 59 * MIN, Tier::Minute),
+        (now - 2 * DAY - HOUR, MIN, Tier::Hour), // 1m no longer holds from
+        (now - DAY, HOUR, Tier::Hour),
+        (now - 3 * DAY, 6 * HOUR, Tier::Hour),
+    ];
+    for (from, step, tier) in cases {
+        assert_eq!(
+            choose_tier(&store, now, from, step),
+            tier,
+            "from now-{}ms step {step}",
+            now - from
+        );
+        let out = query::history(&store, &hq(GAUGE, from, now, step, Aggregate::Avg), now)
+            .unwrap_or_else(|e| panic!("from now-{} step {step}: {e}", now - from));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].tier,
+            tier.name(),
+            "from now-{}ms step {step}",
+            now - from
+        );
+        assert_eq!(out[0].series, GAUGE);
+        // Each bucket's average, min, max, last computed from the samples.
+        let want: Vec<(i64, f64)> = (0..(now - from + step - 1) / step)
+            .map(|k| from + k * step)
+            .filter_map(|b| {
+                let vs: Vec<f64> = samples
+                    .iter()
+                    .filter(|(t, _)| *t >= b && *t < b + step)
+                    .map(|s| s.1)
+                    .collect();
+                (!vs.is_empty()).then(|| (b, vs.iter().sum::<f64>() / vs.len() as f64))
+            })
+            .collect();
+        if step % tier.step_ms().max(1) == 0 && from % tier.step_ms().max(1) == 0 {
+            // Buckets aligned to the tier's points: the answer is exact.
+            assert_eq!(out[0].points, want, "from now-{} step {step}", now - from);
+        } else {
+            assert!(!out[0].points.is_empty());
+        }
+    }
+    // Max and last over an hour tier.
+    let out = query::history(&store, &hq(GAUGE, T0, now, DAY, Aggregate::Max), now).unwrap();
+    assert_eq!(out[0].tier, "1h");
+    assert_eq!(
+        out[0].points,
+        vec![(T0, 1439.0), (T0 + DAY, 2879.0), (T0 + 2 * DAY, 4319.0)]
+    );
+    let out = query::history(&store, &hq(GAUGE, T0, now, DAY, Aggregate::Min), now).unwrap();
+    assert_eq!(out[0].points[1], (T0 + DAY, 1440.0));
+
+    // Bad queries.
+    let bad = |q: HistoryQuery| match query::history(&store, &q, now) {
+        Err(StoreError::BadQuery(m)) => m,
+        Err(e) => panic!("expected BadQuery, got {e}"),
+        Ok(_) => panic!("expected BadQuery, got points"),
+    };
+    bad(hq(GAUGE, now - HOUR, now, 0, Aggregate::Avg));
+    bad(hq(GAUGE, now - HOUR, now, -5, Aggregate::Avg));
+    bad(hq(GAUGE, now, now, MIN, Aggregate::Avg));
+    bad(hq(GAUGE, now, now - HOUR, MIN, Aggregate::Avg));
+    let step = 1000;
+    let msg = bad(hq(
+        GAUGE,
+        now - (MAX_POINTS + 1) * step,
+        now,
+        step,
+        Aggregate::Avg,
+    ));
+    assert!(msg.contains("at most"), "{msg}");
+    // Exactly MAX_POINTS buckets is allowed.
+    query::history(
+        &store,
+        &hq(GAUGE, now - MAX_POINTS * step, now, step, Aggregate::Avg),
+        now,
+    )
+    .unwrap();
+    // An unknown metric gives no series, not an error.
+    assert!(query::history(
+        &store,
+        &hq("nope", now - HOUR, now, MIN, Aggregate::Avg),
+        now
+    )
+    .unwrap()
+    .is_empty());
+}
+
+/// The child half of `a_killed_writer_loses_nothing_committed`: ingests into the
+/// store named by `STORE_CRASH_PATH` and exits without closing it (no destructor
+/// runs, as after kill -9).
+#[test]
+fn crash_child() {
+    let Ok(path) = std::env::var("STORE_CRASH_PATH") else {
+        return;
+    };
+    let store = open(Path::new(&path));
+    for b in steady(T0 + 3 * HOUR, T0 + 5 * HOUR, 15_000) {
+        store.ingest(&b).unwrap();
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn a_killed_writer_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut batches = steady(T0, T0 + 3 * HOUR, 15_000);
+    {
+        let store = open(&path);
+        for b in &batches {
+            store.ingest(b).unwrap();
+        }
+        store.checkpoint().unwrap();
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("STORE_CRASH_PATH", &path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "child: {status}");
+    batches.extend(steady(T0 + 3 * HOUR, T0 + 5 * HOUR, 15_000));
+    // redb repairs the uncleanly closed file; the WAL gives back every batch.
+    let store = open(&path);
+    assert_raw(&store, &batches, "after the writer died");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
