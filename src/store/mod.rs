@@ -212,7 +212,8 @@ pub struct Point {
 }
 
 impl Point {
-    fn sample(ts: i64, v: f64) -> Point {
+    /// A raw sample as a point.
+    pub fn sample(ts: i64, v: f64) -> Point {
         Point {
             ts,
             min: v,

@@ -160,14 +160,7 @@ mod tests {
     use super::*;
 
     fn sample(ts: i64, v: f64) -> Point {
-        Point {
-            ts,
-            min: v,
-            max: v,
-            sum: v,
-            count: 1.0,
-            last: v,
-        }
+        Point::sample(ts, v)
     }
 
     #[test]
