@@ -99,40 +99,6 @@ impl Rng {
     }
 }
 
-fn escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `name{k="v",...}` with labels in scrape order, values escaped as in the
-/// exposition format; the name alone without labels.
-fn series_text(s: &promtext::SampleRef<'_>) -> String {
-    let mut out = s.name().to_string();
-    let mut labels = s.labels().peekable();
-    if labels.peek().is_some() {
-        out.push('{');
-        for (i, (k, v)) in labels.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(k);
-            out.push_str("=\"");
-            out.push_str(&escape(v));
-            out.push('"');
-        }
-        out.push('}');
-    }
-    out
-}
-
 /// One scrape as the collector will hand it to the store.
 fn to_batch(member: &str, unix_ms: i64, body: &str) -> MemberSamples {
     let scrape = promtext::parse(body).expect("scrape parses");
@@ -142,7 +108,7 @@ fn to_batch(member: &str, unix_ms: i64, body: &str) -> MemberSamples {
         at_ms: (unix_ms + GRID_MS / 2).div_euclid(GRID_MS) * GRID_MS,
         samples: scrape
             .samples()
-            .map(|s| (series_text(&s), s.value()))
+            .map(|s| (s.series_text(), s.value()))
             .collect(),
     }
 }
@@ -205,7 +171,7 @@ fn template(member: &str, text: &str) -> Template {
         } else {
             (0, f64::NAN)
         };
-        series.push((series_text(&s), kind, s.value(), group, le));
+        series.push((s.series_text(), kind, s.value(), group, le));
     }
     Template {
         member: member.into(),

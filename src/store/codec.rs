@@ -191,6 +191,11 @@ impl BlockEncoder {
         }
     }
 
+    /// Length of [`BlockEncoder::to_bytes`] without building it.
+    pub fn encoded_len(&self) -> usize {
+        HEADER + self.bits.bytes.len()
+    }
+
     /// The block as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + self.bits.bytes.len());

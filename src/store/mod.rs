@@ -1045,7 +1045,7 @@ impl Store {
         for h in inner.heads.values() {
             for (t, open) in tiers.iter_mut().zip(&h.blocks) {
                 t.samples += open.enc.len() as u64;
-                t.bytes += open.enc.to_bytes().len() as u64 + 8;
+                t.bytes += open.enc.encoded_len() as u64 + 8;
             }
         }
         for s in &inner.sealed {
