@@ -335,6 +335,7 @@ mod tests {
             enc.push(*t, &[*v]);
         }
         let bytes = enc.to_bytes();
+        assert_eq!(enc.encoded_len(), bytes.len());
         let block = decode(&bytes).unwrap();
         assert_eq!(
             block.timestamps,
