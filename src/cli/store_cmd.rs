@@ -46,6 +46,22 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
             t.bytes_per_sample.map_or("-".into(), |b| format!("{b:.3}")),
         );
     }
+    println!("table         stored bytes  metadata bytes  fragmented bytes");
+    for t in &stats.tables {
+        println!(
+            "{:<12} {:>13} {:>15} {:>17}",
+            t.table, t.stored_bytes, t.metadata_bytes, t.fragmented_bytes
+        );
+    }
+    let in_tables: u64 = stats
+        .tables
+        .iter()
+        .map(|t| t.stored_bytes + t.metadata_bytes + t.fragmented_bytes)
+        .sum();
+    println!(
+        "free or redb's own: {} bytes",
+        stats.file_bytes.saturating_sub(in_tables)
+    );
     if let Some(ms) = stats.health.last_compaction_ms {
         println!(
             "last compaction {}",

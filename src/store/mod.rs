@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod query;
+mod records;
 mod writer;
 
 use std::collections::HashMap;
@@ -20,15 +21,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use codec::BlockEncoder;
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
+use records::{SeriesRun, WalRecord};
 pub use writer::{StoreWriter, WriterHandle};
 
 /// Version of the file's layout; a file with a higher one is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: series registry in front-coded runs, head state in groups without the rollup
+/// points in progress, log values as XOR bytes.
+pub const SCHEMA_VERSION: u32 = 2;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -45,6 +49,9 @@ pub enum StoreError {
     InUse { path: PathBuf },
     #[error("store file {path} has schema version {found}; this etcd-monitor reads up to {SCHEMA_VERSION}: upgrade etcd-monitor, or point --data-dir elsewhere. The file was not changed.")]
     NewerSchema { path: PathBuf, found: u32 },
+    /// Version 1 was only ever written by development builds before the first release.
+    #[error("store file {path} has schema version {found}, written by a development build of etcd-monitor before its first release; this one reads version {SCHEMA_VERSION} only. Move the file aside (or point --data-dir elsewhere) to start a new history. The file was not changed.")]
+    OlderSchema { path: PathBuf, found: u32 },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
     #[error("store I/O: {0}")]
@@ -256,100 +263,6 @@ struct SeriesHead {
     dirty: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct HeadState {
-    blocks: Vec<(i64, Vec<u8>)>,
-    minute: Option<Point>,
-    hour: Option<Point>,
-    last: Option<f64>,
-}
-
-#[derive(Serialize, Deserialize)]
-/// One ingested batch in the write-ahead log: `at_ms` as a zig-zag varint, then per
-/// sample a varint of (zig-zag id delta << 1 | value changed), followed by the value
-/// (8 bytes) only when it differs from the series' previous one. An unchanged
-/// sample costs one byte instead of nine.
-struct WalRecord {
-    at_ms: i64,
-    samples: Vec<(u64, f64)>,
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes
-            .get(*pos)
-            .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(StoreError::Corrupt("log record: varint too long".into()))
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-impl WalRecord {
-    fn start(at_ms: i64, samples: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + samples * 2);
-        put_varint(&mut out, zigzag(at_ms));
-        out
-    }
-
-    /// Appends one sample; `before` is the series' value before it.
-    fn push(out: &mut Vec<u8>, prev_id: &mut u64, id: u64, v: f64, before: Option<f64>) {
-        let changed = before.is_none_or(|p| p.to_bits() != v.to_bits());
-        let delta = zigzag(id.wrapping_sub(*prev_id) as i64);
-        put_varint(out, (delta << 1) | u64::from(changed));
-        if changed {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        *prev_id = id;
-    }
-
-    fn decode(bytes: &[u8], previous: impl Fn(u64) -> Option<f64>) -> Result<WalRecord> {
-        let mut pos = 0;
-        let at_ms = unzigzag(get_varint(bytes, &mut pos)?);
-        let mut samples = Vec::new();
-        let mut prev_id = 0u64;
-        while pos < bytes.len() {
-            let tag = get_varint(bytes, &mut pos)?;
-            let id = prev_id.wrapping_add(unzigzag(tag >> 1) as u64);
-            let v = if tag & 1 == 1 {
-                let raw: [u8; 8] = bytes
-                    .get(pos..pos + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
-                pos += 8;
-                f64::from_le_bytes(raw)
-            } else {
-                previous(id).ok_or_else(|| {
-                    StoreError::Corrupt(format!("log record repeats series {id} without a value"))
-                })?
-            };
-            samples.push((id, v));
-            prev_id = id;
-        }
-        Ok(WalRecord { at_ms, samples })
-    }
-}
-
 impl SeriesHead {
     fn new() -> Self {
         let open = |t: Tier| OpenBlock {
@@ -365,32 +278,84 @@ impl SeriesHead {
         }
     }
 
-    fn state(&self) -> HeadState {
-        HeadState {
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| (b.start, b.enc.to_bytes()))
-                .collect(),
-            minute: self.minute,
-            hour: self.hour,
-            last: self.last,
-        }
+    /// Appends this head's state (its open blocks) to a head group value.
+    fn put_state(&self, id: u64, out: &mut Vec<u8>) {
+        let [raw, minute, hour] = &self.blocks;
+        let bytes = [
+            raw.enc.to_bytes(),
+            minute.enc.to_bytes(),
+            hour.enc.to_bytes(),
+        ];
+        records::put_head(
+            out,
+            id,
+            [
+                (raw.start, &bytes[0]),
+                (minute.start, &bytes[1]),
+                (hour.start, &bytes[2]),
+            ],
+        );
     }
 
-    fn from_state(s: HeadState) -> Result<Self> {
+    /// A head from its stored open blocks. The rollup points in progress are not
+    /// stored: they hold only samples of the current hour, which are all in the raw
+    /// open block (raw windows are whole hours), and are folded again from there.
+    fn from_record(rec: &records::HeadRecord) -> Result<Self> {
         let mut head = SeriesHead::new();
-        if s.blocks.len() != 3 {
-            return Err(StoreError::Corrupt("head state without 3 tiers".into()));
-        }
-        for (slot, (start, bytes)) in head.blocks.iter_mut().zip(s.blocks) {
+        for (slot, (start, bytes)) in head.blocks.iter_mut().zip(rec.blocks) {
             slot.start = start;
-            slot.enc = BlockEncoder::from_bytes(&bytes)?;
+            if !bytes.is_empty() {
+                slot.enc = BlockEncoder::from_bytes(bytes)?;
+            }
         }
-        head.minute = s.minute;
-        head.hour = s.hour;
-        head.last = s.last;
+        if !head.blocks[0].enc.is_empty() {
+            let raw = codec::decode(rec.blocks[0].1)?;
+            let last_ts = *raw.timestamps.last().expect("a non-empty block");
+            let hour = floor(last_ts, Tier::Hour.step_ms());
+            for (ts, v) in raw.timestamps.iter().zip(&raw.values[0]) {
+                if *ts >= hour {
+                    // Completed minutes are in the open 1m block already.
+                    let _ = head.roll(*ts, *v);
+                }
+            }
+            head.last = raw.values[0].last().copied();
+        }
         Ok(head)
+    }
+
+    /// Folds a sample into the rollup points in progress; returns the minute and the
+    /// hour point it completed. A point is completed by the first sample past it, so
+    /// the points in progress only ever hold samples of the current hour.
+    fn roll(&mut self, ts: i64, v: f64) -> (Option<Point>, Option<Point>) {
+        let sample = Point::sample(floor(ts, Tier::Minute.step_ms()), v);
+        let minute_done = match &mut self.minute {
+            Some(m) if m.ts == sample.ts => {
+                m.merge(&sample);
+                None
+            }
+            slot => slot.replace(sample),
+        };
+        let mut hour_done = None;
+        if let Some(done) = minute_done {
+            let hour_ts = floor(done.ts, Tier::Hour.step_ms());
+            match &mut self.hour {
+                Some(h) if h.ts == hour_ts => h.merge(&done),
+                slot => {
+                    hour_done = slot.replace(Point {
+                        ts: hour_ts,
+                        ..done
+                    })
+                }
+            }
+        }
+        let now_hour = floor(ts, Tier::Hour.step_ms());
+        if self.hour.is_some_and(|h| h.ts != now_hour) {
+            // A new hour began: the hour in progress is complete (at most one of the
+            // two is set: an hour completed above was replaced by a newer one).
+            debug_assert!(hour_done.is_none());
+            hour_done = self.hour.take();
+        }
+        (minute_done, hour_done)
     }
 }
 
@@ -406,13 +371,24 @@ fn floor(ts: i64, step: i64) -> i64 {
     ts - ts.rem_euclid(step)
 }
 
+/// The series of one member.
+#[derive(Default)]
+struct MemberSeries {
+    by_text: HashMap<String, u64>,
+    /// The ids of the member's last batch, in order: a scrape lists its series in
+    /// the same order every time, so most samples are found by one comparison
+    /// instead of hashing their text.
+    last_batch: Vec<u64>,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// cluster -> member -> series text -> id
-    ids: HashMap<String, HashMap<String, HashMap<String, u64>>>,
-    series: HashMap<u64, SeriesMeta>,
-    next_id: u64,
-    heads: HashMap<u64, SeriesHead>,
+    /// cluster -> member -> its series
+    members: HashMap<String, HashMap<String, MemberSeries>>,
+    /// By id: ids are handed out from 0 and never reused.
+    series: Vec<SeriesMeta>,
+    /// By id, as `series`.
+    heads: Vec<SeriesHead>,
     sealed: Vec<Sealed>,
     /// Written to memory, not yet committed (a failed write is retried).
     pending_wal: Vec<(u64, Vec<u8>)>,
@@ -467,7 +443,21 @@ pub struct StoreStats {
     pub head_series: u64,
     pub wal_records: u64,
     pub tiers: Vec<TierStats>,
+    /// Where the file's bytes are, per redb table.
+    pub tables: Vec<TableBytes>,
     pub health: StoreHealth,
+}
+
+/// Bytes one redb table takes in the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableBytes {
+    pub table: &'static str,
+    /// Keys and values as stored.
+    pub stored_bytes: u64,
+    /// Page headers and B-tree branch pages.
+    pub metadata_bytes: u64,
+    /// Unused space inside the table's pages.
+    pub fragmented_bytes: u64,
 }
 
 fn closed() -> StoreError {
@@ -511,7 +501,7 @@ fn preflight(path: &Path) -> Result<()> {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if version.is_some_and(|v| v > SCHEMA_VERSION) {
+        if version.is_some_and(|v| v != SCHEMA_VERSION) {
             return Ok(version);
         }
         for table in [SERIES, HEAD, WAL] {
@@ -545,6 +535,10 @@ fn preflight(path: &Path) -> Result<()> {
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)) {
         Ok(Ok(Some(found))) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+        }),
+        Ok(Ok(Some(found))) if found < SCHEMA_VERSION => Err(StoreError::OlderSchema {
             path: path.to_path_buf(),
             found,
         }),
@@ -648,6 +642,12 @@ impl Store {
                             found: v,
                         })
                     }
+                    Some(v) if v < SCHEMA_VERSION => {
+                        return Err(StoreError::OlderSchema {
+                            path: self.path.clone(),
+                            found: v,
+                        })
+                    }
                     Some(_) => {}
                     None => {
                         meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
@@ -665,23 +665,30 @@ impl Store {
         let tx = db.begin_read()?;
         let mut inner = lock(&self.inner);
         for row in tx.open_table(SERIES)?.iter()? {
-            let (id, meta) = row?;
-            let meta: SeriesMeta = decode("series", meta.value())?;
-            inner
-                .ids
-                .entry(meta.cluster.clone())
-                .or_default()
-                .entry(meta.member.clone())
-                .or_default()
-                .insert(meta.series.clone(), id.value());
-            inner.next_id = inner.next_id.max(id.value() + 1);
-            inner.series.insert(id.value(), meta);
+            let (first, run) = row?;
+            let run = SeriesRun::decode(run.value()).map_err(|e| {
+                StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
+            })?;
+            for (id, text) in (first.value()..).zip(run.texts) {
+                let meta = SeriesMeta {
+                    cluster: run.cluster.clone(),
+                    member: run.member.clone(),
+                    series: text,
+                };
+                inner.register(id, meta)?;
+            }
         }
         for row in tx.open_table(HEAD)?.iter()? {
-            let (id, state) = row?;
-            let head = SeriesHead::from_state(decode("head", state.value())?)
-                .map_err(|e| StoreError::Corrupt(format!("head of series {}: {e}", id.value())))?;
-            inner.heads.insert(id.value(), head);
+            let (group, value) = row?;
+            let named =
+                |e: StoreError| StoreError::Corrupt(format!("head group {}: {e}", group.value()));
+            for rec in records::decode_heads(value.value()).map_err(named)? {
+                let head = SeriesHead::from_record(&rec).map_err(named)?;
+                let slot = inner.heads.get_mut(rec.id as usize).ok_or_else(|| {
+                    StoreError::Corrupt(format!("head of unknown series {}", rec.id))
+                })?;
+                *slot = head;
+            }
         }
         let meta = tx.open_table(META)?;
         let get_u64 = |k: &str| -> Result<u64> {
@@ -701,9 +708,17 @@ impl Store {
             // Decoded against the head as replayed so far: the state it was written against.
             let rec = {
                 let heads = &inner.heads;
-                WalRecord::decode(rec.value(), |id| heads.get(&id).and_then(|h| h.last))?
+                WalRecord::decode(rec.value(), |id| {
+                    heads.get(id as usize).and_then(|h| h.last)
+                })?
             };
             for (id, v) in &rec.samples {
+                if *id >= inner.series.len() as u64 {
+                    return Err(StoreError::Corrupt(format!(
+                        "log record {} names unknown series {id}",
+                        seq.value()
+                    )));
+                }
                 inner.append(*id, rec.at_ms, *v);
             }
             inner.samples_ingested_total += rec.samples.len() as u64;
@@ -764,12 +779,12 @@ impl Store {
     pub fn ingest_all(&self, batches: &[MemberSamples]) -> Result<()> {
         let mut inner = lock(&self.inner);
         for batch in batches {
+            let ids = inner.ids_for(&batch.cluster, &batch.member, &batch.samples);
             let mut bytes = WalRecord::start(batch.at_ms, batch.samples.len());
             let mut prev_id = 0;
             let mut accepted = 0;
-            for (series, value) in &batch.samples {
-                let id = inner.id_for(&batch.cluster, &batch.member, series);
-                let before = inner.heads.get(&id).and_then(|h| h.last);
+            for (id, (_, value)) in ids.into_iter().zip(&batch.samples) {
+                let before = inner.heads[id as usize].last;
                 if inner.append(id, batch.at_ms, *value) {
                     WalRecord::push(&mut bytes, &mut prev_id, id, *value, before);
                     accepted += 1;
@@ -795,8 +810,8 @@ impl Store {
         let tx = db.begin_write()?;
         {
             let mut series = tx.open_table(SERIES)?;
-            for id in &inner.pending_series {
-                series.insert(*id, encode(&inner.series[id]).as_slice())?;
+            for (first, run) in inner.pending_series_runs() {
+                series.insert(first, run.as_slice())?;
             }
             let mut wal = tx.open_table(WAL)?;
             for (seq, rec) in &inner.pending_wal {
@@ -830,16 +845,28 @@ impl Store {
         let tx = db.begin_write()?;
         {
             let mut series = tx.open_table(SERIES)?;
-            for id in &inner.pending_series {
-                series.insert(*id, encode(&inner.series[id]).as_slice())?;
+            for (first, run) in inner.pending_series_runs() {
+                series.insert(first, run.as_slice())?;
             }
             for s in &inner.sealed {
                 tx.open_table(s.tier.table())?
                     .insert((s.series, s.start), s.bytes.as_slice())?;
             }
             let mut head = tx.open_table(HEAD)?;
-            for (id, h) in inner.heads.iter().filter(|(_, h)| h.dirty) {
-                head.insert(*id, encode(&h.state()).as_slice())?;
+            let group_len = 1usize << records::HEAD_GROUP_BITS;
+            let mut value = Vec::new();
+            for (group, heads) in inner.heads.chunks(group_len).enumerate() {
+                if !heads.iter().any(|h| h.dirty) {
+                    continue;
+                }
+                value.clear();
+                let first = (group * group_len) as u64;
+                for (id, h) in (first..).zip(heads) {
+                    if !h.blocks.iter().all(|b| b.enc.is_empty()) {
+                        h.put_state(id, &mut value);
+                    }
+                }
+                head.insert(group as u64, value.as_slice())?;
             }
             // Everything in the log is now in the head's state or in sealed blocks.
             tx.open_table(WAL)?.retain(|_, _| false)?;
@@ -853,7 +880,7 @@ impl Store {
         inner.pending_series.clear();
         inner.pending_wal.clear();
         inner.wal_records = 0;
-        for h in inner.heads.values_mut() {
+        for h in &mut inner.heads {
             h.dirty = false;
         }
         Ok(())
@@ -927,13 +954,12 @@ impl Store {
         filter: Option<&str>,
     ) -> Vec<(u64, SeriesMeta)> {
         let inner = lock(&self.inner);
-        let mut out: Vec<(u64, SeriesMeta)> = inner
-            .series
-            .iter()
+        let mut out: Vec<(u64, SeriesMeta)> = (0..)
+            .zip(&inner.series)
             .filter(|(_, m)| m.cluster == cluster)
             .filter(|(_, m)| member.is_none_or(|w| m.member == w))
             .filter(|(_, m)| filter.is_none_or(|f| m.series.contains(f)))
-            .map(|(id, m)| (*id, m.clone()))
+            .map(|(id, m)| (id, m.clone()))
             .collect();
         out.sort_by(|a, b| (&a.1.member, &a.1.series).cmp(&(&b.1.member, &b.1.series)));
         out
@@ -983,7 +1009,7 @@ impl Store {
         {
             push_block(&s.bytes, &mut points)?;
         }
-        if let Some(h) = inner.heads.get(&id) {
+        if let Some(h) = inner.heads.get(id as usize) {
             let open = &h.blocks[tier as usize];
             if !open.enc.is_empty() {
                 push_block(&open.enc.to_bytes(), &mut points)?;
@@ -1018,10 +1044,27 @@ impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
         let file_bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         let mut tiers = Vec::new();
+        let mut tables = Vec::new();
         {
             let guard = self.db()?;
             let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_read()?;
+            for (name, table) in [
+                ("meta", tx.open_table(META)?.stats()?),
+                ("series", tx.open_table(SERIES)?.stats()?),
+                ("head", tx.open_table(HEAD)?.stats()?),
+                ("wal", tx.open_table(WAL)?.stats()?),
+                ("blocks_raw", tx.open_table(RAW)?.stats()?),
+                ("blocks_1m", tx.open_table(MINUTE)?.stats()?),
+                ("blocks_1h", tx.open_table(HOUR)?.stats()?),
+            ] {
+                tables.push(TableBytes {
+                    table: name,
+                    stored_bytes: table.stored_bytes(),
+                    metadata_bytes: table.metadata_bytes(),
+                    fragmented_bytes: table.fragmented_bytes(),
+                });
+            }
             for tier in Tier::ALL {
                 let table = tx.open_table(tier.table())?;
                 let mut t = TierStats {
@@ -1042,7 +1085,7 @@ impl Store {
         }
         let inner = lock(&self.inner);
         // Open blocks count too: they are in the file as head state.
-        for h in inner.heads.values() {
+        for h in &inner.heads {
             for (t, open) in tiers.iter_mut().zip(&h.blocks) {
                 t.samples += open.enc.len() as u64;
                 t.bytes += open.enc.encoded_len() as u64 + 8;
@@ -1063,9 +1106,14 @@ impl Store {
             series: inner.series.len() as u64,
             samples_ingested_total: inner.samples_ingested_total,
             samples_dropped_total: inner.samples_dropped_total,
-            head_series: inner.heads.len() as u64,
+            head_series: inner
+                .heads
+                .iter()
+                .filter(|h| !h.blocks[0].enc.is_empty())
+                .count() as u64,
             wal_records: inner.wal_records,
             tiers,
+            tables,
             health: self.health(),
         })
     }
@@ -1076,12 +1124,12 @@ impl Store {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_read()?;
-        let known: Vec<u64> = lock(&self.inner).series.keys().copied().collect();
+        let known = lock(&self.inner).series.len() as u64;
         for tier in Tier::ALL {
             for row in tx.open_table(tier.table())?.iter()? {
                 let (key, bytes) = row?;
                 let (id, start) = key.value();
-                if !known.contains(&id) {
+                if id >= known {
                     problems.push(format!("{} block of unknown series {id}", tier.name()));
                 }
                 match codec::decode(bytes.value()) {
@@ -1111,39 +1159,76 @@ impl Store {
 }
 
 impl Inner {
-    fn id_for(&mut self, cluster: &str, member: &str, series: &str) -> u64 {
-        // Looked up without building a key string: this runs for every sample.
-        if let Some(id) = self
-            .ids
-            .get(cluster)
-            .and_then(|m| m.get(member))
-            .and_then(|m| m.get(series))
-        {
-            return *id;
+    /// The ids of a batch's series, registering new ones.
+    fn ids_for(&mut self, cluster: &str, member: &str, samples: &[(String, f64)]) -> Vec<u64> {
+        let Inner {
+            members,
+            series,
+            heads,
+            pending_series,
+            ..
+        } = self;
+        if !members.get(cluster).is_some_and(|m| m.contains_key(member)) {
+            members
+                .entry(cluster.to_string())
+                .or_default()
+                .insert(member.to_string(), MemberSeries::default());
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.ids
-            .entry(cluster.to_string())
+        let known = members
+            .get_mut(cluster)
+            .and_then(|m| m.get_mut(member))
+            .expect("inserted above");
+        let mut ids = Vec::with_capacity(samples.len());
+        for (i, (text, _)) in samples.iter().enumerate() {
+            let in_place = known
+                .last_batch
+                .get(i)
+                .copied()
+                .filter(|id| series[*id as usize].series == *text);
+            let id = match in_place.or_else(|| known.by_text.get(text).copied()) {
+                Some(id) => id,
+                None => {
+                    let id = series.len() as u64;
+                    series.push(SeriesMeta {
+                        cluster: cluster.to_string(),
+                        member: member.to_string(),
+                        series: text.clone(),
+                    });
+                    heads.push(SeriesHead::new());
+                    known.by_text.insert(text.clone(), id);
+                    pending_series.push(id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        known.last_batch.clone_from(&ids);
+        ids
+    }
+
+    /// Registers a series read from the file; its id must be the next one.
+    fn register(&mut self, id: u64, meta: SeriesMeta) -> Result<()> {
+        if id != self.series.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "series registry: series {id} follows series {}",
+                self.series.len() as i64 - 1
+            )));
+        }
+        self.members
+            .entry(meta.cluster.clone())
             .or_default()
-            .entry(member.to_string())
+            .entry(meta.member.clone())
             .or_default()
-            .insert(series.to_string(), id);
-        self.series.insert(
-            id,
-            SeriesMeta {
-                cluster: cluster.to_string(),
-                member: member.to_string(),
-                series: series.to_string(),
-            },
-        );
-        self.pending_series.push(id);
-        id
+            .by_text
+            .insert(meta.series.clone(), id);
+        self.series.push(meta);
+        self.heads.push(SeriesHead::new());
+        Ok(())
     }
 
     /// Adds a sample to the head; false if it is not newer than the last one.
     fn append(&mut self, id: u64, ts: i64, v: f64) -> bool {
-        let head = self.heads.entry(id).or_insert_with(SeriesHead::new);
+        let head = &mut self.heads[id as usize];
         if head.blocks[0]
             .enc
             .last_timestamp()
@@ -1156,43 +1241,54 @@ impl Inner {
         head.last = Some(v);
         let sealed = &mut self.sealed;
         push(sealed, id, Tier::Raw, &mut head.blocks[0], ts, &[v]);
-        let sample = Point::sample(floor(ts, Tier::Minute.step_ms()), v);
-        match &mut head.minute {
-            Some(m) if m.ts == sample.ts => m.merge(&sample),
-            slot => {
-                if let Some(done) = slot.replace(sample) {
-                    push(
-                        sealed,
-                        id,
-                        Tier::Minute,
-                        &mut head.blocks[1],
-                        done.ts,
-                        &done.columns(),
-                    );
-                    let hour_ts = floor(done.ts, Tier::Hour.step_ms());
-                    match &mut head.hour {
-                        Some(h) if h.ts == hour_ts => h.merge(&done),
-                        slot => {
-                            let started = Point {
-                                ts: hour_ts,
-                                ..done
-                            };
-                            if let Some(hour) = slot.replace(started) {
-                                push(
-                                    sealed,
-                                    id,
-                                    Tier::Hour,
-                                    &mut head.blocks[2],
-                                    hour.ts,
-                                    &hour.columns(),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+        let (minute, hour) = head.roll(ts, v);
+        if let Some(m) = minute {
+            push(
+                sealed,
+                id,
+                Tier::Minute,
+                &mut head.blocks[1],
+                m.ts,
+                &m.columns(),
+            );
+        }
+        if let Some(h) = hour {
+            push(
+                sealed,
+                id,
+                Tier::Hour,
+                &mut head.blocks[2],
+                h.ts,
+                &h.columns(),
+            );
         }
         true
+    }
+
+    /// The registry records for the series registered since the last write: one per
+    /// run of consecutive ids of one member.
+    fn pending_series_runs(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < self.pending_series.len() {
+            let first = self.pending_series[i];
+            let m = &self.series[first as usize];
+            let mut j = i + 1;
+            while j < self.pending_series.len() {
+                let (prev, id) = (self.pending_series[j - 1], self.pending_series[j]);
+                let next = &self.series[id as usize];
+                if id != prev + 1 || next.cluster != m.cluster || next.member != m.member {
+                    break;
+                }
+                j += 1;
+            }
+            let texts = self.pending_series[i..j]
+                .iter()
+                .map(|id| self.series[*id as usize].series.as_str());
+            runs.push((first, SeriesRun::encode(&m.cluster, &m.member, texts)));
+            i = j;
+        }
+        runs
     }
 }
 

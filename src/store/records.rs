@@ -1,0 +1,330 @@
+//! How the store's own records are laid out in redb values: the series registry,
+//! the head's state and the write-ahead log. Blocks of points are in [`super::codec`].
+//!
+//! Every layout here is made of varints and raw bytes rather than postcard structs:
+//! these records are written for every series and every scrape, and their size is
+//! most of what a young store file holds.
+
+use super::{Result, StoreError};
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes
+            .get(*pos)
+            .ok_or_else(|| StoreError::Corrupt("record ends early".into()))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(StoreError::Corrupt("record: varint too long".into()))
+}
+
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn get_bytes<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
+    let len = get_varint(bytes, pos)? as usize;
+    let end = pos
+        .checked_add(len)
+        .filter(|end| *end <= bytes.len())
+        .ok_or_else(|| StoreError::Corrupt("record ends early".into()))?;
+    let out = &bytes[*pos..end];
+    *pos = end;
+    Ok(out)
+}
+
+fn get_str<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a str> {
+    std::str::from_utf8(get_bytes(bytes, pos)?)
+        .map_err(|_| StoreError::Corrupt("record: text is not UTF-8".into()))
+}
+
+/// Series registered together, all of one member, with consecutive ids (the key is
+/// the first). Layout: cluster, member, count, then each series text as the length
+/// it shares with the previous text and the rest: a scrape lists `name{le="0.1"}`,
+/// `name{le="0.2"}`, ... one after another, so most texts cost a few bytes.
+#[derive(Debug, PartialEq)]
+pub struct SeriesRun {
+    pub cluster: String,
+    pub member: String,
+    pub texts: Vec<String>,
+}
+
+impl SeriesRun {
+    pub fn encode<'a>(
+        cluster: &str,
+        member: &str,
+        texts: impl Iterator<Item = &'a str>,
+    ) -> Vec<u8> {
+        let texts: Vec<&str> = texts.collect();
+        let mut out = Vec::new();
+        put_bytes(&mut out, cluster.as_bytes());
+        put_bytes(&mut out, member.as_bytes());
+        put_varint(&mut out, texts.len() as u64);
+        let mut prev: &[u8] = &[];
+        for text in texts {
+            let text = text.as_bytes();
+            let shared = prev.iter().zip(text).take_while(|(a, b)| a == b).count();
+            put_varint(&mut out, shared as u64);
+            put_bytes(&mut out, &text[shared..]);
+            prev = text;
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SeriesRun> {
+        let mut pos = 0;
+        let cluster = get_str(bytes, &mut pos)?.to_string();
+        let member = get_str(bytes, &mut pos)?.to_string();
+        let count = get_varint(bytes, &mut pos)?;
+        let mut texts: Vec<String> = Vec::new();
+        for _ in 0..count {
+            let shared = get_varint(bytes, &mut pos)? as usize;
+            let rest = get_bytes(bytes, &mut pos)?;
+            let prev = texts.last().map_or(&[][..], |t| t.as_bytes());
+            if shared > prev.len() {
+                return Err(StoreError::Corrupt(
+                    "series registry: shared prefix longer than the previous text".into(),
+                ));
+            }
+            let mut text = prev[..shared].to_vec();
+            text.extend_from_slice(rest);
+            texts.push(
+                String::from_utf8(text).map_err(|_| {
+                    StoreError::Corrupt("series registry: text is not UTF-8".into())
+                })?,
+            );
+        }
+        if pos != bytes.len() {
+            return Err(StoreError::Corrupt(
+                "series registry: bytes after the last series".into(),
+            ));
+        }
+        Ok(SeriesRun {
+            cluster,
+            member,
+            texts,
+        })
+    }
+}
+
+/// Series whose head state shares one redb value (key: id >> HEAD_GROUP_BITS): one
+/// value of a few tens of KiB fills its pages, where one small value per series
+/// left half of every page empty.
+pub const HEAD_GROUP_BITS: u32 = 8;
+
+/// The open block of each tier of one series: what a head needs to go on after a
+/// restart (its rollup points in progress are rebuilt from the raw block).
+pub struct HeadRecord<'a> {
+    pub id: u64,
+    /// (window start, encoded block) per tier, raw first.
+    pub blocks: [(i64, &'a [u8]); 3],
+}
+
+pub fn put_head(out: &mut Vec<u8>, id: u64, blocks: [(i64, &[u8]); 3]) {
+    put_varint(out, id);
+    for (start, bytes) in blocks {
+        put_varint(out, zigzag(start));
+        put_bytes(out, bytes);
+    }
+}
+
+pub fn decode_heads(bytes: &[u8]) -> Result<Vec<HeadRecord<'_>>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < bytes.len() {
+        let id = get_varint(bytes, &mut pos)?;
+        let mut blocks = [(0, &[][..]); 3];
+        for slot in &mut blocks {
+            let start = unzigzag(get_varint(bytes, &mut pos)?);
+            *slot = (start, get_bytes(bytes, &mut pos)?);
+        }
+        out.push(HeadRecord { id, blocks });
+    }
+    Ok(out)
+}
+
+/// One ingested batch in the write-ahead log: `at_ms` as a zig-zag varint, then per
+/// sample a varint of (zig-zag id delta << 1 | value changed). A changed value follows
+/// as its XOR with the series' previous value: one byte of (leading zero bytes << 4 |
+/// trailing zero bytes), then the bytes between. An unchanged sample costs one byte;
+/// a counter that moved, typically 3 or 4.
+pub struct WalRecord {
+    pub at_ms: i64,
+    pub samples: Vec<(u64, f64)>,
+}
+
+impl WalRecord {
+    pub fn start(at_ms: i64, samples: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + samples * 2);
+        put_varint(&mut out, zigzag(at_ms));
+        out
+    }
+
+    /// Appends one sample; `before` is the series' value before it.
+    pub fn push(out: &mut Vec<u8>, prev_id: &mut u64, id: u64, v: f64, before: Option<f64>) {
+        let before = before.map(f64::to_bits);
+        let changed = before != Some(v.to_bits());
+        let delta = zigzag(id.wrapping_sub(*prev_id) as i64);
+        put_varint(out, (delta << 1) | u64::from(changed));
+        if changed {
+            let xor = v.to_bits() ^ before.unwrap_or(0);
+            let leading = (xor.leading_zeros() / 8).min(8);
+            let trailing = if xor == 0 {
+                0
+            } else {
+                xor.trailing_zeros() / 8
+            };
+            out.push(((leading << 4) | trailing) as u8);
+            let kept = (8 - leading - trailing) as usize;
+            let be = (xor >> (trailing * 8)).to_be_bytes();
+            out.extend_from_slice(&be[8 - kept..]);
+        }
+        *prev_id = id;
+    }
+
+    pub fn decode(bytes: &[u8], previous: impl Fn(u64) -> Option<f64>) -> Result<WalRecord> {
+        let mut pos = 0;
+        let at_ms = unzigzag(get_varint(bytes, &mut pos)?);
+        let mut samples = Vec::new();
+        let mut prev_id = 0u64;
+        while pos < bytes.len() {
+            let tag = get_varint(bytes, &mut pos)?;
+            let id = prev_id.wrapping_add(unzigzag(tag >> 1) as u64);
+            let before = previous(id);
+            let v = if tag & 1 == 1 {
+                let head = *bytes
+                    .get(pos)
+                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+                pos += 1;
+                let (leading, trailing) = (u32::from(head >> 4), u32::from(head & 0xf));
+                if leading + trailing > 8 {
+                    return Err(StoreError::Corrupt("log record: bad value header".into()));
+                }
+                let kept = (8 - leading - trailing) as usize;
+                let middle = bytes
+                    .get(pos..pos + kept)
+                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+                pos += kept;
+                let mut be = [0u8; 8];
+                be[8 - kept..].copy_from_slice(middle);
+                let xor = u64::from_be_bytes(be)
+                    .checked_shl(trailing * 8)
+                    .unwrap_or(0);
+                f64::from_bits(xor ^ before.map_or(0, f64::to_bits))
+            } else {
+                before.ok_or_else(|| {
+                    StoreError::Corrupt(format!("log record repeats series {id} without a value"))
+                })?
+            };
+            samples.push((id, v));
+            prev_id = id;
+        }
+        Ok(WalRecord { at_ms, samples })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn series_runs_round_trip_and_share_prefixes() {
+        let texts = [
+            "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"}",
+            "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.002\"}",
+            "etcd_disk_wal_fsync_duration_seconds_sum",
+            "up",
+            "",
+            "ünïcode{a=\"<script>\"}",
+        ];
+        let bytes = SeriesRun::encode("prod", "m0", texts.iter().copied());
+        let run = SeriesRun::decode(&bytes).unwrap();
+        assert_eq!(run.cluster, "prod");
+        assert_eq!(run.member, "m0");
+        assert_eq!(run.texts, texts);
+        let plain: usize = texts.iter().map(|t| t.len()).sum();
+        assert!(bytes.len() < plain, "{} >= {plain}", bytes.len());
+        // Every truncation is an error, never a panic.
+        for cut in 0..bytes.len() {
+            assert!(SeriesRun::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn wal_records_round_trip_every_kind_of_value() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            1234.0,
+            1234.5,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NAN,
+            1e-300,
+        ];
+        let mut last: HashMap<u64, f64> = HashMap::new();
+        for round in 0..3 {
+            let mut bytes = WalRecord::start(1_700_000_000_000 + round, values.len());
+            let mut prev_id = 0;
+            let batch: Vec<(u64, f64)> = values
+                .iter()
+                .enumerate()
+                // Round 1 repeats round 0's values; round 2 shifts them by one series.
+                .map(|(i, v)| ((i as u64 + u64::from(round == 2)) * 3, *v))
+                .collect();
+            for (id, v) in &batch {
+                WalRecord::push(&mut bytes, &mut prev_id, *id, *v, last.get(id).copied());
+            }
+            let rec = WalRecord::decode(&bytes, |id| last.get(&id).copied()).unwrap();
+            assert_eq!(rec.at_ms, 1_700_000_000_000 + round);
+            let got: Vec<(u64, u64)> = rec.samples.iter().map(|(i, v)| (*i, v.to_bits())).collect();
+            let want: Vec<(u64, u64)> = batch.iter().map(|(i, v)| (*i, v.to_bits())).collect();
+            assert_eq!(got, want, "round {round}");
+            if round == 1 {
+                // Nothing changed: one byte per sample after the timestamp.
+                assert_eq!(bytes.len(), 6 + values.len());
+            }
+            for (id, v) in batch {
+                last.insert(id, v);
+            }
+        }
+    }
+
+    #[test]
+    fn head_records_round_trip() {
+        let mut out = Vec::new();
+        put_head(&mut out, 7, [(-5, b"abc"), (0, b""), (i64::MAX, b"xyz")]);
+        put_head(&mut out, 300, [(1, b"1"), (2, b"22"), (3, b"333")]);
+        let heads = decode_heads(&out).unwrap();
+        assert_eq!(heads.len(), 2);
+        assert_eq!(heads[0].id, 7);
+        assert_eq!(heads[0].blocks[0], (-5, &b"abc"[..]));
+        assert_eq!(heads[0].blocks[2], (i64::MAX, &b"xyz"[..]));
+        assert_eq!(heads[1].blocks[1], (2, &b"22"[..]));
+        assert!(decode_heads(&out[..out.len() - 1]).is_err());
+    }
+}
