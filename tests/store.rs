@@ -783,6 +783,14 @@ fn history_picks_the_tier_and_rejects_bad_queries() {
         Aggregate::Avg,
     ));
     assert!(msg.contains("at most"), "{msg}");
+    // One millisecond more than MAX_POINTS steps makes a last, partial bucket.
+    bad(hq(
+        GAUGE,
+        now - MAX_POINTS * step - 1,
+        now,
+        step,
+        Aggregate::Avg,
+    ));
     // Exactly MAX_POINTS buckets is allowed.
     query::history(
         &store,

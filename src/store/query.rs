@@ -82,7 +82,8 @@ pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<Serie
     if q.to_ms <= q.from_ms {
         return Err(StoreError::BadQuery("from must be before to".into()));
     }
-    let buckets = (q.to_ms - q.from_ms) / q.step_ms;
+    // A last, partial bucket counts: it is returned too.
+    let buckets = (q.to_ms - q.from_ms - 1) / q.step_ms + 1;
     if buckets > MAX_POINTS {
         return Err(StoreError::BadQuery(format!(
             "{buckets} points per series for this range and step; at most {MAX_POINTS}: raise step"
