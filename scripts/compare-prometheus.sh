@@ -8,7 +8,8 @@
 # Environment: ETCD_BIN (default /usr/bin/etcd), ETCDCTL_BIN (default
 # /usr/bin/etcdctl), WRITE_RATE / READ_RATE / MAINT_INTERVAL (the load, see
 # scripts/lib/etcd_load.py), SKIP_BUILD=1 to use target/release/etcd-monitor
-# as it is instead of running `cargo build --release` first.
+# as it is instead of running `cargo build --release` first, MONITOR_BIN=PATH to
+# measure another etcd-monitor binary (implies SKIP_BUILD=1).
 #
 # Installs Debian's prometheus if /usr/bin/prometheus is missing (without
 # starting its service) and runs the binary itself, with its own temp TSDB.
@@ -20,7 +21,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 duration=${1:-1800}
 etcd_bin=${ETCD_BIN:-/usr/bin/etcd}
 etcdctl_bin=${ETCDCTL_BIN:-/usr/bin/etcdctl}
-monitor_bin=$repo/target/release/etcd-monitor
+monitor_bin=${MONITOR_BIN:-$repo/target/release/etcd-monitor}
 say() { echo "== $(date +%H:%M:%S) $*" >&2; }
 
 # --- prerequisites -----------------------------------------------------------
@@ -41,7 +42,7 @@ for tool in curl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
 
-if [ "${SKIP_BUILD:-}" = 1 ]; then
+if [ -n "${MONITOR_BIN:-}" ] || [ "${SKIP_BUILD:-}" = 1 ]; then
     say "SKIP_BUILD=1: using $monitor_bin as it is"
 else
     say "cargo build --release"

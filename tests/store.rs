@@ -580,7 +580,7 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 }
 
 #[test]
-fn newer_schema_is_refused_and_the_file_is_left_alone() {
+fn other_schemas_are_refused_and_the_file_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
     {
@@ -590,17 +590,18 @@ fn newer_schema_is_refused_and_the_file_is_left_alone() {
         }
         store.checkpoint().unwrap();
     }
-    {
+    let set_version = |v: u32| {
         const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
         let db = redb::Database::open(&path).unwrap();
         let tx = db.begin_write().unwrap();
         {
             let mut meta = tx.open_table(META).unwrap();
-            let v = postcard::to_allocvec(&99u32).unwrap();
+            let v = postcard::to_allocvec(&v).unwrap();
             meta.insert("schema_version", v.as_slice()).unwrap();
         }
         tx.commit().unwrap();
-    }
+    };
+    set_version(99);
     let before = file_bytes(&path);
     match Store::open(&path, Retention::default()) {
         Err(StoreError::NewerSchema { path: p, found }) => {
@@ -609,6 +610,21 @@ fn newer_schema_is_refused_and_the_file_is_left_alone() {
         }
         Err(e) => panic!("expected NewerSchema, got {e}"),
         Ok(_) => panic!("a file of schema 99 was opened"),
+    }
+    assert!(before == file_bytes(&path), "the refused file was modified");
+    // Version 1 came from development builds before the first release.
+    set_version(1);
+    let before = file_bytes(&path);
+    match Store::open(&path, Retention::default()) {
+        Err(e @ StoreError::OlderSchema { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("schema version 1") && msg.contains("Move the file aside"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("expected OlderSchema, got {e}"),
+        Ok(_) => panic!("a file of schema 1 was opened"),
     }
     assert!(before == file_bytes(&path), "the refused file was modified");
 }

@@ -30,7 +30,7 @@ use records::{SeriesRun, WalRecord};
 pub use writer::{StoreWriter, WriterHandle};
 
 /// Version of the file's layout; a file with a higher one is refused.
-/// 2: series registry in front-coded runs, head state in groups without the rollup
+/// 2: series registry in front-coded runs, head state in page-sized values without the rollup
 /// points in progress, log values as XOR bytes.
 pub const SCHEMA_VERSION: u32 = 2;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
@@ -278,7 +278,7 @@ impl SeriesHead {
         }
     }
 
-    /// Appends this head's state (its open blocks) to a head group value.
+    /// Appends this head's state (its open blocks) to a head value.
     fn put_state(&self, id: u64, out: &mut Vec<u8>) {
         let [raw, minute, hour] = &self.blocks;
         let bytes = [
@@ -679,9 +679,9 @@ impl Store {
             }
         }
         for row in tx.open_table(HEAD)?.iter()? {
-            let (group, value) = row?;
+            let (key, value) = row?;
             let named =
-                |e: StoreError| StoreError::Corrupt(format!("head group {}: {e}", group.value()));
+                |e: StoreError| StoreError::Corrupt(format!("head record {}: {e}", key.value()));
             for rec in records::decode_heads(value.value()).map_err(named)? {
                 let head = SeriesHead::from_record(&rec).map_err(named)?;
                 let slot = inner.heads.get_mut(rec.id as usize).ok_or_else(|| {
@@ -852,21 +852,30 @@ impl Store {
                 tx.open_table(s.tier.table())?
                     .insert((s.series, s.start), s.bytes.as_slice())?;
             }
-            let mut head = tx.open_table(HEAD)?;
-            let group_len = 1usize << records::HEAD_GROUP_BITS;
-            let mut value = Vec::new();
-            for (group, heads) in inner.heads.chunks(group_len).enumerate() {
-                if !heads.iter().any(|h| h.dirty) {
-                    continue;
-                }
-                value.clear();
-                let first = (group * group_len) as u64;
-                for (id, h) in (first..).zip(heads) {
-                    if !h.blocks.iter().all(|b| b.enc.is_empty()) {
-                        h.put_state(id, &mut value);
+            if inner.heads.iter().any(|h| h.dirty) {
+                // The whole head is written again, in values that each just fit one
+                // redb page: every open block grows between checkpoints, and redb
+                // gives a value over a page a power-of-two run of pages, wasting up
+                // to half of it.
+                let mut head = tx.open_table(HEAD)?;
+                head.retain(|_, _| false)?;
+                let mut value = Vec::with_capacity(2 * records::HEAD_VALUE_BYTES);
+                let mut key = 0u64;
+                for (id, h) in (0..).zip(&inner.heads) {
+                    if h.blocks.iter().all(|b| b.enc.is_empty()) {
+                        continue;
+                    }
+                    let before = value.len();
+                    h.put_state(id, &mut value);
+                    if value.len() > records::HEAD_VALUE_BYTES && before > 0 {
+                        head.insert(key, &value[..before])?;
+                        key += 1;
+                        value.drain(..before);
                     }
                 }
-                head.insert(group as u64, value.as_slice())?;
+                if !value.is_empty() {
+                    head.insert(key, value.as_slice())?;
+                }
             }
             // Everything in the log is now in the head's state or in sealed blocks.
             tx.open_table(WAL)?.retain(|_, _| false)?;
@@ -912,8 +921,10 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Compacts when more than half of a file over 4 MiB is free pages: checkpoints
-    /// rewrite the head and empty the log, and redb never shrinks a file by itself.
+    /// Compacts when more than a quarter of a file over 1 MiB is free pages:
+    /// checkpoints rewrite the head and empty the log, and redb never shrinks a file
+    /// by itself. Compacting costs about the size of the pages it moves, which stays
+    /// small next to the file when this is checked after every checkpoint.
     /// Returns whether it compacted.
     pub fn compact_if_sparse(&self) -> Result<bool> {
         let used = {
@@ -925,7 +936,7 @@ impl Store {
             stats.allocated_pages() * stats.page_size() as u64
         };
         let file = std::fs::metadata(&self.path).map_or(0, |m| m.len());
-        if file > 4 << 20 && file > 2 * used {
+        if file > 1 << 20 && 4 * file.saturating_sub(used) > file {
             self.compact()?;
             return Ok(true);
         }

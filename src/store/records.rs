@@ -128,10 +128,10 @@ impl SeriesRun {
     }
 }
 
-/// Series whose head state shares one redb value (key: id >> HEAD_GROUP_BITS): one
-/// value of a few tens of KiB fills its pages, where one small value per series
-/// left half of every page empty.
-pub const HEAD_GROUP_BITS: u32 = 8;
+/// The head's state is written in values of about this size, many series each:
+/// with redb's 4 KiB pages, a value this big fills one page by itself (a value per
+/// series left half of every page empty after splits).
+pub const HEAD_VALUE_BYTES: usize = 3800;
 
 /// The open block of each tier of one series: what a head needs to go on after a
 /// restart (its rollup points in progress are rebuilt from the raw block).
