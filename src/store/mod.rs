@@ -964,13 +964,56 @@ impl Store {
         member: Option<&str>,
         filter: Option<&str>,
     ) -> Vec<(u64, SeriesMeta)> {
+        self.series_where(cluster, member, |text| {
+            filter.is_none_or(|f| text.contains(f))
+        })
+    }
+
+    /// Series of `cluster` (optionally of one member) that are `metric`: either its
+    /// full text `name{labels}` or its name (every label set).
+    pub fn find_series(
+        &self,
+        cluster: &str,
+        member: Option<&str>,
+        metric: &str,
+    ) -> Vec<(u64, SeriesMeta)> {
+        if metric.contains('{') {
+            // One series per member: found by its text, without a scan.
+            let inner = lock(&self.inner);
+            let Some(members) = inner.members.get(cluster) else {
+                return Vec::new();
+            };
+            let mut out: Vec<(u64, SeriesMeta)> = members
+                .iter()
+                .filter(|(name, _)| member.is_none_or(|w| w == name.as_str()))
+                .filter_map(|(_, known)| known.by_text.get(metric))
+                .map(|id| (*id, inner.series[*id as usize].clone()))
+                .collect();
+            out.sort_by(|a, b| a.1.member.cmp(&b.1.member));
+            return out;
+        }
+        self.series_where(cluster, member, |text| {
+            text.split('{').next() == Some(metric)
+        })
+    }
+
+    /// The series of one cluster's members whose text passes `keep`, by member and text.
+    fn series_where(
+        &self,
+        cluster: &str,
+        member: Option<&str>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<(u64, SeriesMeta)> {
         let inner = lock(&self.inner);
-        let mut out: Vec<(u64, SeriesMeta)> = (0..)
-            .zip(&inner.series)
-            .filter(|(_, m)| m.cluster == cluster)
-            .filter(|(_, m)| member.is_none_or(|w| m.member == w))
-            .filter(|(_, m)| filter.is_none_or(|f| m.series.contains(f)))
-            .map(|(id, m)| (id, m.clone()))
+        let Some(members) = inner.members.get(cluster) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u64, SeriesMeta)> = members
+            .iter()
+            .filter(|(name, _)| member.is_none_or(|w| w == name.as_str()))
+            .flat_map(|(_, known)| known.by_text.iter())
+            .filter(|(text, _)| keep(text))
+            .map(|(_, id)| (*id, inner.series[*id as usize].clone()))
             .collect();
         out.sort_by(|a, b| (&a.1.member, &a.1.series).cmp(&(&b.1.member, &b.1.series)));
         out

@@ -90,10 +90,7 @@ pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<Serie
         )));
     }
     let tier = choose_tier(store, now_ms, q.from_ms, q.step_ms);
-    let series = store
-        .list_series(&q.cluster, q.member.as_deref(), None)
-        .into_iter()
-        .filter(|(_, m)| m.series == q.metric || m.name() == q.metric);
+    let series = store.find_series(&q.cluster, q.member.as_deref(), &q.metric);
     let mut out = Vec::new();
     for (id, meta) in series {
         // One point before `from`, so the first bucket's rate has a base.
