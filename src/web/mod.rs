@@ -5,7 +5,9 @@
 //! access control plugs in at one place, the scope of each group.
 
 mod api;
+pub mod chart;
 mod error;
+pub mod units;
 
 use std::future::Future;
 use std::net::TcpListener;
