@@ -22,6 +22,7 @@ pub struct Monitor {
     pub collectors: Collectors,
     pub store: Arc<Store>,
     writer: StoreWriter,
+    interval: std::time::Duration,
 }
 
 impl Monitor {
@@ -47,6 +48,7 @@ impl Monitor {
             collectors,
             store,
             writer,
+            interval: settings.collect.interval,
         })
     }
 
@@ -59,6 +61,7 @@ impl Monitor {
         crate::web::launch(
             self.collectors.board.clone(),
             self.store.clone(),
+            self.interval,
             listener,
             shutdown,
         )

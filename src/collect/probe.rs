@@ -449,8 +449,8 @@ fn member_label(m: &MemberSnapshot) -> String {
     }
 }
 
-/// The numeric indicators (booleans as 0/1) as `(series, value)`.
-fn indicator_series(indicators: &Indicators) -> Vec<(String, f64)> {
+/// The indicators as stored series: `etcd_monitor:<field>`, booleans as 0 or 1.
+pub fn indicator_series(indicators: &Indicators) -> Vec<(String, f64)> {
     let serde_json::Value::Object(fields) =
         serde_json::to_value(indicators).unwrap_or(serde_json::Value::Null)
     else {

@@ -231,7 +231,7 @@ pub async fn history(
 
 /// `now`, `-1h` (relative to now), unix seconds (`1700000000`, `1700000000.5`) or
 /// RFC 3339 (`2026-11-27T10:00:00Z`).
-fn parse_time(field: &str, text: &str, now: i64) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(field: &str, text: &str, now: i64) -> Result<i64, ApiError> {
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
             "{field}={text:?}: {why}; use now, -1h, unix seconds or RFC 3339"

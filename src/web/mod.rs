@@ -5,15 +5,19 @@
 //! access control plugs in at one place, the scope of each group.
 
 mod api;
+mod assets;
 pub mod chart;
 mod error;
+pub mod pages;
+mod sse;
 pub mod units;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::Instant;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpRequest, HttpServer};
 
 use std::sync::Arc;
 
@@ -27,12 +31,19 @@ pub struct AppState {
     pub board: SnapshotBoard,
     pub store: Arc<Store>,
     pub started: Instant,
+    /// The probe interval: charts never ask for a finer step.
+    pub interval_ms: i64,
 }
+
+/// Pages may load only the monitor's own CSS and scripts; SVG charts are inline
+/// markup, never inline styles or scripts.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Serves the API on `listener` until `shutdown` completes, then drains connections.
 pub async fn launch(
     board: SnapshotBoard,
     store: Arc<Store>,
+    interval: std::time::Duration,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -40,14 +51,21 @@ pub async fn launch(
         board,
         store,
         started: Instant::now(),
+        interval_ms: interval.as_millis() as i64,
     };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
             .configure(viewer_routes)
-            .default_service(web::to(error::not_found))
+            .default_service(web::to(fallback))
     })
     .workers(2)
     .disable_signals()
@@ -61,8 +79,27 @@ pub async fn launch(
     serving.await.map_err(std::io::Error::other)?
 }
 
+/// Whatever no route took: JSON under `/api/`, a page elsewhere.
+async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    if req.path().starts_with("/api/") {
+        Ok(error::not_found(req).await?)
+    } else {
+        Ok(pages::not_found(req).await?)
+    }
+}
+
 /// Read-only routes: whoever may look at the monitor.
 fn viewer_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::overview))
+        .route("/clusters/{name}", web::get().to(pages::cluster))
+        .route(
+            "/clusters/{name}/members/{member}",
+            web::get().to(pages::member),
+        )
+        .route("/explore", web::get().to(pages::explore))
+        .route("/about", web::get().to(pages::about))
+        .route("/events", web::get().to(sse::events))
+        .route("/assets/{file:.*}", web::get().to(assets::asset));
     cfg.service(
         web::scope("/api/v1")
             .route("/health", web::get().to(api::health))
