@@ -24,7 +24,7 @@
 //! .area { fill: var(--c); fill-opacity: .12; }
 //! .dot, .sw, .pts circle { fill: var(--c, currentColor); }
 //! .legend .empty { opacity: .5; }
-//! .pts circle.on { visibility: visible; }
+//! .pts circle { opacity: 0; } .pts circle.hover { opacity: 1; }
 //! ```
 //!
 //! Times are unix milliseconds. Time labels are written in UTC and carry the instant
@@ -73,7 +73,7 @@ const LEGEND_MAX_CHARS: usize = 40;
 const Y_TICK_SPACING: f64 = 30.0;
 const X_TICK_SPACING: f64 = 90.0;
 /// One hover point every 6 px: about as fine as anyone aims along a line, and three
-/// series cost about 20 KB of circles (70 B each).
+/// series cost about 23 KB of circles (80 B each).
 const HOVER_SPACING: f64 = 6.0;
 /// Narrower empty stretches are shaded but not labelled: the text would not fit.
 const GAP_LABEL_MIN_W: f64 = 52.0;
@@ -295,24 +295,23 @@ pub fn render(spec: &ChartSpec, series: &[ChartSeries]) -> String {
         out.push_str(r#" text-anchor="middle">no data in this range</text>"#);
     }
 
-    // Hover targets last, so they sit above everything. Hidden until the page's script
-    // shows the one nearest the pointer; `data-v` is the value already in human units.
+    // Hover targets last, so they sit above everything; the stylesheet hides them until
+    // the page's script lights the one nearest the pointer. Each carries its series
+    // (`data-s`, as on the legend entry that names it) so the script needs no lookup
+    // up the tree; `data-v` is the value already in human units, so it needs no
+    // formatting either.
     let hover_budget = (((frame.right - frame.left) / HOVER_SPACING) as usize).max(2);
     for (i, segments) in drawn.iter().enumerate() {
         let all: Vec<(i64, f64)> = segments.iter().flatten().copied().collect();
         if all.is_empty() {
             continue;
         }
-        let _ = write!(
-            out,
-            r#"<g class="pts {}" data-s="{i}" visibility="hidden">"#,
-            series_class(i)
-        );
+        let _ = write!(out, r#"<g class="pts {}" data-s="{i}">"#, series_class(i));
         for (t, v) in lttb(&all, hover_budget) {
             out.push_str("<circle");
             attr_px(&mut out, "cx", frame.x(t));
             attr_px(&mut out, "cy", yscale.y(v));
-            let _ = write!(out, r#" r="3" data-ts="{t}" data-v=""#);
+            let _ = write!(out, r#" r="3" data-s="{i}" data-ts="{t}" data-v=""#);
             push_escaped(&mut out, &units::human(v, spec.unit));
             out.push_str(r#""/>"#);
         }
@@ -1153,8 +1152,10 @@ mod tests {
         assert_eq!(paths(&svg, "line s0").len(), 1);
         assert_eq!(paths(&svg, "line s1").len(), 1);
         assert_eq!(paths(&svg, "area s1").len(), 1);
-        assert!(svg.contains(r#"<g class="pts s1" data-s="1" visibility="hidden"><circle "#));
-        assert!(svg.contains(&format!(r#"data-ts="{T0}" data-v="0 s"/>"#)));
+        assert!(svg.contains(r#"<g class="pts s1" data-s="1"><circle "#));
+        assert!(svg.contains(&format!(
+            r#" r="3" data-s="0" data-ts="{T0}" data-v="0 s"/>"#
+        )));
         assert!(svg.contains(r#"<g class="li" data-s="0"><rect class="sw s0""#));
         assert!(svg.contains(">etcd-2</text></g>"));
         assert!(!svg.contains("no data"), "{svg}");
