@@ -22,14 +22,22 @@
         el.textContent = localText(ms, !today);
       }
     });
-    // Chart axis labels carry data-ts too; they keep their short form.
+    // Chart axis labels carry data-ts and the form the server chose (data-fmt).
     root.querySelectorAll("svg text[data-ts]").forEach((el) => {
       const ms = Number(el.dataset.ts);
       if (!Number.isFinite(ms)) return;
       const d = new Date(ms);
-      const long = el.dataset.fmt === "date";
-      el.textContent = long ? pad(d.getMonth() + 1) + "-" + pad(d.getDate())
-        : pad(d.getHours()) + ":" + pad(d.getMinutes());
+      const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+      const md = pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+      const forms = {
+        hms: hm + ":" + pad(d.getSeconds()),
+        hm: hm,
+        md: md,
+        ymd: d.getFullYear() + "-" + md,
+        ym: d.getFullYear() + "-" + pad(d.getMonth() + 1),
+      };
+      const text = forms[el.dataset.fmt];
+      if (text) el.textContent = text;
     });
   }
 
@@ -60,7 +68,10 @@
         best.classList.add("hover");
         lit = best;
         const ms = Number(best.dataset.ts);
-        tip.textContent = (best.dataset.s ? best.dataset.s + ": " : "") + (best.dataset.v || "") +
+        // The series' name is its legend entry's text.
+        const entry = svg.querySelector('.legend .li[data-s="' + best.dataset.s + '"] text');
+        const name = entry ? entry.textContent : "";
+        tip.textContent = (name ? name + ": " : "") + (best.dataset.v || "") +
           " at " + localText(ms, true);
         tip.hidden = false;
         const fx = ev.clientX - fig.getBoundingClientRect().left;

@@ -249,9 +249,13 @@ const CLUSTER_CHARTS: [ChartDef; 10] = [
 
 /// The step for a chart: about one point per pixel, never finer than the probe
 /// interval (finer would show every sample as a gap).
-fn chart_step(range: &TimeRange, interval_ms: i64) -> i64 {
-    ((range.to_ms - range.from_ms) / i64::from(CHART_WIDTH)).max(interval_ms.max(1000))
+fn chart_step(range: &TimeRange, width: u32, interval_ms: i64) -> i64 {
+    ((range.to_ms - range.from_ms) / i64::from(width)).max(interval_ms.max(1000))
 }
+
+/// The explorer's one chart is wider; it draws at most this many series.
+const EXPLORE_WIDTH: u32 = 1000;
+const MAX_SERIES: usize = 24;
 
 /// One chart: `metric` for every member of `cluster`, or for one member.
 struct ChartQuery<'a> {
@@ -261,6 +265,7 @@ struct ChartQuery<'a> {
     title: &'a str,
     unit: Unit,
     aggregate: Aggregate,
+    width: u32,
 }
 
 impl<'a> ChartQuery<'a> {
@@ -272,6 +277,7 @@ impl<'a> ChartQuery<'a> {
             title: def.title,
             unit: def.unit,
             aggregate: def.aggregate,
+            width: CHART_WIDTH,
         }
     }
 }
@@ -282,40 +288,51 @@ fn history_chart(
     range: &TimeRange,
     now: i64,
 ) -> Result<String, PageError> {
-    let (cluster, member, metric, title, unit, aggregate) =
-        (c.cluster, c.member, c.metric, c.title, c.unit, c.aggregate);
-    let step = chart_step(range, state.interval_ms);
+    let step = chart_step(range, c.width, state.interval_ms);
     let q = HistoryQuery {
-        cluster: cluster.to_string(),
-        metric: metric.to_string(),
-        member: member.map(str::to_string),
+        cluster: c.cluster.to_string(),
+        metric: c.metric.to_string(),
+        member: c.member.map(str::to_string),
         from_ms: range.from_ms,
         to_ms: range.to_ms,
         step_ms: step,
-        aggregate,
+        aggregate: c.aggregate,
     };
-    let series: Vec<ChartSeries> = query::history(&state.store, &q, now)?
+    let found = query::history(&state.store, &q, now)?;
+    let total = found.len();
+    let series: Vec<ChartSeries> = found
         .into_iter()
-        .map(|s| ChartSeries {
-            label: if member.is_some()
-                && !s
-                    .series
-                    .starts_with(crate::collect::probe::INDICATOR_PREFIX)
-            {
-                s.series
-            } else {
-                s.member
-            },
-            points: s.points,
+        .take(MAX_SERIES)
+        .map(|s| {
+            // Members tell lines apart; label sets too when the metric has several.
+            let labels = s.series.find('{').map(|i| &s.series[i..]).unwrap_or("");
+            let label = match (c.member.is_some(), labels.is_empty()) {
+                (true, true) => s.member,
+                (true, false) => labels.to_string(),
+                (false, true) => s.member,
+                (false, false) => format!("{} {labels}", s.member),
+            };
+            ChartSeries {
+                label,
+                points: s.points,
+            }
         })
         .collect();
+    let title = if total > MAX_SERIES {
+        format!(
+            "{} (first {MAX_SERIES} of {total} series: pick a member or a full series)",
+            c.title
+        )
+    } else {
+        c.title.to_string()
+    };
     let spec = ChartSpec {
-        title,
-        unit,
+        title: &title,
+        unit: c.unit,
         from_ms: range.from_ms,
         to_ms: range.to_ms,
         step_ms: step,
-        width: CHART_WIDTH,
+        width: c.width,
         height: CHART_HEIGHT,
     };
     Ok(chart::render(&spec, &series))
@@ -381,7 +398,7 @@ pub async fn overview(
         to_ms: now,
         preset: Some("1h"),
     };
-    let step = chart_step(&hour, state.interval_ms);
+    let step = chart_step(&hour, SPARK_WIDTH, state.interval_ms);
     let mut rows = Vec::new();
     for c in all
         .iter()
@@ -471,11 +488,15 @@ pub async fn cluster(
             Some(format!("/events?cluster={}", urlencode(&snap.name))),
         ),
         c: ClusterView::new(&snap),
-        members: snap
-            .members
-            .iter()
-            .map(|m| MemberRow::new(&snap, m))
-            .collect(),
+        members: {
+            let mut rows: Vec<MemberRow> = snap
+                .members
+                .iter()
+                .map(|m| MemberRow::new(&snap, m))
+                .collect();
+            rows.sort_by(|a, b| a.name.cmp(&b.name));
+            rows
+        },
         picker: RangePicker::new(&base, &range),
         charts,
     })
@@ -615,6 +636,7 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
                 title: &metric2,
                 unit: unit_for(&metric2, aggregate),
                 aggregate,
+                width: EXPLORE_WIDTH,
             };
             history_chart(&state2, &q, &range2, now)
         })
