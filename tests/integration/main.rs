@@ -5,7 +5,9 @@ mod harness;
 
 mod alarms;
 mod api;
+mod browser;
 mod cli;
+mod dashboard;
 mod failover;
 mod history;
 mod metrics;

@@ -1,0 +1,691 @@
+//! The HTML dashboard, end to end: headless chromium against a monitor watching real
+//! etcd clusters (live updates after a member is killed, screenshots of every page,
+//! no CSP violation or script error), error pages over plain HTTP, and escaping of
+//! hostile cluster names, tags, series names and member labels.
+//!
+//! Screenshots go to `$DASHBOARD_SCREENSHOTS` (default `target/dashboard-screenshots`);
+//! their paths are printed (`cargo test --test integration dashboard -- --nocapture`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use etcd_monitor::config::ClusterConfig;
+use etcd_monitor::localetcd::LocalClusterOptions;
+use etcd_monitor::store::MemberSamples;
+use serde_json::Value;
+
+use crate::browser::{Browser, Page, Problem};
+use crate::harness::*;
+
+const INTERVAL: Duration = Duration::from_secs(1);
+/// What a page may take to show a change: a probe, its deadline, the event, the fetch.
+const LIVE_DEADLINE: Duration = Duration::from_secs(15);
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("DASHBOARD_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots")
+        })
+}
+
+/// Percent-encodes everything but unreserved characters (as the dashboard's links do).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A JS string literal for `s`.
+fn js(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// Keeps a trickle of writes going so that the charts have proposals and fsyncs to
+/// show; stops when dropped.
+struct Writer(tokio::task::JoinHandle<()>);
+
+impl Writer {
+    fn start(endpoints: Vec<String>) -> Writer {
+        Writer(tokio::spawn(async move {
+            let options = etcd_client::ConnectOptions::new()
+                .with_timeout(Duration::from_millis(500))
+                .with_connect_timeout(Duration::from_millis(500));
+            let mut client = match etcd_client::Client::connect(endpoints, Some(options)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("no writes for the charts: cannot connect to etcd: {e}");
+                    return;
+                }
+            };
+            for i in 0u64.. {
+                let _ = client
+                    .put(format!("dashboard/{}", i % 50), format!("v{i}"), None)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Problems the page reported, less the failed loads of the error pages the test
+/// opened on purpose (chromium logs every 4xx document as a network error) and of
+/// `/favicon.ico`, which chromium asks for by itself (printed, not failed: the
+/// dashboard has no icon yet).
+fn unexpected(problems: Vec<Problem>, expected_failures: &[String]) -> Vec<String> {
+    problems
+        .into_iter()
+        .filter(|p| {
+            if p.kind != "log:network" {
+                return true;
+            }
+            if p.url.ends_with("/favicon.ico") {
+                eprintln!("note: {p}");
+                return false;
+            }
+            !expected_failures.contains(&p.url)
+        })
+        .map(|p| p.to_string())
+        .collect()
+}
+
+async fn shoot(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
+    let path = screenshot_dir().join(format!("{name}.png"));
+    page.screenshot(&path).await;
+    shots.push(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_dashboard_in_chromium_with_screenshots() {
+    let started = Instant::now();
+    let (mut cluster, browser) = tokio::join!(
+        start_cluster(3, LocalClusterOptions::default()),
+        Browser::launch()
+    );
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("c3", endpoints.clone())],
+        INTERVAL,
+    ))
+    .await;
+    monitor
+        .wait_status("c3", "healthy", Duration::from_secs(20))
+        .await;
+    let base = monitor.base.clone();
+    let page = browser.new_page().await;
+    page.set_viewport(1280, 900, false).await;
+    let mut shots = Vec::new();
+
+    // (a) The overview: healthy, all members up, and the leader etcdctl reports (the
+    // page updates itself, so a re-election in between only delays agreement).
+    page.goto(&format!("{base}/")).await;
+    let leader = wait_for(
+        "the overview, the API and etcdctl to agree on a healthy c3 and its leader",
+        Duration::from_secs(15),
+        || async {
+            let row = page
+                .eval(
+                    r#"(() => {
+                      const r = document.querySelector('tr[data-cluster="c3"]');
+                      if (!r) return null;
+                      return {status: r.dataset.status,
+                              badge: r.querySelector('.badge').textContent.trim(),
+                              leader: r.querySelector('td.leader').firstChild.textContent.trim(),
+                              up: r.querySelector('td.num').textContent.trim()};
+                    })()"#,
+                )
+                .await;
+            let snap = monitor.cluster("c3").await;
+            let etcdctl = tokio::task::block_in_place(|| etcdctl_endpoint_status(&endpoints));
+            let etcdctl_leader = format!("{:x}", etcdctl[0]["Status"]["leader"].as_u64().unwrap());
+            let leader_name = snap["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == etcdctl_leader.as_str())
+                .and_then(|m| m["name"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            let agreed = row["status"] == "ok"
+                && row["badge"] == "healthy"
+                && row["up"] == "3 / 3"
+                && row["leader"] == leader_name.as_str()
+                && snap["leader"]["id"] == etcdctl_leader.as_str();
+            if agreed {
+                Ok(leader_name)
+            } else {
+                Err(format!(
+                    "page row {row}; API leader {}; etcdctl leader {etcdctl_leader} ({leader_name})",
+                    snap["leader"]
+                ))
+            }
+        },
+    )
+    .await;
+    shoot(&page, "overview", &mut shots).await;
+    page.set_viewport(390, 844, true).await;
+    // Wide tables scroll inside their box; the page itself never scrolls sideways.
+    let width = page.eval("document.documentElement.scrollWidth").await;
+    assert!(
+        width.as_u64().is_some_and(|w| w <= 390),
+        "{}",
+        page.failure(&format!(
+            "the overview is {width} px wide on a 390 px screen"
+        ))
+        .await
+    );
+    shoot(&page, "overview-phone", &mut shots).await;
+    page.set_viewport(1280, 900, false).await;
+
+    // (b) The cluster page, then a follower killed: the page shows it down by itself.
+    page.goto(&format!("{base}/clusters/c3")).await;
+    page.wait_until(
+        "three healthy member rows",
+        r#"document.querySelectorAll('tr[data-member][data-health="healthy"]').length === 3"#,
+        LIVE_DEADLINE,
+    )
+    .await;
+    page.wait_until(
+        "the live-update stream to connect",
+        "document.getElementById('live').classList.contains('on')",
+        LIVE_DEADLINE,
+    )
+    .await;
+    shoot(&page, "cluster", &mut shots).await;
+    let refreshed_before = page
+        .eval("window.__notReloaded = true; document.body.dataset.refreshed || ''")
+        .await;
+    let follower = cluster
+        .members
+        .iter()
+        .position(|m| m.name != leader)
+        .unwrap();
+    let follower_name = cluster.members[follower].name.clone();
+    let killed_at = Instant::now();
+    cluster.kill(follower).unwrap();
+    page.wait_until(
+        &format!("row {follower_name} to show down without a reload"),
+        &format!(
+            r#"(() => {{
+              const r = document.querySelector('tr[data-member={name}]');
+              return window.__notReloaded === true && r !== null && r.dataset.health === 'down'
+                && (document.body.dataset.refreshed || '') !== {before};
+            }})()"#,
+            name = js(&follower_name),
+            before = refreshed_before
+        ),
+        LIVE_DEADLINE,
+    )
+    .await;
+    eprintln!(
+        "the cluster page showed {follower_name} down {:?} after it was killed (probe interval {INTERVAL:?})",
+        killed_at.elapsed()
+    );
+    page.wait_until(
+        "the heading's badge to say degraded",
+        "document.querySelector('h1 .badge').textContent.trim() === 'degraded'",
+        LIVE_DEADLINE,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('tr[data-member]').length")
+            .await,
+        3,
+        "{}",
+        page.failure("every member, the killed one too, should stay listed")
+            .await
+    );
+    shoot(&page, "cluster-degraded", &mut shots).await;
+    page.set_color_scheme("dark").await;
+    shoot(&page, "cluster-dark", &mut shots).await;
+    page.set_color_scheme("light").await;
+
+    // (c) Every other page, each with what it must show.
+    page.goto(&format!("{base}/clusters/c3/members/{leader}"))
+        .await;
+    page.wait_until(
+        "the member page with its indicators",
+        "document.querySelector('h1').textContent.includes('healthy') && document.querySelectorAll('dl.indicators div').length > 5",
+        LIVE_DEADLINE,
+    )
+    .await;
+    shoot(&page, "member", &mut shots).await;
+    page.goto(&format!("{base}/clusters/c3/members/{follower_name}"))
+        .await;
+    page.wait_until(
+        "the down member's page to say so",
+        "document.querySelector('h1 .badge').textContent.trim() === 'down'",
+        LIVE_DEADLINE,
+    )
+    .await;
+    shoot(&page, "member-down", &mut shots).await;
+    // The explorer over the last 3 minutes (at the default hour, a fresh monitor's
+    // minute of history is a sliver), once the API has a few points to draw.
+    let metric = "etcd_monitor:wal_fsync_p99_seconds";
+    wait_for("some WAL fsync history", LIVE_DEADLINE, || async {
+        let (code, body) = monitor
+            .get(&format!(
+                "/api/v1/clusters/c3/metrics/history?metric={}&from=-3m&step=1s",
+                urlencode(metric)
+            ))
+            .await;
+        let most = body["series"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s["points"].as_array().map_or(0, Vec::len))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if code == 200 && most >= 3 {
+            Ok(())
+        } else {
+            Err(body.to_string())
+        }
+    })
+    .await;
+    page.goto(&format!(
+        "{base}/explore?cluster=c3&metric={}&from=-3m",
+        urlencode(metric)
+    ))
+    .await;
+    page.wait_until(
+        "the explorer's chart to draw the points",
+        "document.querySelector('figure.chart svg path.line, figure.chart svg circle.dot') !== null",
+        Duration::from_secs(2),
+    )
+    .await;
+    shoot(&page, "explore", &mut shots).await;
+    page.goto(&format!("{base}/about")).await;
+    shoot(&page, "about", &mut shots).await;
+    let not_found = format!("{base}/clusters/no-such-cluster");
+    page.goto(&not_found).await;
+    assert!(
+        page.eval("document.querySelector('h1').textContent")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .starts_with("404"),
+        "{}",
+        page.failure("the 404 page's heading").await
+    );
+    shoot(&page, "404", &mut shots).await;
+    let bad_request = format!("{base}/clusters/c3?range=2y");
+    page.goto(&bad_request).await;
+    assert!(
+        page.eval("document.querySelector('h1').textContent")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .starts_with("400"),
+        "{}",
+        page.failure("the 400 page's heading").await
+    );
+    shoot(&page, "400", &mut shots).await;
+
+    let problems = unexpected(page.problems(), &[not_found, bad_request]);
+    assert!(
+        problems.is_empty(),
+        "the pages reported errors (CSP violations, script errors, console errors):\n{}",
+        problems.join("\n")
+    );
+    for s in &shots {
+        eprintln!("screenshot: {}", s.display());
+    }
+    eprintln!("live dashboard test took {:?}", started.elapsed());
+    monitor.stop().await;
+}
+
+/// A page fetched over plain HTTP.
+struct Fetched {
+    status: u16,
+    content_type: String,
+    csp: String,
+    body: String,
+}
+
+async fn fetch(monitor: &Monitor, path: &str) -> Fetched {
+    let resp = monitor
+        .http
+        .get(format!("{}{path}", monitor.base))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (content_type, csp) = (header("Content-Type"), header("Content-Security-Policy"));
+    Fetched {
+        status: resp.status().as_u16(),
+        content_type,
+        csp,
+        body: resp.text().await.unwrap(),
+    }
+}
+
+/// An HTML page with `status`, served with the dashboard's CSP, whose text names
+/// everything in `names`.
+async fn expect_page(monitor: &Monitor, path: &str, status: u16, names: &[&str]) -> String {
+    let page = fetch(monitor, path).await;
+    let context = format!(
+        "GET {path}: {} {}\n{}",
+        page.status, page.content_type, page.body
+    );
+    assert_eq!(page.status, status, "{context}");
+    assert_eq!(page.content_type, "text/html; charset=utf-8", "{context}");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+    ] {
+        assert!(
+            page.csp.contains(directive),
+            "CSP {:?} lacks {directive}; {context}",
+            page.csp
+        );
+    }
+    assert!(page.body.starts_with("<!doctype html>"), "{context}");
+    if status != 200 {
+        assert!(
+            page.body.contains(&format!("<h1>{status} ")),
+            "the heading names the status; {context}"
+        );
+    }
+    for name in names {
+        assert!(
+            page.body.contains(name),
+            "the page names {name:?}; {context}"
+        );
+    }
+    page.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_pages_are_html_and_name_what_is_wrong() {
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("c1", cluster.client_urls())],
+        INTERVAL,
+    ))
+    .await;
+    monitor
+        .wait_status("c1", "healthy", Duration::from_secs(15))
+        .await;
+
+    // Pages that exist, with the headers every page has.
+    for path in [
+        "/",
+        "/clusters/c1",
+        "/clusters/c1/members/m0",
+        "/explore",
+        "/about",
+    ] {
+        expect_page(&monitor, path, 200, &[]).await;
+    }
+
+    // Unknown names: 404 pages that name what was asked for and what exists.
+    expect_page(&monitor, "/clusters/nope", 404, &["nope", "Not found"]).await;
+    expect_page(&monitor, "/clusters/nope/members/m0", 404, &["nope"]).await;
+    expect_page(
+        &monitor,
+        "/clusters/c1/members/zz",
+        404,
+        &["zz", "members: m0"],
+    )
+    .await;
+    expect_page(&monitor, "/no/such/page", 404, &["/no/such/page"]).await;
+    expect_page(&monitor, "/events?cluster=nope", 404, &["nope"]).await;
+
+    // Bad parameters: 400 pages that name the parameter and the value.
+    expect_page(
+        &monitor,
+        "/clusters/c1?range=2y",
+        400,
+        &["range", "2y", "Bad request"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/clusters/c1?from=garbage",
+        400,
+        &["from", "garbage"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/clusters/c1?from=now&to=-1h",
+        400,
+        &["from", "before"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/clusters/c1/members/m0?range=2y",
+        400,
+        &["range", "2y"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/explore?cluster=c1&range=2y",
+        400,
+        &["range", "2y"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/explore?cluster=c1&metric=x&agg=median",
+        400,
+        &["agg", "median"],
+    )
+    .await;
+    expect_page(
+        &monitor,
+        "/explore?cluster=c1&member=zz",
+        400,
+        &["member", "zz"],
+    )
+    .await;
+    expect_page(&monitor, "/?tag=nope", 400, &["tag", "nope"]).await;
+
+    // Under /api/ an unknown path stays a JSON error.
+    for path in ["/api/v1/nothing-here", "/api/v2/clusters"] {
+        let page = fetch(&monitor, path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        assert!(
+            page.content_type.starts_with("application/json"),
+            "{path}: {}",
+            page.content_type
+        );
+        let body: Value = serde_json::from_str(&page.body).unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(path),
+            "{body}"
+        );
+    }
+    let (code, body) = monitor.get("/api/v1/clusters/nope").await;
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    monitor.stop().await;
+}
+
+/// Asserts `html` has `<script>` escaped (askama writes `&#60;script&#62;`; `&lt;`
+/// would do as well) and none of `raw` as markup.
+fn assert_escaped(what: &str, html: &str, raw: &[&str]) {
+    assert!(
+        html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+        "{what}: no escaped <script> in\n{html}"
+    );
+    for r in raw {
+        assert!(!html.contains(r), "{what}: raw {r:?} in\n{html}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_tags_series_and_members_are_escaped() {
+    const NAME: &str = "<script>alert(1)</script>";
+    const TAG: &str = "<script>alert(2)</script>";
+    const METRIC: &str = "evil<script>alert(3)</script>";
+    const MEMBER: &str = "<img src=x onerror=alert(4)>";
+    let series = format!("{METRIC}{{l=\"<script>alert(5)</script>\"}}");
+    let raw = ["<script>alert(", "<img src=x"];
+
+    let (cluster, browser) = tokio::join!(
+        start_cluster(1, LocalClusterOptions::default()),
+        Browser::launch()
+    );
+    let mut config = ClusterConfig::plain("placeholder", cluster.client_urls());
+    config.tags = vec![TAG.to_string(), "prod".to_string()];
+    let mut settings = test_settings(vec![config], INTERVAL);
+    // The config refuses such a name (it appears in URLs); the pages must escape it
+    // all the same, should a name ever arrive another way.
+    let mut refused = settings.clone();
+    refused.clusters[0].name = NAME.to_string();
+    let err = refused.validate().unwrap_err().to_string();
+    assert!(err.contains("clusters[0].name"), "{err}");
+    settings.clusters[0].name = NAME.to_string();
+    let monitor = Monitor::start(settings).await;
+    wait_for(
+        "the hostile cluster healthy",
+        Duration::from_secs(15),
+        || async {
+            let (_, list) = monitor.get("/api/v1/clusters").await;
+            if list["clusters"][0]["status"] == "healthy" {
+                Ok(())
+            } else {
+                Err(list.to_string())
+            }
+        },
+    )
+    .await;
+
+    // A stored series with a hostile name and labels, from a hostile member: the
+    // explorer lists the name, and chart legends show the member.
+    let now = etcd_monitor::unix_ms_now() / 1000 * 1000;
+    for i in 0..20 {
+        monitor
+            .store
+            .ingest(&MemberSamples {
+                cluster: NAME.to_string(),
+                member: MEMBER.to_string(),
+                at_ms: now - (20 - i) * 1000,
+                samples: vec![
+                    (series.clone(), i as f64),
+                    ("etcd_monitor:wal_fsync_p99_seconds".to_string(), 0.002),
+                ],
+            })
+            .unwrap();
+    }
+
+    let name = urlencode(NAME);
+    let pages = [
+        "/".to_string(),
+        format!("/?tag={}", urlencode(TAG)),
+        format!("/clusters/{name}"),
+        format!("/explore?cluster={name}"),
+        format!("/explore?cluster={name}&metric={}", urlencode(METRIC)),
+        format!("/explore?cluster={name}&metric={}", urlencode(&series)),
+    ];
+    for path in &pages {
+        let html = expect_page(&monitor, path, 200, &[]).await;
+        assert_escaped(path, &html, &raw);
+    }
+    // Error pages echo what was asked for.
+    for (path, status) in [
+        (format!("/clusters/{name}x"), 404),
+        (
+            format!("/clusters/{name}/members/{}", urlencode(MEMBER)),
+            404,
+        ),
+        (
+            format!("/?tag={}", urlencode("<script>alert(6)</script>")),
+            400,
+        ),
+        (
+            format!(
+                "/clusters/{name}?range={}",
+                urlencode("<script>alert(7)</script>")
+            ),
+            400,
+        ),
+    ] {
+        let page = fetch(&monitor, &path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert_escaped(&path, &page.body, &raw);
+    }
+
+    // In the browser: no dialog, the text shows literally, no element was injected.
+    let page = browser.new_page().await;
+    page.set_viewport(1280, 900, false).await;
+    let checks = [
+        ("escaping-overview", "/".to_string(), vec![NAME, TAG]),
+        (
+            "escaping-cluster",
+            format!("/clusters/{name}"),
+            vec![NAME, MEMBER],
+        ),
+        (
+            "escaping-explore",
+            format!("/explore?cluster={name}&metric={}", urlencode(METRIC)),
+            vec![MEMBER, METRIC],
+        ),
+    ];
+    let mut shots = Vec::new();
+    for (shot, path, texts) in &checks {
+        page.goto(&format!("{}{path}", monitor.base)).await;
+        for text in texts {
+            page.wait_until(
+                &format!("{path} to show {text:?} as text"),
+                &format!(
+                    "document.body.innerText.includes({t}) || Array.from(document.querySelectorAll('svg')).some(s => s.textContent.includes({t}))",
+                    t = js(text)
+                ),
+                Duration::from_secs(5),
+            )
+            .await;
+        }
+        let injected = page
+            .eval(
+                "Array.from(document.scripts).map(s => s.src).filter(s => !s.includes('/assets/app.js')).length + document.images.length + document.querySelectorAll('[onerror]').length",
+            )
+            .await;
+        assert_eq!(
+            injected,
+            0,
+            "{}",
+            page.failure(&format!("{path}: injected elements")).await
+        );
+        shoot(&page, shot, &mut shots).await;
+    }
+    for s in &shots {
+        eprintln!("screenshot: {}", s.display());
+    }
+    let dialogs = page.dialogs();
+    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
+    let problems = unexpected(page.problems(), &[]);
+    assert!(
+        problems.is_empty(),
+        "the pages reported errors:\n{}",
+        problems.join("\n")
+    );
+    monitor.stop().await;
+}
