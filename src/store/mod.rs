@@ -1140,7 +1140,11 @@ impl Store {
         let inner = lock(&self.inner);
         // Open blocks count too: they are in the file as head state.
         for h in &inner.heads {
-            for (t, open) in tiers.iter_mut().zip(&h.blocks) {
+            for (t, open) in tiers
+                .iter_mut()
+                .zip(&h.blocks)
+                .filter(|(_, o)| !o.enc.is_empty())
+            {
                 t.samples += open.enc.len() as u64;
                 t.bytes += open.enc.encoded_len() as u64 + 8;
             }

@@ -121,6 +121,9 @@ fn format(value: f64, unit: Unit, trim: bool) -> String {
             format!("{}{suffix}", num(x))
         }
         Unit::Count => count(v, trim),
+        // A sliver of a quota reads better as "< 0.01 %" than as 9.54e-4 %.
+        Unit::Ratio if v > 0.0 && v < 0.0001 => "< 0.01 %".to_string(),
+        Unit::Ratio if v < 0.0 && v > -0.0001 => "> -0.01 %".to_string(),
         Unit::Ratio => format!("{} %", num(v * 100.0)),
     }
 }
@@ -362,6 +365,7 @@ mod tests {
         assert_eq!(human(2.5, Unit::Count), "2.50");
         assert_eq!(human(-1500.0, Unit::Count), "-1,500");
         assert_eq!(human(-0.2, Unit::Count), "-0.200");
+        assert_eq!(human(9.54e-6, Unit::Ratio), "< 0.01 %");
         assert_eq!(human(1e20, Unit::Count), "1.00e20");
         assert_eq!(human(0.873, Unit::Ratio), "87.3 %");
         assert_eq!(human(1.0, Unit::Ratio), "100 %");

@@ -160,7 +160,11 @@ impl RangeParams {
                 preset: None,
             });
         }
-        let name = self.range.as_deref().unwrap_or("1h");
+        let name = self
+            .range
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("1h");
         let (preset, width) = RANGES.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             PageError(ApiError::BadRequest(format!(
                 "range={name:?} is not one of 1h, 6h, 24h, 7d, 30d (or give from and to)"
@@ -655,7 +659,24 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
             ));
         }
     }
-    let base = "/explore".to_string();
+    let mut keep: Vec<(&str, String)> = Vec::new();
+    for (key, value) in [
+        ("cluster", cluster.clone()),
+        ("metric", metric.clone()),
+        ("member", member.clone()),
+        ("agg", p.agg.clone()),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            keep.push((key, v));
+        }
+    }
+    let base = format!(
+        "/explore?{}",
+        keep.iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
     let aggregate_name = p.agg.unwrap_or_default();
     ok(ExplorePage {
         layout: Layout::new("Metrics explorer", Nav::Explore, None),
@@ -677,7 +698,7 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
                 &aggregate_name
             },
         ),
-        picker: RangePicker::new(&base, &range),
+        picker: RangePicker::new(&base, &range).keeping(&keep),
         chart,
         message,
     })
@@ -767,6 +788,18 @@ mod tests {
             .resolve(now)
             .unwrap();
         assert_eq!(r.preset, None, "from/to win over range");
+        // An empty field (a form sent as it was) is the default.
+        let r = params(Some(""), Some(""), Some("")).resolve(now).unwrap();
+        assert_eq!(r.preset, Some("1h"));
+        // The explorer's range links and form keep what was being explored.
+        let picker = RangePicker::new("/explore?cluster=a&metric=x%7B%7D", &r)
+            .keeping(&[("cluster", "a".into()), ("metric", "x{}".into())]);
+        assert_eq!(picker.action, "/explore");
+        assert_eq!(
+            picker.presets[1].href,
+            "/explore?cluster=a&metric=x%7B%7D&range=6h"
+        );
+        assert_eq!(picker.hidden[1], ("metric".to_string(), "x{}".to_string()));
         assert!(bad_request(params(Some("2y"), None, None).resolve(now)).contains("range="));
         assert!(bad_request(params(None, Some("garbage"), None).resolve(now)).contains("from="));
         assert!(bad_request(params(None, None, Some("x")).resolve(now)).contains("to="));

@@ -464,6 +464,10 @@ impl MemberDetails {
 /// Links to the preset ranges and a form for a custom one.
 pub struct RangePicker {
     pub base: String,
+    /// The form's action without its query: a GET form replaces the query.
+    pub action: String,
+    /// The page's other parameters, sent again by the form.
+    pub hidden: Vec<(String, String)>,
     pub presets: Vec<Link>,
     pub custom: bool,
     pub from: String,
@@ -481,6 +485,8 @@ impl RangePicker {
         };
         RangePicker {
             base: base.to_string(),
+            action: base.split('?').next().unwrap_or(base).to_string(),
+            hidden: Vec::new(),
             presets: RANGES
                 .iter()
                 .map(|(name, _)| Link {
@@ -493,6 +499,16 @@ impl RangePicker {
             from: rfc(range.from_ms),
             to: rfc(range.to_ms),
         }
+    }
+}
+
+impl RangePicker {
+    pub fn keeping(mut self, params: &[(&str, String)]) -> Self {
+        self.hidden = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        self
     }
 }
 
