@@ -108,7 +108,10 @@ impl Connector {
         let mut http = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(dial_timeout)
-            .pool_max_idle_per_host(1)
+            // `/health` and `/metrics` of a member are asked at once, on two
+            // connections: keeping only one idle meant a new connection to every
+            // member at every probe.
+            .pool_max_idle_per_host(2)
             .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
         let read = |what: &str, path: &std::path::Path| {
             std::fs::read(path).map_err(|e| {
