@@ -124,6 +124,14 @@ impl<'a> Cursor<'a> {
         self.pos = scan_while(self.b, self.pos, BLANK);
     }
 
+    /// Like `skip_blanks`; true when there were any.
+    #[inline]
+    fn skipped_blanks(&mut self) -> bool {
+        let before = self.pos;
+        self.skip_blanks();
+        self.pos != before
+    }
+
     #[inline]
     fn at_end(&self) -> bool {
         self.pos >= self.b.len()
@@ -284,6 +292,7 @@ fn unescape_help(s: &str) -> Result<Cow<'_, str>, String> {
 }
 
 fn parse_sample<'a>(scrape: &mut Scrape<'a>, mut c: Cursor<'a>) -> Result<(), String> {
+    let name_start = c.pos;
     let name = c.metric_name();
     if name.is_empty() {
         return Err(format!("invalid metric name: unexpected {}", c.found()));
@@ -291,9 +300,14 @@ fn parse_sample<'a>(scrape: &mut Scrape<'a>, mut c: Cursor<'a>) -> Result<(), St
     let labels_start = scrape.labels.len();
     let after_name = c.pos;
     c.skip_blanks();
+    let mut series = None;
     if c.peek() == Some(b'{') {
+        let brace_follows_name = c.pos == after_name;
         c.pos += 1;
-        parse_labels(scrape, &mut c, labels_start)?;
+        let tidy = parse_labels(scrape, &mut c, labels_start)?;
+        if tidy && brace_follows_name {
+            series = Some(&c.s[name_start..c.pos]);
+        }
         c.skip_blanks();
     } else if c.pos == after_name && !c.at_end() {
         // Neither a blank nor '{' directly after the name.
@@ -340,22 +354,27 @@ fn parse_sample<'a>(scrape: &mut Scrape<'a>, mut c: Cursor<'a>) -> Result<(), St
         timestamp_ms,
         labels_start: labels_start as u32,
         labels_end: labels_end as u32,
+        series,
     });
     Ok(())
 }
 
 /// Parses the label set after the opening `{`, up to and including `}`.
+/// True when it is written as [`super::SampleRef::series_text`] writes it: at least
+/// one label, no blanks, no trailing comma.
 fn parse_labels<'a>(
     scrape: &mut Scrape<'a>,
     c: &mut Cursor<'a>,
     labels_start: usize,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let mut tidy = true;
     loop {
-        c.skip_blanks();
+        tidy &= !c.skipped_blanks();
         match c.peek() {
+            // `{}` or a trailing comma.
             Some(b'}') => {
                 c.pos += 1;
-                return Ok(());
+                return Ok(false);
             }
             None => return Err("unterminated label set: expected '}'".to_string()),
             Some(_) => {}
@@ -364,7 +383,7 @@ fn parse_labels<'a>(
         if lname.is_empty() {
             return Err(format!("invalid label name: unexpected {}", c.found()));
         }
-        c.skip_blanks();
+        tidy &= !c.skipped_blanks();
         if c.peek() != Some(b'=') {
             return Err(format!(
                 "expected '=' after label name {lname:?}, found {}",
@@ -372,7 +391,7 @@ fn parse_labels<'a>(
             ));
         }
         c.pos += 1;
-        c.skip_blanks();
+        tidy &= !c.skipped_blanks();
         if c.peek() != Some(b'"') {
             return Err(format!(
                 "expected '\"' at start of value of label {lname:?}, found {}",
@@ -388,12 +407,12 @@ fn parse_labels<'a>(
             return Err(format!("duplicate label name {lname:?}"));
         }
         scrape.labels.push(Label { name: lname, value });
-        c.skip_blanks();
+        tidy &= !c.skipped_blanks();
         match c.peek() {
             Some(b',') => c.pos += 1,
             Some(b'}') => {
                 c.pos += 1;
-                return Ok(());
+                return Ok(tidy);
             }
             _ => {
                 return Err(format!(

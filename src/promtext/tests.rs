@@ -599,3 +599,50 @@ fn series_text_round_trips_through_the_parser() {
     assert_eq!(first.label("b"), Some("q\"r"));
     assert_eq!(first.label("c"), Some("l1\nl2"));
 }
+
+#[test]
+fn series_text_copied_only_when_written_as_it_would_be_rebuilt() {
+    let text = "m{a=\"1\",b=\"x\\\\y\\\"z\\n\"} 1\n\
+                m {a=\"1\"} 2\n\
+                m{ a=\"1\"} 3\n\
+                m{a =\"1\"} 4\n\
+                m{a= \"1\"} 5\n\
+                m{a=\"1\" ,b=\"2\"} 6\n\
+                m{a=\"1\",b=\"2\",} 7\n\
+                m{} 8\n\
+                m 9\n\
+                m{a=\"1\"}10\n";
+    let s = parse(text).unwrap();
+    let copied: Vec<bool> = s.samples().map(|x| x.raw.series.is_some()).collect();
+    assert_eq!(
+        copied,
+        [true, false, false, false, false, false, false, false, false, true]
+    );
+    for x in s.samples() {
+        assert_eq!(x.series_text(), x.rebuilt_series_text());
+    }
+    assert_eq!(
+        s.samples().nth(6).unwrap().series_text(),
+        "m{a=\"1\",b=\"2\"}"
+    );
+    assert_eq!(s.samples().nth(7).unwrap().series_text(), "m");
+}
+
+#[test]
+fn series_text_of_real_scrapes_is_copied_and_matches_the_rebuilt_text() {
+    for f in [
+        "etcd-3.4.23.prom",
+        "etcd-3.5.1.prom",
+        "etcd-3.4.23-3member.prom",
+    ] {
+        let path = format!("{}/tests/fixtures/metrics/{f}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let s = parse(&text).unwrap();
+        for x in s.samples() {
+            assert_eq!(x.series_text(), x.rebuilt_series_text(), "{f}");
+            if x.labels().len() > 0 {
+                assert!(x.raw.series.is_some(), "{f}: {x:?} is rebuilt");
+            }
+        }
+    }
+}
