@@ -22,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!key.is_empty());
                     assert_eq!(sample.label(key), Some(value));
                 }
+                // The series text (copied from the input or rebuilt) reads back as
+                // the same series.
+                let line = format!("{} 0", sample.series_text());
+                let again = promtext::parse(&line).expect("series text parses");
+                let same = again.samples().next().expect("one sample");
+                assert_eq!(same.name(), sample.name());
+                assert!(same.labels().eq(sample.labels()), "{line}");
                 let _ = scrape.family_type(sample.name());
                 let _ = scrape.help(sample.name());
                 n += 1;
