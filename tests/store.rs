@@ -254,6 +254,67 @@ fn rollups_are_exact_when_the_store_stops_anywhere() {
     }
 }
 
+/// Checkpoints write what the open blocks gained since the last one (head deltas)
+/// and the whole head only when the deltas would outgrow it. Checkpoints every few
+/// samples and reopens between some of them, across block boundaries of every
+/// tier: the store must read back exactly what went in, and must have written
+/// both deltas and the whole head on the way.
+#[test]
+fn head_deltas_between_checkpoints_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let times = irregular_times(&mut rng, T0 + 55 * MIN + 3_100, T0 + 5 * HOUR + 10 * MIN);
+    let (c, g) = synthetic(&mut rng, &times);
+    let mut store = open(&path);
+    let (mut deltas_seen, mut whole_writes) = (false, 0);
+    let mut done = 0;
+    let mut round = 0u64;
+    while done < c.len() {
+        let step = (1 + rng.below(40) as usize).min(c.len() - done);
+        ingest_pairs(&store, "m0", &c[done..done + step], &g[done..done + step]);
+        done += step;
+        let log_before = table_bytes(&store, "head_log");
+        store.checkpoint().unwrap();
+        let log_after = table_bytes(&store, "head_log");
+        if log_after > log_before {
+            deltas_seen = true;
+        } else if log_before > 0 && log_after == 0 {
+            whole_writes += 1;
+        }
+        round += 1;
+        if round.is_multiple_of(3) {
+            drop(store);
+            store = open(&path);
+            assert_tiers(
+                &store,
+                "m0",
+                &c[..done],
+                &g[..done],
+                &format!("reopened after checkpoint {round}"),
+            );
+        }
+    }
+    assert!(deltas_seen, "no checkpoint wrote head deltas");
+    assert!(
+        whole_writes > 0,
+        "the head was never written whole again after deltas"
+    );
+    drop(store);
+    let store = open(&path);
+    assert_tiers(&store, "m0", &c, &g, "at the end");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+fn table_bytes(store: &Store, table: &str) -> u64 {
+    let stats = store.stats().unwrap();
+    stats
+        .tables
+        .iter()
+        .find(|t| t.table == table)
+        .map_or_else(|| panic!("no table {table} in stats"), |t| t.stored_bytes)
+}
+
 #[test]
 fn stale_samples_are_dropped_not_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -627,6 +688,29 @@ fn other_schemas_are_refused_and_the_file_is_left_alone() {
         Ok(_) => panic!("a file of schema 1 was opened"),
     }
     assert!(before == file_bytes(&path), "the refused file was modified");
+    // Version 2 (no head deltas yet) is read as it is and marked as the current one.
+    set_version(2);
+    {
+        let store = Store::open(&path, Retention::default()).expect("a version 2 file opens");
+        let id = id_of(&store, "m0", "up");
+        assert_eq!(
+            all(&store, id, Tier::Raw).len(),
+            60,
+            "samples of the v2 file"
+        );
+    }
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let db = redb::Database::open(&path).unwrap();
+    let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let meta = tx.open_table(META).unwrap();
+    let version: u32 = postcard::from_bytes(
+        redb::ReadableTable::get(&meta, "schema_version")
+            .unwrap()
+            .unwrap()
+            .value(),
+    )
+    .unwrap();
+    assert_eq!(version, etcd_monitor::store::SCHEMA_VERSION);
 }
 
 /// Opens `path` expecting an error (not a panic, not success) that names the

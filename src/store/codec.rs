@@ -196,14 +196,19 @@ impl BlockEncoder {
         HEADER + self.bits.bytes.len()
     }
 
+    /// The bit stream (the block without its header).
+    pub fn stream(&self) -> &[u8] {
+        &self.bits.bytes
+    }
+
+    /// Bytes of the stream that no later push changes: all but a partly filled last byte.
+    pub fn settled_len(&self) -> usize {
+        self.bits.bytes.len() - usize::from(self.bits.used != 0)
+    }
+
     /// The block as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.bits.bytes.len());
-        out.push(VERSION);
-        out.push(self.columns as u8);
-        out.extend_from_slice(&self.count.to_le_bytes());
-        out.extend_from_slice(&self.bits.bytes);
-        out
+        assemble(self.columns, self.count, &self.bits.bytes)
     }
 
     /// Continues a stored block (decodes it and encodes it again: the same bytes).
@@ -219,6 +224,16 @@ impl BlockEncoder {
         }
         Ok(enc)
     }
+}
+
+/// A block as stored, from its parts (as [`BlockEncoder::to_bytes`] would write it).
+pub fn assemble(columns: usize, count: u32, stream: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + stream.len());
+    out.push(VERSION);
+    out.push(columns as u8);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(stream);
+    out
 }
 
 /// A decoded block: timestamps and one vector per column.
@@ -249,6 +264,12 @@ pub fn header(bytes: &[u8]) -> Result<(usize, usize), StoreError> {
         return Err(StoreError::Corrupt("block has no value column".into()));
     }
     Ok((columns, count))
+}
+
+/// The bit stream of a stored block (what follows its header).
+pub fn stream_of(bytes: &[u8]) -> Result<&[u8], StoreError> {
+    header(bytes)?;
+    Ok(&bytes[HEADER..])
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Block, StoreError> {

@@ -32,12 +32,17 @@ pub use writer::{StoreWriter, WriterHandle};
 /// Version of the file's layout; a file with a higher one is refused.
 /// 2: series registry in front-coded runs, head state in page-sized values without the rollup
 /// points in progress, log values as XOR bytes.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: head deltas (`head_log`) between whole writes of the head. A version 2 file is
+/// read as it is (it has no deltas) and marked 3.
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest version this build opens.
+const OLDEST_READABLE_SCHEMA: u32 = 2;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
 const HEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("head");
+const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("head_log");
 const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
 const RAW: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_raw");
 const MINUTE: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1m");
@@ -50,7 +55,7 @@ pub enum StoreError {
     #[error("store file {path} has schema version {found}; this etcd-monitor reads up to {SCHEMA_VERSION}: upgrade etcd-monitor, or point --data-dir elsewhere. The file was not changed.")]
     NewerSchema { path: PathBuf, found: u32 },
     /// Version 1 was only ever written by development builds before the first release.
-    #[error("store file {path} has schema version {found}, written by a development build of etcd-monitor before its first release; this one reads version {SCHEMA_VERSION} only. Move the file aside (or point --data-dir elsewhere) to start a new history. The file was not changed.")]
+    #[error("store file {path} has schema version {found}, written by a development build of etcd-monitor before its first release; this one reads versions {OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION}. Move the file aside (or point --data-dir elsewhere) to start a new history. The file was not changed.")]
     OlderSchema { path: PathBuf, found: u32 },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
@@ -249,6 +254,51 @@ impl Point {
 struct OpenBlock {
     start: i64,
     enc: BlockEncoder,
+    /// What of it the file holds (as of the last checkpoint).
+    written: Written,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Written {
+    start: i64,
+    count: usize,
+    /// Stream bytes that are final (see [`BlockEncoder::settled_len`]).
+    settled: usize,
+}
+
+impl OpenBlock {
+    fn new(tier: Tier) -> Self {
+        OpenBlock {
+            start: 0,
+            enc: BlockEncoder::new(tier.columns()),
+            written: Written::default(),
+        }
+    }
+
+    fn now_written(&mut self) {
+        self.written = Written {
+            start: self.start,
+            count: self.enc.len(),
+            settled: self.enc.settled_len(),
+        };
+    }
+
+    /// What changed since the last checkpoint, if anything.
+    fn delta(&self, id: u64, tier: u8) -> Option<records::HeadDelta<'_>> {
+        let w = self.written;
+        if w.start == self.start && w.count == self.enc.len() {
+            return None;
+        }
+        let offset = if w.start == self.start { w.settled } else { 0 };
+        Some(records::HeadDelta {
+            id,
+            tier,
+            start: self.start,
+            count: self.enc.len() as u32,
+            offset,
+            tail: &self.enc.stream()[offset..],
+        })
+    }
 }
 
 /// The in-memory head of one series: the open block of every tier and the
@@ -265,12 +315,12 @@ struct SeriesHead {
 
 impl SeriesHead {
     fn new() -> Self {
-        let open = |t: Tier| OpenBlock {
-            start: 0,
-            enc: BlockEncoder::new(t.columns()),
-        };
         SeriesHead {
-            blocks: [open(Tier::Raw), open(Tier::Minute), open(Tier::Hour)],
+            blocks: [
+                OpenBlock::new(Tier::Raw),
+                OpenBlock::new(Tier::Minute),
+                OpenBlock::new(Tier::Hour),
+            ],
             minute: None,
             hour: None,
             last: None,
@@ -307,6 +357,7 @@ impl SeriesHead {
             if !bytes.is_empty() {
                 slot.enc = BlockEncoder::from_bytes(bytes)?;
             }
+            slot.now_written();
         }
         if !head.blocks[0].enc.is_empty() {
             let raw = codec::decode(rec.blocks[0].1)?;
@@ -394,6 +445,13 @@ struct Inner {
     pending_wal: Vec<(u64, Vec<u8>)>,
     pending_series: Vec<u64>,
     next_wal: u64,
+    next_head_log: u64,
+    /// Bytes of head deltas since the head was last written whole, and the size of
+    /// that whole write: when the deltas would outgrow it, it is written whole again.
+    head_log_bytes: u64,
+    head_whole_bytes: u64,
+    /// Free bytes on disk right after the last compaction (see `compact_if_sparse`).
+    free_after_compaction: u64,
     wal_records: u64,
     samples_ingested_total: u64,
     samples_dropped_total: u64,
@@ -538,7 +596,7 @@ fn preflight(path: &Path) -> Result<()> {
             path: path.to_path_buf(),
             found,
         }),
-        Ok(Ok(Some(found))) if found < SCHEMA_VERSION => Err(StoreError::OlderSchema {
+        Ok(Ok(Some(found))) if found < OLDEST_READABLE_SCHEMA => Err(StoreError::OlderSchema {
             path: path.to_path_buf(),
             found,
         }),
@@ -642,19 +700,25 @@ impl Store {
                             found: v,
                         })
                     }
-                    Some(v) if v < SCHEMA_VERSION => {
+                    Some(v) if v < OLDEST_READABLE_SCHEMA => {
                         return Err(StoreError::OlderSchema {
                             path: self.path.clone(),
                             found: v,
                         })
                     }
-                    Some(_) => {}
+                    Some(SCHEMA_VERSION) => {}
+                    Some(_) => {
+                        // Readable as it is; what this version writes differently goes
+                        // in tables the older one did not have.
+                        meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
+                    }
                     None => {
                         meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
                     }
                 }
                 tx.open_table(SERIES)?;
                 tx.open_table(HEAD)?;
+                tx.open_table(HEAD_LOG)?;
                 tx.open_table(WAL)?;
                 for t in Tier::ALL {
                     tx.open_table(t.table())?;
@@ -678,17 +742,70 @@ impl Store {
                 inner.register(id, meta)?;
             }
         }
+        // The head as last written whole, then the deltas written since, in order.
+        let mut open: HashMap<u64, [(i64, usize, Vec<u8>); 3]> = HashMap::new();
         for row in tx.open_table(HEAD)?.iter()? {
             let (key, value) = row?;
+            inner.head_whole_bytes += value.value().len() as u64;
             let named =
                 |e: StoreError| StoreError::Corrupt(format!("head record {}: {e}", key.value()));
             for rec in records::decode_heads(value.value()).map_err(named)? {
-                let head = SeriesHead::from_record(&rec).map_err(named)?;
-                let slot = inner.heads.get_mut(rec.id as usize).ok_or_else(|| {
-                    StoreError::Corrupt(format!("head of unknown series {}", rec.id))
-                })?;
-                *slot = head;
+                let mut blocks: [(i64, usize, Vec<u8>); 3] = Default::default();
+                for (slot, (start, bytes)) in blocks.iter_mut().zip(rec.blocks) {
+                    if !bytes.is_empty() {
+                        let (_, count) = codec::header(bytes).map_err(named)?;
+                        *slot = (start, count, codec::stream_of(bytes)?.to_vec());
+                    }
+                }
+                open.insert(rec.id, blocks);
             }
+        }
+        for row in tx.open_table(HEAD_LOG)?.iter()? {
+            let (key, value) = row?;
+            inner.head_log_bytes += value.value().len() as u64;
+            inner.next_head_log = key.value() + 1;
+            let named =
+                |e: String| StoreError::Corrupt(format!("head delta record {}: {e}", key.value()));
+            for d in records::decode_head_deltas(value.value()).map_err(|e| named(e.to_string()))? {
+                let slot = &mut open.entry(d.id).or_default()[usize::from(d.tier)];
+                if slot.0 != d.start {
+                    if d.offset != 0 {
+                        return Err(named(format!(
+                            "series {} starts a block at byte {}",
+                            d.id, d.offset
+                        )));
+                    }
+                    *slot = (d.start, 0, Vec::new());
+                }
+                if d.offset > slot.2.len() {
+                    return Err(named(format!(
+                        "series {}: delta at byte {} of a {}-byte block",
+                        d.id,
+                        d.offset,
+                        slot.2.len()
+                    )));
+                }
+                slot.2.truncate(d.offset);
+                slot.2.extend_from_slice(d.tail);
+                slot.1 = d.count as usize;
+            }
+        }
+        for (id, blocks) in open {
+            let named = |e: StoreError| StoreError::Corrupt(format!("head of series {id}: {e}"));
+            let bytes = [Tier::Raw, Tier::Minute, Tier::Hour].map(|t| {
+                let (_, count, stream) = &blocks[t as usize];
+                codec::assemble(t.columns(), *count as u32, stream)
+            });
+            let rec = records::HeadRecord {
+                id,
+                blocks: [0, 1, 2].map(|i| (blocks[i].0, bytes[i].as_slice())),
+            };
+            let head = SeriesHead::from_record(&rec).map_err(named)?;
+            let slot = inner
+                .heads
+                .get_mut(id as usize)
+                .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
+            *slot = head;
         }
         let meta = tx.open_table(META)?;
         let get_u64 = |k: &str| -> Result<u64> {
@@ -843,6 +960,8 @@ impl Store {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_write()?;
+        // (whole, bytes, delta values) of the head written, if any.
+        let mut written_head = None;
         {
             let mut series = tx.open_table(SERIES)?;
             for (first, run) in inner.pending_series_runs() {
@@ -853,28 +972,24 @@ impl Store {
                     .insert((s.series, s.start), s.bytes.as_slice())?;
             }
             if inner.heads.iter().any(|h| h.dirty) {
-                // The whole head is written again, in values that each just fit one
-                // redb page: every open block grows between checkpoints, and redb
-                // gives a value over a page a power-of-two run of pages, wasting up
-                // to half of it.
-                let mut head = tx.open_table(HEAD)?;
-                head.retain(|_, _| false)?;
-                let mut value = Vec::with_capacity(2 * records::HEAD_VALUE_BYTES);
-                let mut key = 0u64;
-                for (id, h) in (0..).zip(&inner.heads) {
-                    if h.blocks.iter().all(|b| b.enc.is_empty()) {
-                        continue;
+                let deltas = inner.head_deltas();
+                let delta_bytes: u64 = deltas.iter().map(|v| v.len() as u64).sum();
+                if inner.head_log_bytes + delta_bytes <= inner.head_whole_bytes {
+                    let mut log = tx.open_table(HEAD_LOG)?;
+                    for (key, value) in (inner.next_head_log..).zip(&deltas) {
+                        log.insert(key, value.as_slice())?;
                     }
-                    let before = value.len();
-                    h.put_state(id, &mut value);
-                    if value.len() > records::HEAD_VALUE_BYTES && before > 0 {
-                        head.insert(key, &value[..before])?;
-                        key += 1;
-                        value.drain(..before);
+                    written_head = Some((false, delta_bytes, deltas.len() as u64));
+                } else {
+                    let mut head = tx.open_table(HEAD)?;
+                    head.retain(|_, _| false)?;
+                    tx.open_table(HEAD_LOG)?.retain(|_, _| false)?;
+                    let mut whole = 0;
+                    for (key, value) in (0..).zip(inner.whole_head()) {
+                        whole += value.len() as u64;
+                        head.insert(key, value.as_slice())?;
                     }
-                }
-                if !value.is_empty() {
-                    head.insert(key, value.as_slice())?;
+                    written_head = Some((true, whole, 0));
                 }
             }
             // Everything in the log is now in the head's state or in sealed blocks.
@@ -889,7 +1004,22 @@ impl Store {
         inner.pending_series.clear();
         inner.pending_wal.clear();
         inner.wal_records = 0;
-        for h in &mut inner.heads {
+        match written_head {
+            Some((true, bytes, _)) => {
+                inner.head_whole_bytes = bytes;
+                inner.head_log_bytes = 0;
+                inner.next_head_log = 0;
+            }
+            Some((false, bytes, values)) => {
+                inner.head_log_bytes += bytes;
+                inner.next_head_log += values;
+            }
+            None => {}
+        }
+        for h in inner.heads.iter_mut().filter(|h| h.dirty) {
+            for b in &mut h.blocks {
+                b.now_written();
+            }
             h.dirty = false;
         }
         Ok(())
@@ -921,12 +1051,26 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Compacts when more than a quarter of a file over 1 MiB is free pages:
-    /// checkpoints rewrite the head and empty the log, and redb never shrinks a file
-    /// by itself. Compacting costs about the size of the pages it moves, which stays
-    /// small next to the file when this is checked after every checkpoint.
+    /// Compacts when the pages freed since the last compaction (checkpoints empty the
+    /// log and replace head records; redb never shrinks a file by itself) exceed a
+    /// quarter of the pages in use, and 1 MiB. Free pages are counted on disk: redb
+    /// grows a file by doubling it and leaves the new part unwritten (a hole that
+    /// takes no space), and compaction cannot always give back what it frees, so
+    /// what stayed free after the last compaction does not count again.
     /// Returns whether it compacted.
     pub fn compact_if_sparse(&self) -> Result<bool> {
+        let free = self.free_bytes_on_disk()?;
+        let (used, baseline) = (free.1, lock(&self.inner).free_after_compaction);
+        if free.0.saturating_sub(baseline) > (used / 4).max(1 << 20) {
+            self.compact()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// (bytes the file takes on disk beyond its pages in use, bytes in use).
+    fn free_bytes_on_disk(&self) -> Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
         let used = {
             let guard = self.db()?;
             let db = guard.as_ref().ok_or_else(closed)?;
@@ -935,12 +1079,8 @@ impl Store {
             tx.abort()?;
             stats.allocated_pages() * stats.page_size() as u64
         };
-        let file = std::fs::metadata(&self.path).map_or(0, |m| m.len());
-        if file > 1 << 20 && 4 * file.saturating_sub(used) > file {
-            self.compact()?;
-            return Ok(true);
-        }
-        Ok(false)
+        let on_disk = std::fs::metadata(&self.path).map_or(0, |m| m.len().min(m.blocks() * 512));
+        Ok((on_disk.saturating_sub(used), used))
     }
 
     /// Gives free pages back to the file system. Blocks readers and writers meanwhile.
@@ -953,7 +1093,10 @@ impl Store {
         tx.open_table(META)?
             .insert("last_compaction_ms", encode(&(now as u64)).as_slice())?;
         tx.commit()?;
+        drop(guard);
         lock(&self.health).last_compaction_ms = Some(now);
+        let free = self.free_bytes_on_disk()?.0;
+        lock(&self.inner).free_after_compaction = free;
         Ok(())
     }
 
@@ -1107,6 +1250,7 @@ impl Store {
                 ("meta", tx.open_table(META)?.stats()?),
                 ("series", tx.open_table(SERIES)?.stats()?),
                 ("head", tx.open_table(HEAD)?.stats()?),
+                ("head_log", tx.open_table(HEAD_LOG)?.stats()?),
                 ("wal", tx.open_table(WAL)?.stats()?),
                 ("blocks_raw", tx.open_table(RAW)?.stats()?),
                 ("blocks_1m", tx.open_table(MINUTE)?.stats()?),
@@ -1216,7 +1360,66 @@ impl Store {
     }
 }
 
+/// Packs records into values of about [`records::HEAD_VALUE_BYTES`]: each value fits
+/// one redb page (redb gives a value over a page a power-of-two run of pages, wasting
+/// up to half of it).
+struct PagePacker {
+    values: Vec<Vec<u8>>,
+    value: Vec<u8>,
+}
+
+impl PagePacker {
+    fn new() -> Self {
+        PagePacker {
+            values: Vec::new(),
+            value: Vec::with_capacity(2 * records::HEAD_VALUE_BYTES),
+        }
+    }
+
+    /// Adds a record with `put`; a value that grew past the size is cut before it.
+    fn add(&mut self, put: impl FnOnce(&mut Vec<u8>)) {
+        let before = self.value.len();
+        put(&mut self.value);
+        if self.value.len() > records::HEAD_VALUE_BYTES && before > 0 {
+            self.values.push(self.value[..before].to_vec());
+            self.value.drain(..before);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Vec<u8>> {
+        if !self.value.is_empty() {
+            self.values.push(self.value);
+        }
+        self.values
+    }
+}
+
 impl Inner {
+    /// Every head's open blocks, in page-sized values.
+    fn whole_head(&self) -> Vec<Vec<u8>> {
+        let mut packer = PagePacker::new();
+        for (id, h) in (0..).zip(&self.heads) {
+            if h.blocks.iter().all(|b| b.enc.is_empty()) {
+                continue;
+            }
+            packer.add(|out| h.put_state(id, out));
+        }
+        packer.finish()
+    }
+
+    /// What the open blocks gained since the last checkpoint, in page-sized values.
+    fn head_deltas(&self) -> Vec<Vec<u8>> {
+        let mut packer = PagePacker::new();
+        for (id, h) in (0..).zip(&self.heads).filter(|(_, h)| h.dirty) {
+            for (tier, b) in (0..).zip(&h.blocks) {
+                if let Some(d) = b.delta(id, tier) {
+                    packer.add(|out| records::put_head_delta(out, &d));
+                }
+            }
+        }
+        packer.finish()
+    }
+
     /// The ids of a batch's series, registering new ones.
     fn ids_for(&mut self, cluster: &str, member: &str, samples: &[(String, f64)]) -> Vec<u64> {
         let Inner {

@@ -164,6 +164,60 @@ pub fn decode_heads(bytes: &[u8]) -> Result<Vec<HeadRecord<'_>>> {
     Ok(out)
 }
 
+/// What one open block gained since the head was last written: its stream from
+/// `offset` on (the bytes before are as written before, unless the block is new),
+/// and its point count. Checkpoints write these instead of the whole head, which
+/// grows with every block's age; the whole head is written again only when the
+/// deltas since add up to more than it.
+pub struct HeadDelta<'a> {
+    pub id: u64,
+    /// 0 raw, 1 minute, 2 hour.
+    pub tier: u8,
+    /// Window start; a block of another window than the one held starts over.
+    pub start: i64,
+    pub count: u32,
+    pub offset: usize,
+    pub tail: &'a [u8],
+}
+
+pub fn put_head_delta(out: &mut Vec<u8>, d: &HeadDelta<'_>) {
+    put_varint(out, d.id);
+    out.push(d.tier);
+    put_varint(out, zigzag(d.start));
+    put_varint(out, u64::from(d.count));
+    put_varint(out, d.offset as u64);
+    put_bytes(out, d.tail);
+}
+
+pub fn decode_head_deltas(bytes: &[u8]) -> Result<Vec<HeadDelta<'_>>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < bytes.len() {
+        let id = get_varint(bytes, &mut pos)?;
+        let tier = *bytes
+            .get(pos)
+            .ok_or_else(|| StoreError::Corrupt("head delta ends early".into()))?;
+        pos += 1;
+        if tier > 2 {
+            return Err(StoreError::Corrupt(format!("head delta of tier {tier}")));
+        }
+        let start = unzigzag(get_varint(bytes, &mut pos)?);
+        let count = u32::try_from(get_varint(bytes, &mut pos)?)
+            .map_err(|_| StoreError::Corrupt("head delta: count out of range".into()))?;
+        let offset = get_varint(bytes, &mut pos)? as usize;
+        let tail = get_bytes(bytes, &mut pos)?;
+        out.push(HeadDelta {
+            id,
+            tier,
+            start,
+            count,
+            offset,
+            tail,
+        });
+    }
+    Ok(out)
+}
+
 /// One ingested batch in the write-ahead log: `at_ms` as a zig-zag varint, then per
 /// sample a varint of (zig-zag id delta << 1 | value changed). A changed value follows
 /// as its XOR with the series' previous value: one byte of (leading zero bytes << 4 |
