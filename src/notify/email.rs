@@ -107,11 +107,30 @@ impl EmailSender {
             .await
             .map_err(|e| NotifyError::Smtp {
                 receiver: receiver.to_string(),
-                // A 5xx reply, a refused login, a bad certificate or a missing
-                // STARTTLS fail the same way next time.
-                transient: !(e.is_permanent() || e.is_client() || e.is_tls()),
+                transient: is_transient(&e),
                 message: crate::etcd::error_chain(&e),
             })?;
         Ok(())
     }
+}
+
+/// Whether another attempt may get through: not after a 5xx reply (a refused login
+/// included), a local problem, or a failed TLS handshake (an untrusted certificate or
+/// a server without STARTTLS fail the same way next time).
+fn is_transient(e: &lettre::transport::smtp::Error) -> bool {
+    if e.is_permanent() || e.is_client() || e.is_tls() {
+        return false;
+    }
+    // lettre reports a failed handshake as a connection error whose cause is the
+    // io::Error of kind InvalidData that tokio-rustls wraps rustls' error in.
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return false;
+            }
+        }
+        cause = c.source();
+    }
+    true
 }
