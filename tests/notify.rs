@@ -243,6 +243,15 @@ async fn serve(socket: TcpStream, reply: Reply, requests: Arc<Mutex<Vec<Request>
     }
 }
 
+/// A loopback port nobody listens on: bound, then let go.
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn secret_file(dir: &Path, name: &str, value: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("{value}\n")).unwrap();
@@ -402,6 +411,32 @@ async fn slack_body_is_an_incoming_webhook_message() {
     );
 }
 
+#[tokio::test]
+async fn slack_errors_do_not_show_the_webhook_url() {
+    // The URL is the credential: neither a refused connection nor an error status may
+    // print it.
+    let dir = tempfile::tempdir().unwrap();
+    let refused = format!("http://127.0.0.1:{}/services/T0/B0/sEcReT", unused_port());
+    let sink = HttpSink::start(vec![], Reply::Status(404, "no_service")).await;
+    let answering = format!("{}/services/T0/B0/sEcReT", sink.url);
+    for url in [refused, answering] {
+        let url_file = secret_file(dir.path(), "slack-url", &url);
+        let slack = receiver(&format!(
+            "name = \"chat\"\ntype = \"slack\"\nurl_file = \"{}\"",
+            url_file.display()
+        ));
+        let policy = RetryPolicy {
+            max_attempts: Some(2),
+            ..fast_retries()
+        };
+        let e = deliver(&slack, &two_firing(), policy).await.unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(text.starts_with("gave up after"), "{text}");
+        assert!(!text.contains("sEcReT"), "{text}");
+    }
+    assert_eq!(sink.count(), 1);
+}
+
 fn pagerduty(url: &str, dir: &Path) -> Receiver {
     let key = secret_file(dir, "pd-key", "R0UT1NGKEY0123456789abcdef012345");
     receiver(&format!(
@@ -552,12 +587,7 @@ async fn receiver_down_for_a_while_gets_one_delivery() {
 
 #[tokio::test]
 async fn refused_connections_are_retried_until_the_deadline() {
-    // A port nobody listens on: bind one, then let it go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let hook = webhook(&format!("http://127.0.0.1:{port}/hook"), "");
     let policy = RetryPolicy {
         deadline: Duration::from_millis(600),
@@ -989,11 +1019,7 @@ async fn email_over_implicit_tls() {
 #[tokio::test]
 async fn email_refused_connection_is_retried() {
     // Nothing listens: the connection is refused, which is worth retrying.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let mail = email(port, "tls = \"none\"");
     let policy = RetryPolicy {
         deadline: Duration::from_millis(400),

@@ -52,7 +52,7 @@ pub enum NotifyError {
     #[error("receiver {receiver}: {message}")]
     Transport { receiver: String, message: String },
     /// The attempt did not finish within the receiver's `timeout`.
-    #[error("receiver {receiver}: no answer within {}", humantime::format_duration(*after))]
+    #[error("receiver {receiver}: no answer within {}", to_ms(*after))]
     Timeout { receiver: String, after: Duration },
     /// The SMTP server refused the message, or the conversation failed.
     #[error("receiver {receiver}: SMTP: {message}")]
@@ -64,7 +64,7 @@ pub enum NotifyError {
         transient: bool,
     },
     /// [`deliver`] stopped: the last error was not worth retrying, or the deadline came.
-    #[error("gave up after {attempts} attempt(s) in {}: {last}", humantime::format_duration(*elapsed))]
+    #[error("gave up after {attempts} attempt(s) in {}: {last}", to_ms(*elapsed))]
     GaveUp {
         attempts: u32,
         elapsed: Duration,
@@ -73,6 +73,11 @@ pub enum NotifyError {
 }
 
 pub type Result<T> = std::result::Result<T, NotifyError>;
+
+/// `4s 958ms`, not `4s 957ms 914us 664ns`: durations in messages, to the millisecond.
+fn to_ms(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
+}
 
 impl NotifyError {
     /// Whether another attempt may succeed: connection failures, timeouts, 5xx and 429
@@ -345,6 +350,9 @@ mod rfc3339_or_zero {
     }
 }
 
+/// The shortest wait between attempts, whatever the policy says.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+
 /// How [`deliver`] retries: exponential backoff with jitter, under an overall deadline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -382,7 +390,9 @@ impl RetryPolicy {
         let step = self
             .initial_backoff
             .saturating_mul(self.factor.max(1).saturating_pow(exponent))
-            .min(self.max_backoff);
+            .min(self.max_backoff)
+            // A zero policy must not retry in a busy loop until the deadline.
+            .max(MIN_BACKOFF);
         let half = step / 2;
         half + half.mul_f64(random_fraction())
     }
@@ -551,7 +561,7 @@ pub async fn deliver(
         tracing::warn!(
             receiver = %receiver.name,
             attempt = attempts,
-            retry_in = %humantime::format_duration(wait),
+            retry_in = %to_ms(wait),
             "notification not delivered: {error}"
         );
         tokio::time::sleep(wait).await;

@@ -235,6 +235,13 @@ fn backoff_grows_with_jitter_up_to_the_cap() {
     let waits: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(3)).collect();
     assert!(waits.len() > 1);
     assert!(policy.backoff(u32::MAX) <= Duration::from_secs(60));
+    // A zero policy still waits a little rather than spin until the deadline.
+    let zero = RetryPolicy {
+        initial_backoff: Duration::ZERO,
+        factor: 0,
+        ..policy
+    };
+    assert!(zero.backoff(1) >= Duration::from_millis(5));
 }
 
 #[test]
