@@ -640,6 +640,39 @@ async fn client_errors_are_not_retried() {
 }
 
 #[tokio::test]
+async fn failed_tls_handshake_is_not_retried() {
+    // https:// to a server that answers in plain HTTP, as one on the wrong port does:
+    // the handshake fails the same way every time.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/hook", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let hook = webhook(&url, "");
+    let (attempts, _, last) = gave_up(deliver(&hook, &two_firing(), fast_retries()).await);
+    server.abort();
+    assert_eq!(attempts, 1, "{last}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert!(
+        matches!(
+            last,
+            NotifyError::Transport {
+                transient: false,
+                ..
+            }
+        ),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
 async fn hung_receiver_times_out_per_attempt() {
     let sink = HttpSink::start(vec![], Reply::Hang).await;
     let hook = receiver(&format!(

@@ -118,19 +118,5 @@ impl EmailSender {
 /// included), a local problem, or a failed TLS handshake (an untrusted certificate or
 /// a server without STARTTLS fail the same way next time).
 fn is_transient(e: &lettre::transport::smtp::Error) -> bool {
-    if e.is_permanent() || e.is_client() || e.is_tls() {
-        return false;
-    }
-    // lettre reports a failed handshake as a connection error whose cause is the
-    // io::Error of kind InvalidData that tokio-rustls wraps rustls' error in.
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return false;
-            }
-        }
-        cause = c.source();
-    }
-    true
+    !(e.is_permanent() || e.is_client() || e.is_tls() || super::is_tls_failure(e))
 }

@@ -49,6 +49,7 @@ async fn post_json(
     }
     let mut response = request.send().await.map_err(|e| NotifyError::Transport {
         receiver: receiver.to_string(),
+        transient: !super::is_tls_failure(&e),
         message: error_text(e),
     })?;
     let status = response.status();

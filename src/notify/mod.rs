@@ -50,7 +50,12 @@ pub enum NotifyError {
     },
     /// No answer: connection refused or reset, TLS or protocol failure.
     #[error("receiver {receiver}: {message}")]
-    Transport { receiver: String, message: String },
+    Transport {
+        receiver: String,
+        message: String,
+        /// Worth trying again (refused, reset), as opposed to a failed TLS handshake.
+        transient: bool,
+    },
     /// The attempt did not finish within the receiver's `timeout`.
     #[error("receiver {receiver}: no answer within {}", to_ms(*after))]
     Timeout { receiver: String, after: Duration },
@@ -87,8 +92,10 @@ impl NotifyError {
         match self {
             NotifyError::Config { .. } | NotifyError::GaveUp { .. } => false,
             NotifyError::Status { status, .. } => *status == 429 || *status >= 500,
-            NotifyError::Transport { .. } | NotifyError::Timeout { .. } => true,
-            NotifyError::Smtp { transient, .. } => *transient,
+            NotifyError::Timeout { .. } => true,
+            NotifyError::Transport { transient, .. } | NotifyError::Smtp { transient, .. } => {
+                *transient
+            }
         }
     }
 
@@ -99,6 +106,25 @@ impl NotifyError {
             other => other,
         }
     }
+}
+
+/// Whether `e` comes from a failed TLS handshake (an untrusted certificate, a server
+/// that does not speak TLS), which fails the same way next time: rustls' errors reach
+/// us wrapped in an io::Error of kind InvalidData, under lettre's or reqwest's own.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        cause = match c.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::InvalidData => return true,
+            // An io::Error's `source` skips the error it wraps (hyper-rustls wraps
+            // rustls' InvalidData error in one of kind Other): look inside it.
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
+    }
+    false
 }
 
 /// Firing or resolved: the state of one alert, and of a notification as a whole
