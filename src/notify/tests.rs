@@ -533,3 +533,12 @@ fn retryable_errors() {
     }
     .is_retryable());
 }
+
+#[test]
+fn receivers_can_be_shared_across_tasks() {
+    // The caller spawns one delivery per receiver, possibly holding receivers in an Arc.
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Receiver>();
+    shareable::<Notification>();
+    shareable::<NotifyError>();
+}
