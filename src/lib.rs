@@ -9,6 +9,7 @@ pub mod config;
 pub mod etcd;
 pub mod localetcd;
 pub mod monitor;
+pub mod notify;
 pub mod promtext;
 pub mod store;
 pub mod web;
