@@ -42,6 +42,9 @@ pub struct Settings {
     pub collect: CollectSettings,
     #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
+    /// `[alerting]`: built-in rule changes and user rules.
+    #[serde(default)]
+    pub alerting: crate::alert::AlertingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,6 +363,9 @@ impl Settings {
                 }
             }
         }
+        self.alerting
+            .validate()
+            .map_err(|e| invalid(e.field, format!("rule {:?}: {}", e.rule, e.message)))?;
         Ok(())
     }
 }
@@ -499,6 +505,28 @@ mod tests {
             "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[clusters.auth]\nuser = \"u\"\n",
         );
         assert!(e.contains("clusters[0].auth"), "{e}");
+    }
+
+    #[test]
+    fn alerting_rules_load_and_bad_ones_are_named() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "[alerting.builtin.etcdHighFsyncDurations]\nthreshold = 0.3\n[[alerting.rules]]\nname = \"BigDb\"\nindicator = \"db_size_bytes\"\nop = \">\"\nthreshold = 1e9\nlabels = {{ teamName = \"db\" }}"
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap();
+        // Keys keep their case through the config layers (rule keys are camelCase).
+        assert_eq!(
+            s.alerting.builtin["etcdHighFsyncDurations"].threshold,
+            Some(0.3)
+        );
+        assert_eq!(s.alerting.rules[0].labels["teamName"], "db");
+        let e = load_err(
+            "[[alerting.rules]]\nname = \"BigDb\"\nindicator = \"db_size\"\nop = \">\"\nthreshold = 1\n",
+        );
+        assert!(e.contains("alerting.rules[0].indicator"), "{e}");
+        assert!(e.contains("BigDb"), "{e}");
     }
 
     #[test]
