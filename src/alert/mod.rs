@@ -11,13 +11,16 @@
 //! which alerts exist and when they change state.
 
 pub mod cert;
+pub mod eval;
 pub mod rules;
 pub mod template;
+mod window;
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use eval::{Alert, AlertPhase, Evaluator, EvaluatorState, Transition, TransitionKind};
 pub use rules::{AlertingSettings, Rule, RuleError, Severity};
 
 /// Errors of the alert module other than config validation ([`RuleError`]).
@@ -25,6 +28,10 @@ pub use rules::{AlertingSettings, Rule, RuleError, Severity};
 pub enum AlertError {
     #[error(transparent)]
     Rule(#[from] RuleError),
+    #[error("alert state cannot be decoded: {0}")]
+    State(#[from] postcard::Error),
+    #[error("reading history for alert windows: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 pub type Result<T> = std::result::Result<T, AlertError>;
