@@ -12,6 +12,7 @@
 
 pub mod cert;
 pub mod eval;
+pub mod prometheus;
 pub mod rules;
 pub mod template;
 mod window;
@@ -21,6 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use eval::{Alert, AlertPhase, Evaluator, EvaluatorState, Transition, TransitionKind};
+pub use prometheus::export_prometheus_rules;
 pub use rules::{AlertingSettings, Rule, RuleError, Severity};
 
 /// Errors of the alert module other than config validation ([`RuleError`]).
