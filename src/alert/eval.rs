@@ -113,9 +113,8 @@ pub struct EvaluatorState {
 }
 
 impl EvaluatorState {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // Serialising plain data into a Vec cannot fail.
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        Ok(postcard::to_allocvec(self)?)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<EvaluatorState> {
@@ -311,6 +310,9 @@ impl Evaluator {
         for fp in orphans {
             self.clear(fp, Duration::ZERO, now_ms, &mut transitions);
         }
+        // Windows of members gone (removed, or down for longer than any window).
+        self.windows
+            .retain(|_, w| w.newest_ms().is_some_and(|t| t > now_ms - LONGEST_MS));
         for snap in snapshots {
             let snap = snap.borrow();
             if !self.clusters.contains(&snap.name) {

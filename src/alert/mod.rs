@@ -30,7 +30,7 @@ pub use rules::{AlertingSettings, Rule, RuleError, Severity};
 pub enum AlertError {
     #[error(transparent)]
     Rule(#[from] RuleError),
-    #[error("alert state cannot be decoded: {0}")]
+    #[error("alert state cannot be encoded or decoded: {0}")]
     State(#[from] postcard::Error),
     #[error("reading history for alert windows: {0}")]
     Store(#[from] crate::store::StoreError),

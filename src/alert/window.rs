@@ -78,11 +78,17 @@ impl MemberWindow {
         self.points.iter().rev().find_map(f)
     }
 
-    /// Points with `now - window < at <= now`.
+    /// The time of the newest point.
+    pub fn newest_ms(&self) -> Option<i64> {
+        self.points.back().map(|p| p.at_ms)
+    }
+
+    /// Points newer than `now - window`. Points stamped after `now` count too: the
+    /// probe stamps its snapshot when it starts, the caller's clock may lag it.
     fn within(&self, now_ms: i64, window_ms: i64) -> impl Iterator<Item = &WindowPoint> {
         self.points
             .iter()
-            .filter(move |p| p.at_ms > now_ms - window_ms && p.at_ms <= now_ms)
+            .filter(move |p| p.at_ms > now_ms - window_ms)
     }
 
     /// Sum of `f` over the window; `None` when no point has it.

@@ -525,7 +525,7 @@ fn state_survives_a_restart_without_lost_timers_or_duplicates() {
     let t = before.evaluate(T0, &[bad(T0)], None);
     assert_eq!(t.len(), 2);
     assert!(t.iter().all(|t| t.kind == TransitionKind::Pending));
-    let bytes = before.state().to_bytes();
+    let bytes = before.state().to_bytes().unwrap();
     drop(before);
 
     let mut after = evaluator(&alerting);
@@ -552,7 +552,7 @@ fn state_survives_a_restart_without_lost_timers_or_duplicates() {
     assert_eq!(t[0].alert.labels["alertname"], "etcdNoLeader");
 
     // Restart again while it fires: no second Firing.
-    let bytes = after.state().to_bytes();
+    let bytes = after.state().to_bytes().unwrap();
     let mut again = evaluator(&alerting);
     again.restore(EvaluatorState::from_bytes(&bytes).unwrap());
     let t = again.evaluate(T0 + 75_000, &[bad(T0 + 75_000)], None);
@@ -576,7 +576,7 @@ fn state_round_trips_through_postcard() {
     });
     let state = ev.state().clone();
     assert!(state.alerts.len() >= 3);
-    let back = EvaluatorState::from_bytes(&state.to_bytes()).unwrap();
+    let back = EvaluatorState::from_bytes(&state.to_bytes().unwrap()).unwrap();
     assert_eq!(back, state);
     assert!(EvaluatorState::from_bytes(&[0xff, 0xff, 0xff]).is_err());
 }
