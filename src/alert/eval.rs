@@ -65,18 +65,22 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// The `cluster` label.
     pub fn cluster(&self) -> &str {
         self.labels.get("cluster").map_or("", String::as_str)
     }
 
+    /// The `member` label (member-level rules only).
     pub fn member(&self) -> Option<&str> {
         self.labels.get("member").map(String::as_str)
     }
 
+    /// The `alertname` label.
     pub fn alertname(&self) -> &str {
         self.labels.get("alertname").map_or("", String::as_str)
     }
 
+    /// The `severity` label.
     pub fn severity(&self) -> &str {
         self.labels.get("severity").map_or("", String::as_str)
     }
@@ -113,10 +117,12 @@ pub struct EvaluatorState {
 }
 
 impl EvaluatorState {
+    /// The state as postcard bytes, for a redb value.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(postcard::to_allocvec(self)?)
     }
 
+    /// Decodes what [`EvaluatorState::to_bytes`] wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<EvaluatorState> {
         Ok(postcard::from_bytes(bytes)?)
     }
@@ -240,6 +246,7 @@ impl Evaluator {
         &self.state
     }
 
+    /// The rules in force: enabled built-ins, then user rules.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -69,6 +69,7 @@ fn default_user_severity() -> Severity {
     Severity::Warning
 }
 
+/// How urgent an alert is; its `severity` label. Ordered most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -78,6 +79,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The label value: `critical`, `warning` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",
@@ -117,6 +119,7 @@ impl Comparison {
         }
     }
 
+    /// As written in the config: `>`, `>=`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             Comparison::Gt => ">",
@@ -190,6 +193,7 @@ pub enum BuiltinCheck {
 }
 
 impl BuiltinCheck {
+    /// One alert per member, or one per cluster.
     pub fn scope(self) -> Scope {
         use BuiltinCheck::*;
         match self {

@@ -45,6 +45,7 @@ fn name(rule_key: &str, part: &str) -> String {
 }
 
 impl Templates {
+    /// An empty set, with strict undefined names and the monitor's filters.
     pub fn new() -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);

@@ -30,6 +30,7 @@ pub struct WindowPoint {
 }
 
 impl WindowPoint {
+    /// The figures of one member's indicators, stamped `at_ms`.
     pub fn from_indicators(at_ms: i64, ind: &Indicators) -> WindowPoint {
         let secs = ind.interval_seconds;
         let increase = |rate: Option<f64>| Some(rate? * secs?);
