@@ -318,6 +318,11 @@ fn the_evaluator_can_move_to_another_task() {
     fn send<T: Send + 'static>() {}
     send::<Evaluator>();
     send::<EvaluatorState>();
+    // The snapshot board hands out `Arc`s; they go in as they are.
+    let board = vec![std::sync::Arc::new(finish(healthy_cluster(), T0))];
+    assert!(evaluator(&immediate())
+        .evaluate(T0, &board, None)
+        .is_empty());
 }
 
 #[test]
