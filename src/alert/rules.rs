@@ -821,6 +821,27 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_table_matches_the_pack() {
+        let doc = include_str!("../../docs/alerting-rules.md");
+        for b in BUILTIN_RULES {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", b.key)))
+                .unwrap_or_else(|| panic!("{} missing from docs/alerting-rules.md", b.key));
+            let for_ =
+                crate::alert::prometheus::prometheus_duration(Duration::from_secs(b.for_secs));
+            let scope = match b.check.scope() {
+                Scope::Member => "member",
+                Scope::Cluster => "cluster",
+            };
+            assert!(
+                row.ends_with(&format!("| {for_} | {} | {scope} |", b.severity.as_str())),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
     fn the_etcd_projects_thresholds_and_durations() {
         let rules = AlertingSettings::default().rules().unwrap();
         let get = |key: &str| rules.iter().find(|r| r.key == key).unwrap();
