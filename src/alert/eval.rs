@@ -211,7 +211,24 @@ impl Evaluator {
                 message,
             })
         })?;
-        let certificates = clusters
+        let mut evaluator = Evaluator {
+            rules,
+            templates,
+            clusters: Vec::new(),
+            certificates: HashMap::new(),
+            windows: HashMap::new(),
+            started_ms: None,
+            state: EvaluatorState::default(),
+        };
+        evaluator.set_clusters(clusters);
+        Ok(evaluator)
+    }
+
+    /// The clusters monitored now (after one is added or removed at run time). Alerts
+    /// of clusters no longer listed resolve at the next evaluation.
+    pub fn set_clusters(&mut self, clusters: &[ClusterConfig]) {
+        self.clusters = clusters.iter().map(|c| c.name.clone()).collect();
+        self.certificates = clusters
             .iter()
             .filter_map(|c| {
                 let path = c.tls.as_ref()?.cert_file.clone()?;
@@ -225,15 +242,9 @@ impl Evaluator {
                 ))
             })
             .collect();
-        Ok(Evaluator {
-            rules,
-            templates,
-            clusters: clusters.iter().map(|c| c.name.clone()).collect(),
-            certificates,
-            windows: HashMap::new(),
-            started_ms: None,
-            state: EvaluatorState::default(),
-        })
+        let names = &self.clusters;
+        self.windows
+            .retain(|(cluster, _), _| names.contains(cluster));
     }
 
     /// Takes over the alerts persisted before a restart.

@@ -612,6 +612,20 @@ fn alerts_of_rules_disabled_since_are_resolved() {
 }
 
 #[test]
+fn alerts_of_a_cluster_no_longer_monitored_are_resolved() {
+    let mut ev = evaluator(&immediate());
+    run(&mut ev, T0, 1, &|s, _| down(&mut s.members[2]));
+    assert!(ev.active().count() > 0);
+    let mut other = clusters();
+    other[0].name = "other".into();
+    ev.set_clusters(&other);
+    let t = ev.evaluate::<ClusterSnapshot>(T0 + STEP, &[], None);
+    assert!(!t.is_empty());
+    assert!(t.iter().all(|t| t.kind == TransitionKind::Resolved));
+    assert_eq!(ev.active().count(), 0);
+}
+
+#[test]
 fn certificate_expiry_fires_within_the_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("client.crt");
