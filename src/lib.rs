@@ -3,6 +3,7 @@
 //! Domain modules (`collect`, `etcd`, `promtext`, `store`, `config`) know nothing of the web
 //! layer; `web` translates between HTTP and them; `cli` is the binary's edge.
 
+pub mod alert;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -441,7 +441,7 @@ impl ClusterProber {
 }
 
 /// How a member is named in history: its name, or its ID before it has one.
-fn member_label(m: &MemberSnapshot) -> String {
+pub fn member_label(m: &MemberSnapshot) -> String {
     if m.name.is_empty() || m.name.contains("://") {
         m.id.clone()
     } else {

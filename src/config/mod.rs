@@ -42,6 +42,9 @@ pub struct Settings {
     pub collect: CollectSettings,
     #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
+    /// `[alerting]`: built-in rule changes and user rules.
+    #[serde(default)]
+    pub alerting: crate::alert::AlertingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,6 +363,9 @@ impl Settings {
                 }
             }
         }
+        self.alerting
+            .validate()
+            .map_err(|e| invalid(e.field, format!("rule {:?}: {}", e.rule, e.message)))?;
         Ok(())
     }
 }
@@ -499,6 +505,56 @@ mod tests {
             "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[clusters.auth]\nuser = \"u\"\n",
         );
         assert!(e.contains("clusters[0].auth"), "{e}");
+    }
+
+    #[test]
+    fn alerting_rules_load_and_bad_ones_are_named() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "[alerting.builtin.etcdHighFsyncDurations]\nthreshold = 0.3\nfor = \"5m\"\n[[alerting.rules]]\nname = \"BigDb\"\nindicator = \"db_size_bytes\"\nop = \">=\"\nthreshold = 1000000000\nkeep_firing_for = \"1m\"\nlabels = {{ teamName = \"db\" }}"
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap();
+        // Keys keep their case through the config layers (rule keys are camelCase).
+        assert_eq!(
+            s.alerting.builtin["etcdHighFsyncDurations"].threshold,
+            Some(0.3)
+        );
+        assert_eq!(s.alerting.rules[0].labels["teamName"], "db");
+        let rules = s.alerting.rules().unwrap();
+        let fsync = rules
+            .iter()
+            .find(|r| r.key == "etcdHighFsyncDurations")
+            .unwrap();
+        assert_eq!(fsync.for_, Duration::from_secs(300));
+        let big = rules.iter().find(|r| r.key == "BigDb").unwrap();
+        assert_eq!(big.threshold, 1e9);
+        assert_eq!(big.keep_firing_for, Duration::from_secs(60));
+        let e = load_err(
+            "[[alerting.rules]]\nname = \"BigDb\"\nindicator = \"db_size\"\nop = \">\"\nthreshold = 1\n",
+        );
+        assert!(e.contains("alerting.rules[0].indicator"), "{e}");
+        assert!(e.contains("BigDb"), "{e}");
+    }
+
+    #[test]
+    fn the_commented_alerting_example_is_valid() {
+        let from = DEFAULT_CONFIG
+            .find("# [alerting.builtin.")
+            .expect("default.toml shows an [alerting] example");
+        let example: String = DEFAULT_CONFIG[from..]
+            .lines()
+            .filter(|l| !l.starts_with("# #"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let alerting: crate::alert::AlertingSettings = toml::from_str::<toml::Table>(&example)
+            .and_then(|t| t["alerting"].clone().try_into())
+            .unwrap_or_else(|e| panic!("{e}\n{example}"));
+        assert_eq!(alerting.rules.len(), 1);
+        assert_eq!(alerting.builtin.len(), 3);
+        alerting.validate().unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod harness;
 
 mod alarms;
+mod alert_rules;
 mod api;
 mod browser;
 mod cli;

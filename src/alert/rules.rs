@@ -1,0 +1,1063 @@
+//! Alert rules: the `[alerting]` config types, the built-in etcd pack, and
+//! validation that turns both into [`Rule`]s or names the rule and field at fault.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::template::Templates;
+use crate::collect::derive::Indicators;
+
+/// `[alerting]`: changes to the built-in pack and the user's own rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// Per built-in rule, by its key (see [`BUILTIN_RULES`]): disable or re-threshold it.
+    #[serde(default)]
+    pub builtin: BTreeMap<String, BuiltinOverride>,
+    /// The user's own rules, in addition to the built-in pack.
+    #[serde(default)]
+    pub rules: Vec<UserRuleConfig>,
+}
+
+/// `[alerting.builtin.<key>]`: every field left out keeps the pack's value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltinOverride {
+    pub enabled: Option<bool>,
+    pub threshold: Option<f64>,
+    #[serde(default, rename = "for", with = "humantime_serde")]
+    pub for_: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub keep_firing_for: Option<Duration>,
+    pub severity: Option<Severity>,
+    /// Added to the alert's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[[alerting.rules]]`: one user rule over an indicator or a stored metric.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRuleConfig {
+    /// The alert's name (`alertname` label); unique.
+    pub name: String,
+    /// A field of the derived indicators, e.g. `wal_fsync_p99_seconds`.
+    pub indicator: Option<String>,
+    /// A stored metric name (every label set) or one series `name{label="v"}`.
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub aggregate: Aggregation,
+    pub op: Comparison,
+    pub threshold: f64,
+    #[serde(default, rename = "for", with = "humantime_serde")]
+    pub for_: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub keep_firing_for: Option<Duration>,
+    #[serde(default = "default_user_severity")]
+    pub severity: Severity,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    /// What to check when it fires.
+    pub runbook: Option<String>,
+}
+
+fn default_user_severity() -> Severity {
+    Severity::Warning
+}
+
+/// How urgent an alert is; its `severity` label. Ordered most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    /// The label value: `critical`, `warning` or `info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// How a value is compared with the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl Comparison {
+    /// `value op threshold`; NaN never holds (as in PromQL's filters).
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Gt => value > threshold,
+            Comparison::Ge => value >= threshold,
+            Comparison::Lt => value < threshold,
+            Comparison::Le => value <= threshold,
+            Comparison::Eq => value == threshold,
+            Comparison::Ne => !value.is_nan() && value != threshold,
+        }
+    }
+
+    /// As written in the config: `>`, `>=`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Eq => "==",
+            Comparison::Ne => "!=",
+        }
+    }
+}
+
+/// Per member (one alert per member) or one value across the cluster's members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    #[default]
+    Member,
+    Max,
+    Min,
+    Avg,
+    Sum,
+}
+
+impl Aggregation {
+    /// Folds the members' values; `None` when no member has one.
+    pub fn fold(self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        Some(match self {
+            Aggregation::Member | Aggregation::Max => {
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            }
+            Aggregation::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Aggregation::Sum => values.iter().sum(),
+            Aggregation::Avg => values.iter().sum::<f64>() / values.len() as f64,
+        })
+    }
+}
+
+/// Whether a rule's alerts are one per member or one per cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Member,
+    Cluster,
+}
+
+/// What a built-in rule computes from a snapshot (see `eval` for each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinCheck {
+    MembersDown,
+    InsufficientMembers,
+    NoLeader,
+    LeaderChanges,
+    FailedGrpc,
+    GrpcSlow,
+    PeerRttSlow,
+    FailedProposals,
+    FsyncSlow,
+    CommitSlow,
+    QuotaLowSpace,
+    ExcessiveGrowth,
+    Fragmentation,
+    MemberUnreachable,
+    ClusterUnavailable,
+    LeaderDisagreement,
+    HashMismatch,
+    AlarmActive,
+    CertificateExpiring,
+}
+
+impl BuiltinCheck {
+    /// One alert per member, or one per cluster.
+    pub fn scope(self) -> Scope {
+        use BuiltinCheck::*;
+        match self {
+            MembersDown | InsufficientMembers | LeaderChanges | ClusterUnavailable
+            | LeaderDisagreement | CertificateExpiring => Scope::Cluster,
+            NoLeader | FailedGrpc | GrpcSlow | PeerRttSlow | FailedProposals | FsyncSlow
+            | CommitSlow | QuotaLowSpace | ExcessiveGrowth | Fragmentation | MemberUnreachable
+            | HashMismatch | AlarmActive => Scope::Member,
+        }
+    }
+
+    /// Labels a hit of this check adds besides alertname, severity, cluster and member.
+    pub fn extra_labels(self) -> &'static [&'static str] {
+        match self {
+            BuiltinCheck::AlarmActive => &["alarm"],
+            _ => &[],
+        }
+    }
+
+    /// The names under `values` that this check gives its templates.
+    pub fn value_names(self) -> &'static [&'static str] {
+        use BuiltinCheck::*;
+        match self {
+            MembersDown => &["members"],
+            InsufficientMembers => &["voting_members", "needed"],
+            LeaderDisagreement => &["leaders", "terms", "detail"],
+            HashMismatch => &["revision"],
+            QuotaLowSpace => &["db_size_bytes", "quota_backend_bytes"],
+            ExcessiveGrowth => &["quota_backend_bytes"],
+            Fragmentation => &["db_size_bytes", "db_size_in_use_bytes"],
+            MemberUnreachable => &["error"],
+            ClusterUnavailable => &["reasons"],
+            CertificateExpiring => &["path", "not_after"],
+            NoLeader | LeaderChanges | FailedGrpc | GrpcSlow | PeerRttSlow | FailedProposals
+            | FsyncSlow | CommitSlow | AlarmActive => &[],
+        }
+    }
+}
+
+/// One rule of the built-in pack, as shipped.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinRule {
+    /// Config key under `[alerting.builtin]`. The alert name, or the alert name +
+    /// `Critical` for the critical tier of a rule that has two.
+    pub key: &'static str,
+    pub alertname: &'static str,
+    pub check: BuiltinCheck,
+    pub severity: Severity,
+    /// `None`: the rule has no threshold to change (the condition is a fact).
+    pub threshold: Option<f64>,
+    pub op: Comparison,
+    pub for_secs: u64,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub runbook: &'static str,
+}
+
+const MIN: u64 = 60;
+
+// Texts shared by the warning and critical tiers of a rule.
+const FAILED_GRPC_SUMMARY: &str =
+    "etcd cluster {{ labels.cluster }} has a high number of failed gRPC requests.";
+const FAILED_GRPC_DESCRIPTION: &str = "{{ value | round(2) }}% of unary gRPC requests to member {{ labels.member }} of etcd cluster {{ labels.cluster }} failed over 5 minutes (Unknown, FailedPrecondition, ResourceExhausted, Internal, Unavailable, DataLoss or DeadlineExceeded).";
+const FAILED_GRPC_RUNBOOK: &str = "Check the member's log for the failing methods, whether it has a leader and quorum, whether an alarm (NOSPACE) is raised, and whether clients exceed request limits. Watch and lease keep-alive streams are not counted.";
+
+const FSYNC_SUMMARY: &str =
+    "etcd cluster {{ labels.cluster }}: 99th percentile fsync durations are too high.";
+const FSYNC_DESCRIPTION: &str = "The 99th percentile of WAL fsync on member {{ labels.member }} of etcd cluster {{ labels.cluster }} is {{ value | seconds }}.";
+const FSYNC_RUNBOOK: &str = "etcd needs a disk whose p99 fdatasync stays under 10 ms. Check the member's disk (iostat, other processes writing to it, noisy neighbours on shared storage); measure it with fio as the etcd docs do (fio --rw=write --ioengine=sync --fdatasync=1 --size=22m --bs=2300); move the data dir to a dedicated SSD.";
+
+/// The built-in pack: the etcd project's own rules (contrib/mixin), same thresholds and
+/// `for`, on the derived indicators, then the checks only the monitor's probes can make.
+pub const BUILTIN_RULES: &[BuiltinRule] = &[
+    BuiltinRule {
+        key: "etcdMembersDown",
+        alertname: "etcdMembersDown",
+        check: BuiltinCheck::MembersDown,
+        severity: Severity::Critical,
+        threshold: Some(0.01),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd cluster {{ labels.cluster }}: members are down.",
+        description: "{{ value | int }} member(s) of etcd cluster {{ labels.cluster }} are unreachable or fail to send to their peers (more than {{ threshold }} failures/s): {{ values.members }}.",
+        runbook: "Check that each listed member's process runs (systemctl status etcd, its logs), that its host is up, and that the peer port (2380) is reachable from the other members. A member whose peers fail to send to it is usually down or partitioned.",
+    },
+    BuiltinRule {
+        key: "etcdInsufficientMembers",
+        alertname: "etcdInsufficientMembers",
+        check: BuiltinCheck::InsufficientMembers,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Lt,
+        for_secs: 3 * MIN,
+        summary: "etcd cluster {{ labels.cluster }} has insufficient members.",
+        description: "Only {{ value | int }} of {{ values.voting_members }} voting members of etcd cluster {{ labels.cluster }} answer; {{ values.needed }} are needed for quorum.",
+        runbook: "Without a majority the cluster rejects writes and linearizable reads. Bring the down members back first (process, host, disk, network between members); do not remove or add members while quorum is lost. If members are gone for good, restore from a snapshot (etcdutl snapshot restore).",
+    },
+    BuiltinRule {
+        key: "etcdNoLeader",
+        alertname: "etcdNoLeader",
+        check: BuiltinCheck::NoLeader,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Eq,
+        for_secs: MIN,
+        summary: "etcd member {{ labels.member }} of cluster {{ labels.cluster }} has no leader.",
+        description: "Member {{ labels.member }} of etcd cluster {{ labels.cluster }} reports no leader (etcd_server_has_leader = 0).",
+        runbook: "A member without a leader cannot serve writes. Check whether the other members are up and reachable from it on the peer port, and its log for election messages; clock jumps, a slow disk or CPU starvation can keep elections from finishing.",
+    },
+    BuiltinRule {
+        key: "etcdHighNumberOfLeaderChanges",
+        alertname: "etcdHighNumberOfLeaderChanges",
+        check: BuiltinCheck::LeaderChanges,
+        severity: Severity::Warning,
+        threshold: Some(4.0),
+        op: Comparison::Ge,
+        for_secs: 5 * MIN,
+        summary: "etcd cluster {{ labels.cluster }} has a high number of leader changes.",
+        description: "etcd cluster {{ labels.cluster }}: {{ value | int }} leader changes within the last 15 minutes.",
+        runbook: "Frequent elections point at insufficient resources, high network latency between members, or disruptions by other processes. Check the members' WAL fsync and peer round-trip times, CPU saturation, and whether a member restarts repeatedly.",
+    },
+    BuiltinRule {
+        key: "etcdHighNumberOfFailedGRPCRequests",
+        alertname: "etcdHighNumberOfFailedGRPCRequests",
+        check: BuiltinCheck::FailedGrpc,
+        severity: Severity::Warning,
+        threshold: Some(1.0),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: FAILED_GRPC_SUMMARY,
+        description: FAILED_GRPC_DESCRIPTION,
+        runbook: FAILED_GRPC_RUNBOOK,
+    },
+    BuiltinRule {
+        key: "etcdHighNumberOfFailedGRPCRequestsCritical",
+        alertname: "etcdHighNumberOfFailedGRPCRequests",
+        check: BuiltinCheck::FailedGrpc,
+        severity: Severity::Critical,
+        threshold: Some(5.0),
+        op: Comparison::Gt,
+        for_secs: 5 * MIN,
+        summary: FAILED_GRPC_SUMMARY,
+        description: FAILED_GRPC_DESCRIPTION,
+        runbook: FAILED_GRPC_RUNBOOK,
+    },
+    BuiltinRule {
+        key: "etcdGRPCRequestsSlow",
+        alertname: "etcdGRPCRequestsSlow",
+        check: BuiltinCheck::GrpcSlow,
+        severity: Severity::Critical,
+        threshold: Some(0.15),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd gRPC requests to {{ labels.member }} are slow.",
+        description: "The 99th percentile of unary gRPC request handling on member {{ labels.member }} of etcd cluster {{ labels.cluster }} is {{ value | seconds }} (Defragment excluded).",
+        runbook: "Slow requests follow slow disks (WAL fsync, backend commit), CPU saturation, large range requests or a large database. Compare the member's disk latencies and CPU with the others'. The histogram is served only with --metrics=extensive.",
+    },
+    BuiltinRule {
+        key: "etcdMemberCommunicationSlow",
+        alertname: "etcdMemberCommunicationSlow",
+        check: BuiltinCheck::PeerRttSlow,
+        severity: Severity::Warning,
+        threshold: Some(0.15),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd cluster {{ labels.cluster }}: member communication is slow.",
+        description: "The 99th percentile of peer round trips from member {{ labels.member }} of etcd cluster {{ labels.cluster }} is {{ value | seconds }}.",
+        runbook: "Check network latency and packet loss between the members (ping, mtr on the peer port), bandwidth saturation by snapshots being sent, and CPU load on both ends.",
+    },
+    BuiltinRule {
+        key: "etcdHighNumberOfFailedProposals",
+        alertname: "etcdHighNumberOfFailedProposals",
+        check: BuiltinCheck::FailedProposals,
+        severity: Severity::Warning,
+        threshold: Some(5.0),
+        op: Comparison::Gt,
+        for_secs: 15 * MIN,
+        summary: "etcd cluster {{ labels.cluster }} has a high number of proposal failures.",
+        description: "Member {{ labels.member }} of etcd cluster {{ labels.cluster }} fails {{ value | round(2) }} proposals per second over 15 minutes.",
+        runbook: "Proposals fail during leader elections and when the cluster loses quorum. Check for leader changes, unreachable members, and slow disks or network between members.",
+    },
+    BuiltinRule {
+        key: "etcdHighFsyncDurations",
+        alertname: "etcdHighFsyncDurations",
+        check: BuiltinCheck::FsyncSlow,
+        severity: Severity::Warning,
+        threshold: Some(0.5),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: FSYNC_SUMMARY,
+        description: FSYNC_DESCRIPTION,
+        runbook: FSYNC_RUNBOOK,
+    },
+    BuiltinRule {
+        key: "etcdHighFsyncDurationsCritical",
+        alertname: "etcdHighFsyncDurations",
+        check: BuiltinCheck::FsyncSlow,
+        severity: Severity::Critical,
+        threshold: Some(1.0),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: FSYNC_SUMMARY,
+        description: FSYNC_DESCRIPTION,
+        runbook: FSYNC_RUNBOOK,
+    },
+    BuiltinRule {
+        key: "etcdHighCommitDurations",
+        alertname: "etcdHighCommitDurations",
+        check: BuiltinCheck::CommitSlow,
+        severity: Severity::Warning,
+        threshold: Some(0.25),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd cluster {{ labels.cluster }}: 99th percentile commit durations are too high.",
+        description: "The 99th percentile of backend commits on member {{ labels.member }} of etcd cluster {{ labels.cluster }} is {{ value | seconds }}.",
+        runbook: "Backend commits write the bbolt database: check the member's disk latency and throughput, and whether the database is large or fragmented (defragment it).",
+    },
+    BuiltinRule {
+        key: "etcdDatabaseQuotaLowSpace",
+        alertname: "etcdDatabaseQuotaLowSpace",
+        check: BuiltinCheck::QuotaLowSpace,
+        severity: Severity::Critical,
+        threshold: Some(95.0),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd cluster {{ labels.cluster }}: database is running full.",
+        description: "The database of member {{ labels.member }} of etcd cluster {{ labels.cluster }} uses {{ value | round(1) }}% of its quota ({{ values.db_size_bytes | bytes }} of {{ values.quota_backend_bytes | bytes }}).",
+        runbook: "When the quota is reached etcd raises NOSPACE and refuses writes. Compact old revisions (etcdctl compact), defragment each member (etcdctl defrag, one at a time), and find what writes so much; raise --quota-backend-bytes if the data really needs the space.",
+    },
+    BuiltinRule {
+        key: "etcdExcessiveDatabaseGrowth",
+        alertname: "etcdExcessiveDatabaseGrowth",
+        check: BuiltinCheck::ExcessiveGrowth,
+        severity: Severity::Warning,
+        threshold: Some(4.0),
+        op: Comparison::Gt,
+        for_secs: 10 * MIN,
+        summary: "etcd cluster {{ labels.cluster }}: database growing very fast.",
+        description: "At the growth of the last 4 hours, the database of member {{ labels.member }} of etcd cluster {{ labels.cluster }} reaches its quota ({{ values.quota_backend_bytes | bytes }}) within {{ threshold }} hours (predicted {{ value | bytes }}).",
+        runbook: "Find the client writing unusually much (request rates per method, key counts), check that compaction runs, and plan a defragmentation or a larger quota before NOSPACE stops writes.",
+    },
+    BuiltinRule {
+        key: "etcdDatabaseHighFragmentationRatio",
+        alertname: "etcdDatabaseHighFragmentationRatio",
+        check: BuiltinCheck::Fragmentation,
+        severity: Severity::Warning,
+        threshold: Some(0.5),
+        op: Comparison::Lt,
+        for_secs: 10 * MIN,
+        summary: "etcd database size in use is less than {{ threshold | percent }} of the allocated storage.",
+        description: "Member {{ labels.member }} of etcd cluster {{ labels.cluster }} uses {{ value | percent }} of its {{ values.db_size_bytes | bytes }} database ({{ values.db_size_in_use_bytes | bytes }} in use).",
+        runbook: "Defragment the member (etcdctl defrag --endpoints=<member>) to give the free pages back to the file system; do one member at a time, as defragmentation blocks the member while it runs.",
+    },
+    BuiltinRule {
+        key: "etcdMemberUnreachable",
+        alertname: "etcdMemberUnreachable",
+        check: BuiltinCheck::MemberUnreachable,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Eq,
+        for_secs: MIN,
+        summary: "etcd member {{ labels.member }} of cluster {{ labels.cluster }} is unreachable.",
+        description: "Member {{ labels.member }} of etcd cluster {{ labels.cluster }} does not answer the monitor's Status call: {{ values.error }}",
+        runbook: "Check that the member's process runs and listens on its client URL, that its host is up, and that the monitor can reach it (firewall, TLS certificates, DNS).",
+    },
+    BuiltinRule {
+        key: "etcdClusterUnavailable",
+        alertname: "etcdClusterUnavailable",
+        check: BuiltinCheck::ClusterUnavailable,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Eq,
+        for_secs: MIN,
+        summary: "etcd cluster {{ labels.cluster }} is unavailable.",
+        description: "etcd cluster {{ labels.cluster }} cannot serve writes: {{ values.reasons }}.",
+        runbook: "Find out which members are down and why (process, host, network between members). Restore quorum by bringing members back; if a majority is lost for good, restore the cluster from a snapshot.",
+    },
+    BuiltinRule {
+        key: "etcdLeaderDisagreement",
+        alertname: "etcdLeaderDisagreement",
+        check: BuiltinCheck::LeaderDisagreement,
+        severity: Severity::Warning,
+        threshold: None,
+        op: Comparison::Gt,
+        for_secs: 2 * MIN,
+        summary: "Members of etcd cluster {{ labels.cluster }} disagree on the leader or term.",
+        description: "The members of etcd cluster {{ labels.cluster }} report {{ values.leaders }} leader(s) and {{ values.terms }} raft term(s): {{ values.detail }}.",
+        runbook: "A lasting disagreement means a member is partitioned from the others or stuck. Check the network between members and the disagreeing member's log; restart it if it does not catch up.",
+    },
+    BuiltinRule {
+        key: "etcdHashKVMismatch",
+        alertname: "etcdHashKVMismatch",
+        check: BuiltinCheck::HashMismatch,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Eq,
+        for_secs: 0,
+        summary: "etcd member {{ labels.member }} of cluster {{ labels.cluster }} has inconsistent data.",
+        description: "The key-value hash of member {{ labels.member }} of etcd cluster {{ labels.cluster }} at revision {{ values.revision }} differs from the other members'.",
+        runbook: "The member's data has diverged. Stop writing through it, take a snapshot from a healthy member, and replace the member (remove it, wipe its data dir, add it back). Report the etcd version: divergence is a bug or a disk fault.",
+    },
+    BuiltinRule {
+        key: "etcdAlarmActive",
+        alertname: "etcdAlarmActive",
+        check: BuiltinCheck::AlarmActive,
+        severity: Severity::Critical,
+        threshold: None,
+        op: Comparison::Eq,
+        for_secs: 0,
+        summary: "etcd cluster {{ labels.cluster }}: alarm {{ labels.alarm }} raised by {{ labels.member }}.",
+        description: "Member {{ labels.member }} of etcd cluster {{ labels.cluster }} has raised the {{ labels.alarm }} alarm.",
+        runbook: "NOSPACE: the database reached its quota and writes are refused; compact, defragment every member, then disarm (etcdctl alarm disarm). CORRUPT: a member's data differs from the others'; replace that member from a healthy one's snapshot before disarming.",
+    },
+    BuiltinRule {
+        key: "etcdClientCertificateExpiring",
+        alertname: "etcdClientCertificateExpiring",
+        check: BuiltinCheck::CertificateExpiring,
+        severity: Severity::Warning,
+        threshold: Some(30.0),
+        op: Comparison::Lt,
+        for_secs: 0,
+        summary: "The monitor's client certificate for etcd cluster {{ labels.cluster }} expires soon.",
+        description: "The client certificate {{ values.path }} used for etcd cluster {{ labels.cluster }} expires in {{ value | round(1) }} days ({{ values.not_after }}).",
+        runbook: "Issue a new client certificate from the cluster's CA, replace the cert_file and key_file, and restart the monitor; once it expires the monitor can no longer probe the cluster.",
+    },
+];
+
+/// Where a rule's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Builtin(BuiltinCheck),
+    /// A field of the members' indicators.
+    Indicator {
+        name: String,
+        aggregate: Aggregation,
+    },
+    /// A stored series: its latest point within the lookback.
+    Metric {
+        name: String,
+        aggregate: Aggregation,
+    },
+}
+
+/// A rule ready to evaluate: a built-in with its overrides applied, or a user rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique among rules: a built-in's key or a user rule's name.
+    pub key: String,
+    pub alertname: String,
+    pub condition: Condition,
+    pub scope: Scope,
+    pub op: Comparison,
+    pub threshold: f64,
+    pub for_: Duration,
+    pub keep_firing_for: Duration,
+    pub severity: Severity,
+    /// Added to every alert of the rule.
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+    pub description: String,
+    pub runbook: String,
+    /// Where the rule is configured: `alerting.builtin.<key>` or `alerting.rules[i]`.
+    pub config_path: String,
+}
+
+/// A rule in the config that cannot be used; says which and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: rule {rule:?}: {message}")]
+pub struct RuleError {
+    /// The config path, e.g. `alerting.rules[2].op`.
+    pub field: String,
+    pub rule: String,
+    pub message: String,
+}
+
+/// Labels every alert sets itself; rules may not set them.
+pub const RESERVED_LABELS: &[&str] = &["alertname", "severity", "cluster", "member"];
+
+/// The indicator names a user rule may use: every field of [`Indicators`].
+pub fn indicator_names() -> Vec<String> {
+    match serde_json::to_value(Indicators::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn valid_metric_name(name: &str) -> bool {
+    let base = name.split('{').next().unwrap_or("");
+    let mut chars = base.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        && (!name.contains('{') || name.ends_with('}'))
+}
+
+impl AlertingSettings {
+    /// Checks every override and user rule; the first problem names rule and field.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        self.rules().map(|_| ())
+    }
+
+    /// The rules to evaluate: enabled built-ins with overrides applied, then user rules.
+    pub fn rules(&self) -> Result<Vec<Rule>, RuleError> {
+        let mut rules = Vec::new();
+        for (key, o) in &self.builtin {
+            let field = |f: &str| format!("alerting.builtin.{key}{f}");
+            let err = |f: &str, message: String| RuleError {
+                field: field(f),
+                rule: key.clone(),
+                message,
+            };
+            let Some(def) = BUILTIN_RULES.iter().find(|b| b.key == key) else {
+                let known: Vec<&str> = BUILTIN_RULES.iter().map(|b| b.key).collect();
+                return Err(err(
+                    "",
+                    format!(
+                        "no built-in rule has this name; known: {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if let Some(t) = o.threshold {
+                if def.threshold.is_none() {
+                    return Err(err(
+                        ".threshold",
+                        "this rule has no threshold (it fires on a fact); use enabled, for, keep_firing_for, severity or labels".into(),
+                    ));
+                }
+                if !t.is_finite() {
+                    return Err(err(".threshold", "must be a finite number".into()));
+                }
+            }
+            check_labels(&o.labels).map_err(|m| err(".labels", m))?;
+        }
+        for def in BUILTIN_RULES {
+            let o = self.builtin.get(def.key).cloned().unwrap_or_default();
+            if o.enabled == Some(false) {
+                continue;
+            }
+            rules.push(Rule {
+                key: def.key.to_string(),
+                alertname: def.alertname.to_string(),
+                condition: Condition::Builtin(def.check),
+                scope: def.check.scope(),
+                op: def.op,
+                threshold: o.threshold.or(def.threshold).unwrap_or(0.0),
+                for_: o.for_.unwrap_or(Duration::from_secs(def.for_secs)),
+                keep_firing_for: o.keep_firing_for.unwrap_or_default(),
+                severity: o.severity.unwrap_or(def.severity),
+                labels: o.labels,
+                summary: def.summary.to_string(),
+                description: def.description.to_string(),
+                runbook: def.runbook.to_string(),
+                config_path: format!("alerting.builtin.{}", def.key),
+            });
+        }
+        let indicators = indicator_names();
+        let mut names = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let err = |f: &str, message: String| RuleError {
+                field: format!("alerting.rules[{i}]{f}"),
+                rule: r.name.clone(),
+                message,
+            };
+            if r.name.is_empty()
+                || !r
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_:-.".contains(c))
+            {
+                return Err(err(
+                    ".name",
+                    "must be non-empty and use only letters, digits, '_', ':', '-' and '.'".into(),
+                ));
+            }
+            if BUILTIN_RULES.iter().any(|b| b.key == r.name) {
+                return Err(err(
+                    ".name",
+                    "is the name of a built-in rule; change that one under [alerting.builtin] or pick another name".into(),
+                ));
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(err(".name", "is used by more than one rule".into()));
+            }
+            let condition = match (&r.indicator, &r.metric) {
+                (Some(name), None) => {
+                    if !indicators.iter().any(|n| n == name) {
+                        return Err(err(
+                            ".indicator",
+                            format!(
+                                "{name:?} is not an indicator; known: {}",
+                                indicators.join(", ")
+                            ),
+                        ));
+                    }
+                    Condition::Indicator {
+                        name: name.clone(),
+                        aggregate: r.aggregate,
+                    }
+                }
+                (None, Some(name)) => {
+                    if !valid_metric_name(name) {
+                        return Err(err(
+                            ".metric",
+                            format!("{name:?} is not a metric name or name{{labels}}"),
+                        ));
+                    }
+                    Condition::Metric {
+                        name: name.clone(),
+                        aggregate: r.aggregate,
+                    }
+                }
+                _ => return Err(err("", "set exactly one of indicator and metric".into())),
+            };
+            if !r.threshold.is_finite() {
+                return Err(err(".threshold", "must be a finite number".into()));
+            }
+            check_labels(&r.labels).map_err(|m| err(".labels", m))?;
+            let scope = if r.aggregate == Aggregation::Member {
+                Scope::Member
+            } else {
+                Scope::Cluster
+            };
+            let what = r.indicator.as_deref().or(r.metric.as_deref()).unwrap_or("");
+            rules.push(Rule {
+                key: r.name.clone(),
+                alertname: r.name.clone(),
+                condition,
+                scope,
+                op: r.op,
+                threshold: r.threshold,
+                for_: r.for_.unwrap_or_default(),
+                keep_firing_for: r.keep_firing_for.unwrap_or_default(),
+                severity: r.severity,
+                labels: r.labels.clone(),
+                summary: r.summary.clone().unwrap_or_else(|| {
+                    format!(
+                        "{{{{ labels.alertname }}}} on etcd cluster {{{{ labels.cluster }}}}{}",
+                        if scope == Scope::Member {
+                            " member {{ labels.member }}"
+                        } else {
+                            ""
+                        }
+                    )
+                }),
+                description: r.description.clone().unwrap_or_else(|| {
+                    format!(
+                        "{what} is {{{{ value }}}} ({} {{{{ threshold }}}}).",
+                        r.op.as_str()
+                    )
+                }),
+                runbook: r.runbook.clone().unwrap_or_default(),
+                config_path: format!("alerting.rules[{i}]"),
+            });
+        }
+        // Templates are checked last, against every label the rule's alerts carry, so
+        // a typo is reported at start rather than in a notification.
+        let mut templates = Templates::new();
+        for rule in &rules {
+            for (part, source) in [
+                ("summary", &rule.summary),
+                ("description", &rule.description),
+            ] {
+                templates
+                    .add_checked(rule, part, source)
+                    .map_err(|message| RuleError {
+                        field: format!("{}.{part}", rule.config_path),
+                        rule: rule.key.clone(),
+                        message,
+                    })?;
+            }
+        }
+        Ok(rules)
+    }
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    for name in labels.keys() {
+        if !valid_label_name(name) {
+            return Err(format!(
+                "{name:?} is not a label name (letters, digits and '_', not starting with a digit)"
+            ));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(format!(
+                "{name:?} is set by the monitor itself; reserved: {}",
+                RESERVED_LABELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> AlertingSettings {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn rule_error(toml_text: &str) -> RuleError {
+        parse(toml_text).rules().unwrap_err()
+    }
+
+    #[test]
+    fn builtin_keys_are_unique_and_every_rule_has_texts() {
+        let mut keys = HashSet::new();
+        for b in BUILTIN_RULES {
+            assert!(keys.insert(b.key), "{} twice", b.key);
+            assert!(!b.summary.is_empty() && !b.description.is_empty() && !b.runbook.is_empty());
+            assert_eq!(b.key.strip_suffix("Critical").unwrap_or(b.key), b.alertname);
+        }
+        let rules = AlertingSettings::default().rules().unwrap();
+        assert_eq!(rules.len(), BUILTIN_RULES.len());
+    }
+
+    #[test]
+    fn the_docs_table_matches_the_pack() {
+        let doc = include_str!("../../docs/alerting-rules.md");
+        for b in BUILTIN_RULES {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", b.key)))
+                .unwrap_or_else(|| panic!("{} missing from docs/alerting-rules.md", b.key));
+            let for_ =
+                crate::alert::prometheus::prometheus_duration(Duration::from_secs(b.for_secs));
+            let scope = match b.check.scope() {
+                Scope::Member => "member",
+                Scope::Cluster => "cluster",
+            };
+            assert!(
+                row.ends_with(&format!("| {for_} | {} | {scope} |", b.severity.as_str())),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_etcd_projects_thresholds_and_durations() {
+        let rules = AlertingSettings::default().rules().unwrap();
+        let get = |key: &str| rules.iter().find(|r| r.key == key).unwrap();
+        for (key, threshold, for_min, severity) in [
+            ("etcdMembersDown", 0.01, 10, Severity::Critical),
+            ("etcdInsufficientMembers", 0.0, 3, Severity::Critical),
+            ("etcdNoLeader", 0.0, 1, Severity::Critical),
+            ("etcdHighNumberOfLeaderChanges", 4.0, 5, Severity::Warning),
+            (
+                "etcdHighNumberOfFailedGRPCRequests",
+                1.0,
+                10,
+                Severity::Warning,
+            ),
+            (
+                "etcdHighNumberOfFailedGRPCRequestsCritical",
+                5.0,
+                5,
+                Severity::Critical,
+            ),
+            ("etcdGRPCRequestsSlow", 0.15, 10, Severity::Critical),
+            ("etcdMemberCommunicationSlow", 0.15, 10, Severity::Warning),
+            (
+                "etcdHighNumberOfFailedProposals",
+                5.0,
+                15,
+                Severity::Warning,
+            ),
+            ("etcdHighFsyncDurations", 0.5, 10, Severity::Warning),
+            (
+                "etcdHighFsyncDurationsCritical",
+                1.0,
+                10,
+                Severity::Critical,
+            ),
+            ("etcdHighCommitDurations", 0.25, 10, Severity::Warning),
+            ("etcdDatabaseQuotaLowSpace", 95.0, 10, Severity::Critical),
+            ("etcdExcessiveDatabaseGrowth", 4.0, 10, Severity::Warning),
+            (
+                "etcdDatabaseHighFragmentationRatio",
+                0.5,
+                10,
+                Severity::Warning,
+            ),
+        ] {
+            let r = get(key);
+            assert_eq!(r.threshold, threshold, "{key}");
+            assert_eq!(r.for_, Duration::from_secs(for_min * 60), "{key}");
+            assert_eq!(r.severity, severity, "{key}");
+        }
+    }
+
+    #[test]
+    fn builtins_can_be_disabled_and_rethresholded() {
+        let s = parse(
+            r#"
+            [builtin.etcdHighFsyncDurations]
+            threshold = 0.3
+            for = "5m"
+            keep_firing_for = "2m"
+            severity = "critical"
+            labels = { team = "storage" }
+            [builtin.etcdNoLeader]
+            enabled = false
+            "#,
+        );
+        let rules = s.rules().unwrap();
+        assert!(!rules.iter().any(|r| r.key == "etcdNoLeader"));
+        let fsync = rules
+            .iter()
+            .find(|r| r.key == "etcdHighFsyncDurations")
+            .unwrap();
+        assert_eq!(fsync.threshold, 0.3);
+        assert_eq!(fsync.for_, Duration::from_secs(300));
+        assert_eq!(fsync.keep_firing_for, Duration::from_secs(120));
+        assert_eq!(fsync.severity, Severity::Critical);
+        assert_eq!(fsync.labels["team"], "storage");
+    }
+
+    #[test]
+    fn user_rules_parse() {
+        let s = parse(
+            r#"
+            [[rules]]
+            name = "SlowFsyncAnywhere"
+            indicator = "wal_fsync_p99_seconds"
+            aggregate = "max"
+            op = ">="
+            threshold = 0.05
+            for = "2m"
+            keep_firing_for = "1m"
+            severity = "info"
+            labels = { team = "db" }
+            summary = "fsync {{ value | seconds }} in {{ labels.cluster }}"
+            description = "over {{ threshold }}"
+            runbook = "look at the disks"
+
+            [[rules]]
+            name = "PendingProposals"
+            metric = "etcd_server_proposals_pending"
+            op = ">"
+            threshold = 100
+            "#,
+        );
+        let rules = s.rules().unwrap();
+        let mine = &rules[rules.len() - 2];
+        assert_eq!(mine.key, "SlowFsyncAnywhere");
+        assert_eq!(mine.scope, Scope::Cluster);
+        assert_eq!(mine.op, Comparison::Ge);
+        assert_eq!(mine.severity, Severity::Info);
+        assert_eq!(mine.config_path, "alerting.rules[0]");
+        let pending = &rules[rules.len() - 1];
+        assert_eq!(pending.scope, Scope::Member);
+        assert_eq!(pending.severity, Severity::Warning);
+        assert_eq!(
+            pending.condition,
+            Condition::Metric {
+                name: "etcd_server_proposals_pending".into(),
+                aggregate: Aggregation::Member
+            }
+        );
+        assert!(pending.summary.contains("labels.member"));
+    }
+
+    #[test]
+    fn bad_rules_are_named_with_the_field_at_fault() {
+        let base = "name = \"R\"\nop = \">\"\nthreshold = 1\n";
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "indicator = \"wal_fsync_p99\"",
+                "alerting.rules[0].indicator",
+                "not an indicator",
+            ),
+            (
+                "",
+                "alerting.rules[0]",
+                "exactly one of indicator and metric",
+            ),
+            (
+                "indicator = \"keys_total\"\nmetric = \"x\"",
+                "alerting.rules[0]",
+                "exactly one",
+            ),
+            (
+                "metric = \"9bad\"",
+                "alerting.rules[0].metric",
+                "not a metric name",
+            ),
+            (
+                "indicator = \"keys_total\"\nlabels = { cluster = \"x\" }",
+                "alerting.rules[0].labels",
+                "set by the monitor",
+            ),
+            (
+                "indicator = \"keys_total\"\nlabels = { \"bad-name\" = \"x\" }",
+                "alerting.rules[0].labels",
+                "not a label name",
+            ),
+            (
+                "indicator = \"keys_total\"\nsummary = \"{{ labels.membr }}\"",
+                "alerting.rules[0].summary",
+                "undefined",
+            ),
+            (
+                "indicator = \"keys_total\"\ndescription = \"{% if %}\"",
+                "alerting.rules[0].description",
+                "syntax error",
+            ),
+        ];
+        for (extra, field, message) in cases {
+            let e = rule_error(&format!("[[rules]]\n{base}{extra}\n"));
+            assert_eq!(e.rule, "R");
+            assert_eq!(&e.field, field, "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
+        let e = rule_error("[[rules]]\nname = \"etcdNoLeader\"\nindicator = \"keys_total\"\nop = \">\"\nthreshold = 1\n");
+        assert_eq!(e.field, "alerting.rules[0].name");
+        let e = rule_error(&format!(
+            "[[rules]]\n{base}indicator = \"keys_total\"\n[[rules]]\n{base}indicator = \"keys_total\"\n"
+        ));
+        assert_eq!(e.field, "alerting.rules[1].name");
+        assert!(e.message.contains("more than one"));
+        let e = rule_error("[builtin.etcdNoLeader]\nthreshold = 2\n");
+        assert_eq!(e.field, "alerting.builtin.etcdNoLeader.threshold");
+        assert!(e.message.contains("no threshold"), "{e}");
+        let e = rule_error("[builtin.etcdNoSuchRule]\nenabled = false\n");
+        assert_eq!(e.rule, "etcdNoSuchRule");
+        assert!(e.message.contains("etcdHighFsyncDurations"), "{e}");
+        let e = rule_error("[builtin.etcdHighFsyncDurations]\nthreshold = nan\n");
+        assert_eq!(e.field, "alerting.builtin.etcdHighFsyncDurations.threshold");
+        // What serde rejects names the field too.
+        for (text, what) in [
+            ("[[rules]]\nname = \"R\"\nindicator = \"keys_total\"\nop = \"=>\"\nthreshold = 1\n", "=>"),
+            ("[[rules]]\nname = \"R\"\nindicator = \"keys_total\"\nop = \">\"\nthreshold = 1\ntreshold = 2\n", "treshold"),
+            ("[builtin.etcdNoLeader]\nfor = \"soon\"\n", "for"),
+        ] {
+            let e = toml::from_str::<AlertingSettings>(text).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        }
+    }
+
+    #[test]
+    fn comparisons_and_aggregations() {
+        assert!(Comparison::Gt.holds(2.0, 1.0));
+        assert!(!Comparison::Gt.holds(1.0, 1.0));
+        assert!(Comparison::Ge.holds(1.0, 1.0));
+        assert!(Comparison::Lt.holds(0.0, 1.0));
+        assert!(Comparison::Le.holds(1.0, 1.0));
+        assert!(Comparison::Eq.holds(1.0, 1.0));
+        assert!(Comparison::Ne.holds(2.0, 1.0));
+        assert!(!Comparison::Ne.holds(f64::NAN, 1.0));
+        let v = [1.0, 4.0, 2.0];
+        assert_eq!(Aggregation::Max.fold(&v), Some(4.0));
+        assert_eq!(Aggregation::Min.fold(&v), Some(1.0));
+        assert_eq!(Aggregation::Sum.fold(&v), Some(7.0));
+        assert_eq!(Aggregation::Avg.fold(&v), Some(7.0 / 3.0));
+        assert_eq!(Aggregation::Avg.fold(&[]), None);
+    }
+}
