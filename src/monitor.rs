@@ -5,6 +5,8 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::alert::manager::{self as alert_manager, AlertManager};
+use crate::alert::AlertError;
 use crate::collect::Collectors;
 use crate::config::Settings;
 use crate::etcd::EtcdError;
@@ -16,13 +18,18 @@ pub enum MonitorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
 }
 
 pub struct Monitor {
     pub collectors: Collectors,
     pub store: Arc<Store>,
+    pub alerts: AlertManager,
     writer: StoreWriter,
     interval: std::time::Duration,
+    stop_alerts: tokio::sync::watch::Sender<bool>,
+    alert_task: tokio::task::JoinHandle<()>,
 }
 
 impl Monitor {
@@ -44,11 +51,27 @@ impl Monitor {
                 return Err(e.into());
             }
         };
+        let (stop_alerts, stop_rx) = tokio::sync::watch::channel(false);
+        let (alerts, alert_task) = match alert_manager::start(
+            settings,
+            collectors.board.clone(),
+            store.clone(),
+            stop_rx,
+        ) {
+            Ok(started) => started,
+            Err(e) => {
+                writer.stop();
+                return Err(e.into());
+            }
+        };
         Ok(Monitor {
             collectors,
             store,
+            alerts,
             writer,
             interval: settings.collect.interval,
+            stop_alerts,
+            alert_task,
         })
     }
 
@@ -61,6 +84,7 @@ impl Monitor {
         crate::web::launch(
             self.collectors.board.clone(),
             self.store.clone(),
+            self.alerts.clone(),
             self.interval,
             listener,
             shutdown,
@@ -70,6 +94,8 @@ impl Monitor {
 
     /// Stops collecting, writes what is queued and takes a last checkpoint.
     pub async fn shutdown(self) {
+        let _ = self.stop_alerts.send(true);
+        let _ = self.alert_task.await;
         self.collectors.shutdown().await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.stop()).await;

@@ -12,7 +12,9 @@
 
 pub mod cert;
 pub mod eval;
+pub mod manager;
 pub mod prometheus;
+pub mod routing;
 pub mod rules;
 pub mod template;
 mod window;
@@ -34,6 +36,17 @@ pub enum AlertError {
     State(#[from] postcard::Error),
     #[error("reading history for alert windows: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// Writing or reading the alert tables of the store.
+    #[error("alert store: {0}")]
+    Records(String),
+    /// A request (silence, acknowledgement) that cannot be done as asked.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A receiver or route that cannot be set up.
+    #[error("alerting config: {0}")]
+    Config(String),
 }
 
 pub type Result<T> = std::result::Result<T, AlertError>;

@@ -19,6 +19,22 @@ pub struct AlertingSettings {
     /// The user's own rules, in addition to the built-in pack.
     #[serde(default)]
     pub rules: Vec<UserRuleConfig>,
+    /// `[[alerting.receivers]]`: where notifications can go.
+    #[serde(default)]
+    pub receivers: Vec<crate::notify::ReceiverConfig>,
+    /// `[[alerting.routes]]`: which alerts go to which receivers.
+    #[serde(default)]
+    pub routes: Vec<super::routing::RouteConfig>,
+    /// Receivers of alerts no route takes.
+    #[serde(default)]
+    pub default_receivers: Vec<String>,
+    #[serde(default)]
+    pub grouping: super::routing::GroupingSettings,
+    #[serde(default)]
+    pub retry: super::routing::RetrySettings,
+    /// The dashboard's address as receivers should link to it (default: from
+    /// server.listen).
+    pub external_url: Option<String>,
 }
 
 /// `[alerting.builtin.<key>]`: every field left out keeps the pack's value.
@@ -601,7 +617,56 @@ fn valid_metric_name(name: &str) -> bool {
 impl AlertingSettings {
     /// Checks every override and user rule; the first problem names rule and field.
     pub fn validate(&self) -> Result<(), RuleError> {
-        self.rules().map(|_| ())
+        self.rules()?;
+        let err = |field: String, message: String| RuleError {
+            field,
+            rule: String::new(),
+            message,
+        };
+        crate::notify::validate_receivers(&self.receivers)
+            .map_err(|e| err("alerting.receivers".into(), e.to_string()))?;
+        let known = |name: &String| self.receivers.iter().any(|r| r.name() == name);
+        for (i, name) in self.default_receivers.iter().enumerate() {
+            if !known(name) {
+                return Err(err(
+                    format!("alerting.default_receivers[{i}]"),
+                    format!("no receiver is named {name:?}"),
+                ));
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = format!("alerting.routes[{i}]");
+            super::routing::parse_matchers(&r.matchers)
+                .map_err(|e| err(format!("{at}.matchers"), e))?;
+            if r.receivers.is_empty() {
+                return Err(err(
+                    format!("{at}.receivers"),
+                    "name at least one receiver".into(),
+                ));
+            }
+            for (field, names) in [("receivers", &r.receivers), ("escalate_to", &r.escalate_to)] {
+                if let Some(name) = names.iter().find(|n| !known(n)) {
+                    return Err(err(
+                        format!("{at}.{field}"),
+                        format!("no receiver is named {name:?}"),
+                    ));
+                }
+            }
+            if r.escalate_after.is_some() == r.escalate_to.is_empty() {
+                return Err(err(
+                    format!("{at}.escalate_after"),
+                    "set both escalate_after and escalate_to, or neither".into(),
+                ));
+            }
+        }
+        let g = &self.grouping;
+        if g.group_interval.is_zero() || g.repeat_interval < g.group_interval {
+            return Err(err(
+                "alerting.grouping".into(),
+                "group_interval must be over 0 and repeat_interval at least group_interval".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The rules to evaluate: enabled built-ins with overrides applied, then user rules.

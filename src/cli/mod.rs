@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
 
+mod alerts_cmd;
 mod config_cmd;
 mod demo;
 mod serve;
@@ -33,6 +34,40 @@ pub enum Command {
     /// Look at the history store (while the monitor is stopped).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Alerting: test a receiver, export the rules for Prometheus, read the history.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test notification to the receiver named RECEIVER.
+    Test {
+        receiver: String,
+        #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the built-in rules (with the config's changes) as Prometheus rule YAML.
+    ExportPrometheus {
+        #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the alert history, newest first (while the monitor is stopped; while it
+    /// runs, ask GET /api/v1/alerts/history).
+    History {
+        #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        alertname: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd),
+        Command::Alerts(cmd) => alerts_cmd::run(cmd),
     }
 }
 

@@ -44,6 +44,10 @@ const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
 const HEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("head");
 const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("head_log");
 const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
+/// One write of [`Store::write_records`]: (table, key, value to put or `None` to delete).
+pub type RecordOp<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+/// Plain records of other modules, in tables they name.
+type RecordTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 const RAW: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_raw");
 const MINUTE: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1m");
 const HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1h");
@@ -1098,6 +1102,85 @@ impl Store {
         let free = self.free_bytes_on_disk()?.0;
         lock(&self.inner).free_after_compaction = free;
         Ok(())
+    }
+
+    /// Writes plain records of another module (alerts, silences, benchmark runs...) in
+    /// one commit: `(table, key, Some(value))` puts, `(table, key, None)` deletes.
+    /// Each module names its own tables; keys sort bytewise.
+    pub fn write_records(&self, ops: &[RecordOp<'_>]) -> Result<()> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_write()?;
+        for (table, key, value) in ops {
+            let mut t = tx.open_table(RecordTable::new(table))?;
+            match value {
+                Some(v) => {
+                    t.insert(*key, *v)?;
+                }
+                None => {
+                    t.remove(*key)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One plain record, if it is there.
+    pub fn read_record(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_read()?;
+        let t = match tx.open_table(RecordTable::new(table)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Plain records with keys in `[from, to)` (`to` = `None`: to the end), at most
+    /// `limit`, from the last when `newest_first`.
+    pub fn scan_records(
+        &self,
+        table: &str,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_read()?;
+        let t = match tx.open_table(RecordTable::new(table)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let range = match to {
+            Some(to) => t.range::<&[u8]>(from..to)?,
+            None => t.range::<&[u8]>(from..)?,
+        };
+        let mut out = Vec::new();
+        let mut take = |row: std::result::Result<_, redb::StorageError>| -> Result<bool> {
+            let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = row?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+            Ok(out.len() < limit)
+        };
+        if newest_first {
+            for row in range.rev() {
+                if !take(row)? {
+                    break;
+                }
+            }
+        } else {
+            for row in range {
+                if !take(row)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Series of `cluster` (optionally of one member, with names containing `filter`).

@@ -66,3 +66,7 @@ pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_we
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::BadRequest(format!("bad query parameters: {err}")).into()
 }
+
+pub fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("bad JSON body: {err}")).into()
+}

@@ -4,6 +4,7 @@
 //! Routes are grouped by the role they will need (viewer / operator / admin) so that
 //! access control plugs in at one place, the scope of each group.
 
+mod alerts;
 mod api;
 mod assets;
 pub mod chart;
@@ -30,6 +31,7 @@ pub use error::ApiError;
 pub struct AppState {
     pub board: SnapshotBoard,
     pub store: Arc<Store>,
+    pub alerts: crate::alert::manager::AlertManager,
     pub started: Instant,
     /// The probe interval: charts never ask for a finer step.
     pub interval_ms: i64,
@@ -43,6 +45,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 pub async fn launch(
     board: SnapshotBoard,
     store: Arc<Store>,
+    alerts: crate::alert::manager::AlertManager,
     interval: std::time::Duration,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -50,6 +53,7 @@ pub async fn launch(
     let state = AppState {
         board,
         store,
+        alerts,
         started: Instant::now(),
         interval_ms: interval.as_millis() as i64,
     };
@@ -58,6 +62,7 @@ pub async fn launch(
             .app_data(web::Data::new(state.clone()))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::JsonConfig::default().error_handler(error::json_error))
             .wrap(
                 DefaultHeaders::new()
                     .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
@@ -119,6 +124,26 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
                 "/clusters/{name}/metrics/series",
                 web::get().to(api::series),
             )
-            .route("/store", web::get().to(api::store)),
+            .route("/store", web::get().to(api::store))
+            .route("/alerts", web::get().to(alerts::active))
+            .route("/alerts/history", web::get().to(alerts::history))
+            // GET lists (viewer); POST creates (operator, see operator_routes).
+            .service(
+                web::resource("/silences")
+                    .route(web::get().to(alerts::silences))
+                    .route(web::post().to(alerts::create_silence)),
+            )
+            .configure(operator_routes),
     );
+}
+
+/// Routes that change what the monitor does (not the clusters): silences and
+/// acknowledgements, each recorded in the alert history with who did it. Access
+/// control will guard this group (and POST /silences above).
+fn operator_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/silences/{id}", web::delete().to(alerts::expire_silence))
+        .route(
+            "/alerts/{fingerprint}/ack",
+            web::post().to(alerts::acknowledge),
+        );
 }

@@ -1,0 +1,1038 @@
+//! The alert manager: evaluates the rules after every probe, keeps the alerts' state
+//! and history in the store, applies silences, inhibition and acknowledgements, routes
+//! alerts to receivers in groups (Alertmanager's group_wait / group_interval /
+//! repeat_interval), and remembers what each receiver was told (the notification log)
+//! so a restart neither repeats nor loses a notification.
+//!
+//! One task owns the evaluator and the groups; the web layer reads a published view
+//! and changes silences and acknowledgements through [`AlertManager`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use super::eval::{Alert, AlertPhase, Evaluator, EvaluatorState, TransitionKind};
+use super::routing::{parse_matchers, Acknowledgement, Matcher, RouteConfig, Silence};
+use super::{AlertError, AlertingSettings, Fingerprint, Result};
+use crate::collect::SnapshotBoard;
+use crate::config::Settings;
+use crate::notify::{self, Notification, NotifiedAlert, Receiver, RetryPolicy};
+use crate::store::{RecordOp, Store};
+
+const STATE_TABLE: &str = "alert_state";
+const HISTORY_TABLE: &str = "alert_history";
+const SILENCES_TABLE: &str = "alert_silences";
+const ACKS_TABLE: &str = "alert_acks";
+const NFLOG_TABLE: &str = "alert_nflog";
+const EVALUATOR_KEY: &[u8] = b"evaluator";
+
+/// The alert that mutes member-level alerts of its cluster while it fires.
+const INHIBITING_ALERT: &str = "etcdClusterUnavailable";
+/// How long to wait, at most, before looking at the groups again when nothing happens.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
+/// Resolved alerts not yet told to their receivers are dropped after this long.
+const RESOLVED_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// One entry of the alert history: a change of an alert or of what mutes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    /// pending, firing, resolved, cancelled, acknowledged, silence_created,
+    /// silence_expired, notified, notify_failed.
+    pub event: String,
+    pub fingerprint: Option<Fingerprint>,
+    pub alertname: String,
+    pub cluster: String,
+    pub member: Option<String>,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: Option<f64>,
+    /// Who did it (acknowledgements and silences).
+    pub by: Option<String>,
+    pub detail: String,
+}
+
+impl HistoryEntry {
+    fn of_alert(at_ms: i64, event: &str, alert: &Alert, detail: String) -> Self {
+        HistoryEntry {
+            at_ms,
+            event: event.into(),
+            fingerprint: Some(alert.fingerprint),
+            alertname: alert.alertname().into(),
+            cluster: alert.cluster().into(),
+            member: alert.member().map(String::from),
+            severity: alert.severity().into(),
+            labels: alert.labels.clone(),
+            value: Some(alert.value),
+            by: None,
+            detail,
+        }
+    }
+
+    fn of_silence(at_ms: i64, event: &str, s: &Silence, by: &str) -> Self {
+        HistoryEntry {
+            at_ms,
+            event: event.into(),
+            fingerprint: None,
+            alertname: String::new(),
+            cluster: String::new(),
+            member: None,
+            severity: String::new(),
+            labels: BTreeMap::new(),
+            value: None,
+            by: Some(by.into()),
+            detail: format!(
+                "silence {} [{}] until {}: {}",
+                s.id,
+                s.matchers.join(", "),
+                rfc3339(s.ends_at_ms),
+                s.comment
+            ),
+        }
+    }
+}
+
+/// Filters of [`AlertManager::history`].
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub cluster: Option<String>,
+    pub alertname: Option<String>,
+    pub event: Option<String>,
+    /// Entries before this time (newest first from there).
+    pub before_ms: Option<i64>,
+    pub limit: usize,
+}
+
+/// An active alert as the API and pages show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// Silences muting it (ids).
+    pub silenced_by: Vec<String>,
+    /// The alert that inhibits it, if any.
+    pub inhibited_by: Option<Fingerprint>,
+    pub acknowledged: Option<Acknowledgement>,
+    /// Where its notifications go.
+    pub receivers: Vec<String>,
+}
+
+impl AlertView {
+    pub fn is_muted(&self) -> bool {
+        !self.silenced_by.is_empty() || self.inhibited_by.is_some()
+    }
+}
+
+/// What the manager publishes after each pass.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlertsView {
+    pub evaluated_at_ms: Option<i64>,
+    /// Pending and firing alerts, firing first, then by severity and name.
+    pub alerts: Vec<AlertView>,
+    /// Notifications that failed and gave up, latest last (a few).
+    pub delivery_errors: Vec<String>,
+}
+
+/// A request to create a silence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    pub matchers: Vec<String>,
+    /// Default: now.
+    pub starts_at_ms: Option<i64>,
+    /// Give this or `duration`.
+    pub ends_at_ms: Option<i64>,
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    pub created_by: String,
+    pub comment: String,
+}
+
+/// What a receiver was last told about a group: the notification log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct NflogEntry {
+    /// The firing alerts it was told about, with what is needed to tell it they resolved
+    /// even after a restart that lost them.
+    firing: BTreeMap<Fingerprint, Alert>,
+    sent_at_ms: i64,
+}
+
+/// Silences and acknowledgements: changed by users, read by the manager's task.
+#[derive(Debug, Default)]
+struct Control {
+    silences: Vec<Silence>,
+    acks: HashMap<Fingerprint, Acknowledgement>,
+}
+
+struct Shared {
+    store: Arc<Store>,
+    control: Mutex<Control>,
+    view: RwLock<Arc<AlertsView>>,
+    /// Wakes the task when silences or acknowledgements change.
+    poke: watch::Sender<u64>,
+    history_seq: AtomicU32,
+}
+
+/// The handle the web layer and the CLI hold.
+#[derive(Clone)]
+pub struct AlertManager {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> i64 {
+    crate::unix_ms_now()
+}
+
+fn rfc3339(ms: i64) -> String {
+    humantime::format_rfc3339_seconds(to_system_time(ms)).to_string()
+}
+
+fn to_system_time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+fn store_error(e: crate::store::StoreError) -> AlertError {
+    AlertError::Records(e.to_string())
+}
+
+impl Shared {
+    fn record(&self, entries: &[HistoryEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = entries
+            .iter()
+            .map(|e| {
+                let seq = self.history_seq.fetch_add(1, Ordering::Relaxed);
+                let mut key = (e.at_ms as u64).to_be_bytes().to_vec();
+                key.extend_from_slice(&seq.to_be_bytes());
+                (key, postcard::to_allocvec(e).unwrap_or_default())
+            })
+            .collect();
+        let ops: Vec<RecordOp<'_>> = encoded
+            .iter()
+            .map(|(k, v)| (HISTORY_TABLE, k.as_slice(), Some(v.as_slice())))
+            .collect();
+        if let Err(e) = self.store.write_records(&ops) {
+            tracing::error!("alert history: {e}");
+        }
+    }
+}
+
+impl AlertManager {
+    /// The current alerts.
+    pub fn view(&self) -> Arc<AlertsView> {
+        self.shared
+            .view
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every silence, active, pending and expired (the last day of expired ones).
+    pub fn silences(&self) -> Vec<Silence> {
+        let now = now_ms();
+        let mut out: Vec<Silence> = lock(&self.shared.control)
+            .silences
+            .iter()
+            .filter(|s| s.ends_at_ms > now - 24 * 3600 * 1000)
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_at_ms));
+        out
+    }
+
+    pub fn create_silence(&self, req: NewSilence) -> Result<Silence> {
+        let bad = |m: &str| AlertError::BadRequest(m.to_string());
+        if req.matchers.is_empty() {
+            return Err(bad("a silence needs at least one matcher"));
+        }
+        parse_matchers(&req.matchers).map_err(|e| bad(&format!("matchers: {e}")))?;
+        if req.created_by.trim().is_empty() {
+            return Err(bad("created_by: say who creates the silence"));
+        }
+        if req.comment.trim().is_empty() {
+            return Err(bad("comment: say why"));
+        }
+        let now = now_ms();
+        let starts = req.starts_at_ms.unwrap_or(now);
+        let ends = match (req.ends_at_ms, req.duration) {
+            (Some(e), None) => e,
+            (None, Some(d)) => starts + d.as_millis() as i64,
+            _ => return Err(bad("give exactly one of ends_at_ms and duration")),
+        };
+        if ends <= starts || ends <= now {
+            return Err(bad(
+                "the silence must end after it starts, and in the future",
+            ));
+        }
+        let silence = Silence {
+            id: format!("{:016x}", rand_u64()),
+            matchers: req.matchers,
+            starts_at_ms: starts,
+            ends_at_ms: ends,
+            created_by: req.created_by.trim().to_string(),
+            comment: req.comment.trim().to_string(),
+            created_at_ms: now,
+            expired_by: None,
+        };
+        self.save_silence(&silence)?;
+        lock(&self.shared.control).silences.push(silence.clone());
+        self.shared.record(&[HistoryEntry::of_silence(
+            now,
+            "silence_created",
+            &silence,
+            &silence.created_by,
+        )]);
+        self.shared.poke.send_modify(|n| *n += 1);
+        Ok(silence)
+    }
+
+    /// Ends a silence now.
+    pub fn expire_silence(&self, id: &str, by: &str) -> Result<Silence> {
+        if by.trim().is_empty() {
+            return Err(AlertError::BadRequest("say who expires the silence".into()));
+        }
+        let now = now_ms();
+        let silence = {
+            let control = lock(&self.shared.control);
+            let s = control
+                .silences
+                .iter()
+                .find(|s| s.id == id)
+                .ok_or_else(|| AlertError::NotFound(format!("no silence {id}")))?;
+            if s.ends_at_ms <= now {
+                return Err(AlertError::BadRequest(format!(
+                    "silence {id} has already ended"
+                )));
+            }
+            let mut s = s.clone();
+            s.ends_at_ms = now;
+            s.expired_by = Some(by.trim().to_string());
+            s
+        };
+        self.save_silence(&silence)?;
+        if let Some(s) = lock(&self.shared.control)
+            .silences
+            .iter_mut()
+            .find(|s| s.id == id)
+        {
+            *s = silence.clone();
+        }
+        self.shared.record(&[HistoryEntry::of_silence(
+            now,
+            "silence_expired",
+            &silence,
+            by.trim(),
+        )]);
+        self.shared.poke.send_modify(|n| *n += 1);
+        Ok(silence)
+    }
+
+    fn save_silence(&self, s: &Silence) -> Result<()> {
+        let value = postcard::to_allocvec(s)?;
+        self.shared
+            .store
+            .write_records(&[(SILENCES_TABLE, s.id.as_bytes(), Some(&value))])
+            .map_err(store_error)
+    }
+
+    /// Acknowledges a firing alert: someone is on it; it is no longer escalated.
+    pub fn acknowledge(
+        &self,
+        fingerprint: Fingerprint,
+        by: &str,
+        comment: &str,
+    ) -> Result<Acknowledgement> {
+        if by.trim().is_empty() {
+            return Err(AlertError::BadRequest("by: say who acknowledges".into()));
+        }
+        let view = self.view();
+        let alert = view
+            .alerts
+            .iter()
+            .find(|a| a.alert.fingerprint == fingerprint)
+            .ok_or_else(|| AlertError::NotFound(format!("no active alert {fingerprint}")))?;
+        if alert.alert.phase != AlertPhase::Firing {
+            return Err(AlertError::BadRequest(format!(
+                "alert {fingerprint} is pending, not firing"
+            )));
+        }
+        let ack = Acknowledgement {
+            fingerprint,
+            by: by.trim().to_string(),
+            comment: comment.trim().to_string(),
+            at_ms: now_ms(),
+        };
+        let value = postcard::to_allocvec(&ack)?;
+        self.shared
+            .store
+            .write_records(&[(ACKS_TABLE, &fingerprint.0.to_be_bytes(), Some(&value))])
+            .map_err(store_error)?;
+        lock(&self.shared.control)
+            .acks
+            .insert(fingerprint, ack.clone());
+        let mut entry =
+            HistoryEntry::of_alert(ack.at_ms, "acknowledged", &alert.alert, ack.comment.clone());
+        entry.by = Some(ack.by.clone());
+        self.shared.record(&[entry]);
+        self.shared.poke.send_modify(|n| *n += 1);
+        Ok(ack)
+    }
+
+    /// History, newest first.
+    pub fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>> {
+        read_history(&self.shared.store, filter)
+    }
+}
+
+/// History, newest first, from the store (works without a running manager).
+pub fn read_history(store: &Store, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>> {
+    let limit = filter.limit.clamp(1, 10_000);
+    let to = filter
+        .before_ms
+        .map(|b| (b.max(0) as u64).to_be_bytes().to_vec());
+    let mut out = Vec::new();
+    let mut upper = to;
+    // Read in pages until enough entries pass the filters.
+    loop {
+        let page = store
+            .scan_records(HISTORY_TABLE, &[], upper.as_deref(), 1000, true)
+            .map_err(store_error)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        let next_upper = last_key.clone();
+        let full = page.len() == 1000;
+        for (_, v) in page {
+            let e: HistoryEntry = postcard::from_bytes(&v)?;
+            let keep = filter.cluster.as_ref().is_none_or(|c| &e.cluster == c)
+                && filter.alertname.as_ref().is_none_or(|a| &e.alertname == a)
+                && filter.event.as_ref().is_none_or(|ev| &e.event == ev);
+            if keep {
+                out.push(e);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+        upper = Some(next_upper);
+    }
+    Ok(out)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(now_ms());
+    h.finish()
+}
+
+/// A route with its matchers parsed.
+struct Route {
+    matchers: Vec<Matcher>,
+    config: RouteConfig,
+}
+
+/// A group: one receiver, one value of the group-by labels.
+struct Group {
+    labels: BTreeMap<String, String>,
+    created_ms: i64,
+    flushed_ms: Option<i64>,
+    in_flight: bool,
+}
+
+/// A group's receiver, labels and alerts at one pass.
+type GroupNow = (String, BTreeMap<String, String>, Vec<Alert>);
+
+/// A delivery that finished.
+struct Delivered {
+    key: String,
+    receiver: String,
+    firing: BTreeMap<Fingerprint, Alert>,
+    resolved: Vec<Alert>,
+    result: std::result::Result<(), String>,
+}
+
+/// The task's state.
+struct Engine {
+    shared: Arc<Shared>,
+    board: SnapshotBoard,
+    evaluator: Evaluator,
+    receivers: HashMap<String, Arc<Receiver>>,
+    routes: Vec<Route>,
+    default_receivers: Vec<String>,
+    grouping: super::routing::GroupingSettings,
+    external_url: String,
+    retry: RetryPolicy,
+    groups: HashMap<String, Group>,
+    nflog: HashMap<String, NflogEntry>,
+    /// Resolved alerts some receiver has not been told about yet.
+    resolved: HashMap<Fingerprint, Alert>,
+    delivery_errors: Vec<String>,
+    done_tx: mpsc::UnboundedSender<Delivered>,
+}
+
+/// Starts the manager's task on the current tokio runtime. Reads what the store holds
+/// (state, silences, acknowledgements, notification log) first.
+pub fn start(
+    settings: &Settings,
+    board: SnapshotBoard,
+    store: Arc<Store>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(AlertManager, tokio::task::JoinHandle<()>)> {
+    let alerting: &AlertingSettings = &settings.alerting;
+    let mut evaluator = Evaluator::new(settings)?;
+    if let Some(bytes) = store
+        .read_record(STATE_TABLE, EVALUATOR_KEY)
+        .map_err(store_error)?
+    {
+        match EvaluatorState::from_bytes(&bytes) {
+            Ok(state) => evaluator.restore(state),
+            Err(e) => tracing::error!(
+                "alert state in the store cannot be read ({e}); starting without it"
+            ),
+        }
+    }
+    if let Err(e) = evaluator.seed_windows(&store, now_ms()) {
+        tracing::warn!("alert rules: refilling windows from history: {e}");
+    }
+    let mut receivers = HashMap::new();
+    for r in &alerting.receivers {
+        let receiver = Receiver::new(r).map_err(|e| AlertError::Config(e.to_string()))?;
+        receivers.insert(r.name().to_string(), Arc::new(receiver));
+    }
+    let routes = alerting
+        .routes
+        .iter()
+        .map(|r| {
+            Ok(Route {
+                matchers: parse_matchers(&r.matchers).map_err(AlertError::Config)?,
+                config: r.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut control = Control::default();
+    for (_, v) in store
+        .scan_records(SILENCES_TABLE, &[], None, usize::MAX, false)
+        .map_err(store_error)?
+    {
+        control.silences.push(postcard::from_bytes(&v)?);
+    }
+    for (_, v) in store
+        .scan_records(ACKS_TABLE, &[], None, usize::MAX, false)
+        .map_err(store_error)?
+    {
+        let ack: Acknowledgement = postcard::from_bytes(&v)?;
+        control.acks.insert(ack.fingerprint, ack);
+    }
+    let mut nflog = HashMap::new();
+    for (k, v) in store
+        .scan_records(NFLOG_TABLE, &[], None, usize::MAX, false)
+        .map_err(store_error)?
+    {
+        nflog.insert(
+            String::from_utf8_lossy(&k).into_owned(),
+            postcard::from_bytes::<NflogEntry>(&v)?,
+        );
+    }
+    // Alerts some receiver was told are firing, which are no longer active (they
+    // resolved while the monitor was down, or before it could say so): tell them.
+    let mut resolved = HashMap::new();
+    let active: BTreeSet<Fingerprint> = evaluator.active().map(|a| a.fingerprint).collect();
+    let now = now_ms();
+    for entry in nflog.values() {
+        for (fp, alert) in &entry.firing {
+            if !active.contains(fp) {
+                let mut a = alert.clone();
+                a.phase = AlertPhase::Resolved;
+                a.resolved_at_ms.get_or_insert(now);
+                resolved.insert(*fp, a);
+            }
+        }
+    }
+    let (poke, mut poked) = watch::channel(0u64);
+    let shared = Arc::new(Shared {
+        store,
+        control: Mutex::new(control),
+        view: RwLock::new(Arc::new(AlertsView::default())),
+        poke,
+        history_seq: AtomicU32::new(0),
+    });
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let external_url = alerting
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.server.listen));
+    let mut engine = Engine {
+        shared: shared.clone(),
+        board,
+        evaluator,
+        receivers,
+        routes,
+        default_receivers: alerting.default_receivers.clone(),
+        grouping: alerting.grouping.clone(),
+        external_url: external_url.trim_end_matches('/').to_string(),
+        retry: alerting.retry.policy(),
+        groups: HashMap::new(),
+        nflog,
+        resolved,
+        delivery_errors: Vec::new(),
+        done_tx,
+    };
+    let task = tokio::spawn(async move {
+        let mut watches: Vec<_> = engine
+            .board
+            .names()
+            .filter_map(|n| engine.board.subscribe(n))
+            .collect();
+        engine.evaluate().await;
+        loop {
+            let wait = engine.dispatch();
+            let changed = async {
+                if watches.is_empty() {
+                    std::future::pending::<bool>().await
+                } else {
+                    futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())))
+                        .await
+                        .0
+                        .is_ok()
+                }
+            };
+            tokio::select! {
+                _ = stop.changed() => break,
+                ok = changed => {
+                    if ok {
+                        engine.evaluate().await;
+                    } else {
+                        // The collectors stopped.
+                        break;
+                    }
+                }
+                Some(done) = done_rx.recv() => engine.delivered(done).await,
+                _ = poked.changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
+    Ok((AlertManager { shared }, task))
+}
+
+impl Engine {
+    /// Runs the rules over the latest snapshots and records what changed.
+    async fn evaluate(&mut self) {
+        let now = now_ms();
+        let snapshots = self.board.all();
+        let transitions = self
+            .evaluator
+            .evaluate(now, &snapshots, Some(&self.shared.store));
+        if !transitions.is_empty() {
+            let mut history = Vec::new();
+            for t in &transitions {
+                let event = match t.kind {
+                    TransitionKind::Pending => "pending",
+                    TransitionKind::Firing => "firing",
+                    TransitionKind::Resolved => "resolved",
+                    TransitionKind::Cancelled => "cancelled",
+                };
+                let summary = t
+                    .alert
+                    .annotations
+                    .get("summary")
+                    .cloned()
+                    .unwrap_or_default();
+                history.push(HistoryEntry::of_alert(t.at_ms, event, &t.alert, summary));
+                if t.kind == TransitionKind::Resolved {
+                    self.resolved.insert(t.alert.fingerprint, t.alert.clone());
+                    // An acknowledgement ends with its alert.
+                    if lock(&self.shared.control)
+                        .acks
+                        .remove(&t.alert.fingerprint)
+                        .is_some()
+                    {
+                        let _ = self.shared.store.write_records(&[(
+                            ACKS_TABLE,
+                            &t.alert.fingerprint.0.to_be_bytes(),
+                            None,
+                        )]);
+                    }
+                }
+            }
+            let state = self.evaluator.state().to_bytes();
+            let shared = self.shared.clone();
+            let write = tokio::task::spawn_blocking(move || {
+                match state {
+                    Ok(bytes) => {
+                        if let Err(e) = shared.store.write_records(&[(
+                            STATE_TABLE,
+                            EVALUATOR_KEY,
+                            Some(&bytes),
+                        )]) {
+                            tracing::error!("saving alert state: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("encoding alert state: {e}"),
+                }
+                shared.record(&history);
+            });
+            let _ = write.await;
+            for t in &transitions {
+                tracing::info!(
+                    alert = t.alert.alertname(),
+                    cluster = t.alert.cluster(),
+                    member = t.alert.member().unwrap_or(""),
+                    fingerprint = %t.alert.fingerprint,
+                    "alert {:?}",
+                    t.kind
+                );
+            }
+        }
+        self.publish(now);
+    }
+
+    /// Silences muting `alert` (ids) and the alert inhibiting it.
+    fn mutes(
+        &self,
+        alert: &Alert,
+        control: &Control,
+        now: i64,
+    ) -> (Vec<String>, Option<Fingerprint>) {
+        let silenced = control
+            .silences
+            .iter()
+            .filter(|s| s.is_active(now) && s.matches(&alert.labels))
+            .map(|s| s.id.clone())
+            .collect();
+        let inhibited = if alert.member().is_some() && alert.alertname() != INHIBITING_ALERT {
+            self.evaluator
+                .active()
+                .find(|a| {
+                    a.phase == AlertPhase::Firing
+                        && a.alertname() == INHIBITING_ALERT
+                        && a.cluster() == alert.cluster()
+                })
+                .map(|a| a.fingerprint)
+        } else {
+            None
+        };
+        (silenced, inhibited)
+    }
+
+    /// The receivers of `alert`: its routes', plus escalation receivers when it has
+    /// fired long enough unacknowledged.
+    fn receivers_of(&self, alert: &Alert, acked: bool, now: i64) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut matched = false;
+        for r in &self.routes {
+            if !r.matchers.iter().all(|m| m.matches(&alert.labels)) {
+                continue;
+            }
+            matched = true;
+            out.extend(r.config.receivers.iter().cloned());
+            if let (Some(after), Some(fired)) = (r.config.escalate_after, alert.fired_at_ms) {
+                if !acked
+                    && alert.phase == AlertPhase::Firing
+                    && now - fired >= after.as_millis() as i64
+                {
+                    out.extend(r.config.escalate_to.iter().cloned());
+                }
+            }
+            if !r.config.continue_matching {
+                break;
+            }
+        }
+        if !matched {
+            out.extend(self.default_receivers.iter().cloned());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn group_key(&self, receiver: &str, alert: &Alert) -> (String, BTreeMap<String, String>) {
+        let labels: BTreeMap<String, String> = self
+            .grouping
+            .group_by
+            .iter()
+            .filter_map(|l| alert.labels.get(l).map(|v| (l.clone(), v.clone())))
+            .collect();
+        let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        (format!("{receiver}:{{{}}}", inner.join(",")), labels)
+    }
+
+    fn publish(&self, now: i64) {
+        let control = lock(&self.shared.control);
+        let mut alerts: Vec<AlertView> = self
+            .evaluator
+            .active()
+            .map(|a| {
+                let (silenced_by, inhibited_by) = self.mutes(a, &control, now);
+                let acknowledged = control.acks.get(&a.fingerprint).cloned();
+                let receivers = self.receivers_of(a, acknowledged.is_some(), now);
+                AlertView {
+                    alert: a.clone(),
+                    silenced_by,
+                    inhibited_by,
+                    acknowledged,
+                    receivers,
+                }
+            })
+            .collect();
+        drop(control);
+        alerts.sort_by(|a, b| {
+            (b.alert.phase == AlertPhase::Firing)
+                .cmp(&(a.alert.phase == AlertPhase::Firing))
+                .then(a.alert.severity().cmp(b.alert.severity()))
+                .then(a.alert.alertname().cmp(b.alert.alertname()))
+                .then(a.alert.cluster().cmp(b.alert.cluster()))
+                .then(a.alert.member().cmp(&b.alert.member()))
+        });
+        let view = AlertsView {
+            evaluated_at_ms: Some(now),
+            alerts,
+            delivery_errors: self.delivery_errors.clone(),
+        };
+        *self.shared.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
+    }
+
+    /// Sends what is due; returns how long until something may be due.
+    fn dispatch(&mut self) -> Duration {
+        let now = now_ms();
+        self.publish(now);
+        self.resolved
+            .retain(|_, a| a.resolved_at_ms.is_none_or(|t| now - t < RESOLVED_KEPT_MS));
+        // Every group's current alerts: firing ones not muted, and resolved ones.
+        let mut current: HashMap<String, GroupNow> = HashMap::new();
+        {
+            let view = self
+                .shared
+                .view
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for v in view
+                .alerts
+                .iter()
+                .filter(|v| v.alert.phase == AlertPhase::Firing && !v.is_muted())
+            {
+                for r in &v.receivers {
+                    let (key, labels) = self.group_key(r, &v.alert);
+                    current
+                        .entry(key)
+                        .or_insert_with(|| (r.clone(), labels, Vec::new()))
+                        .2
+                        .push(v.alert.clone());
+                }
+            }
+        }
+        // Resolved alerts go to every group whose log says it was told they fire.
+        for a in self.resolved.values() {
+            for (key, entry) in &self.nflog {
+                if entry.firing.contains_key(&a.fingerprint) {
+                    let receiver = key.split(':').next().unwrap_or_default().to_string();
+                    let (_, labels) = self.group_key(&receiver, a);
+                    current
+                        .entry(key.clone())
+                        .or_insert_with(|| (receiver, labels, Vec::new()))
+                        .2
+                        .push(a.clone());
+                }
+            }
+        }
+        let mut next = IDLE_WAKE;
+        let current_keys: BTreeSet<String> = current.keys().cloned().collect();
+        for (key, (receiver, labels, alerts)) in current {
+            let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
+                labels: labels.clone(),
+                created_ms: now,
+                flushed_ms: None,
+                in_flight: false,
+            });
+            if group.in_flight {
+                continue;
+            }
+            let due_at = match group.flushed_ms {
+                None => group.created_ms + self.grouping.group_wait.as_millis() as i64,
+                Some(t) => t + self.grouping.group_interval.as_millis() as i64,
+            };
+            if now < due_at {
+                next = next.min(Duration::from_millis((due_at - now) as u64));
+                continue;
+            }
+            let entry = self.nflog.get(&key).cloned().unwrap_or_default();
+            let firing: BTreeMap<Fingerprint, Alert> = alerts
+                .iter()
+                .filter(|a| a.phase == AlertPhase::Firing)
+                .map(|a| (a.fingerprint, a.clone()))
+                .collect();
+            let resolved: Vec<Alert> = alerts
+                .iter()
+                .filter(|a| {
+                    a.phase == AlertPhase::Resolved && entry.firing.contains_key(&a.fingerprint)
+                })
+                .cloned()
+                .collect();
+            let new_firing = firing.keys().any(|fp| !entry.firing.contains_key(fp));
+            let repeat = !firing.is_empty()
+                && now - entry.sent_at_ms >= self.grouping.repeat_interval.as_millis() as i64;
+            let Some(target) = self.receivers.get(&receiver).cloned() else {
+                continue;
+            };
+            let tell_resolved = !resolved.is_empty() && target.send_resolved();
+            group.flushed_ms = Some(now);
+            if !(new_firing || repeat || tell_resolved) {
+                if !resolved.is_empty() {
+                    // Nothing to say (send_resolved = false): just forget them.
+                    let mut entry = entry;
+                    for a in &resolved {
+                        entry.firing.remove(&a.fingerprint);
+                    }
+                    self.save_nflog(&key, Some(&entry));
+                    self.nflog.insert(key.clone(), entry);
+                }
+                continue;
+            }
+            group.in_flight = true;
+            let notification = Notification::new(
+                receiver.clone(),
+                key.clone(),
+                group.labels.clone(),
+                firing
+                    .values()
+                    .chain(resolved.iter())
+                    .map(|a| self.notified(a))
+                    .collect(),
+                self.external_url.clone(),
+            );
+            let done = self.done_tx.clone();
+            let policy = self.retry;
+            tokio::spawn(async move {
+                let result = notify::deliver(&target, &notification, policy)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = done.send(Delivered {
+                    key,
+                    receiver,
+                    firing,
+                    resolved,
+                    result,
+                });
+            });
+        }
+        // Groups with nothing left and nothing in flight go.
+        self.groups
+            .retain(|key, g| g.in_flight || current_keys.contains(key));
+        // Resolved alerts no receiver still holds as firing are done, unless a
+        // delivery in flight may be about to tell one they fire.
+        if !self.groups.values().any(|g| g.in_flight) {
+            let nflog = &self.nflog;
+            self.resolved
+                .retain(|fp, _| nflog.values().any(|e| e.firing.contains_key(fp)));
+        }
+        next
+    }
+
+    fn notified(&self, a: &Alert) -> NotifiedAlert {
+        let starts = a.fired_at_ms.unwrap_or(a.active_since_ms);
+        let ends = (a.phase == AlertPhase::Resolved)
+            .then(|| to_system_time(a.resolved_at_ms.unwrap_or_else(now_ms)));
+        NotifiedAlert::new(
+            a.labels.clone(),
+            a.annotations.clone(),
+            to_system_time(starts),
+            ends,
+            format!("{}/alerts", self.external_url),
+        )
+    }
+
+    fn save_nflog(&self, key: &str, entry: Option<&NflogEntry>) {
+        let value = entry.map(|e| postcard::to_allocvec(e).unwrap_or_default());
+        if let Err(e) =
+            self.shared
+                .store
+                .write_records(&[(NFLOG_TABLE, key.as_bytes(), value.as_deref())])
+        {
+            tracing::error!("notification log: {e}");
+        }
+    }
+
+    async fn delivered(&mut self, d: Delivered) {
+        let now = now_ms();
+        if let Some(g) = self.groups.get_mut(&d.key) {
+            g.in_flight = false;
+        }
+        let mut history = Vec::new();
+        match &d.result {
+            Ok(()) => {
+                let entry = NflogEntry {
+                    firing: d.firing.clone(),
+                    sent_at_ms: now,
+                };
+                let shared = self.shared.clone();
+                let key = d.key.clone();
+                let value = postcard::to_allocvec(&entry).unwrap_or_default();
+                let saved = tokio::task::spawn_blocking(move || {
+                    shared
+                        .store
+                        .write_records(&[(NFLOG_TABLE, key.as_bytes(), Some(&value))])
+                })
+                .await;
+                if let Ok(Err(e)) = saved {
+                    tracing::error!("notification log: {e}");
+                }
+                if entry.firing.is_empty() {
+                    self.nflog.remove(&d.key);
+                    self.save_nflog(&d.key, None);
+                } else {
+                    self.nflog.insert(d.key.clone(), entry);
+                }
+                for a in d.firing.values() {
+                    history.push(HistoryEntry::of_alert(
+                        now,
+                        "notified",
+                        a,
+                        format!("firing, to {}", d.receiver),
+                    ));
+                }
+                for a in &d.resolved {
+                    history.push(HistoryEntry::of_alert(
+                        now,
+                        "notified",
+                        a,
+                        format!("resolved, to {}", d.receiver),
+                    ));
+                }
+                tracing::info!(receiver = %d.receiver, group = %d.key, firing = d.firing.len(), resolved = d.resolved.len(), "notified");
+            }
+            Err(e) => {
+                tracing::error!(receiver = %d.receiver, group = %d.key, "notification failed: {e}");
+                self.delivery_errors.push(format!("{}: {e}", rfc3339(now)));
+                if self.delivery_errors.len() > 10 {
+                    self.delivery_errors.remove(0);
+                }
+                for a in d.firing.values().chain(d.resolved.iter()) {
+                    history.push(HistoryEntry::of_alert(
+                        now,
+                        "notify_failed",
+                        a,
+                        format!("to {}: {e}", d.receiver),
+                    ));
+                }
+            }
+        }
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.record(&history)).await;
+    }
+}

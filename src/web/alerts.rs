@@ -1,0 +1,107 @@
+//! Alert API handlers (`/api/v1/alerts`, `/api/v1/silences`): translate between HTTP
+//! and the alert manager.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::alert::manager::{HistoryFilter, NewSilence};
+use crate::alert::{AlertError, Fingerprint};
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        match e {
+            AlertError::BadRequest(m) => ApiError::BadRequest(m),
+            AlertError::NotFound(m) => ApiError::NotFound(m),
+            other => {
+                tracing::error!("alerts: {other}");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+/// Pending and firing alerts, with what mutes them and where they go.
+pub async fn active(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(&*state.alerts.view())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    cluster: Option<String>,
+    alertname: Option<String>,
+    event: Option<String>,
+    /// Unix milliseconds: entries before it.
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// Every change of every alert, newest first.
+pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryParams>) -> ApiResult {
+    let q = q.into_inner();
+    let filter = HistoryFilter {
+        cluster: q.cluster,
+        alertname: q.alertname,
+        event: q.event,
+        before_ms: q.before,
+        limit: q.limit.unwrap_or(100),
+    };
+    if filter.limit == 0 || filter.limit > 10_000 {
+        return Err(ApiError::BadRequest("limit must be 1..=10000".into()));
+    }
+    let alerts = state.alerts.clone();
+    let entries = web::block(move || alerts.history(&filter))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+}
+
+pub async fn silences(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "silences": state.alerts.silences() }))
+}
+
+pub async fn create_silence(state: web::Data<AppState>, body: web::Json<NewSilence>) -> ApiResult {
+    let alerts = state.alerts.clone();
+    let silence = web::block(move || alerts.create_silence(body.into_inner()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Created().json(silence))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct By {
+    by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Ends a silence now: `DELETE /api/v1/silences/{id}` with `{"by": ".."}`.
+pub async fn expire_silence(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<By>,
+) -> ApiResult {
+    let alerts = state.alerts.clone();
+    let silence = web::block(move || alerts.expire_silence(&id, &body.by))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(silence))
+}
+
+pub async fn acknowledge(
+    state: web::Data<AppState>,
+    fingerprint: web::Path<String>,
+    body: web::Json<By>,
+) -> ApiResult {
+    let fp: Fingerprint = fingerprint.parse().map_err(ApiError::BadRequest)?;
+    let alerts = state.alerts.clone();
+    let ack = web::block(move || alerts.acknowledge(fp, &body.by, &body.comment))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(ack))
+}
