@@ -1,4 +1,4 @@
-//! A NOSPACE alarm raised by a real member shows in the API.
+//! A NOSPACE alarm raised by a real member shows in the API, and its alert fires.
 
 use std::time::Duration;
 
@@ -73,5 +73,27 @@ async fn nospace_alarm_is_reported() {
         Some(2.0 * 1024.0 * 1024.0)
     );
     assert!(ind["quota_usage_ratio"].as_f64().unwrap() > 0.9, "{ind}");
+    // The alarm's alert fires (built-in etcdAlarmActive, no `for`), naming the alarm.
+    let alert = wait_for(
+        "the alarm's alert firing",
+        Duration::from_secs(10),
+        || async {
+            let (_, v) = monitor.get("/api/v1/alerts").await;
+            v["alerts"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .find(|a| {
+                            a["labels"]["alertname"] == "etcdAlarmActive" && a["phase"] == "firing"
+                        })
+                        .cloned()
+                })
+                .ok_or_else(|| v.to_string())
+        },
+    )
+    .await;
+    assert_eq!(alert["labels"]["alarm"], "NOSPACE", "{alert}");
+    assert_eq!(alert["labels"]["cluster"], "small", "{alert}");
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
     monitor.stop().await;
 }

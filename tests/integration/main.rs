@@ -2,9 +2,12 @@
 //! binary, so that the harness can bound how many clusters run at once.
 
 mod harness;
+#[path = "../support/http_sink.rs"]
+mod http_sink;
 
 mod alarms;
 mod alert_rules;
+mod alerting;
 mod api;
 mod browser;
 mod cli;
