@@ -5,6 +5,7 @@ mod harness;
 
 mod alarms;
 mod alert_rules;
+mod alerts_page;
 mod api;
 mod browser;
 mod cli;

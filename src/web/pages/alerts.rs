@@ -436,6 +436,30 @@ fn older_href(filter: &HistoryFilter, before_ms: i64) -> String {
     format!("/alerts?{}#history", query.join("&"))
 }
 
+/// Where a page of history (newest first) ends, and the `before` of the next page.
+/// `entries` holds up to `limit + 1`: the one past the page says whether there is a
+/// next page. `before` is exclusive and in whole milliseconds, and the changes of one
+/// evaluation share their time: when the page would end inside one millisecond, its
+/// entries of that millisecond go to the next page (unless they fill this one alone).
+fn end_of_page(mut entries: Vec<HistoryEntry>, limit: usize) -> (Vec<HistoryEntry>, Option<i64>) {
+    if entries.len() <= limit || limit == 0 {
+        return (entries, None);
+    }
+    let next_ms = entries[limit].at_ms;
+    entries.truncate(limit);
+    match entries.iter().position(|e| e.at_ms == next_ms) {
+        Some(i) if i > 0 => {
+            entries.truncate(i);
+            (entries, Some(next_ms + 1))
+        }
+        Some(_) => (entries, Some(next_ms)),
+        None => {
+            let last_ms = entries[limit - 1].at_ms;
+            (entries, Some(last_ms))
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "alerts.html")]
 pub struct AlertsPage {
@@ -460,7 +484,11 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
     let names: Vec<String> = state.board.names().map(str::to_string).collect();
     let query = params.parse(&names)?;
     let manager = state.alerts.clone();
-    let filter = query.history.clone();
+    // One entry more than shown: it tells whether there is an older page.
+    let filter = HistoryFilter {
+        limit: query.history.limit + 1,
+        ..query.history.clone()
+    };
     let entries = web::block(move || manager.history(&filter))
         .await?
         .map_err(ApiError::from)?;
@@ -515,9 +543,8 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
             .collect()
     };
     let filter = &query.history;
-    let older = (entries.len() == filter.limit)
-        .then(|| entries.last().map(|e| older_href(filter, e.at_ms)))
-        .flatten();
+    let (entries, next_before) = end_of_page(entries, filter.limit);
+    let older = next_before.map(|before| older_href(filter, before));
     ok(AlertsPage {
         layout: layout(&state, "Alerts", Nav::Alerts, Some("/events".into())),
         cluster: cluster.map(cluster_link),
@@ -543,6 +570,44 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(at_ms: i64) -> HistoryEntry {
+        HistoryEntry {
+            at_ms,
+            event: "firing".into(),
+            fingerprint: None,
+            alertname: "X".into(),
+            cluster: "prod".into(),
+            member: None,
+            severity: "warning".into(),
+            labels: BTreeMap::new(),
+            value: Some(1.0),
+            by: None,
+            detail: String::new(),
+        }
+    }
+
+    fn times(entries: &[HistoryEntry]) -> Vec<i64> {
+        entries.iter().map(|e| e.at_ms).collect()
+    }
+
+    #[test]
+    fn a_history_page_never_ends_inside_a_millisecond() {
+        // Nothing past the page: no next page.
+        let (page, next) = end_of_page(vec![entry(5), entry(4)], 2);
+        assert_eq!((times(&page), next), (vec![5, 4], None));
+        // The next entry is older than the last shown: the next page starts below it.
+        let (page, next) = end_of_page(vec![entry(9), entry(8), entry(7)], 2);
+        assert_eq!((times(&page), next), (vec![9, 8], Some(8)));
+        // The next entry shares the last one's time: that time goes to the next page,
+        // which includes it.
+        let (page, next) = end_of_page(vec![entry(9), entry(7), entry(7), entry(7)], 3);
+        assert_eq!((times(&page), next), (vec![9], Some(8)));
+        // ...unless it fills the whole page (more changes in one millisecond than
+        // `limit`): the rest of that millisecond is skipped rather than shown forever.
+        let (page, next) = end_of_page(vec![entry(7), entry(7), entry(7)], 2);
+        assert_eq!((times(&page), next), (vec![7, 7], Some(7)));
+    }
 
     fn params(pairs: &[(&str, &str)]) -> AlertsParams {
         let get = |k: &str| {
