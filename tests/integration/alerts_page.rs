@@ -2,8 +2,9 @@
 //! cluster with user rules that hold at once (one for the whole cluster, critical,
 //! with a hostile label; one per member, warning). The page, the badges of the
 //! overview, the cluster page and the navigation follow the alerts; a silence moves
-//! an alert to the muted section and its expiry moves it back; the history's filters
-//! find the changes; bad filters get the HTML 400 page. One screenshot of the page.
+//! an alert to the muted section and its expiry moves it back; an acknowledgement
+//! shows who is on it; the history's filters find the changes; bad filters get the
+//! HTML 400 page. Screenshots of the page (desktop and phone) and of the badges.
 
 use std::time::Duration;
 
@@ -123,7 +124,7 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
 
     // Both rules fire: one alert for the cluster, one for its member.
     let cluster_alert = wait_firing(&monitor, CLUSTER_RULE, false).await;
-    wait_firing(&monitor, MEMBER_RULE, false).await;
+    let member_alert = wait_firing(&monitor, MEMBER_RULE, false).await;
     assert_eq!(cluster_alert["labels"]["note"], HOSTILE);
     let fingerprint = cluster_alert["fingerprint"].as_str().unwrap().to_string();
 
@@ -240,10 +241,43 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
     let silence: Value = resp.json().await.unwrap();
     let silence_id = silence["id"].as_str().unwrap().to_string();
     wait_firing(&monitor, CLUSTER_RULE, true).await;
+    // And an acknowledgement of the member's alert: its row says who and why.
+    let resp = monitor
+        .http
+        .post(format!(
+            "{}/api/v1/alerts/{}/ack",
+            monitor.base,
+            member_alert["fingerprint"].as_str().unwrap()
+        ))
+        .json(&json!({ "by": "oncall", "comment": "on it <i>now</i>" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    wait_for(
+        "the acknowledgement in the view",
+        ALERT_DEADLINE,
+        || async {
+            let found = active(&monitor, MEMBER_RULE).await;
+            if found
+                .first()
+                .is_some_and(|a| a["acknowledged"]["by"] == "oncall")
+            {
+                Ok(())
+            } else {
+                Err(format!("{found:?}"))
+            }
+        },
+    )
+    .await;
     let html = expect_page(&monitor, "/alerts", 200, &[]).await;
     let firing = section(&html, "firing");
     assert!(!firing.contains("data-alert=\"AlwaysOnTest\""), "{firing}");
     assert!(firing.contains("data-alert=\"AlwaysOnMember\""), "{firing}");
+    assert!(
+        firing.contains("oncall: on it &#60;i&#62;now&#60;/i&#62;"),
+        "{firing}"
+    );
     let muted = section(&html, "muted");
     assert!(muted.contains("data-alert=\"AlwaysOnTest\""), "{muted}");
     assert!(

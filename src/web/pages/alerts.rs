@@ -478,22 +478,8 @@ pub struct AlertsPage {
     pub older: Option<String>,
 }
 
-/// `GET /alerts[?cluster=&alertname=&event=&before=&limit=]`
-pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>) -> PageResult {
-    let now = crate::unix_ms_now();
-    let names: Vec<String> = state.board.names().map(str::to_string).collect();
-    let query = params.parse(&names)?;
-    let manager = state.alerts.clone();
-    // One entry more than shown: it tells whether there is an older page.
-    let filter = HistoryFilter {
-        limit: query.history.limit + 1,
-        ..query.history.clone()
-    };
-    let entries = web::block(move || manager.history(&filter))
-        .await?
-        .map_err(ApiError::from)?;
-    let view = state.alerts.view();
-    let cluster = query.cluster.as_deref();
+/// The firing, pending and muted alerts, of one cluster or of all.
+fn active_sections(view: &AlertsView, cluster: Option<&str>, now: i64) -> Vec<AlertSection> {
     let shown: Vec<&AlertView> = view
         .alerts
         .iter()
@@ -503,11 +489,11 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
         shown
             .iter()
             .filter(|a| pick(a))
-            .map(|a| AlertRow::new(a, &view, now))
+            .map(|a| AlertRow::new(a, view, now))
             .collect()
     };
     let scope = cluster.map_or_else(String::new, |c| format!(" in cluster {c}"));
-    let sections = vec![
+    vec![
         AlertSection {
             id: "firing",
             title: "Firing",
@@ -531,7 +517,26 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
             empty: format!("No alert is silenced or inhibited{scope}."),
             muted: true,
         },
-    ];
+    ]
+}
+
+/// `GET /alerts[?cluster=&alertname=&event=&before=&limit=]`
+pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>) -> PageResult {
+    let now = crate::unix_ms_now();
+    let names: Vec<String> = state.board.names().map(str::to_string).collect();
+    let query = params.parse(&names)?;
+    let manager = state.alerts.clone();
+    // One entry more than shown: it tells whether there is an older page.
+    let filter = HistoryFilter {
+        limit: query.history.limit + 1,
+        ..query.history.clone()
+    };
+    let entries = web::block(move || manager.history(&filter))
+        .await?
+        .map_err(ApiError::from)?;
+    let view = state.alerts.view();
+    let cluster = query.cluster.as_deref();
+    let sections = active_sections(&view, cluster, now);
     let (current, expired): (Vec<Silence>, Vec<Silence>) = state
         .alerts
         .silences()
@@ -589,6 +594,146 @@ mod tests {
 
     fn times(entries: &[HistoryEntry]) -> Vec<i64> {
         entries.iter().map(|e| e.at_ms).collect()
+    }
+
+    fn alert_view(
+        alertname: &str,
+        severity: &str,
+        member: Option<&str>,
+        phase: AlertPhase,
+    ) -> AlertView {
+        let mut labels: BTreeMap<String, String> = [
+            ("alertname", alertname),
+            ("severity", severity),
+            ("cluster", "prod"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if let Some(m) = member {
+            labels.insert("member".into(), m.into());
+        }
+        AlertView {
+            alert: crate::alert::Alert {
+                fingerprint: crate::alert::Fingerprint::of(&labels),
+                rule: alertname.into(),
+                labels,
+                annotations: BTreeMap::new(),
+                phase,
+                value: 1.0,
+                active_since_ms: 1_000,
+                fired_at_ms: (phase == AlertPhase::Firing).then_some(61_000),
+                resolved_at_ms: None,
+                keep_firing_since_ms: None,
+                last_held_ms: 121_000,
+            },
+            silenced_by: Vec::new(),
+            inhibited_by: None,
+            acknowledged: None,
+            receivers: vec!["ops".into()],
+        }
+    }
+
+    /// A cluster down, the member alert it inhibits, one silenced and one pending.
+    fn sample_view() -> AlertsView {
+        let unavailable = alert_view(
+            "etcdClusterUnavailable",
+            "critical",
+            None,
+            AlertPhase::Firing,
+        );
+        let mut inhibited = alert_view(
+            "etcdMemberUnreachable",
+            "warning",
+            Some("m1"),
+            AlertPhase::Firing,
+        );
+        inhibited.inhibited_by = Some(unavailable.alert.fingerprint);
+        let mut silenced = alert_view("etcdHighFsync", "warning", Some("m2"), AlertPhase::Firing);
+        silenced.silenced_by = vec!["00000000000000aa".into()];
+        let pending = alert_view("etcdNoLeader", "critical", Some("m0"), AlertPhase::Pending);
+        AlertsView {
+            evaluated_at_ms: Some(121_000),
+            alerts: vec![unavailable, inhibited, silenced, pending],
+            delivery_errors: vec!["receiver ops: connection refused <x>".into()],
+        }
+    }
+
+    #[test]
+    fn sections_and_badges_count_only_what_is_firing_and_unmuted() {
+        let view = sample_view();
+        let sections = active_sections(&view, None, 181_000);
+        let names = |i: usize| -> Vec<&str> {
+            sections[i]
+                .rows
+                .iter()
+                .map(|r| r.alertname.as_str())
+                .collect()
+        };
+        assert_eq!(names(0), ["etcdClusterUnavailable"]);
+        assert_eq!(names(1), ["etcdNoLeader"]);
+        assert_eq!(names(2), ["etcdMemberUnreachable", "etcdHighFsync"]);
+        let firing = &sections[0].rows[0];
+        assert_eq!((firing.lasted.as_str(), firing.since.ms), ("2m", 61_000));
+        assert_eq!(firing.member.as_ref().map(|m| m.label.as_str()), None);
+        let inhibited = &sections[2].rows[0];
+        assert_eq!(
+            inhibited.muted_by[0].label,
+            "inhibited by etcdClusterUnavailable of prod"
+        );
+        assert_eq!(
+            inhibited.muted_by[0].href,
+            format!("/alerts#{}", firing.anchor)
+        );
+        assert_eq!(
+            inhibited.member.as_ref().map(|m| m.href.as_str()),
+            Some("/clusters/prod/members/m1")
+        );
+        assert_eq!(
+            sections[2].rows[1].muted_by[0].href,
+            "/alerts#silence-00000000000000aa"
+        );
+        // Another cluster's page: nothing, and the empty texts say where.
+        let other = active_sections(&view, Some("dev"), 181_000);
+        assert!(other.iter().all(|s| s.rows.is_empty()));
+        assert_eq!(other[0].empty, "No alert is firing in cluster dev.");
+
+        let badges = AlertBadges::of_cluster(&view, "prod");
+        assert_eq!(badges.total, 1);
+        assert_eq!(badges.href, "/alerts?cluster=prod");
+        assert_eq!(badges.badges[0].label, "1 critical");
+        let nav = badges.total_badge().unwrap();
+        assert_eq!((nav.label.as_str(), nav.class), ("1", "bad"));
+        assert!(AlertBadges::of_cluster(&view, "dev")
+            .total_badge()
+            .is_none());
+    }
+
+    #[test]
+    fn failed_deliveries_show_as_an_escaped_warning() {
+        let view = sample_view();
+        let page = AlertsPage {
+            layout: Layout::new("Alerts", Nav::Alerts, None),
+            cluster: None,
+            delivery_errors: view.delivery_errors.clone(),
+            evaluated: view.evaluated_at_ms.map(ms_time),
+            sections: active_sections(&view, None, 181_000),
+            silences: Vec::new(),
+            expired: Vec::new(),
+            form: HistoryForm {
+                clusters: Vec::new(),
+                alertname: String::new(),
+                events: SelectOption::list(HISTORY_EVENTS, ""),
+                limit: DEFAULT_HISTORY_LIMIT,
+            },
+            history_filtered: false,
+            history: Vec::new(),
+            older: None,
+        };
+        let html = page.render().unwrap();
+        assert!(html.contains("<div class=\"notice warn\" role=\"alert\">"));
+        assert!(html.contains("<li>receiver ops: connection refused &#60;x&#62;</li>"));
+        assert!(html.contains("No alert has changed state yet"));
     }
 
     #[test]
