@@ -37,12 +37,24 @@ const IDLE_WAKE: Duration = Duration::from_secs(5);
 /// Resolved alerts not yet told to their receivers are dropped after this long.
 const RESOLVED_KEPT_MS: i64 = 24 * 3600 * 1000;
 
+/// Every kind of [`HistoryEntry::event`], in the order of an alert's life.
+pub const HISTORY_EVENTS: [&str; 9] = [
+    "pending",
+    "firing",
+    "resolved",
+    "cancelled",
+    "acknowledged",
+    "silence_created",
+    "silence_expired",
+    "notified",
+    "notify_failed",
+];
+
 /// One entry of the alert history: a change of an alert or of what mutes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at_ms: i64,
-    /// pending, firing, resolved, cancelled, acknowledged, silence_created,
-    /// silence_expired, notified, notify_failed.
+    /// One of [`HISTORY_EVENTS`].
     pub event: String,
     pub fingerprint: Option<Fingerprint>,
     pub alertname: String,

@@ -104,6 +104,7 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             "/clusters/{name}/members/{member}",
             web::get().to(pages::member),
         )
+        .route("/alerts", web::get().to(pages::alerts))
         .route("/explore", web::get().to(pages::explore))
         .route("/about", web::get().to(pages::about))
         .route("/events", web::get().to(sse::events))

@@ -21,7 +21,7 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// What a page may take to show a change: a probe, its deadline, the event, the fetch.
 const LIVE_DEADLINE: Duration = Duration::from_secs(15);
 
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     std::env::var_os("DASHBOARD_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -30,7 +30,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Percent-encodes everything but unreserved characters (as the dashboard's links do).
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -42,7 +42,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// A JS string literal for `s`.
-fn js(s: &str) -> String {
+pub fn js(s: &str) -> String {
     Value::from(s).to_string()
 }
 
@@ -83,7 +83,7 @@ impl Drop for Writer {
 /// opened on purpose (chromium logs every 4xx document as a network error) and of
 /// `/favicon.ico`, which chromium asks for by itself (printed, not failed: the
 /// dashboard has no icon yet).
-fn unexpected(problems: Vec<Problem>, expected_failures: &[String]) -> Vec<String> {
+pub fn unexpected(problems: Vec<Problem>, expected_failures: &[String]) -> Vec<String> {
     problems
         .into_iter()
         .filter(|p| {
@@ -100,10 +100,26 @@ fn unexpected(problems: Vec<Problem>, expected_failures: &[String]) -> Vec<Strin
         .collect()
 }
 
-async fn shoot(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
+pub async fn shoot(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
     let path = screenshot_dir().join(format!("{name}.png"));
     page.screenshot(&path).await;
     shots.push(path);
+}
+
+/// The page on a 390 px phone screen, shot as `{name}-phone`; then the desktop
+/// viewport again. Wide tables scroll inside their box; the page itself never
+/// scrolls sideways.
+pub async fn shoot_phone(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
+    page.set_viewport(390, 844, true).await;
+    let width = page.eval("document.documentElement.scrollWidth").await;
+    assert!(
+        width.as_u64().is_some_and(|w| w <= 390),
+        "{}",
+        page.failure(&format!("{name} is {width} px wide on a 390 px screen"))
+            .await
+    );
+    shoot(page, &format!("{name}-phone"), shots).await;
+    page.set_viewport(1280, 900, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,19 +191,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     )
     .await;
     shoot(&page, "overview", &mut shots).await;
-    page.set_viewport(390, 844, true).await;
-    // Wide tables scroll inside their box; the page itself never scrolls sideways.
-    let width = page.eval("document.documentElement.scrollWidth").await;
-    assert!(
-        width.as_u64().is_some_and(|w| w <= 390),
-        "{}",
-        page.failure(&format!(
-            "the overview is {width} px wide on a 390 px screen"
-        ))
-        .await
-    );
-    shoot(&page, "overview-phone", &mut shots).await;
-    page.set_viewport(1280, 900, false).await;
+    shoot_phone(&page, "overview", &mut shots).await;
 
     // (b) The cluster page, then a follower killed: the page shows it down by itself.
     page.goto(&format!("{base}/clusters/c3")).await;
@@ -350,14 +354,14 @@ async fn live_dashboard_in_chromium_with_screenshots() {
 }
 
 /// A page fetched over plain HTTP.
-struct Fetched {
-    status: u16,
-    content_type: String,
-    csp: String,
-    body: String,
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    pub csp: String,
+    pub body: String,
 }
 
-async fn fetch(monitor: &Monitor, path: &str) -> Fetched {
+pub async fn fetch(monitor: &Monitor, path: &str) -> Fetched {
     let resp = monitor
         .http
         .get(format!("{}{path}", monitor.base))
@@ -383,7 +387,7 @@ async fn fetch(monitor: &Monitor, path: &str) -> Fetched {
 
 /// An HTML page with `status`, served with the dashboard's CSP, whose text names
 /// everything in `names`.
-async fn expect_page(monitor: &Monitor, path: &str, status: u16, names: &[&str]) -> String {
+pub async fn expect_page(monitor: &Monitor, path: &str, status: u16, names: &[&str]) -> String {
     let page = fetch(monitor, path).await;
     let context = format!(
         "GET {path}: {} {}\n{}",
@@ -530,7 +534,7 @@ async fn error_pages_are_html_and_name_what_is_wrong() {
 
 /// Asserts `html` has `<script>` escaped (askama writes `&#60;script&#62;`; `&lt;`
 /// would do as well) and none of `raw` as markup.
-fn assert_escaped(what: &str, html: &str, raw: &[&str]) {
+pub fn assert_escaped(what: &str, html: &str, raw: &[&str]) {
     assert!(
         html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
         "{what}: no escaped <script> in\n{html}"

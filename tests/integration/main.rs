@@ -8,6 +8,7 @@ mod http_sink;
 mod alarms;
 mod alert_rules;
 mod alerting;
+mod alerts_page;
 mod api;
 mod browser;
 mod cli;

@@ -5,6 +5,7 @@
 //! local times. Everything shown goes through askama's HTML escaping, or, for the
 //! SVG charts, through the chart module's own escaping.
 
+mod alerts;
 mod views;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use super::units::Unit;
 use super::{ApiError, AppState};
 use crate::collect::snapshot::ClusterSnapshot;
 use crate::store::query::{self, Aggregate, HistoryQuery};
+pub use alerts::alerts;
+use alerts::{cluster_alert_rows, layout, AlertBadges};
 pub use views::*;
 
 /// Width of a chart in SVG units; history is asked for at about one point per unit.
@@ -40,6 +43,12 @@ impl std::fmt::Display for PageError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         PageError(e)
+    }
+}
+
+impl From<actix_web::error::BlockingError> for PageError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        PageError(ApiError::Internal(e.to_string()))
     }
 }
 
@@ -403,6 +412,7 @@ pub async fn overview(
         preset: Some("1h"),
     };
     let step = chart_step(&hour, SPARK_WIDTH, state.interval_ms);
+    let alerts = state.alerts.view();
     let mut rows = Vec::new();
     for c in all
         .iter()
@@ -437,7 +447,11 @@ pub async fn overview(
             }
             None => String::new(),
         };
-        rows.push(ClusterRow::new(c, spark));
+        rows.push(ClusterRow::new(
+            c,
+            spark,
+            AlertBadges::of_cluster(&alerts, &c.name),
+        ));
     }
     let tag_links = tags
         .iter()
@@ -448,7 +462,7 @@ pub async fn overview(
         })
         .collect();
     ok(OverviewPage {
-        layout: Layout::new("Overview", Nav::Overview, Some("/events".into())),
+        layout: layout(&state, "Overview", Nav::Overview, Some("/events".into())),
         store_error: state.store.health().last_error,
         tags: tag_links,
         filtered: tag.is_some(),
@@ -483,10 +497,11 @@ pub async fn cluster(
             })
             .collect()
     })
-    .await
-    .map_err(|e| PageError(ApiError::Internal(e.to_string())))??;
+    .await??;
+    let alerts = state.alerts.view();
     ok(ClusterPage {
-        layout: Layout::new(
+        layout: layout(
+            &state,
             &snap.name,
             Nav::Overview,
             Some(format!("/events?cluster={}", urlencode(&snap.name))),
@@ -501,6 +516,8 @@ pub async fn cluster(
             rows.sort_by(|a, b| a.name.cmp(&b.name));
             rows
         },
+        alert_badges: AlertBadges::of_cluster(&alerts, &snap.name),
+        alerts: cluster_alert_rows(&alerts, &snap.name, now),
         picker: RangePicker::new(&base, &range),
         charts,
     })
@@ -553,10 +570,10 @@ pub async fn member(
             })
             .collect()
     })
-    .await
-    .map_err(|e| PageError(ApiError::Internal(e.to_string())))??;
+    .await??;
     ok(MemberPage {
-        layout: Layout::new(
+        layout: layout(
+            &state,
             &format!("{} · {}", m.name, snap.name),
             Nav::Overview,
             Some(format!("/events?cluster={}", urlencode(&snap.name))),
@@ -644,8 +661,7 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
             };
             history_chart(&state2, &q, &range2, now)
         })
-        .await
-        .map_err(|e| PageError(ApiError::Internal(e.to_string())))?;
+        .await?;
         match svg {
             Ok(svg) => chart = Some(svg),
             Err(PageError(ApiError::BadRequest(m))) => {
@@ -679,7 +695,7 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
     );
     let aggregate_name = p.agg.unwrap_or_default();
     ok(ExplorePage {
-        layout: Layout::new("Metrics explorer", Nav::Explore, None),
+        layout: layout(&state, "Metrics explorer", Nav::Explore, None),
         clusters: SelectOption::list(
             names.iter().map(String::as_str),
             cluster.as_deref().unwrap_or(""),
@@ -707,16 +723,11 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
 /// `GET /about`: the monitor itself.
 pub async fn about(state: web::Data<AppState>) -> PageResult {
     let store = state.store.clone();
-    let stats = web::block(move || store.stats())
-        .await
-        .map_err(|e| PageError(ApiError::Internal(e.to_string())))?;
+    let stats = web::block(move || store.stats()).await?;
     ok(AboutPage {
-        layout: Layout::new("About", Nav::About, None),
+        layout: layout(&state, "About", Nav::About, None),
         version: env!("CARGO_PKG_VERSION"),
-        uptime: humantime::format_duration(std::time::Duration::from_secs(
-            state.started.elapsed().as_secs(),
-        ))
-        .to_string(),
+        uptime: duration_text(state.started.elapsed().as_millis() as i64),
         memory: crate::resident_memory_bytes()
             .map(|b| super::units::human(b as f64, Unit::Bytes))
             .unwrap_or_else(|| "unknown".into()),

@@ -3,6 +3,7 @@
 
 use askama::Template;
 
+use super::alerts::{AlertBadges, AlertRow};
 use super::{urlencode, TimeRange, RANGES};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot, Timestamp};
 use crate::store::{StoreHealth, StoreStats};
@@ -12,16 +13,18 @@ use crate::web::units::{human, Unit};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Alerts,
     Explore,
     About,
     /// Error pages.
     None,
 }
 
-/// The navigation, in order. Alerts, Benchmarks, Keys and Settings join here as
-/// their issues land; each entry will carry the role it needs.
-const NAV: [(Nav, &str, &str); 3] = [
+/// The navigation, in order. Benchmarks, Keys and Settings join here as their
+/// issues land; each entry will carry the role it needs.
+const NAV: [(Nav, &str, &str); 4] = [
     (Nav::Overview, "Overview", "/"),
+    (Nav::Alerts, "Alerts", "/alerts"),
     (Nav::Explore, "Metrics", "/explore"),
     (Nav::About, "About", "/about"),
 ];
@@ -49,10 +52,23 @@ pub struct Link {
     pub current: bool,
 }
 
+/// A word or a number in a coloured pill (`macros.html`'s `badge`).
+pub struct Badge {
+    pub label: String,
+    pub class: &'static str,
+}
+
+/// An entry of the navigation.
+pub struct NavLink {
+    pub link: Link,
+    /// A count beside it (firing alerts beside "Alerts").
+    pub badge: Option<Badge>,
+}
+
 /// What `base.html` needs.
 pub struct Layout {
     pub title: String,
-    pub nav: Vec<Link>,
+    pub nav: Vec<NavLink>,
     /// Where the page listens for live updates ("" for none).
     pub events_url: String,
     pub version: &'static str,
@@ -64,15 +80,31 @@ impl Layout {
             title: title.to_string(),
             nav: NAV
                 .iter()
-                .map(|(nav, label, href)| Link {
-                    label: label.to_string(),
-                    href: href.to_string(),
-                    current: *nav == current,
+                .map(|(nav, label, href)| NavLink {
+                    link: Link {
+                        label: label.to_string(),
+                        href: href.to_string(),
+                        current: *nav == current,
+                    },
+                    badge: None,
                 })
                 .collect(),
             events_url: events_url.unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION"),
         }
+    }
+
+    /// Puts `badge` beside the "Alerts" entry.
+    pub fn with_alerts_badge(mut self, badge: Option<Badge>) -> Self {
+        if let Some((entry, _)) = self
+            .nav
+            .iter_mut()
+            .zip(NAV.iter())
+            .find(|(_, (nav, _, _))| *nav == Nav::Alerts)
+        {
+            entry.badge = badge;
+        }
+        self
     }
 }
 
@@ -171,10 +203,11 @@ pub struct ClusterRow {
     pub probed: Option<TimeView>,
     /// SVG, escaped by the chart module.
     pub spark: String,
+    pub alerts: AlertBadges,
 }
 
 impl ClusterRow {
-    pub fn new(c: &ClusterSnapshot, spark: String) -> Self {
+    pub fn new(c: &ClusterSnapshot, spark: String, alerts: AlertBadges) -> Self {
         let (db_usage, db_class) = db_usage(c);
         let mut problems: Vec<String> = if c.status == ClusterStatus::Healthy {
             Vec::new()
@@ -199,6 +232,7 @@ impl ClusterRow {
             tags: c.tags.clone(),
             probed: c.probed_at.map(TimeView::new),
             spark,
+            alerts,
         }
     }
 }
@@ -534,10 +568,17 @@ pub struct StoreView {
     pub last_compaction: Option<TimeView>,
 }
 
-fn ms_time(ms: i64) -> TimeView {
+pub fn ms_time(ms: i64) -> TimeView {
     TimeView::new(Timestamp(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
     ))
+}
+
+/// A duration in whole seconds, largest units first ("1h 2m 3s"): how long something
+/// has lasted, where milliseconds are noise.
+pub fn duration_text(ms: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs((ms.max(0) / 1000) as u64))
+        .to_string()
 }
 
 impl StoreView {
@@ -607,6 +648,9 @@ pub struct OverviewPage {
 pub struct ClusterPage {
     pub layout: Layout,
     pub c: ClusterView,
+    pub alert_badges: AlertBadges,
+    /// Its pending and firing alerts.
+    pub alerts: Vec<AlertRow>,
     pub members: Vec<MemberRow>,
     pub picker: RangePicker,
     pub charts: Vec<String>,
