@@ -50,6 +50,14 @@ pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryParams>) -
         before_ms: q.before,
         limit: q.limit.unwrap_or(100),
     };
+    if let Some(e) = &filter.event {
+        if !crate::alert::manager::HISTORY_EVENTS.contains(&e.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "event {e:?} is not one of {}",
+                crate::alert::manager::HISTORY_EVENTS.join(", ")
+            )));
+        }
+    }
     if filter.limit == 0 || filter.limit > 10_000 {
         return Err(ApiError::BadRequest("limit must be 1..=10000".into()));
     }

@@ -118,11 +118,21 @@ async fn killed_member_is_notified_once_and_its_recovery_once() {
     let mut cluster = start_cluster(3, LocalClusterOptions::default()).await;
     // The first delivery attempt fails: the receiver is down for a moment.
     let sink = HttpSink::start(vec![Reply::Status(503, "down")], Reply::Status(200, "ok")).await;
+    // Told too once the alert has fired for 2 s without an acknowledgement.
+    let pager = HttpSink::start(vec![], Reply::Status(200, "ok")).await;
     let mut settings = test_settings(
         vec![ClusterConfig::plain("trio", cluster.client_urls())],
         Duration::from_millis(500),
     );
     settings.alerting = alerting(&sink.url, "");
+    let escalation: AlertingSettings = toml::from_str(&format!(
+        "[[receivers]]\nname = \"pager\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        pager.url
+    ))
+    .unwrap();
+    settings.alerting.receivers.extend(escalation.receivers);
+    settings.alerting.routes[0].escalate_after = Some(Duration::from_secs(2));
+    settings.alerting.routes[0].escalate_to = vec!["pager".into()];
     settings.validate().unwrap();
     let monitor = Monitor::start(settings).await;
     monitor
@@ -147,9 +157,21 @@ async fn killed_member_is_notified_once_and_its_recovery_once() {
         .cloned()
         .unwrap_or_else(|| panic!("{alerts}"));
     assert_eq!(a["phase"], "firing");
-    assert_eq!(a["receivers"], json!(["hook"]));
+    // Unacknowledged past escalate_after: the pager is told as well, once.
+    let mut paged = Vec::new();
+    wait_messages(&pager, &mut paged, 1, "the escalation").await;
+    assert_eq!(paged[0]["receiver"], "pager");
+    assert_eq!(paged[0]["alerts"][0]["labels"]["member"], "m2");
+    let (_, alerts) = monitor.get("/api/v1/alerts").await;
+    assert!(
+        alerts
+            .to_string()
+            .contains(r#""receivers":["hook","pager"]"#),
+        "{alerts}"
+    );
     // Still down for several group intervals: nothing more.
     assert_quiet(&sink, &mut seen, 1, Duration::from_secs(4)).await;
+    assert_quiet(&pager, &mut paged, 1, Duration::ZERO).await;
 
     cluster.restart(2).unwrap();
     cluster
@@ -163,6 +185,15 @@ async fn killed_member_is_notified_once_and_its_recovery_once() {
         seen[1]["alerts"][0]["fingerprint"]
     );
     assert_quiet(&sink, &mut seen, 2, Duration::from_secs(3)).await;
+    // The pager heard of it, so it hears that it resolved.
+    wait_messages(
+        &pager,
+        &mut paged,
+        2,
+        "the resolve to the escalation receiver",
+    )
+    .await;
+    assert_eq!(paged[1]["status"], "resolved");
 
     // The history holds the whole story, newest first.
     let (status, history) = monitor
@@ -181,6 +212,9 @@ async fn killed_member_is_notified_once_and_its_recovery_once() {
     }
     let (status, bad) = monitor.get("/api/v1/alerts/history?limit=0").await;
     assert_eq!(status, 400, "{bad}");
+    let (status, bad) = monitor.get("/api/v1/alerts/history?event=exploded").await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad.to_string().contains("firing"), "{bad}");
     monitor.stop().await;
 }
 
@@ -504,5 +538,69 @@ async fn a_resolve_not_yet_delivered_is_sent_after_a_restart() {
         seen[0]["alerts"][0]["fingerprint"]
     );
     assert_quiet(&sink, &mut after, 1, Duration::from_secs(3)).await;
+    monitor.stop().await;
+}
+
+/// While the cluster has no quorum, its member-level alerts are inhibited: the
+/// cluster-unavailable alert is the one that is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_unavailable_inhibits_member_alerts() {
+    let mut cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let sink = HttpSink::start(vec![], Reply::Status(200, "ok")).await;
+    let mut settings = test_settings(
+        vec![ClusterConfig::plain("trio", cluster.client_urls())],
+        Duration::from_millis(500),
+    );
+    settings.alerting = alerting(
+        &sink.url,
+        r#"
+[builtin.etcdClusterUnavailable]
+for = "1s"
+[[routes]]
+matchers = ["alertname=etcdClusterUnavailable"]
+receivers = ["hook"]
+"#,
+    );
+    settings.validate().unwrap();
+    let monitor = Monitor::start(settings).await;
+    monitor
+        .wait_status("trio", "healthy", Duration::from_secs(20))
+        .await;
+    cluster.kill(1).unwrap();
+    cluster.kill(2).unwrap();
+    let alerts = wait_for(
+        "cluster unavailable firing, member alerts inhibited",
+        Duration::from_secs(30),
+        || async {
+            let (_, v) = monitor.get("/api/v1/alerts").await;
+            let all = v["alerts"].as_array().cloned().unwrap_or_default();
+            let firing = |name: &str| {
+                all.iter()
+                    .filter(|a| a["labels"]["alertname"] == name && a["phase"] == "firing")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            let unavailable = firing("etcdClusterUnavailable");
+            let members = firing("etcdMemberUnreachable");
+            if unavailable.len() == 1 && members.len() == 2 {
+                Ok((unavailable[0].clone(), members))
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await;
+    let (unavailable, members) = alerts;
+    for m in &members {
+        assert_eq!(m["inhibited_by"], unavailable["fingerprint"], "{m}");
+    }
+    let mut seen = Vec::new();
+    wait_messages(&sink, &mut seen, 1, "the cluster-unavailable notification").await;
+    assert_quiet(&sink, &mut seen, 1, Duration::from_secs(3)).await;
+    let names: Vec<&Value> = seen
+        .iter()
+        .map(|m| &m["groupLabels"]["alertname"])
+        .collect();
+    assert_eq!(names, [&json!("etcdClusterUnavailable")], "{seen:#?}");
     monitor.stop().await;
 }

@@ -137,3 +137,62 @@ async fn serve_monitors_endpoints_and_stops_on_sigterm() {
     .await;
     assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
 }
+
+/// `alerts export-prometheus` writes rules Prometheus accepts (`promtool check rules`,
+/// Debian's prometheus package), with the config's changes applied; `alerts test`
+/// names an unknown receiver.
+#[test]
+fn alerts_export_is_accepted_by_promtool_and_test_names_unknown_receivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("etcd-monitor.toml");
+    std::fs::write(
+        &config,
+        "[alerting.builtin.etcdHighFsyncDurations]\nthreshold = 0.3\n[alerting.builtin.etcdNoLeader]\nenabled = false\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["alerts", "export-prometheus", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = String::from_utf8(out.stdout).unwrap();
+    assert!(rules.contains("alert: \"etcdHighFsyncDurations\""), "{rules}");
+    assert!(
+        rules.contains("> 0.3"),
+        "the threshold override is applied: {rules}"
+    );
+    assert!(
+        !rules.contains("alert: \"etcdNoLeader\""),
+        "a disabled rule is left out"
+    );
+    let file = dir.path().join("etcd.rules.yml");
+    std::fs::write(&file, &rules).unwrap();
+    match Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+    {
+        Ok(check) => assert!(
+            check.status.success(),
+            "promtool refused the rules:\n{}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ),
+        Err(e) => eprintln!(
+            "SKIPPED the promtool check: promtool cannot run ({e}); apt-get install prometheus"
+        ),
+    }
+    let out = Command::new(BIN)
+        .args(["alerts", "test", "nobody", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no receiver is named \"nobody\""), "{err}");
+}
