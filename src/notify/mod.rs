@@ -314,24 +314,8 @@ impl Notification {
 /// over the names in order, each name and value followed by the byte 0xff, printed
 /// as 16 hex digits. Alertmanager sends this as an alert's `fingerprint`.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    const OFFSET: u64 = 14_695_981_039_346_656_037;
-    const PRIME: u64 = 1_099_511_628_211;
-    const SEPARATOR: u8 = 0xff;
-    let mut hash = OFFSET;
-    let mut add = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    };
-    // A BTreeMap iterates in name order, which is the order Prometheus sorts by.
-    for (name, value) in labels {
-        add(name.as_bytes());
-        add(&[SEPARATOR]);
-        add(value.as_bytes());
-        add(&[SEPARATOR]);
-    }
-    format!("{hash:016x}")
+    // One implementation: the alert module identifies alerts by the same hash.
+    crate::alert::Fingerprint::of(labels).to_string()
 }
 
 /// Go's zero `time.Time` as JSON encodes it; Alertmanager sends it as `endsAt` of an

@@ -161,7 +161,10 @@ fn alerts_export_is_accepted_by_promtool_and_test_names_unknown_receivers() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rules = String::from_utf8(out.stdout).unwrap();
-    assert!(rules.contains("alert: \"etcdHighFsyncDurations\""), "{rules}");
+    assert!(
+        rules.contains("alert: \"etcdHighFsyncDurations\""),
+        "{rules}"
+    );
     assert!(
         rules.contains("> 0.3"),
         "the threshold override is applied: {rules}"
