@@ -25,6 +25,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How long any one DevTools call, navigation or startup may take.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(15);
+/// Starting chromium reads ~200 MB of binary and libraries: on a loaded 2-core machine
+/// (builds beside the tests) that took over 15 s once.
+const LAUNCH_DEADLINE: Duration = Duration::from_secs(60);
 /// Lines of chromium's stderr kept for failure messages.
 const STDERR_LINES: usize = 40;
 
@@ -228,12 +231,12 @@ impl Browser {
             stderr: tail,
             _profile: profile,
         };
-        let url = match tokio::time::timeout(CALL_DEADLINE, url_rx).await {
+        let url = match tokio::time::timeout(LAUNCH_DEADLINE, url_rx).await {
             Ok(Ok(url)) => url,
             _ => {
                 let exit = process.child.try_wait().ok().flatten();
                 panic!(
-                    "chromium did not print its DevTools address within {CALL_DEADLINE:?} \
+                    "chromium did not print its DevTools address within {LAUNCH_DEADLINE:?} \
                      (exit status: {exit:?})\n---- chromium stderr ----\n{}",
                     process.stderr_tail()
                 );
