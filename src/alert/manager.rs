@@ -604,29 +604,30 @@ pub fn start(
         done_tx,
     };
     let task = tokio::spawn(async move {
-        let mut watches: Vec<_> = engine
+        let (names, mut watches): (Vec<String>, Vec<_>) = engine
             .board
             .names()
-            .filter_map(|n| engine.board.subscribe(n))
-            .collect();
-        engine.evaluate().await;
+            .filter_map(|n| engine.board.subscribe(n).map(|w| (n.to_string(), w)))
+            .unzip();
+        engine.evaluate(None).await;
         loop {
             let wait = engine.dispatch();
             let changed = async {
                 if watches.is_empty() {
-                    std::future::pending::<bool>().await
+                    std::future::pending::<Option<usize>>().await
                 } else {
-                    futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())))
-                        .await
-                        .0
-                        .is_ok()
+                    let (result, index, _) = futures::future::select_all(
+                        watches.iter_mut().map(|w| Box::pin(w.changed())),
+                    )
+                    .await;
+                    result.is_ok().then_some(index)
                 }
             };
             tokio::select! {
                 _ = stop.changed() => break,
-                ok = changed => {
-                    if ok {
-                        engine.evaluate().await;
+                changed = changed => {
+                    if let Some(index) = changed {
+                        engine.evaluate(names.get(index).map(String::as_str)).await;
                     } else {
                         // The collectors stopped.
                         break;
@@ -642,10 +643,15 @@ pub fn start(
 }
 
 impl Engine {
-    /// Runs the rules over the latest snapshots and records what changed.
-    async fn evaluate(&mut self) {
+    /// Runs the rules over the latest snapshot of `cluster` (of every cluster when
+    /// `None`) and records what changed. One cluster at a time: each cluster's probe
+    /// wakes the manager, and the other clusters' alerts stay as they are.
+    async fn evaluate(&mut self, cluster: Option<&str>) {
         let now = now_ms();
-        let snapshots = self.board.all();
+        let snapshots = match cluster {
+            Some(name) => self.board.get(name).into_iter().collect(),
+            None => self.board.all(),
+        };
         let transitions = self
             .evaluator
             .evaluate(now, &snapshots, Some(&self.shared.store));
