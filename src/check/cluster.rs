@@ -163,6 +163,17 @@ fn who(m: &MemberSnapshot) -> String {
     }
 }
 
+/// 512 KiB, 20.0 MiB, 2.0 GiB.
+fn size(bytes: f64) -> String {
+    if bytes < MIB {
+        format!("{:.0} KiB", bytes / 1024.0)
+    } else if bytes < 1024.0 * MIB {
+        format!("{:.1} MiB", bytes / MIB)
+    } else {
+        format!("{:.1} GiB", bytes / MIB / 1024.0)
+    }
+}
+
 fn ms(seconds: f64) -> String {
     format!("{:.2} ms", seconds * 1000.0)
 }
@@ -192,7 +203,6 @@ fn worst_p99(
 }
 
 /// A latency finding: PASS under `pass`, WARN under `fail`, else FAIL.
-#[allow(clippy::too_many_arguments)]
 fn latency_finding(
     check: &str,
     found: Option<(f64, String, bool)>,
@@ -345,7 +355,7 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             format!("1 voting member{learners_note}: no failure is tolerated"),
             "For production run 3 (or 5) members: etcdctl member add, one at a time.",
         )
-    } else if voting % 2 == 0 {
+    } else if voting.is_multiple_of(2) {
         Finding::new(
             "voting members",
             Status::Warn,
@@ -462,9 +472,9 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
         ),
         Some((r, db, q, m)) => {
             let detail = format!(
-                "worst member {m}: DB {:.1} MiB of a {:.0} MiB quota ({:.0}%)",
-                db / MIB,
-                q / MIB,
+                "worst member {m}: DB {} of a {} quota ({:.0}%)",
+                size(db),
+                size(q),
                 r * 100.0
             );
             let rec =
@@ -499,9 +509,9 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
         ),
         Some((f, in_use, m)) => {
             let detail = format!(
-                "worst member {m}: {:.0}% of the file is free space ({:.1} MiB in use)",
+                "worst member {m}: {:.0}% of the file is free space ({} in use)",
                 f * 100.0,
-                in_use / MIB
+                size(in_use)
             );
             if f > 0.5 && in_use > 100.0 * MIB {
                 Finding::new(

@@ -2,7 +2,6 @@
 //! directory (and fio on the same directory) and against real clusters.
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use etcd_client::GetOptions;
 use etcd_monitor::localetcd::LocalClusterOptions;
