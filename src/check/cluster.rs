@@ -218,7 +218,7 @@ fn latency_finding(
     let when = if in_window {
         format!("in the last {window_seconds:.0} s")
     } else {
-        "since the member started (nothing observed during the check)".to_string()
+        "since the member started, nothing observed during the check".to_string()
     };
     let detail = format!("worst member {member}: {} {when}", ms(v));
     let status = if v < pass {
