@@ -104,6 +104,8 @@ pub struct PerfReport {
     pub duration_seconds: f64,
     pub stats: PerfStats,
     pub keys_deleted: i64,
+    /// Endpoints left out because they did not answer, with why.
+    pub skipped_endpoints: Vec<String>,
     /// The lines etcdctl check perf prints, in its words.
     pub lines: Vec<String>,
     pub findings: Vec<Finding>,
@@ -265,10 +267,27 @@ pub async fn run(
         return Err(CheckError::Invalid("no endpoints".into()));
     }
     let timeout = connector.request_timeout();
-    // One connection per endpoint, each to that endpoint only.
+    // One connection per endpoint, each to that endpoint only; endpoints that do not
+    // answer a Status call are left out (etcdctl's balancer avoids them too).
     let mut conns: Vec<Client> = Vec::new();
+    let mut skipped = Vec::new();
     for e in endpoints {
-        conns.push(connector.connect(std::slice::from_ref(e)).await?);
+        let answered = match connector.connect(std::slice::from_ref(e)).await {
+            Ok(mut c) => with_deadline(&format!("status of {e}"), timeout, c.status())
+                .await
+                .map(|_| c),
+            Err(err) => Err(err),
+        };
+        match answered {
+            Ok(c) => conns.push(c),
+            Err(err) => skipped.push(err.to_string()),
+        }
+    }
+    if conns.is_empty() {
+        return Err(CheckError::Invalid(format!(
+            "no endpoint answers: {}",
+            skipped.join("; ")
+        )));
     }
     let mut first = conns[0].clone();
     let prefix = opts.prefix.clone();
@@ -383,6 +402,7 @@ pub async fn run(
         duration_seconds: duration.as_secs_f64(),
         stats,
         keys_deleted: deleted.deleted(),
+        skipped_endpoints: skipped,
         lines,
         findings,
     })

@@ -316,6 +316,9 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
         s.fastest_seconds,
         report.keys_deleted
     );
+    for skipped in &report.skipped_endpoints {
+        println!("left out (did not answer): {skipped}");
+    }
     for line in &report.lines {
         println!("{line}");
     }

@@ -322,6 +322,18 @@ async fn check_cluster_healthy_then_with_a_killed_member() {
         "{text}"
     );
     assert!(text.trim_end().ends_with("FAIL (exit status 2)"), "{text}");
+
+    // check perf leaves the dead member's endpoint out and writes to the others.
+    let ep = format!("--endpoints={}", cluster.client_urls().join(","));
+    let out = tokio::task::spawn_blocking(move || {
+        run(&["check", "perf", &ep, "--duration", "2s", "--output", "json"])
+    })
+    .await
+    .unwrap();
+    let r = json(&out);
+    assert_eq!(r["skipped_endpoints"].as_array().unwrap().len(), 1, "{r}");
+    assert!(r["stats"]["errors"].as_object().unwrap().is_empty(), "{r}");
+    assert_eq!(r["keys_deleted"], r["stats"]["requests"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,4 +385,70 @@ async fn check_cluster_fails_on_a_nospace_alarm() {
     assert_eq!(finding(&r, "voting members")["status"], "WARN");
     // The member answers although etcd calls it unhealthy while the alarm is raised.
     assert_eq!(finding(&r, "members")["status"], "PASS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_use_the_configs_auth() {
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    client.user_add("root", "s3cret-pw", None).await.unwrap();
+    client.user_grant_role("root", "root").await.unwrap();
+    client.auth_enable().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "s3cret-pw\n").unwrap();
+    let config = dir.path().join("etcd-monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[clusters]]\nname = \"secured\"\nendpoints = [{:?}]\n\n[clusters.auth]\nuser = \"root\"\npassword_file = {:?}\n",
+            cluster.client_urls()[0],
+            pw.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap().to_string();
+    let c = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&[
+            "check", "cluster", "-c", &c, "--wait", "1s", "--output", "json",
+        ])
+    })
+    .await
+    .unwrap();
+    let r = json(&out);
+    let auth = finding(&r, "auth");
+    assert_eq!(auth["status"], "PASS", "{auth}");
+    assert!(auth["detail"]
+        .as_str()
+        .unwrap()
+        .contains("the configured user authenticated"));
+    assert_eq!(finding(&r, "members")["status"], "PASS");
+    assert_eq!(finding(&r, "voting members")["status"], "WARN");
+
+    let c = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&[
+            "check",
+            "perf",
+            "-c",
+            &c,
+            "--cluster",
+            "secured",
+            "--duration",
+            "2s",
+            "--output",
+            "json",
+        ])
+    })
+    .await
+    .unwrap();
+    let r = json(&out);
+    assert!(r["stats"]["errors"].as_object().unwrap().is_empty(), "{r}");
+    assert_eq!(r["keys_deleted"], r["stats"]["requests"]);
+    // The password never shows.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
 }
