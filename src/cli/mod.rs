@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
 
 mod alerts_cmd;
+mod check_cmd;
 mod config_cmd;
 mod demo;
 mod serve;
@@ -9,6 +10,8 @@ mod store_cmd;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use check_cmd::CheckCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +40,10 @@ pub enum Command {
     /// Alerting: test a receiver, export the rules for Prometheus, read the history.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Checks with a verdict: a disk for etcd's WAL, etcdctl's perf workload, a
+    /// cluster's readiness. Exit status 0 PASS, 1 WARN, 2 FAIL, 3 could not run.
+    #[command(subcommand)]
+    Check(CheckCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
+        Command::Check(cmd) => check_cmd::run(cmd),
     }
 }
 

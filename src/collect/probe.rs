@@ -75,6 +75,12 @@ impl ClusterProber {
         })
     }
 
+    /// Each member's latest `/metrics` sample by member ID: its histograms are
+    /// cumulative since the member started (quantiles over its lifetime).
+    pub fn last_metrics(&self) -> &HashMap<String, MetricsSample> {
+        &self.previous_metrics
+    }
+
     /// One client per URL, from the cache or newly connected; new connections are
     /// made at once (with auth, connecting is a call that can hang).
     async fn clients(&mut self, urls: &[Option<&str>]) -> Vec<Result<Client, String>> {

@@ -11,6 +11,7 @@ mod alerting;
 mod alerts_page;
 mod api;
 mod browser;
+mod checks;
 mod cli;
 mod dashboard;
 mod failover;

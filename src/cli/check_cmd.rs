@@ -1,0 +1,369 @@
+//! `etcd-monitor check disk|perf|cluster`: run a check, print its findings, exit with
+//! the worst one's status.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check::{self, cluster, disk, perf, Finding, Status};
+use crate::config::{ClusterConfig, CollectSettings, Overrides, Settings};
+use crate::etcd::Connector;
+
+pub const EXIT_HELP: &str = "\
+Exit status: 0 every finding PASS, 1 the worst finding is a WARN, 2 the worst is a FAIL,
+3 the check could not run (a bad directory, no member reachable, a non-empty prefix...).
+These are the codes of monitoring plugins (OK, WARNING, CRITICAL, UNKNOWN); note that
+usage errors (bad flags) exit 2 as well, before anything runs.";
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Is DIR fast enough for etcd's WAL? 2,300-byte sequential writes with fdatasync
+    /// after each (22 MiB); PASS when the fdatasync p99 is under 10 ms. Runs fio's
+    /// standard etcd command too when fio is installed, and shows both.
+    #[command(after_help = EXIT_HELP)]
+    Disk(DiskArgs),
+    /// etcdctl's `check perf`: puts at the load's rate (s 150/s with 50 clients, m
+    /// 1000/200, l 8000/500, xl 15000/1000; 60 s) under an empty prefix, deleted
+    /// afterwards; PASS with no errors, throughput > 90% of the rate, slowest <= 0.5 s
+    /// and stddev <= 0.1 s.
+    #[command(after_help = EXIT_HELP)]
+    Perf(PerfArgs),
+    /// A readiness report of a running cluster: members, leader, odd voting members,
+    /// version skew, alarms, quota, fragmentation, fsync/commit/peer p99, leader
+    /// changes, TLS, auth and HashKV consistency, each with what to do.
+    #[command(after_help = EXIT_HELP)]
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiskArgs {
+    /// Directory to test: etcd's data (or --wal-dir) directory, or one on the same disk.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Bytes to write (k, m, g suffixes), as fio's --size.
+    #[arg(long, default_value = "22m", value_parser = disk::parse_size)]
+    pub size: u64,
+    /// Bytes per write, as fio's --bs.
+    #[arg(long, default_value_t = disk::DEFAULT_BLOCK_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=16_777_216))]
+    pub block_size: usize,
+    /// Do not run fio even if it is installed.
+    #[arg(long)]
+    pub no_fio: bool,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Which cluster: `--endpoints`, or `--cluster NAME` of the config (`-c`).
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Client URLs of the cluster (default: the config's cluster, ETCDCTL_ENDPOINTS,
+    /// then http://127.0.0.1:2379).
+    #[arg(long, value_delimiter = ',')]
+    pub endpoints: Option<Vec<String>>,
+    /// A cluster of the config file, with its TLS and auth.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Workload: s(mall), m(edium), l(arge) or xl (xLarge).
+    #[arg(long, default_value = "s")]
+    pub load: perf::Load,
+    /// Prefix for the check's keys; it must be empty, and is emptied afterwards.
+    #[arg(long, default_value = perf::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// How long to write, e.g. 5s (default: the load's 60 s, as etcdctl).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Time between the two probes (rates and quantiles need two scrapes).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub wait: Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+pub fn run(cmd: CheckCommand) -> anyhow::Result<()> {
+    match run_check(cmd) {
+        Ok(status) => {
+            let _ = std::io::stdout().flush();
+            if status != Status::Pass {
+                std::process::exit(status.exit_code());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(3);
+        }
+    }
+}
+
+fn run_check(cmd: CheckCommand) -> anyhow::Result<Status> {
+    match cmd {
+        CheckCommand::Disk(a) => run_disk(a),
+        CheckCommand::Perf(a) => run_perf(a),
+        CheckCommand::Cluster(a) => run_cluster(a),
+    }
+}
+
+fn bar(len: u64, template: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        b.set_style(style);
+    }
+    Some(b)
+}
+
+fn run_disk(a: DiskArgs) -> anyhow::Result<Status> {
+    let mut opts = disk::DiskOptions::new(&a.dir);
+    opts.size = a.size;
+    opts.block_size = a.block_size;
+    opts.fio = !a.no_fio;
+    let pb = bar(a.size, "{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed}");
+    if let Some(b) = &pb {
+        b.set_message("fdatasync test");
+    }
+    let report = disk::run(&opts, &mut |p| {
+        if let Some(b) = &pb {
+            match p {
+                disk::Progress::Writing { done, .. } => b.set_position(done),
+                disk::Progress::Fio => {
+                    b.set_message("fio");
+                    b.set_position(0);
+                }
+            }
+        }
+    })?;
+    if let Some(b) = pb {
+        b.finish_and_clear();
+    }
+    let status = check::worst(&report.findings);
+    if a.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(status);
+    }
+    println!(
+        "Disk check of {}: {} writes of {} B, fdatasync after each ({:.1} MiB in {:.1} s, {:.0} writes/s)",
+        report.dir.display(),
+        report.writes,
+        report.block_size,
+        report.size_bytes as f64 / 1048576.0,
+        report.elapsed_seconds,
+        report.writes_per_second
+    );
+    println!();
+    println!(
+        "fdatasync            {:>10} {:>10} {:>10} {:>8}",
+        "p50", "p99", "max", "syncs"
+    );
+    let l = &report.fdatasync;
+    println!(
+        "{:<20} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>8}",
+        "etcd-monitor", l.p50_ms, l.p99_ms, l.max_ms, l.count
+    );
+    match &report.fio {
+        Some(f) => {
+            println!(
+                "{:<20} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>8}",
+                f.version, f.p50_ms, f.p99_ms, f.max_ms, f.syncs
+            );
+            if let Some(r) = report.fio_ratio {
+                println!("fio p99 / etcd-monitor p99: {r:.2}");
+            }
+            println!("fio command: {}", f.command);
+        }
+        None => println!(
+            "fio: not run: {}",
+            report.fio_skipped.as_deref().unwrap_or("")
+        ),
+    }
+    println!();
+    print_findings(&report.findings);
+    Ok(status)
+}
+
+/// The cluster the user means, with the collector's deadlines from the config.
+fn target(t: &TargetArgs) -> anyhow::Result<(ClusterConfig, CollectSettings)> {
+    let endpoints = t.endpoints.as_ref().map(|e| {
+        e.iter()
+            .flat_map(|s| crate::config::split_endpoints(s))
+            .collect::<Vec<_>>()
+    });
+    let overrides = Overrides {
+        endpoints: endpoints.clone(),
+        cluster_name: if endpoints.is_some() {
+            t.cluster.clone()
+        } else {
+            None
+        },
+        ..Default::default()
+    };
+    let settings = Settings::load(t.config.as_deref(), &overrides)?;
+    let cluster = match (&endpoints, &t.cluster) {
+        (None, Some(name)) => settings
+            .clusters
+            .iter()
+            .find(|c| &c.name == name)
+            .cloned()
+            .with_context(|| {
+                let names: Vec<&str> = settings.clusters.iter().map(|c| c.name.as_str()).collect();
+                format!(
+                    "no cluster named {name:?} in the config (it has: {})",
+                    names.join(", ")
+                )
+            })?,
+        _ => match settings.clusters.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
+                bail!(
+                    "the config has {} clusters: pick one with --cluster NAME ({})",
+                    many.len(),
+                    names.join(", ")
+                )
+            }
+        },
+    };
+    Ok((cluster, settings.collect))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread: the checks wait on the network, and one thread keeps the client's
+    // CPU cost (and its effect on members running on the same machine) low.
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
+    let (cluster, collect) = target(&a.target)?;
+    let connector = Connector::new(&cluster, collect.request_timeout, collect.dial_timeout)?;
+    let opts = perf::PerfOptions {
+        load: a.load,
+        prefix: a.prefix.clone(),
+        duration: a.duration,
+    };
+    let profile = a.load.profile();
+    let duration = a.duration.unwrap_or(Duration::from_secs(profile.seconds));
+    if a.output == Output::Text {
+        println!(
+            "check perf --load {}: {} writes/s by {} clients for {:.0?} against {} (prefix {})",
+            serde_json::to_value(a.load)?.as_str().unwrap_or("?"),
+            profile.limit,
+            profile.clients,
+            duration,
+            cluster.endpoints.join(","),
+            a.prefix
+        );
+    }
+    let pb = bar(
+        duration.as_millis() as u64,
+        "[{bar:40}] {percent}% {elapsed}/{duration}",
+    );
+    let report = runtime()?.block_on(perf::run(
+        &connector,
+        &cluster.endpoints,
+        &opts,
+        &|done, _| {
+            if let Some(b) = &pb {
+                b.set_position(done.as_millis() as u64);
+            }
+        },
+    ))?;
+    if let Some(b) = pb {
+        b.finish_and_clear();
+    }
+    let status = check::worst(&report.findings);
+    if a.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(status);
+    }
+    let s = &report.stats;
+    println!(
+        "{} puts in {:.2} s ({:.1}/s): average {:.4} s, p50 {:.4} s, p99 {:.4} s, fastest {:.4} s; {} keys deleted afterwards",
+        s.requests,
+        s.total_seconds,
+        s.requests_per_second,
+        s.average_seconds,
+        s.latency.p50_ms / 1000.0,
+        s.latency.p99_ms / 1000.0,
+        s.fastest_seconds,
+        report.keys_deleted
+    );
+    for skipped in &report.skipped_endpoints {
+        println!("left out (did not answer): {skipped}");
+    }
+    for line in &report.lines {
+        println!("{line}");
+    }
+    Ok(status)
+}
+
+fn run_cluster(a: ClusterArgs) -> anyhow::Result<Status> {
+    let (cluster, collect) = target(&a.target)?;
+    if a.output == Output::Text && std::io::stderr().is_terminal() {
+        eprintln!(
+            "probing {} twice, {:?} apart...",
+            cluster.endpoints.join(","),
+            a.wait
+        );
+    }
+    let report = runtime()?.block_on(cluster::run(&cluster, &collect, a.wait))?;
+    if a.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(report.worst);
+    }
+    println!(
+        "Readiness of cluster {} ({})",
+        report.cluster,
+        report.endpoints.join(",")
+    );
+    println!();
+    print_findings(&report.findings);
+    Ok(report.worst)
+}
+
+fn print_findings(findings: &[Finding]) {
+    let width = findings
+        .iter()
+        .map(|f| f.check.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!("{:<7}{:<width$}  DETAIL", "STATUS", "CHECK");
+    for f in findings {
+        println!("{:<7}{:<width$}  {}", f.status.as_str(), f.check, f.detail);
+        if f.status != Status::Pass && !f.recommendation.is_empty() {
+            println!("{:<7}{:<width$}  -> {}", "", "", f.recommendation);
+        }
+    }
+    let worst = check::worst(findings);
+    println!();
+    println!("{worst} (exit status {})", worst.exit_code());
+}
