@@ -858,7 +858,8 @@ impl Engine {
         for a in self.resolved.values() {
             for (key, entry) in &self.nflog {
                 if entry.firing.contains_key(&a.fingerprint) {
-                    let receiver = key.split(':').next().unwrap_or_default().to_string();
+                    // Keys are "{receiver}:{labels}" (see group_key).
+                    let receiver = key.split_once(":{").map_or("", |(r, _)| r).to_string();
                     let (_, labels) = self.group_key(&receiver, a);
                     current
                         .entry(key.clone())
