@@ -275,11 +275,7 @@ async fn drive(
         next: AtomicU64::new(0),
         done: AtomicU64::new(0),
         stop: AtomicBool::new(false),
-        total: if watch.is_some() {
-            Some(spec.total.unwrap_or(1000))
-        } else {
-            spec.total_limit()
-        },
+        total: spec.total_limit(),
         end: spec.duration.map(|d| start + d),
         start,
         rate: watch.or(spec.rate),

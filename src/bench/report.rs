@@ -304,11 +304,7 @@ pub fn render_histogram(buckets: &[Bucket]) -> String {
     let max = buckets.iter().map(|b| b.count).max().unwrap_or(0);
     let mut out = String::from("\nResponse time histogram:\n");
     for b in buckets {
-        let bar = if max > 0 {
-            (b.count * 40 / max) as usize
-        } else {
-            0
-        };
+        let bar = (b.count * 40).checked_div(max).unwrap_or(0) as usize;
         let _ = writeln!(
             out,
             "  {} [{}]\t|{}",

@@ -114,11 +114,13 @@ pub const DEFAULT_TOTAL: u64 = 10_000;
 pub const PREFIX_ROOT: &str = "/etcd-monitor-bench/";
 
 impl BenchSpec {
-    /// The request limit: `total`, or etcd's 10,000 when neither total nor duration is set.
+    /// The request limit: `total`, or etcd's default when neither total nor duration
+    /// is set (10,000; 1,000 puts for watch-latency, at 100 puts/s).
     pub fn total_limit(&self) -> Option<u64> {
         match (self.total, self.duration) {
             (Some(t), _) => Some(t),
             (None, Some(_)) => None,
+            (None, None) if matches!(self.workload, Workload::WatchLatency { .. }) => Some(1000),
             (None, None) => Some(DEFAULT_TOTAL),
         }
     }
@@ -134,7 +136,7 @@ impl BenchSpec {
             return Err("--key-space-size must be at least 1".into());
         }
         if let Some(r) = self.rate {
-            if !(r > 0.0 && r.is_finite()) {
+            if r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !r.is_finite() {
                 return Err("--rate must be a positive number of requests per second".into());
             }
         }
@@ -160,7 +162,10 @@ impl BenchSpec {
                 streams,
                 watchers_per_stream,
                 put_rate,
-            } if *streams == 0 || *watchers_per_stream == 0 || !(*put_rate > 0.0) => {
+            } if *streams == 0
+                || *watchers_per_stream == 0
+                || put_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) =>
+            {
                 Err("--streams, --watchers-per-stream and --put-rate must be positive".into())
             }
             _ => Ok(()),

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
 
 mod alerts_cmd;
+mod bench_cmd;
 mod config_cmd;
 mod demo;
 mod serve;
@@ -37,6 +38,8 @@ pub enum Command {
     /// Alerting: test a receiver, export the rules for Prometheus, read the history.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Load benchmark with the flags of etcd's benchmark tool.
+    Bench(Box<bench_cmd::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Store(cmd) => store_cmd::run(cmd),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
+        Command::Bench(args) => bench_cmd::run(*args),
     }
 }
 
