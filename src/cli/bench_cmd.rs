@@ -270,7 +270,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     spec.validate().map_err(anyhow::Error::msg)?;
     let cluster = args.cluster();
     let connector = Connector::new(&cluster, args.command_timeout, args.dial_timeout)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: at 0.05 ms of client CPU per put, one core drives far more requests
+    // than a 3-member cluster on the same machine answers, and a multi-thread runtime
+    // spent its time waking idle workers and moving tasks between them (more CPU per
+    // request, measured in docs/benchmarks.md), and took cores from the members.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let bar = std::io::stderr().is_terminal().then(|| progress_bar(&spec));
