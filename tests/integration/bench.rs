@@ -402,4 +402,52 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
         assert!(text.contains(section), "{section:?} missing in {text}");
     }
     assert_eq!(count(&mut client, "/etcd-monitor-bench/").await, 0);
+
+    // Ctrl-C in the middle of a run: the report says so, the keys are gone, exit 130.
+    let child = Command::new(BIN)
+        .args([
+            "bench",
+            "--endpoints",
+            &endpoints,
+            "--clients",
+            "4",
+            "--duration",
+            "60s",
+            "put",
+            "--key-space-size",
+            "1000",
+            "--output",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the run's first keys", Duration::from_secs(20), || async {
+        let mut c = Client::connect(&urls, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        match count(&mut c, "/etcd-monitor-bench/").await {
+            0 => Err("no key yet".to_string()),
+            n => Ok(n),
+        }
+    })
+    .await;
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["interrupted"], true);
+    assert!(json["summary"]["total_secs"].as_f64().unwrap() < 30.0);
+    assert!(json["keys_deleted"].as_i64().unwrap() > 0);
+    assert_eq!(count(&mut client, "/etcd-monitor-bench/").await, 0);
 }
