@@ -451,3 +451,89 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
     assert!(json["keys_deleted"].as_i64().unwrap() > 0);
     assert_eq!(count(&mut client, "/etcd-monitor-bench/").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_over_tls_with_auth() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let tls = crate::security::make_certs(certs_dir.path());
+    let cluster = start_cluster(
+        3,
+        LocalClusterOptions {
+            client_tls: Some(tls.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let urls = cluster.client_urls();
+    let options = etcd_client::ConnectOptions::new().with_tls(
+        etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(
+                std::fs::read(&tls.ca_file).unwrap(),
+            ))
+            .identity(etcd_client::Identity::from_pem(
+                std::fs::read(&tls.cert_file).unwrap(),
+                std::fs::read(&tls.key_file).unwrap(),
+            )),
+    );
+    let mut admin = Client::connect(&urls, Some(options.clone())).await.unwrap();
+    admin.user_add("root", "b3nch-pw", None).await.unwrap();
+    admin.user_grant_role("root", "root").await.unwrap();
+    admin.auth_enable().await.unwrap();
+
+    // Bare host:port with TLS flags means https, as with etcdctl.
+    let endpoints = urls
+        .iter()
+        .map(|u| u.trim_start_matches("https://"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let bench = |user: &str| {
+        Command::new(BIN)
+            .args([
+                "bench",
+                "--endpoints",
+                &endpoints,
+                "--conns",
+                "3",
+                "--clients",
+                "6",
+            ])
+            .arg("--cacert")
+            .arg(&tls.ca_file)
+            .arg("--cert")
+            .arg(&tls.cert_file)
+            .arg("--key")
+            .arg(&tls.key_file)
+            .args(["--user", user])
+            .args([
+                "txn-put",
+                "--total",
+                "100",
+                "--key-space-size",
+                "10",
+                "--output",
+                "json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = bench("root:b3nch-pw");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ops"]["writes"], 100);
+    assert_eq!(json["keys_deleted"], 10);
+    assert_eq!(json["summary"]["errors"], 0);
+
+    let wrong = bench("root:not-the-pw");
+    assert_eq!(wrong.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!stderr.contains("not-the-pw"), "{stderr}");
+
+    let mut client = Client::connect(&urls, Some(options.with_user("root", "b3nch-pw")))
+        .await
+        .unwrap();
+    assert_eq!(count(&mut client, "/etcd-monitor-bench/").await, 0);
+}
