@@ -662,3 +662,70 @@ async fn watch_latency(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterConfig;
+
+    /// Invalid specs are refused before any connection (the endpoint does not exist).
+    #[tokio::test]
+    async fn bench_invalid_specs_are_refused_before_connecting() {
+        let endpoints = vec!["http://127.0.0.1:1".to_string()];
+        let connector = Connector::new(
+            &ClusterConfig::plain("t", endpoints.clone()),
+            Duration::from_millis(200),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let cases = [
+            (
+                BenchSpec {
+                    workload: Workload::TxnPut { txn_ops: 3 },
+                    ..BenchSpec::default()
+                },
+                "--txn-ops 3 needs --key-space-size of at least 3",
+            ),
+            (
+                BenchSpec {
+                    clients: 0,
+                    ..BenchSpec::default()
+                },
+                "--clients must be at least 1",
+            ),
+            (
+                BenchSpec {
+                    rate: Some(0.0),
+                    ..BenchSpec::default()
+                },
+                "--rate must be a positive",
+            ),
+        ];
+        for (spec, message) in cases {
+            let err = run(
+                &spec,
+                &connector,
+                &endpoints,
+                |_| {},
+                std::future::pending(),
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(&err, BenchError::Invalid(m) if m.contains(message)),
+                "{err}"
+            );
+        }
+        // A valid spec gets as far as connecting, and says where it failed.
+        let err = run(
+            &BenchSpec::default(),
+            &connector,
+            &endpoints,
+            |_| {},
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BenchError::Etcd(_)), "{err}");
+    }
+}
