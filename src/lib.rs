@@ -4,6 +4,7 @@
 //! layer; `web` translates between HTTP and them; `cli` is the binary's edge.
 
 pub mod alert;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod collect;

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
 
 mod alerts_cmd;
+mod bench_cmd;
 mod check_cmd;
 mod config_cmd;
 mod demo;
@@ -44,6 +45,8 @@ pub enum Command {
     /// cluster's readiness. Exit status 0 PASS, 1 WARN, 2 FAIL, 3 could not run.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Load benchmark with the flags of etcd's benchmark tool.
+    Bench(Box<bench_cmd::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Store(cmd) => store_cmd::run(cmd),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Check(cmd) => check_cmd::run(cmd),
+        Command::Bench(args) => bench_cmd::run(*args),
     }
 }
 

@@ -10,6 +10,7 @@ mod alert_rules;
 mod alerting;
 mod alerts_page;
 mod api;
+mod bench;
 mod browser;
 mod checks;
 mod cli;

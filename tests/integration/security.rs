@@ -23,7 +23,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and one certificate for 127.0.0.1, usable as server and client.
-fn make_certs(dir: &Path) -> LocalTls {
+pub fn make_certs(dir: &Path) -> LocalTls {
     let ec = [
         "-newkey",
         "ec",
