@@ -99,5 +99,16 @@ impl Monitor {
         self.collectors.shutdown().await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
+        // The file is closed when the last handle goes. The web server's workers drop
+        // theirs on their own threads, shortly after the server says it stopped; wait
+        // for them, so that a caller may open the store again at once.
+        drop(self.alerts);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&self.store) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if Arc::strong_count(&self.store) > 1 {
+            tracing::warn!("the store is still in use 5 s after shutdown");
+        }
     }
 }
