@@ -1,7 +1,8 @@
 //! etcd-monitor: monitors etcd v3 clusters.
 //!
-//! Domain modules (`collect`, `etcd`, `promtext`, `store`, `config`) know nothing of the web
-//! layer; `web` translates between HTTP and them; `cli` is the binary's edge.
+//! Domain modules (`collect`, `etcd`, `promtext`, `store`, `config`, `alert`, `notify`,
+//! `bench`, `check`) know nothing of the web layer; `web` translates between HTTP and
+//! them; `cli` is the binary's edge.
 
 pub mod alert;
 pub mod bench;
