@@ -3,35 +3,12 @@
 use std::time::Duration;
 
 use etcd_monitor::config::ClusterConfig;
-use etcd_monitor::localetcd::LocalClusterOptions;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nospace_alarm_is_reported() {
-    let cluster = start_cluster(
-        1,
-        LocalClusterOptions {
-            quota_backend_bytes: Some(2 * 1024 * 1024),
-            ..Default::default()
-        },
-    )
-    .await;
-    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
-        .await
-        .unwrap();
-    // Fill the 2 MiB quota with 100 KiB values until etcd refuses.
-    let value = vec![b'x'; 100 * 1024];
-    let mut refused = None;
-    for i in 0..200 {
-        if let Err(e) = client.put(format!("fill/{i}"), value.clone(), None).await {
-            refused = Some(e.to_string());
-            break;
-        }
-    }
-    let refused = refused.expect("etcd never refused a put over its quota");
-    assert!(refused.contains("database space exceeded"), "{refused}");
-
+    let cluster = start_full_cluster().await;
     let monitor = Monitor::start(test_settings(
         vec![ClusterConfig::plain("small", cluster.client_urls())],
         Duration::from_secs(1),
@@ -74,24 +51,9 @@ async fn nospace_alarm_is_reported() {
     );
     assert!(ind["quota_usage_ratio"].as_f64().unwrap() > 0.9, "{ind}");
     // The alarm's alert fires (built-in etcdAlarmActive, no `for`), naming the alarm.
-    let alert = wait_for(
-        "the alarm's alert firing",
-        Duration::from_secs(10),
-        || async {
-            let (_, v) = monitor.get("/api/v1/alerts").await;
-            v["alerts"]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .find(|a| {
-                            a["labels"]["alertname"] == "etcdAlarmActive" && a["phase"] == "firing"
-                        })
-                        .cloned()
-                })
-                .ok_or_else(|| v.to_string())
-        },
-    )
-    .await;
+    let alert = monitor
+        .wait_firing("etcdAlarmActive", Duration::from_secs(10))
+        .await;
     assert_eq!(alert["labels"]["alarm"], "NOSPACE", "{alert}");
     assert_eq!(alert["labels"]["cluster"], "small", "{alert}");
     assert_eq!(alert["labels"]["severity"], "critical", "{alert}");

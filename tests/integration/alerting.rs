@@ -375,22 +375,9 @@ summary = "{{ labels.member }} has a database"
         .as_str()
         .unwrap_or_else(|| panic!("{created}"))
         .to_string();
-    let muted = wait_for(
-        "the alert firing, silenced",
-        Duration::from_secs(20),
-        || async {
-            let (_, v) = monitor.get("/api/v1/alerts").await;
-            v["alerts"]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .find(|a| a["labels"]["alertname"] == "DbExists" && a["phase"] == "firing")
-                        .cloned()
-                })
-                .ok_or_else(|| v.to_string())
-        },
-    )
-    .await;
+    let muted = monitor
+        .wait_firing("DbExists", Duration::from_secs(20))
+        .await;
     assert_eq!(muted["silenced_by"], json!([id]), "{muted}");
     let mut seen = Vec::new();
     assert_quiet(&sink, &mut seen, 0, Duration::from_secs(3)).await;

@@ -361,30 +361,7 @@ async fn check_cluster_healthy_then_with_a_killed_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_cluster_fails_on_a_nospace_alarm() {
-    let cluster = start_cluster(
-        1,
-        LocalClusterOptions {
-            quota_backend_bytes: Some(2 * 1024 * 1024),
-            ..Default::default()
-        },
-    )
-    .await;
-    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
-        .await
-        .unwrap();
-    let value = vec![b'x'; 100 * 1024];
-    let mut refused = false;
-    for i in 0..200 {
-        if client
-            .put(format!("fill/{i}"), value.clone(), None)
-            .await
-            .is_err()
-        {
-            refused = true;
-            break;
-        }
-    }
-    assert!(refused, "etcd never refused a put over its quota");
+    let cluster = start_full_cluster().await;
     let ep = format!("--endpoints={}", cluster.client_urls().join(","));
     let out = tokio::task::spawn_blocking(move || {
         run(&["check", "cluster", &ep, "--wait", "1s", "--output", "json"])
@@ -413,12 +390,7 @@ async fn check_cluster_fails_on_a_nospace_alarm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_use_the_configs_auth() {
     let cluster = start_cluster(1, LocalClusterOptions::default()).await;
-    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
-        .await
-        .unwrap();
-    client.user_add("root", "s3cret-pw", None).await.unwrap();
-    client.user_grant_role("root", "root").await.unwrap();
-    client.auth_enable().await.unwrap();
+    enable_auth(&cluster, "s3cret-pw").await;
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "s3cret-pw\n").unwrap();

@@ -144,6 +144,22 @@ impl Monitor {
         body
     }
 
+    /// Polls `/api/v1/alerts` until an alert named `alertname` is firing; returns it.
+    pub async fn wait_firing(&self, alertname: &str, deadline: Duration) -> Value {
+        wait_for(&format!("{alertname} firing"), deadline, || async {
+            let (_, v) = self.get("/api/v1/alerts").await;
+            v["alerts"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .find(|a| a["labels"]["alertname"] == alertname && a["phase"] == "firing")
+                        .cloned()
+                })
+                .ok_or_else(|| v.to_string())
+        })
+        .await
+    }
+
     /// Polls until cluster `name` has `status`; returns that snapshot.
     pub async fn wait_status(&self, name: &str, status: &str, deadline: Duration) -> Value {
         wait_for(&format!("cluster {name} {status}"), deadline, || async {
@@ -164,6 +180,41 @@ impl Monitor {
         drop(self.store);
         product.shutdown().await;
     }
+}
+
+/// A 1-member cluster with a 2 MiB quota, filled with 100 KiB values until etcd
+/// refuses a put and raises NOSPACE.
+pub async fn start_full_cluster() -> TestCluster {
+    let cluster = start_cluster(
+        1,
+        LocalClusterOptions {
+            quota_backend_bytes: Some(2 * 1024 * 1024),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    let value = vec![b'x'; 100 * 1024];
+    for i in 0..200 {
+        if let Err(e) = client.put(format!("fill/{i}"), value.clone(), None).await {
+            let refused = e.to_string();
+            assert!(refused.contains("database space exceeded"), "{refused}");
+            return cluster;
+        }
+    }
+    panic!("etcd never refused a put over its quota");
+}
+
+/// Adds user root with `password` and turns authentication on.
+pub async fn enable_auth(cluster: &TestCluster, password: &str) {
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    client.user_add("root", password, None).await.unwrap();
+    client.user_grant_role("root", "root").await.unwrap();
+    client.auth_enable().await.unwrap();
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `deadline`

@@ -160,12 +160,7 @@ async fn tls_with_client_certificates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_auth_with_password_file() {
     let cluster = start_cluster(1, LocalClusterOptions::default()).await;
-    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
-        .await
-        .unwrap();
-    client.user_add("root", "s3cret-pw", None).await.unwrap();
-    client.user_grant_role("root", "root").await.unwrap();
-    client.auth_enable().await.unwrap();
+    enable_auth(&cluster, "s3cret-pw").await;
 
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
