@@ -211,10 +211,6 @@ fn to_system_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
-fn store_error(e: crate::store::StoreError) -> AlertError {
-    AlertError::Records(e.to_string())
-}
-
 impl Shared {
     fn record(&self, entries: &[HistoryEntry]) {
         if entries.is_empty() {
@@ -287,7 +283,7 @@ impl AlertManager {
             ));
         }
         let silence = Silence {
-            id: format!("{:016x}", rand_u64()),
+            id: format!("{:016x}", fastrand::u64(..)),
             matchers: req.matchers,
             starts_at_ms: starts,
             ends_at_ms: ends,
@@ -354,7 +350,7 @@ impl AlertManager {
         self.shared
             .store
             .write_records(&[(SILENCES_TABLE, s.id.as_bytes(), Some(&value))])
-            .map_err(store_error)
+            .map_err(AlertError::from)
     }
 
     /// Acknowledges a firing alert: someone is on it; it is no longer escalated.
@@ -388,7 +384,7 @@ impl AlertManager {
         self.shared
             .store
             .write_records(&[(ACKS_TABLE, &fingerprint.0.to_be_bytes(), Some(&value))])
-            .map_err(store_error)?;
+            .map_err(AlertError::from)?;
         lock(&self.shared.control)
             .acks
             .insert(fingerprint, ack.clone());
@@ -418,7 +414,7 @@ pub fn read_history(store: &Store, filter: &HistoryFilter) -> Result<Vec<History
     loop {
         let page = store
             .scan_records(HISTORY_TABLE, &[], upper.as_deref(), 1000, true)
-            .map_err(store_error)?;
+            .map_err(AlertError::from)?;
         let Some((last_key, _)) = page.last() else {
             break;
         };
@@ -442,13 +438,6 @@ pub fn read_history(store: &Store, filter: &HistoryFilter) -> Result<Vec<History
         upper = Some(next_upper);
     }
     Ok(out)
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(now_ms());
-    h.finish()
 }
 
 /// A route with its matchers parsed.
@@ -508,7 +497,7 @@ pub fn start(
     let mut evaluator = Evaluator::new(settings)?;
     if let Some(bytes) = store
         .read_record(STATE_TABLE, EVALUATOR_KEY)
-        .map_err(store_error)?
+        .map_err(AlertError::from)?
     {
         match EvaluatorState::from_bytes(&bytes) {
             Ok(state) => evaluator.restore(state),
@@ -538,13 +527,13 @@ pub fn start(
     let mut control = Control::default();
     for (_, v) in store
         .scan_records(SILENCES_TABLE, &[], None, usize::MAX, false)
-        .map_err(store_error)?
+        .map_err(AlertError::from)?
     {
         control.silences.push(postcard::from_bytes(&v)?);
     }
     for (_, v) in store
         .scan_records(ACKS_TABLE, &[], None, usize::MAX, false)
-        .map_err(store_error)?
+        .map_err(AlertError::from)?
     {
         let ack: Acknowledgement = postcard::from_bytes(&v)?;
         control.acks.insert(ack.fingerprint, ack);
@@ -552,7 +541,7 @@ pub fn start(
     let mut nflog = HashMap::new();
     for (k, v) in store
         .scan_records(NFLOG_TABLE, &[], None, usize::MAX, false)
-        .map_err(store_error)?
+        .map_err(AlertError::from)?
     {
         nflog.insert(
             String::from_utf8_lossy(&k).into_owned(),
@@ -716,7 +705,7 @@ impl Engine {
                 );
             }
         }
-        self.publish(now);
+        // The dispatch that follows every evaluation publishes the new view.
     }
 
     /// Silences muting `alert` (ids) and the alert inhibiting it.
@@ -999,22 +988,12 @@ impl Engine {
                     firing: d.firing.clone(),
                     sent_at_ms: now,
                 };
-                let shared = self.shared.clone();
-                let key = d.key.clone();
-                let value = postcard::to_allocvec(&entry).unwrap_or_default();
-                let saved = tokio::task::spawn_blocking(move || {
-                    shared
-                        .store
-                        .write_records(&[(NFLOG_TABLE, key.as_bytes(), Some(&value))])
-                })
-                .await;
-                if let Ok(Err(e)) = saved {
-                    tracing::error!("notification log: {e}");
-                }
+                // A group with nothing firing any more has nothing to remember.
                 if entry.firing.is_empty() {
-                    self.nflog.remove(&d.key);
                     self.save_nflog(&d.key, None);
+                    self.nflog.remove(&d.key);
                 } else {
+                    self.save_nflog(&d.key, Some(&entry));
                     self.nflog.insert(d.key.clone(), entry);
                 }
                 for a in d.firing.values() {

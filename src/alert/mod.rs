@@ -34,11 +34,9 @@ pub enum AlertError {
     Rule(#[from] RuleError),
     #[error("alert state cannot be encoded or decoded: {0}")]
     State(#[from] postcard::Error),
-    #[error("reading history for alert windows: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// Writing or reading the alert tables of the store.
+    /// Reading history for windows, or the alert tables of the store.
     #[error("alert store: {0}")]
-    Records(String),
+    Store(#[from] crate::store::StoreError),
     /// A request (silence, acknowledgement) that cannot be done as asked.
     #[error("{0}")]
     BadRequest(String),
@@ -124,11 +122,11 @@ impl<'de> Deserialize<'de> for Fingerprint {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pub(crate) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -248,13 +248,7 @@ pub struct Acknowledgement {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::alert::tests::labels;
 
     #[test]
     fn matchers_parse_and_match_like_alertmanager() {
