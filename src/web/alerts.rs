@@ -62,9 +62,7 @@ pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryParams>) -
         return Err(ApiError::BadRequest("limit must be 1..=10000".into()));
     }
     let alerts = state.alerts.clone();
-    let entries = web::block(move || alerts.history(&filter))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let entries = web::block(move || alerts.history(&filter)).await??;
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
 
@@ -74,9 +72,7 @@ pub async fn silences(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn create_silence(state: web::Data<AppState>, body: web::Json<NewSilence>) -> ApiResult {
     let alerts = state.alerts.clone();
-    let silence = web::block(move || alerts.create_silence(body.into_inner()))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let silence = web::block(move || alerts.create_silence(body.into_inner())).await??;
     Ok(HttpResponse::Created().json(silence))
 }
 
@@ -95,9 +91,7 @@ pub async fn expire_silence(
     body: web::Json<By>,
 ) -> ApiResult {
     let alerts = state.alerts.clone();
-    let silence = web::block(move || alerts.expire_silence(&id, &body.by))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let silence = web::block(move || alerts.expire_silence(&id, &body.by)).await??;
     Ok(HttpResponse::Ok().json(silence))
 }
 
@@ -108,8 +102,6 @@ pub async fn acknowledge(
 ) -> ApiResult {
     let fp: Fingerprint = fingerprint.parse().map_err(ApiError::BadRequest)?;
     let alerts = state.alerts.clone();
-    let ack = web::block(move || alerts.acknowledge(fp, &body.by, &body.comment))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let ack = web::block(move || alerts.acknowledge(fp, &body.by, &body.comment)).await??;
     Ok(HttpResponse::Ok().json(ack))
 }

@@ -130,9 +130,7 @@ pub async fn latency(state: web::Data<AppState>, name: web::Path<String>) -> Api
 /// `GET /api/v1/store`: file size, series, samples and bytes per sample per tier.
 pub async fn store(state: web::Data<AppState>) -> ApiResult {
     let store = state.store.clone();
-    let stats = web::block(move || store.stats())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let stats = web::block(move || store.stats()).await??;
     Ok(HttpResponse::Ok().json(stats))
 }
 
@@ -210,9 +208,7 @@ pub async fn history(
         aggregate,
     };
     let store = state.store.clone();
-    let result = web::block(move || crate::store::query::history(&store, &query, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let result = web::block(move || crate::store::query::history(&store, &query, now)).await??;
     if result.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no stored series {metric:?} in cluster {:?} (see .../metrics/series)",

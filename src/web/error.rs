@@ -26,6 +26,13 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<actix_web::error::BlockingError> for ApiError {
+    /// Work handed to the blocking pool (store reads and writes) could not run.
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {

@@ -48,7 +48,7 @@ impl From<ApiError> for PageError {
 
 impl From<actix_web::error::BlockingError> for PageError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        PageError(ApiError::Internal(e.to_string()))
+        PageError(e.into())
     }
 }
 
