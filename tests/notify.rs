@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_monitor::localetcd::LocalTls;
 use etcd_monitor::notify::{
     deliver, send_test, Delivery, Notification, NotifiedAlert, NotifyError, Receiver,
     ReceiverConfig, RetryPolicy,
@@ -822,48 +821,14 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it (rustls refuses a
-/// self-signed CA certificate as a server's own). The same steps as
-/// `make_certs` in tests/integration/security.rs, another test binary.
-fn make_certificates(dir: &Path) -> LocalTls {
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    let run = |command: &str| openssl(dir, &command.split_whitespace().collect::<Vec<_>>());
-    run(&format!(
-        "req -x509 {ec} -keyout ca.key -out ca.crt -days 2 -subj /CN=etcd-monitor-test-CA"
-    ));
-    run(&format!(
-        "req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1"
-    ));
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run("x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf");
-    LocalTls {
-        ca_file: dir.join("ca.crt"),
-        cert_file: dir.join("server.crt"),
-        key_file: dir.join("server.key"),
-    }
-}
+#[path = "support/certs.rs"]
+mod certs;
+use certs::make_certs;
 
 #[tokio::test]
 async fn email_over_starttls_with_auth() {
     let certs = tempfile::tempdir().unwrap();
-    let tls = make_certificates(certs.path());
+    let tls = make_certs(certs.path());
     let (ca, cert, key) = (
         &tls.ca_file,
         path_str(&tls.cert_file),
@@ -898,7 +863,7 @@ async fn email_over_starttls_with_auth() {
 #[tokio::test]
 async fn email_over_implicit_tls() {
     let certs = tempfile::tempdir().unwrap();
-    let tls = make_certificates(certs.path());
+    let tls = make_certs(certs.path());
     let (ca, cert, key) = (
         &tls.ca_file,
         path_str(&tls.cert_file),

@@ -455,7 +455,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_over_tls_with_auth() {
     let certs_dir = tempfile::tempdir().unwrap();
-    let tls = crate::security::make_certs(certs_dir.path());
+    let tls = crate::certs::make_certs(certs_dir.path());
     let cluster = start_cluster(
         3,
         LocalClusterOptions {

@@ -1,6 +1,8 @@
 //! Integration tests against real etcd clusters started by the harness. One test
 //! binary, so that the harness can bound how many clusters run at once.
 
+#[path = "../support/certs.rs"]
+mod certs;
 mod harness;
 #[path = "../support/http_sink.rs"]
 mod http_sink;
