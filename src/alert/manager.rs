@@ -33,7 +33,9 @@ const EVALUATOR_KEY: &[u8] = b"evaluator";
 /// The alert that mutes member-level alerts of its cluster while it fires.
 const INHIBITING_ALERT: &str = "etcdClusterUnavailable";
 /// How long to wait, at most, before looking at the groups again when nothing happens.
-const IDLE_WAKE: Duration = Duration::from_secs(5);
+/// Every probe wakes the manager anyway (escalations and silence ends are seen then),
+/// and group timers wake it when due: a short idle wake only costs CPU.
+const IDLE_WAKE: Duration = Duration::from_secs(60);
 /// Resolved alerts not yet told to their receivers are dropped after this long.
 const RESOLVED_KEPT_MS: i64 = 24 * 3600 * 1000;
 
