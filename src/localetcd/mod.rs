@@ -141,15 +141,25 @@ impl LocalCluster {
         } else {
             "http"
         };
+        // Every port is held until all are chosen: a port released at once can be
+        // handed out again by the next bind (two members got the same peer port).
+        let mut held = Vec::new();
+        let mut port = || -> Result<u16> {
+            let l = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+            let p = l.local_addr().map_err(io("finding a free port"))?.port();
+            held.push(l);
+            Ok(p)
+        };
         for i in 0..size {
-            let client_port = free_port().map_err(io("finding a free port"))?;
-            let peer_port = free_port().map_err(io("finding a free port"))?;
+            let client_port = port()?;
+            let peer_port = port()?;
             specs.push((
                 format!("m{i}"),
                 format!("{client_scheme}://127.0.0.1:{client_port}"),
                 format!("http://127.0.0.1:{peer_port}"),
             ));
         }
+        drop(held);
         let initial_cluster = specs
             .iter()
             .map(|(name, _, peer)| format!("{name}={peer}"))
