@@ -28,8 +28,11 @@ pub struct Monitor {
     pub alerts: AlertManager,
     writer: StoreWriter,
     interval: std::time::Duration,
-    stop_alerts: tokio::sync::watch::Sender<bool>,
+    regression_threshold: f64,
+    /// Tells the alert manager and scheduled benchmarks to stop.
+    stop: tokio::sync::watch::Sender<bool>,
     alert_task: tokio::task::JoinHandle<()>,
+    bench_task: tokio::task::JoinHandle<()>,
 }
 
 impl Monitor {
@@ -51,12 +54,12 @@ impl Monitor {
                 return Err(e.into());
             }
         };
-        let (stop_alerts, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (alerts, alert_task) = match alert_manager::start(
             settings,
             collectors.board.clone(),
             store.clone(),
-            stop_rx,
+            stop_rx.clone(),
         ) {
             Ok(started) => started,
             Err(e) => {
@@ -64,14 +67,21 @@ impl Monitor {
                 return Err(e.into());
             }
         };
+        let bench_task = tokio::spawn(scheduled_benchmarks(
+            settings.clone(),
+            store.clone(),
+            stop_rx,
+        ));
         Ok(Monitor {
             collectors,
             store,
             alerts,
             writer,
             interval: settings.collect.interval,
-            stop_alerts,
+            regression_threshold: settings.bench.regression_threshold,
+            stop,
             alert_task,
+            bench_task,
         })
     }
 
@@ -86,6 +96,7 @@ impl Monitor {
             self.store.clone(),
             self.alerts.clone(),
             self.interval,
+            self.regression_threshold,
             listener,
             shutdown,
         )
@@ -94,8 +105,9 @@ impl Monitor {
 
     /// Stops collecting, writes what is queued and takes a last checkpoint.
     pub async fn shutdown(self) {
-        let _ = self.stop_alerts.send(true);
+        let _ = self.stop.send(true);
         let _ = self.alert_task.await;
+        let _ = self.bench_task.await;
         self.collectors.shutdown().await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
@@ -110,5 +122,33 @@ impl Monitor {
         if Arc::strong_count(&self.store) > 1 {
             tracing::warn!("the store is still in use 5 s after shutdown");
         }
+    }
+}
+
+/// Runs the `[[bench.schedules]]` until `stop`, then lets runs in progress clean up.
+async fn scheduled_benchmarks(
+    settings: Settings,
+    store: Arc<Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let scheduled = match crate::bench::schedule::start(
+        &settings.bench,
+        &settings.clusters,
+        &settings.collect,
+        store,
+        stop.clone(),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("scheduled benchmarks not started: {e}");
+            None
+        }
+    };
+    let _ = stop.wait_for(|s| *s).await;
+    if let Some(s) = scheduled {
+        // A stopped run still deletes its keys (each call under its deadline).
+        s.shutdown(std::time::Duration::from_secs(30)).await;
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! No CLI parsing and no web here: `run(spec, connector, endpoints, progress, stop)`.
 
+pub mod history;
+pub mod observe;
 pub mod report;
+pub mod schedule;
 pub mod spec;
 
 use std::future::Future;
@@ -170,6 +173,35 @@ pub async fn run(
         },
         keys_deleted,
         hdr_histogram_v2_base64: recorder.hdr_base64(),
+    })
+}
+
+/// Runs `spec` as [`run`] does and gathers what a stored run keeps besides: the
+/// cluster's facts at the start, the host, and the members' own indicators over the
+/// run (their `/metrics` at `metrics_urls`, else at each member's client URL).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_observed(
+    spec: &BenchSpec,
+    connector: &Connector,
+    endpoints: &[String],
+    metrics_urls: &[String],
+    cluster: &str,
+    source: history::RunSource,
+    progress: impl FnMut(&Progress),
+    stop: impl Future<Output = ()>,
+) -> Result<history::StoredRun> {
+    let (facts, urls) = observe::cluster_facts(connector, endpoints, metrics_urls).await;
+    let baseline = observe::baseline(connector, urls).await;
+    let report = run(spec, connector, endpoints, progress, stop).await?;
+    let indicators = baseline.indicators(connector).await;
+    Ok(history::StoredRun {
+        id: report.run_id.clone(),
+        cluster: cluster.to_string(),
+        source,
+        report,
+        facts,
+        host: observe::HostFacts::current(),
+        indicators,
     })
 }
 

@@ -65,6 +65,7 @@ impl Workload {
 /// A benchmark: a workload and etcd's common parameters. Serializable so runs can be
 /// stored with what produced them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BenchSpec {
     pub workload: Workload,
     /// gRPC connections; connection i dials endpoint i mod n (only the leader with

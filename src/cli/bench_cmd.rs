@@ -7,8 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
+use std::fmt::Write as _;
+
+use super::bench_history::RunStore;
+use crate::bench::history::{Comparison, RunFilter, RunList, RunSource, StoredRun};
 use crate::bench::{self, BenchSpec, Consistency, Progress, Workload};
-use crate::config::{AuthConfig, ClusterConfig, TlsConfig};
+use crate::config::{AuthConfig, ClusterConfig, Overrides, Settings, TlsConfig};
 use crate::etcd::Connector;
 
 /// Where `--user name:password` puts the password for the connector, which reads
@@ -91,6 +95,24 @@ pub struct BenchArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Output::Simple, global = true)]
     pub output: Output,
+    /// Config file: where runs are stored (store.data_dir), the monitor's address
+    /// (server.listen), and the clusters --cluster names.
+    #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the store runs are kept in (default: store.data_dir, ./data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// A cluster of the config: its endpoints, TLS, auth and metrics URLs are used,
+    /// and its name labels the run (`list`: only this cluster's runs).
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// Do not store the run.
+    #[arg(long, global = true)]
+    pub no_save: bool,
+    /// The running monitor to store runs through (and read them from) when it holds
+    /// the store file (default: http:// + the config's server.listen).
+    #[arg(long, global = true)]
+    pub monitor_url: Option<String>,
     #[command(subcommand)]
     pub workload: BenchWorkload,
 }
@@ -163,10 +185,35 @@ pub enum BenchWorkload {
         #[arg(long, value_enum, default_value_t = ConsistencyArg::L)]
         consistency: ConsistencyArg,
     },
+    /// List stored runs, newest first.
+    List {
+        /// Only runs of this workload (put, range, txn-put, ...).
+        #[arg(long)]
+        workload: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Runs older than this run id (the next page).
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// Show one stored run: etcd's report and what the cluster and host were.
+    Show { id: String },
+    /// Compare stored runs with the first: throughput and latency changes, and
+    /// regressions past the threshold. Exit status 1 when a run regressed.
+    Compare {
+        /// Run ids, the baseline first.
+        #[arg(num_args = 2.., required = true)]
+        ids: Vec<String>,
+        /// A change worse than this share is a regression (default: the config's
+        /// bench.regression_threshold, 0.1 = 10%).
+        #[arg(long)]
+        threshold: Option<f64>,
+    },
 }
 
 impl BenchArgs {
-    pub fn spec(&self) -> BenchSpec {
+    /// The benchmark to run; `None` for list, show and compare.
+    pub fn spec(&self) -> Option<BenchSpec> {
         let workload = match &self.workload {
             BenchWorkload::Put => Workload::Put,
             BenchWorkload::Range {
@@ -203,8 +250,11 @@ impl BenchArgs {
                 read_percent: *read_percent,
                 consistency: (*consistency).into(),
             },
+            BenchWorkload::List { .. }
+            | BenchWorkload::Show { .. }
+            | BenchWorkload::Compare { .. } => return None,
         };
-        BenchSpec {
+        Some(BenchSpec {
             workload,
             conns: self.conns,
             clients: self.clients,
@@ -217,10 +267,33 @@ impl BenchArgs {
             key_space_size: self.key_space_size,
             sequential_keys: self.sequential_keys,
             prefix: self.prefix.clone(),
+        })
+    }
+
+    /// The cluster to load: the config's `--cluster`, else the flags'.
+    fn cluster(&self, settings: &Settings) -> anyhow::Result<ClusterConfig> {
+        match &self.cluster {
+            Some(name) => settings
+                .clusters
+                .iter()
+                .find(|c| &c.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no cluster named {name:?} in the config (clusters: {})",
+                        settings
+                            .clusters
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+            None => Ok(self.flags_cluster()),
         }
     }
 
-    fn cluster(&self) -> ClusterConfig {
+    fn flags_cluster(&self) -> ClusterConfig {
         let tls = (self.cacert.is_some() || self.cert.is_some()).then(|| TlsConfig {
             ca_file: self.cacert.clone(),
             cert_file: self.cert.clone(),
@@ -266,10 +339,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         // Still one thread here: no runtime yet.
         std::env::set_var(INLINE_PASSWORD_ENV, password);
     }
-    let spec = args.spec();
-    spec.validate().map_err(anyhow::Error::msg)?;
-    let cluster = args.cluster();
-    let connector = Connector::new(&cluster, args.command_timeout, args.dial_timeout)?;
+    let settings = Settings::load(
+        args.config.as_deref(),
+        &Overrides {
+            data_dir: args.data_dir.clone(),
+            ..Default::default()
+        },
+    )?;
     // One thread: at 0.05 ms of client CPU per put, one core drives far more requests
     // than a 3-member cluster on the same machine answers, and a multi-thread runtime
     // spent its time waking idle workers and moving tasks between them (more CPU per
@@ -277,12 +353,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let Some(spec) = args.spec() else {
+        return runtime.block_on(stored_runs(&args, &settings));
+    };
+    spec.validate().map_err(anyhow::Error::msg)?;
+    let cluster = args.cluster(&settings)?;
+    let label = match &args.cluster {
+        Some(name) => name.clone(),
+        None => cluster.endpoints.join(","),
+    };
+    let connector = Connector::new(&cluster, args.command_timeout, args.dial_timeout)?;
+    // Where the run will be kept, found before the load: a store that cannot take it
+    // stops the run before it loads the cluster.
+    let runs = if args.no_save {
+        None
+    } else {
+        Some(RunStore::open(
+            &settings,
+            args.monitor_url.as_deref(),
+            true,
+        )?)
+    };
     let bar = std::io::stderr().is_terminal().then(|| progress_bar(&spec));
-    let report = runtime.block_on(async {
-        bench::run(
+    let run = runtime.block_on(async {
+        bench::run_observed(
             &spec,
             &connector,
             &cluster.endpoints,
+            &cluster.metrics_urls,
+            &label,
+            RunSource::Cli,
             |p: &Progress| {
                 if let Some(bar) = &bar {
                     match (p.total, p.duration) {
@@ -299,7 +399,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = report.context("benchmark failed")?;
+    let run = run.context("benchmark failed")?;
+    let report = &run.report;
     match args.output {
         Output::Simple => {
             print!("{}", report.render_text());
@@ -315,12 +416,266 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             );
         }
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(report)?),
+    }
+    if let Some(runs) = runs {
+        match runtime.block_on(runs.save(&run)) {
+            Ok(()) => eprintln!(
+                "run {} stored in {} (etcd-monitor bench show {})",
+                run.id,
+                runs.describe(),
+                run.id
+            ),
+            Err(e) => {
+                // The report is printed above; only keeping it failed.
+                eprintln!("error: run {} was not stored: {e:#}", run.id);
+                std::process::exit(1);
+            }
+        }
     }
     if report.interrupted {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// `bench list | show | compare`.
+async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<()> {
+    let runs = RunStore::open(settings, args.monitor_url.as_deref(), false)?;
+    let json = args.output == Output::Json;
+    match &args.workload {
+        BenchWorkload::List {
+            workload,
+            limit,
+            before,
+        } => {
+            if *limit == 0 {
+                anyhow::bail!("--limit must be at least 1");
+            }
+            let list = runs
+                .list(&RunFilter {
+                    cluster: args.cluster.clone(),
+                    workload: workload.clone(),
+                    before: before.clone(),
+                    limit: *limit,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", render_list(&list));
+            }
+        }
+        BenchWorkload::Show { id } => {
+            let run = runs.get(id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                print!("{}", render_run(&run));
+            }
+        }
+        BenchWorkload::Compare { ids, threshold } => {
+            let threshold = threshold.unwrap_or(settings.bench.regression_threshold);
+            let comparison = runs.compare(ids, threshold).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&comparison)?);
+            } else {
+                print!("{}", render_comparison(&comparison));
+            }
+            if comparison.regressions > 0 {
+                std::process::exit(1);
+            }
+        }
+        _ => unreachable!("spec() is Some for the workloads"),
+    }
+    Ok(())
+}
+
+fn ms(secs: Option<f64>) -> String {
+    secs.map_or("-".into(), |s| format!("{:.2}", s * 1e3))
+}
+
+fn utc(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn render_list(list: &RunList) -> String {
+    let mut out = String::new();
+    if list.runs.is_empty() && list.unreadable.is_empty() {
+        out.push_str("no benchmark run stored\n");
+        return out;
+    }
+    // The cluster column is as wide as its longest name (endpoints can be long).
+    let cw = list
+        .runs
+        .iter()
+        .map(|r| r.cluster.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("CLUSTER".len());
+    let _ = writeln!(
+        out,
+        "{:<26} {:<20} {:<cw$} {:<15} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6}  SOURCE",
+        "RUN",
+        "STARTED",
+        "CLUSTER",
+        "WORKLOAD",
+        "CONNS/CL",
+        "REQUESTS",
+        "REQ/S",
+        "P50 MS",
+        "P99 MS",
+        "FAILED"
+    );
+    for r in &list.runs {
+        let _ = writeln!(
+            out,
+            "{:<26} {:<20} {:<cw$} {:<15} {:>9} {:>9} {:>10.1} {:>9} {:>9} {:>6}  {}{}",
+            r.id,
+            utc(r.started_unix_ms),
+            r.cluster,
+            r.workload,
+            format!("{}/{}", r.conns, r.clients),
+            r.requests,
+            r.requests_per_sec,
+            ms(r.p50_secs),
+            ms(r.p99_secs),
+            r.errors,
+            r.source,
+            if r.interrupted { " (interrupted)" } else { "" }
+        );
+    }
+    for e in &list.unreadable {
+        let _ = writeln!(out, "unreadable: {e}");
+    }
+    if let Some(next) = &list.next_before {
+        let _ = writeln!(out, "(more: --before {next})");
+    }
+    out
+}
+
+fn render_run(run: &StoredRun) -> String {
+    let mut out = String::new();
+    let r = &run.report;
+    let f = &run.facts;
+    let i = &run.indicators;
+    let _ = writeln!(
+        out,
+        "Run:        {}{}",
+        run.id,
+        if r.interrupted { " (interrupted)" } else { "" }
+    );
+    let _ = writeln!(out, "Started:    {}", utc(r.started_unix_ms));
+    let _ = writeln!(out, "Source:     {}", run.source);
+    let _ = writeln!(out, "Workload:   {:?}", r.spec.workload);
+    let _ = writeln!(
+        out,
+        "Load:       {} conns, {} clients, {}{}, key {} B, value {} B, key space {}{}",
+        r.spec.conns,
+        r.spec.clients,
+        r.spec
+            .total_limit()
+            .map_or("no request limit".into(), |t| format!("{t} requests")),
+        r.spec.duration.map_or(String::new(), |d| format!(
+            " for {}",
+            humantime::format_duration(d)
+        )),
+        r.spec.key_size,
+        r.spec.val_size,
+        r.spec.key_space_size,
+        r.spec
+            .rate
+            .map_or(String::new(), |x| format!(", rate {x}/s"))
+    );
+    let _ = writeln!(
+        out,
+        "Cluster:    {} (id {}, etcd {}, {} members, leader {}, DB {} bytes)",
+        run.cluster,
+        f.cluster_id.as_deref().unwrap_or("?"),
+        f.version.as_deref().unwrap_or("?"),
+        f.members.len(),
+        f.leader.as_deref().unwrap_or("?"),
+        f.db_size_bytes.map_or("?".into(), |b| b.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "During run: WAL fsync p99 {} ms, backend commit p99 {} ms, leader changes {}, failed proposals {} ({} members observed)",
+        ms(i.wal_fsync_p99_seconds),
+        ms(i.backend_commit_p99_seconds),
+        i.leader_changes.map_or("?".into(), |v| v.to_string()),
+        i.proposals_failed.map_or("?".into(), |v| v.to_string()),
+        i.members_observed
+    );
+    let _ = writeln!(
+        out,
+        "Host:       {} ({} {}, {} CPUs, etcd-monitor {})",
+        run.host.hostname, run.host.os, run.host.arch, run.host.cpus, run.host.monitor_version
+    );
+    for e in f.errors.iter().chain(&i.errors) {
+        let _ = writeln!(out, "Note:       {e}");
+    }
+    out.push_str(&r.render_text());
+    out
+}
+
+fn change(c: Option<f64>) -> String {
+    c.map_or(String::new(), |c| format!(" ({:+.1}%)", c * 100.0))
+}
+
+fn render_comparison(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Baseline {}; a regression is throughput down or p99 up by more than {:.0}%.",
+        c.baseline,
+        c.threshold * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<26} {:<15} {:>20} {:>18} {:>18} {:>10}  VERDICT",
+        "RUN", "WORKLOAD", "REQ/S", "P50 MS", "P99 MS", "FSYNC P99"
+    );
+    for (i, r) in c.runs.iter().enumerate() {
+        let s = &r.summary;
+        let verdict = if i == 0 {
+            "baseline".to_string()
+        } else if r.regressions.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("REGRESSION: {}", r.regressions.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:<15} {:>20} {:>18} {:>18} {:>10}  {}",
+            s.id,
+            s.workload,
+            format!(
+                "{:.1}{}",
+                s.requests_per_sec,
+                change(r.requests_per_sec_change)
+            ),
+            format!("{}{}", ms(s.p50_secs), change(r.p50_change)),
+            format!("{}{}", ms(s.p99_secs), change(r.p99_change)),
+            ms(r.indicators.wal_fsync_p99_seconds),
+            verdict
+        );
+        if !r.differences.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<26} not like for like: {}",
+                "",
+                r.differences.join("; ")
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} of {} runs regressed.",
+        c.regressions,
+        c.runs.len() - 1
+    );
+    out
 }
 
 fn progress_bar(spec: &BenchSpec) -> indicatif::ProgressBar {

@@ -2,6 +2,7 @@
 
 mod alerts_cmd;
 mod bench_cmd;
+mod bench_history;
 mod check_cmd;
 mod config_cmd;
 mod demo;
@@ -45,7 +46,8 @@ pub enum Command {
     /// cluster's readiness. Exit status 0 PASS, 1 WARN, 2 FAIL, 3 could not run.
     #[command(subcommand)]
     Check(CheckCommand),
-    /// Load benchmark with the flags of etcd's benchmark tool.
+    /// Load benchmark with the flags of etcd's benchmark tool; every run is stored
+    /// (bench list | show | compare).
     Bench(Box<bench_cmd::BenchArgs>),
 }
 

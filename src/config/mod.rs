@@ -45,6 +45,9 @@ pub struct Settings {
     /// `[alerting]`: built-in rule changes and user rules.
     #[serde(default)]
     pub alerting: crate::alert::AlertingSettings,
+    /// `[bench]`: regression threshold and scheduled benchmarks.
+    #[serde(default)]
+    pub bench: crate::bench::schedule::BenchSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +109,9 @@ pub struct ClusterConfig {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Scheduled benchmarks may load this cluster (never by default).
+    #[serde(default)]
+    pub allow_benchmark: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -363,6 +369,9 @@ impl Settings {
                 }
             }
         }
+        self.bench
+            .validate(&self.clusters)
+            .map_err(|(field, message)| invalid(field, message))?;
         self.alerting
             .validate()
             .map_err(|e| invalid(e.field, format!("rule {:?}: {}", e.rule, e.message)))?;
@@ -380,6 +389,7 @@ impl ClusterConfig {
             tags: Vec::new(),
             tls: None,
             auth: None,
+            allow_benchmark: false,
         }
     }
 }
@@ -543,7 +553,10 @@ mod tests {
         let from = DEFAULT_CONFIG
             .find("# [alerting.builtin.")
             .expect("default.toml shows an [alerting] example");
-        let example: String = DEFAULT_CONFIG[from..]
+        let to = DEFAULT_CONFIG[from..]
+            .find("\n[bench]")
+            .map_or(DEFAULT_CONFIG.len(), |i| from + i);
+        let example: String = DEFAULT_CONFIG[from..to]
             .lines()
             .filter(|l| !l.starts_with("# #"))
             .map(|l| l.strip_prefix("# ").unwrap_or(""))
@@ -559,6 +572,34 @@ mod tests {
         assert_eq!(alerting.default_receivers, ["chat"]);
         assert_eq!(alerting.grouping.repeat_interval.as_secs(), 4 * 3600);
         alerting.validate().unwrap();
+    }
+
+    #[test]
+    fn the_commented_schedule_example_is_valid() {
+        let from = DEFAULT_CONFIG
+            .find("# [[bench.schedules]]")
+            .expect("default.toml shows a [[bench.schedules]] example");
+        let example: String = DEFAULT_CONFIG[from..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = format!(
+            "[[clusters]]\nname = \"prod-main\"\nendpoints = [\"http://127.0.0.1:2379\"]\nallow_benchmark = true\n\n{example}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, &file).unwrap();
+        let s = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
+            .unwrap_or_else(|e| panic!("{e}\n{file}"));
+        let spec = &s.bench.schedules[0].spec;
+        assert_eq!((spec.clients, spec.total, spec.val_size), (100, Some(20000), 256));
+        // Without allow_benchmark the same schedule is refused, naming the field.
+        std::fs::write(&path, file.replace("allow_benchmark = true", "")).unwrap();
+        let e = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bench.schedules[0].cluster"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod alerts;
 mod api;
 mod assets;
+mod bench;
 pub mod chart;
 mod error;
 pub mod pages;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub started: Instant,
     /// The probe interval: charts never ask for a finer step.
     pub interval_ms: i64,
+    /// `[bench] regression_threshold`: comparisons use it unless asked otherwise.
+    pub regression_threshold: f64,
 }
 
 /// Pages may load only the monitor's own CSS and scripts; SVG charts are inline
@@ -47,6 +50,7 @@ pub async fn launch(
     store: Arc<Store>,
     alerts: crate::alert::manager::AlertManager,
     interval: std::time::Duration,
+    regression_threshold: f64,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -56,6 +60,7 @@ pub async fn launch(
         alerts,
         started: Instant::now(),
         interval_ms: interval.as_millis() as i64,
+        regression_threshold,
     };
     let server = HttpServer::new(move || {
         App::new()
@@ -105,6 +110,12 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             web::get().to(pages::member),
         )
         .route("/alerts", web::get().to(pages::alerts))
+        .route("/benchmarks", web::get().to(pages::benchmarks))
+        .route(
+            "/benchmarks/compare",
+            web::get().to(pages::benchmark_comparison),
+        )
+        .route("/benchmarks/{id}", web::get().to(pages::benchmark))
         .route("/explore", web::get().to(pages::explore))
         .route("/about", web::get().to(pages::about))
         .route("/events", web::get().to(sse::events))
@@ -134,13 +145,26 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(alerts::silences))
                     .route(web::post().to(alerts::create_silence)),
             )
+            .service(
+                web::resource("/benchmarks")
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(bench::MAX_RUN_BODY)
+                            .error_handler(error::json_error),
+                    )
+                    .route(web::get().to(bench::list))
+                    .route(web::post().to(bench::create)),
+            )
+            .route("/benchmarks/compare", web::get().to(bench::compare))
+            .route("/benchmarks/{id}", web::get().to(bench::one))
             .configure(operator_routes),
     );
 }
 
 /// Routes that change what the monitor does (not the clusters): silences and
 /// acknowledgements, each recorded in the alert history with who did it. Access
-/// control will guard this group (and POST /silences above).
+/// control will guard this group (and POST /silences and POST /benchmarks above:
+/// storing a run the command line made while this monitor holds the store).
 fn operator_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/silences/{id}", web::delete().to(alerts::expire_silence))
         .route(

@@ -326,6 +326,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
     let refused = Command::new(BIN)
         .args([
             "bench",
+            "--no-save",
             "--endpoints",
             &endpoints,
             "--prefix",
@@ -349,6 +350,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
     let out = Command::new(BIN)
         .args([
             "bench",
+            "--no-save",
             "--endpoints",
             &endpoints,
             "--conns",
@@ -387,7 +389,15 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
 
     // Simple output has etcd's sections.
     let out = Command::new(BIN)
-        .args(["bench", "--endpoints", &endpoints, "mixed", "--total", "50"])
+        .args([
+            "bench",
+            "--no-save",
+            "--endpoints",
+            &endpoints,
+            "mixed",
+            "--total",
+            "50",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -407,6 +417,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
     let child = Command::new(BIN)
         .args([
             "bench",
+            "--no-save",
             "--endpoints",
             &endpoints,
             "--clients",
@@ -490,6 +501,7 @@ async fn bench_over_tls_with_auth() {
         Command::new(BIN)
             .args([
                 "bench",
+                "--no-save",
                 "--endpoints",
                 &endpoints,
                 "--conns",

@@ -13,6 +13,7 @@ mod alerting;
 mod alerts_page;
 mod api;
 mod bench;
+mod bench_history;
 mod browser;
 mod checks;
 mod cli;

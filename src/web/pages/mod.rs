@@ -6,6 +6,7 @@
 //! SVG charts, through the chart module's own escaping.
 
 mod alerts;
+mod bench;
 mod views;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::collect::snapshot::ClusterSnapshot;
 use crate::store::query::{self, Aggregate, HistoryQuery};
 pub use alerts::alerts;
 use alerts::{cluster_alert_rows, layout, AlertBadges};
+pub use bench::{benchmark, benchmark_comparison, benchmarks};
 pub use views::*;
 
 /// Width of a chart in SVG units; history is asked for at about one point per unit.
@@ -73,6 +75,10 @@ impl ResponseError for PageError {
             ApiError::BadRequest(_) => (
                 "Bad request",
                 "Fix the parameter named above, or start again from the page's own links.",
+            ),
+            ApiError::Conflict(_) => (
+                "Already there",
+                "What you asked to create exists already; nothing was changed.",
             ),
             ApiError::Internal(_) => (
                 "Something failed on the server",

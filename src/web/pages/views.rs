@@ -14,17 +14,19 @@ use crate::web::units::{human, Unit};
 pub enum Nav {
     Overview,
     Alerts,
+    Benchmarks,
     Explore,
     About,
     /// Error pages.
     None,
 }
 
-/// The navigation, in order. Benchmarks, Keys and Settings join here as their
-/// issues land; each entry will carry the role it needs.
-const NAV: [(Nav, &str, &str); 4] = [
+/// The navigation, in order. Keys and Settings join here as their issues land;
+/// each entry will carry the role it needs.
+const NAV: [(Nav, &str, &str); 5] = [
     (Nav::Overview, "Overview", "/"),
     (Nav::Alerts, "Alerts", "/alerts"),
+    (Nav::Benchmarks, "Benchmarks", "/benchmarks"),
     (Nav::Explore, "Metrics", "/explore"),
     (Nav::About, "About", "/about"),
 ];

@@ -1,0 +1,573 @@
+//! Stored benchmark runs: every run with what produced it and what the cluster and the
+//! host were at the time, kept in the store's `bench_runs` table, and the comparison
+//! of two or more runs with regressions flagged.
+//!
+//! Runs are kept as JSON behind a format byte, not postcard: a run is the API's own
+//! shape (an internally tagged workload, optional fields), which postcard cannot read
+//! back, and runs are kept for years while their fields grow; JSON reads an old run
+//! with the new fields' defaults. They are a few KB each and written once per run.
+
+use serde::{Deserialize, Serialize};
+
+use super::observe::{ClusterFacts, HostFacts, RunIndicators};
+use super::BenchReport;
+use crate::store::{Store, StoreError};
+
+pub const RUNS_TABLE: &str = "bench_runs";
+/// First byte of every stored run: how the rest is encoded.
+const FORMAT_JSON: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no benchmark run {0}")]
+    NotFound(String),
+    #[error("a benchmark run {0} is already stored")]
+    Exists(String),
+    #[error("stored benchmark run {id} cannot be read: {message}")]
+    Corrupt { id: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, HistoryError>;
+
+/// Who started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RunSource {
+    /// `etcd-monitor bench` on the command line.
+    Cli,
+    /// A `[[bench.schedules]]` entry, by name.
+    Schedule { name: String },
+}
+
+impl std::fmt::Display for RunSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunSource::Cli => f.write_str("cli"),
+            RunSource::Schedule { name } => write!(f, "schedule {name}"),
+        }
+    }
+}
+
+/// One run as stored: the report plus its context.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredRun {
+    /// The report's run id (time-ordered).
+    pub id: String,
+    /// The configured cluster's name, or the endpoints given on the command line.
+    pub cluster: String,
+    pub source: RunSource,
+    pub report: BenchReport,
+    #[serde(default)]
+    pub facts: ClusterFacts,
+    #[serde(default)]
+    pub host: HostFacts,
+    #[serde(default)]
+    pub indicators: RunIndicators,
+}
+
+/// What a list of runs shows of each.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub id: String,
+    pub cluster: String,
+    pub source: String,
+    pub workload: String,
+    pub started_unix_ms: i64,
+    pub conns: usize,
+    pub clients: usize,
+    pub rate: Option<f64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub total_secs: f64,
+    pub requests_per_sec: f64,
+    pub p50_secs: Option<f64>,
+    pub p95_secs: Option<f64>,
+    pub p99_secs: Option<f64>,
+    pub interrupted: bool,
+    pub version: Option<String>,
+}
+
+impl StoredRun {
+    pub fn percentile(&self, percent: f64) -> Option<f64> {
+        self.report
+            .percentiles
+            .iter()
+            .find(|p| p.percent == percent)
+            .map(|p| p.secs)
+            .filter(|_| self.report.summary.requests > 0)
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        let r = &self.report;
+        RunSummary {
+            id: self.id.clone(),
+            cluster: self.cluster.clone(),
+            source: self.source.to_string(),
+            workload: r.spec.workload.name().to_string(),
+            started_unix_ms: r.started_unix_ms,
+            conns: r.spec.conns,
+            clients: r.spec.clients,
+            rate: r.spec.rate,
+            requests: r.summary.requests,
+            errors: r.summary.errors,
+            total_secs: r.summary.total_secs,
+            requests_per_sec: r.summary.requests_per_sec,
+            p50_secs: self.percentile(50.0),
+            p95_secs: self.percentile(95.0),
+            p99_secs: self.percentile(99.0),
+            interrupted: r.interrupted,
+            version: self.facts.version.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_JSON];
+        // Serializing plain data to a Vec cannot fail.
+        serde_json::to_writer(&mut out, self).expect("a run serializes");
+        out
+    }
+
+    pub fn decode(id: &str, bytes: &[u8]) -> Result<StoredRun> {
+        let corrupt = |message: String| HistoryError::Corrupt {
+            id: id.to_string(),
+            message,
+        };
+        match bytes.split_first() {
+            Some((&FORMAT_JSON, json)) => {
+                serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
+            }
+            Some((format, _)) => Err(corrupt(format!(
+                "unknown format {format} (written by a newer etcd-monitor?)"
+            ))),
+            None => Err(corrupt("empty record".into())),
+        }
+    }
+
+    /// Checks a run handed in from outside (the API) before it is stored.
+    pub fn validate(&self) -> Result<()> {
+        if self.id.is_empty()
+            || self.id.len() > 64
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(HistoryError::Invalid(
+                "id: 1 to 64 characters of A-Z a-z 0-9 - _ . :".into(),
+            ));
+        }
+        if self.id != self.report.run_id {
+            return Err(HistoryError::Invalid(format!(
+                "id {} differs from report.run_id {}",
+                self.id, self.report.run_id
+            )));
+        }
+        if self.cluster.is_empty() {
+            return Err(HistoryError::Invalid("cluster: must not be empty".into()));
+        }
+        self.report.spec.validate().map_err(HistoryError::Invalid)
+    }
+}
+
+/// Stores a new run; an id already stored is refused (runs are never overwritten).
+pub fn save(store: &Store, run: &StoredRun) -> Result<()> {
+    run.validate()?;
+    if store.read_record(RUNS_TABLE, run.id.as_bytes())?.is_some() {
+        return Err(HistoryError::Exists(run.id.clone()));
+    }
+    let value = run.encode();
+    store.write_records(&[(RUNS_TABLE, run.id.as_bytes(), Some(&value))])?;
+    Ok(())
+}
+
+pub fn get(store: &Store, id: &str) -> Result<StoredRun> {
+    match store.read_record(RUNS_TABLE, id.as_bytes())? {
+        Some(bytes) => StoredRun::decode(id, &bytes),
+        None => Err(HistoryError::NotFound(id.to_string())),
+    }
+}
+
+/// Which runs a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub cluster: Option<String>,
+    pub workload: Option<String>,
+    /// Only runs whose id sorts before this one (paging, newest first).
+    pub before: Option<String>,
+    pub limit: usize,
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+    /// Runs that could not be read, each message naming its id: one bad record
+    /// neither hides the others nor fails the list.
+    pub unreadable: Vec<String>,
+    /// When the limit cut the list: pass it as `before` for the next page.
+    pub next_before: Option<String>,
+}
+
+pub fn list(store: &Store, filter: &RunFilter) -> Result<RunList> {
+    let mut out = RunList::default();
+    let mut before = filter.before.clone().map(String::into_bytes);
+    // Filters are applied after reading, so read in pages until the limit is met.
+    const PAGE: usize = 200;
+    loop {
+        let rows = store.scan_records(RUNS_TABLE, b"", before.as_deref(), PAGE, true)?;
+        for (key, value) in &rows {
+            let id = String::from_utf8_lossy(key).into_owned();
+            match StoredRun::decode(&id, value) {
+                Ok(run) => {
+                    let summary = run.summary();
+                    let keep = filter
+                        .cluster
+                        .as_ref()
+                        .is_none_or(|c| *c == summary.cluster)
+                        && filter
+                            .workload
+                            .as_ref()
+                            .is_none_or(|w| *w == summary.workload);
+                    if keep {
+                        out.runs.push(summary);
+                    }
+                }
+                Err(e) => out.unreadable.push(e.to_string()),
+            }
+            if out.runs.len() + out.unreadable.len() >= filter.limit {
+                out.next_before = Some(id);
+                return Ok(out);
+            }
+        }
+        match rows.last() {
+            Some((key, _)) if rows.len() == PAGE => before = Some(key.clone()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// How two or more runs compare with the first (the baseline).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comparison {
+    pub baseline: String,
+    /// A change worse than this share (0.1 = 10%) is a regression.
+    pub threshold: f64,
+    pub runs: Vec<ComparedRun>,
+    /// Runs with at least one regression.
+    pub regressions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ComparedRun {
+    pub summary: RunSummary,
+    /// Relative to the baseline: -0.25 is a quarter fewer requests per second.
+    pub requests_per_sec_change: Option<f64>,
+    pub p50_change: Option<f64>,
+    pub p99_change: Option<f64>,
+    /// What got worse by more than the threshold, in words.
+    pub regressions: Vec<String>,
+    /// Parameters, cluster or host that differ from the baseline's: the comparison
+    /// may say more about those than about the cluster.
+    pub differences: Vec<String>,
+    pub indicators: RunIndicators,
+}
+
+fn change(base: Option<f64>, value: Option<f64>) -> Option<f64> {
+    match (base, value) {
+        (Some(b), Some(v)) if b > 0.0 => Some(v / b - 1.0),
+        _ => None,
+    }
+}
+
+/// Compares `runs[1..]` with `runs[0]`.
+pub fn compare(runs: &[StoredRun], threshold: f64) -> Result<Comparison> {
+    if runs.len() < 2 {
+        return Err(HistoryError::Invalid(
+            "a comparison needs at least two runs".into(),
+        ));
+    }
+    if !(threshold > 0.0 && threshold.is_finite()) {
+        return Err(HistoryError::Invalid(format!(
+            "threshold: must be a share above 0 (0.1 = 10%), got {threshold}"
+        )));
+    }
+    let base = &runs[0];
+    let base_summary = base.summary();
+    let mut compared = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let summary = run.summary();
+        let mut c = ComparedRun {
+            requests_per_sec_change: None,
+            p50_change: None,
+            p99_change: None,
+            regressions: Vec::new(),
+            differences: Vec::new(),
+            indicators: run.indicators.clone(),
+            summary,
+        };
+        if i > 0 {
+            let s = &c.summary;
+            c.requests_per_sec_change = change(
+                Some(base_summary.requests_per_sec),
+                Some(s.requests_per_sec),
+            );
+            c.p50_change = change(base_summary.p50_secs, s.p50_secs);
+            c.p99_change = change(base_summary.p99_secs, s.p99_secs);
+            if let Some(ch) = c.requests_per_sec_change.filter(|ch| *ch < -threshold) {
+                c.regressions.push(format!(
+                    "throughput {:+.1}% ({:.0} -> {:.0} requests/s)",
+                    ch * 100.0,
+                    base_summary.requests_per_sec,
+                    s.requests_per_sec
+                ));
+            }
+            if let Some(ch) = c.p99_change.filter(|ch| *ch > threshold) {
+                c.regressions.push(format!(
+                    "p99 {:+.1}% ({:.2} -> {:.2} ms)",
+                    ch * 100.0,
+                    base_summary.p99_secs.unwrap_or(0.0) * 1e3,
+                    s.p99_secs.unwrap_or(0.0) * 1e3
+                ));
+            }
+            if s.errors > 0 && base_summary.errors == 0 {
+                c.regressions
+                    .push(format!("{} failed requests (baseline: none)", s.errors));
+            }
+            c.differences = differences(base, run);
+        }
+        compared.push(c);
+    }
+    Ok(Comparison {
+        baseline: base.id.clone(),
+        threshold,
+        regressions: compared
+            .iter()
+            .filter(|c| !c.regressions.is_empty())
+            .count(),
+        runs: compared,
+    })
+}
+
+/// What differs between two runs besides their results.
+fn differences(a: &StoredRun, b: &StoredRun) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what}: {x} vs {y}"));
+        }
+    };
+    let (sa, sb) = (&a.report.spec, &b.report.spec);
+    differ(
+        "workload",
+        format!("{:?}", sa.workload),
+        format!("{:?}", sb.workload),
+    );
+    differ("conns", sa.conns.to_string(), sb.conns.to_string());
+    differ("clients", sa.clients.to_string(), sb.clients.to_string());
+    differ(
+        "target leader",
+        sa.target_leader.to_string(),
+        sb.target_leader.to_string(),
+    );
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    differ(
+        "total",
+        opt(sa.total_limit().map(|t| t.to_string())),
+        opt(sb.total_limit().map(|t| t.to_string())),
+    );
+    differ(
+        "duration",
+        opt(sa
+            .duration
+            .map(|d| humantime::format_duration(d).to_string())),
+        opt(sb
+            .duration
+            .map(|d| humantime::format_duration(d).to_string())),
+    );
+    differ(
+        "rate",
+        opt(sa.rate.map(|r| r.to_string())),
+        opt(sb.rate.map(|r| r.to_string())),
+    );
+    differ("key size", sa.key_size.to_string(), sb.key_size.to_string());
+    differ(
+        "value size",
+        sa.val_size.to_string(),
+        sb.val_size.to_string(),
+    );
+    differ(
+        "key space",
+        sa.key_space_size.to_string(),
+        sb.key_space_size.to_string(),
+    );
+    differ(
+        "sequential keys",
+        sa.sequential_keys.to_string(),
+        sb.sequential_keys.to_string(),
+    );
+    differ("cluster", a.cluster.clone(), b.cluster.clone());
+    differ(
+        "cluster id",
+        opt(a.facts.cluster_id.clone()),
+        opt(b.facts.cluster_id.clone()),
+    );
+    differ(
+        "etcd version",
+        opt(a.facts.version.clone()),
+        opt(b.facts.version.clone()),
+    );
+    differ(
+        "members",
+        a.facts.members.len().to_string(),
+        b.facts.members.len().to_string(),
+    );
+    differ("host", a.host.hostname.clone(), b.host.hostname.clone());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{BenchSpec, ClusterDelta, OpCounts, Percentile, Summary};
+
+    pub(crate) fn run(id: &str, rps: f64, p99_ms: f64, rate: Option<f64>) -> StoredRun {
+        StoredRun {
+            id: id.into(),
+            cluster: "c".into(),
+            source: RunSource::Cli,
+            report: BenchReport {
+                run_id: id.into(),
+                prefix: format!("/etcd-monitor-bench/{id}/"),
+                spec: BenchSpec {
+                    rate,
+                    ..BenchSpec::default()
+                },
+                started_unix_ms: 1,
+                corrected_for_coordinated_omission: rate.is_some(),
+                interrupted: false,
+                summary: Summary {
+                    total_secs: 1.0,
+                    requests: 100,
+                    errors: 0,
+                    slowest_secs: p99_ms / 1e3,
+                    fastest_secs: 0.001,
+                    average_secs: 0.002,
+                    stddev_secs: 0.001,
+                    requests_per_sec: rps,
+                },
+                histogram: vec![],
+                percentiles: vec![
+                    Percentile {
+                        percent: 50.0,
+                        secs: 0.002,
+                    },
+                    Percentile {
+                        percent: 99.0,
+                        secs: p99_ms / 1e3,
+                    },
+                ],
+                errors: Default::default(),
+                ops: OpCounts::default(),
+                cluster: ClusterDelta::default(),
+                keys_deleted: 100,
+                hdr_histogram_v2_base64: None,
+            },
+            facts: ClusterFacts::default(),
+            host: HostFacts::default(),
+            indicators: RunIndicators::default(),
+        }
+    }
+
+    #[test]
+    fn comparison_flags_slower_runs_only_past_the_threshold() {
+        let runs = [
+            run("a", 1000.0, 10.0, None),
+            run("b", 950.0, 10.5, None),
+            run("c", 500.0, 25.0, Some(500.0)),
+        ];
+        let c = compare(&runs, 0.1).unwrap();
+        assert_eq!(c.baseline, "a");
+        assert_eq!(c.regressions, 1);
+        assert!(c.runs[1].regressions.is_empty(), "{:?}", c.runs[1]);
+        assert!((c.runs[1].requests_per_sec_change.unwrap() + 0.05).abs() < 1e-9);
+        let slow = &c.runs[2];
+        assert_eq!(slow.regressions.len(), 2, "{:?}", slow.regressions);
+        assert!(slow.regressions[0].starts_with("throughput -50.0%"));
+        assert!(slow.regressions[1].starts_with("p99 +150.0%"));
+        assert_eq!(slow.differences, vec!["rate: - vs 500".to_string()]);
+        // A looser threshold forgives run c's p99 but not its throughput.
+        let loose = compare(&runs, 2.0).unwrap();
+        assert_eq!(loose.regressions, 0);
+        assert!(compare(&runs[..1], 0.1).is_err());
+        assert!(compare(&runs, 0.0).is_err());
+    }
+
+    #[test]
+    fn runs_round_trip_and_bad_records_are_named() {
+        let r = run("20261127T000000.000Z-0001", 1.0, 1.0, None);
+        let back = StoredRun::decode(&r.id, &r.encode()).unwrap();
+        assert_eq!(back.summary(), r.summary());
+        let err = StoredRun::decode("x", &[9, 1, 2]).unwrap_err().to_string();
+        assert!(
+            err.contains("x") && err.contains("unknown format 9"),
+            "{err}"
+        );
+        let err = StoredRun::decode("x", &[1, b'{']).unwrap_err().to_string();
+        assert!(err.contains("cannot be read"), "{err}");
+        let mut bad = r.clone();
+        bad.id = "a/b".into();
+        assert!(bad.validate().unwrap_err().to_string().starts_with("id:"));
+    }
+
+    #[test]
+    fn store_keeps_runs_newest_first_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path(), crate::store::Retention::default()).unwrap();
+        for (i, cluster) in ["x", "y", "x"].iter().enumerate() {
+            let mut r = run(&format!("2026010{i}T000000.000Z-0000"), 1.0, 1.0, None);
+            r.cluster = cluster.to_string();
+            save(&store, &r).unwrap();
+        }
+        let again = run("20260100T000000.000Z-0000", 1.0, 1.0, None);
+        assert!(matches!(save(&store, &again), Err(HistoryError::Exists(_))));
+        let all = list(
+            &store,
+            &RunFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(all.next_before, None);
+        let ids: Vec<String> = all.runs.into_iter().map(|r| r.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "20260102T000000.000Z-0000",
+                "20260101T000000.000Z-0000",
+                "20260100T000000.000Z-0000"
+            ]
+        );
+        let x = list(
+            &store,
+            &RunFilter {
+                cluster: Some("x".into()),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(x.runs.len(), 1);
+        assert_eq!(x.runs[0].id, "20260102T000000.000Z-0000");
+        assert_eq!(x.next_before.as_deref(), Some("20260102T000000.000Z-0000"));
+        assert!(matches!(
+            get(&store, "nope"),
+            Err(HistoryError::NotFound(_))
+        ));
+        assert_eq!(get(&store, &ids[1]).unwrap().cluster, "y");
+    }
+}
