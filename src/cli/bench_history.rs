@@ -55,6 +55,12 @@ impl RunStore {
                     .context("building the HTTP client")?;
                 Ok(RunStore::Monitor { base, http })
             }
+            Err(e) if create => Err(e).with_context(|| {
+                format!(
+                    "cannot open {} to store the run (give --data-dir, or --no-save not to store it)",
+                    path.display()
+                )
+            }),
             Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
         }
     }
