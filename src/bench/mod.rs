@@ -246,11 +246,24 @@ async fn count_prefix(kv: &mut KvClient, prefix: &str, timeout: Duration) -> Res
     Ok(resp.count())
 }
 
-/// (revision, raft index) of the member behind `client`.
+/// (revision, raft index) as the member behind `client` sees them once it has applied
+/// everything committed: the revision comes from a linearizable read (Status alone
+/// answers with what this member has applied so far, which may trail a write another
+/// member acknowledged a moment ago: 299 of 300 puts were seen that way).
 async fn cluster_position(client: &Client, timeout: Duration) -> Result<(i64, u64)> {
+    let mut kv = client.kv_client();
+    let read = with_deadline(
+        "linearizable read of the revision",
+        timeout,
+        kv.get(
+            "/etcd-monitor-bench/",
+            Some(GetOptions::new().with_count_only()),
+        ),
+    )
+    .await?;
     let mut m = client.maintenance_client();
     let s = with_deadline("status", timeout, m.status()).await?;
-    Ok((s.header().map_or(0, |h| h.revision()), s.raft_index()))
+    Ok((read.header().map_or(0, |h| h.revision()), s.raft_index()))
 }
 
 /// Deletes the prefix and checks it is empty; the number of keys deleted.

@@ -593,7 +593,10 @@ mod tests {
         let s = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
             .unwrap_or_else(|e| panic!("{e}\n{file}"));
         let spec = &s.bench.schedules[0].spec;
-        assert_eq!((spec.clients, spec.total, spec.val_size), (100, Some(20000), 256));
+        assert_eq!(
+            (spec.clients, spec.total, spec.val_size),
+            (100, Some(20000), 256)
+        );
         // Without allow_benchmark the same schedule is refused, naming the field.
         std::fs::write(&path, file.replace("allow_benchmark = true", "")).unwrap();
         let e = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
