@@ -28,6 +28,7 @@ pub struct Monitor {
     pub alerts: AlertManager,
     writer: StoreWriter,
     interval: std::time::Duration,
+    etcd: crate::web::EtcdClients,
     stop_alerts: tokio::sync::watch::Sender<bool>,
     alert_task: tokio::task::JoinHandle<()>,
 }
@@ -35,6 +36,13 @@ pub struct Monitor {
 impl Monitor {
     /// Opens the store in `store.data_dir` and starts collecting. Needs a tokio runtime.
     pub fn start(settings: &Settings) -> Result<Monitor, MonitorError> {
+        // The key browser's clients: reading TLS files and passwords fails here,
+        // before anything starts; nothing connects until a page asks.
+        let etcd = crate::web::EtcdClients::new(
+            &settings.clusters,
+            settings.collect.request_timeout,
+            settings.collect.dial_timeout,
+        )?;
         let store = Arc::new(Store::open_dir(
             &settings.store.data_dir,
             settings.store.retention(),
@@ -70,6 +78,7 @@ impl Monitor {
             alerts,
             writer,
             interval: settings.collect.interval,
+            etcd,
             stop_alerts,
             alert_task,
         })
@@ -86,6 +95,7 @@ impl Monitor {
             self.store.clone(),
             self.alerts.clone(),
             self.interval,
+            self.etcd.clone(),
             listener,
             shutdown,
         )

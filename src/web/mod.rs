@@ -1,5 +1,7 @@
-//! The HTTP layer: translates between HTTP and the domain (snapshots now; history,
-//! alerts and operations later). Nothing here talks to etcd.
+//! The HTTP layer: translates between HTTP and the domain (snapshots, history,
+//! alerts, and the key browser's read-only operations). Monitoring data never
+//! comes from etcd here (the collectors' snapshots have it); only the key browser
+//! calls etcd, through `ops::browse`.
 //!
 //! Routes are grouped by the role they will need (viewer / operator / admin) so that
 //! access control plugs in at one place, the scope of each group.
@@ -9,6 +11,7 @@ mod api;
 mod assets;
 pub mod chart;
 mod error;
+pub mod keys;
 pub mod pages;
 mod sse;
 pub mod units;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use crate::collect::SnapshotBoard;
 use crate::store::Store;
 pub use error::ApiError;
+pub use keys::EtcdClients;
 
 /// What every handler can read.
 #[derive(Clone)]
@@ -35,6 +39,8 @@ pub struct AppState {
     pub started: Instant,
     /// The probe interval: charts never ask for a finer step.
     pub interval_ms: i64,
+    /// The key browser's connections to the configured clusters.
+    pub etcd: EtcdClients,
 }
 
 /// Pages may load only the monitor's own CSS and scripts; SVG charts are inline
@@ -47,6 +53,7 @@ pub async fn launch(
     store: Arc<Store>,
     alerts: crate::alert::manager::AlertManager,
     interval: std::time::Duration,
+    etcd: EtcdClients,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -56,6 +63,7 @@ pub async fn launch(
         alerts,
         started: Instant::now(),
         interval_ms: interval.as_millis() as i64,
+        etcd,
     };
     let server = HttpServer::new(move || {
         App::new()
@@ -104,6 +112,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             "/clusters/{name}/members/{member}",
             web::get().to(pages::member),
         )
+        .route("/clusters/{name}/keys", web::get().to(pages::keys))
+        .route("/clusters/{name}/keys/value", web::get().to(pages::key))
         .route("/alerts", web::get().to(pages::alerts))
         .route("/explore", web::get().to(pages::explore))
         .route("/about", web::get().to(pages::about))
@@ -117,6 +127,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             .route("/clusters/{name}/members", web::get().to(api::members))
             .route("/clusters/{name}/metrics", web::get().to(api::metrics))
             .route("/clusters/{name}/latency", web::get().to(api::latency))
+            .route("/clusters/{name}/keys", web::get().to(keys::list))
+            .route("/clusters/{name}/keys/value", web::get().to(keys::value))
             .route(
                 "/clusters/{name}/metrics/history",
                 web::get().to(api::history),
