@@ -19,5 +19,6 @@ mod cli;
 mod dashboard;
 mod failover;
 mod history;
+mod keys;
 mod metrics;
 mod security;
