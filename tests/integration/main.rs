@@ -17,6 +17,7 @@ mod browser;
 mod checks;
 mod cli;
 mod dashboard;
+mod examples;
 mod failover;
 mod history;
 mod keys;
