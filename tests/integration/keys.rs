@@ -1,7 +1,8 @@
 //! The key browser against a real cluster: 10,000 keys listed page by page, the
 //! folder tree, binary and large values, escaping of hostile keys, bad parameters,
-//! unknown clusters and a dead cluster. One cluster and one monitor for the file:
-//! each check reads its own prefix.
+//! unknown clusters and a dead cluster; then the pages in headless chromium
+//! (screenshots in `target/dashboard-screenshots/keys*.png`). One cluster and one
+//! monitor for the file: each check reads its own prefix.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,8 @@ use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::dashboard::urlencode;
+use crate::browser::Browser;
+use crate::dashboard::{js, shoot, shoot_phone, unexpected, urlencode};
 use crate::harness::*;
 
 const KEYS: usize = 10_000;
@@ -113,6 +115,10 @@ fn entries(body: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+fn js_value(s: &str) -> Value {
+    Value::from(s)
+}
+
 fn error_message(body: &Value) -> String {
     body["error"]["message"]
         .as_str()
@@ -122,7 +128,10 @@ fn error_message(body: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
-    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let (cluster, browser) = tokio::join!(
+        start_cluster(1, LocalClusterOptions::default()),
+        Browser::launch()
+    );
     let mut client = Client::connect(cluster.client_urls(), None).await.unwrap();
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
     let monitor = Monitor::start(test_settings(
@@ -399,6 +408,64 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     let (code, html) = get_html(&monitor, "/clusters/gone/keys").await;
     assert_eq!(code, 503);
     assert!(html.contains("Cluster unavailable"), "{html}");
+
+    // In chromium: a folder's link opens its level, the pages fit a phone's width,
+    // the hostile key stays text (no script of its own, no dialog), and no page
+    // reports a problem (a CSP violation would be one).
+    let page = browser.new_page().await;
+    page.set_viewport(1280, 900, false).await;
+    let mut shots = Vec::new();
+    let base = monitor.base.clone();
+    page.goto(&format!("{base}/clusters/live/keys?prefix=tree%2F"))
+        .await;
+    shoot(&page, "keys", &mut shots).await;
+    let folder = page
+        .eval("document.querySelector('table.keys tr.folder a').href")
+        .await;
+    page.goto(folder.as_str().unwrap()).await;
+    page.wait_until(
+        "the folder tree/a/ to list 1, 2 and b/",
+        "Array.from(document.querySelectorAll('table.keys td:first-child')).map(td => td.innerText.trim()).join(' ') === '1 2 b/'",
+        Duration::from_secs(5),
+    )
+    .await;
+    shoot_phone(&page, "keys-folder", &mut shots).await;
+    page.goto(&format!("{base}/clusters/live/keys/value?key=bin%2Fblob"))
+        .await;
+    shoot(&page, "key-binary", &mut shots).await;
+    page.goto(&format!(
+        "{base}/clusters/live/keys/value?key=large%2Fvalue"
+    ))
+    .await;
+    shoot_phone(&page, "key-large", &mut shots).await;
+    page.goto(&format!(
+        "{base}/clusters/live/keys/value?key={}",
+        urlencode(hostile)
+    ))
+    .await;
+    shoot(&page, "key-hostile", &mut shots).await;
+    let shown = page
+        .eval("document.querySelector('dl.facts dd code').textContent")
+        .await;
+    assert_eq!(shown, js_value(hostile), "the key is shown as its text");
+    let injected = page
+        .eval(&format!(
+            "Array.from(document.scripts).filter(s => !s.src.includes('/assets/app.js')).length + document.querySelectorAll('b').length + (document.title.includes({}) ? 0 : 1)",
+            js("alert(1)")
+        ))
+        .await;
+    assert_eq!(injected, 0, "{}", page.failure("injected elements").await);
+    for s in &shots {
+        eprintln!("screenshot: {}", s.display());
+    }
+    let dialogs = page.dialogs();
+    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
+    let problems = unexpected(page.problems(), &[]);
+    assert!(
+        problems.is_empty(),
+        "the pages reported errors:\n{}",
+        problems.join("\n")
+    );
 
     monitor.stop().await;
 }
