@@ -17,6 +17,8 @@ use crate::etcd::{with_deadline, EtcdError};
 pub const MAX_LIMIT: usize = 1000;
 /// Values longer than this are cut for display; their full size is reported.
 pub const DEFAULT_MAX_VALUE: usize = 64 * 1024;
+/// The smallest range read after one that was mostly the inside of folders.
+const FOLDER_BATCH: usize = 8;
 /// How many folder counts are asked of etcd at once: enough to hide round trips,
 /// few enough not to flood a cluster that serves real clients.
 const COUNT_CONCURRENCY: usize = 8;
@@ -191,12 +193,17 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
     let mut kv = client.kv_client();
     let mut entries: Vec<Entry> = Vec::new();
     let mut revision = 0;
+    // Keys a range may return: what the page still needs, unless the last range
+    // was mostly the inside of folders; then about what it yielded, so that a
+    // level of big folders costs a few keys a folder, not `limit` of each.
+    let mut cap = usize::MAX;
     // One entry more than asked for tells whether there is a next page.
     while entries.len() <= req.limit {
         let Some(from) = start.take().filter(|s| end == [0] || *s < end) else {
             break;
         };
-        let want = req.limit + 1 - entries.len();
+        let want = (req.limit + 1 - entries.len()).min(cap);
+        let before = entries.len();
         let options = GetOptions::new()
             .with_range(end.clone())
             .with_keys_only()
@@ -234,6 +241,12 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
         if !resp.more() {
             break;
         }
+        let (gained, read) = (entries.len() - before, resp.kvs().len());
+        cap = if gained * 2 < read {
+            (gained * 2).max(FOLDER_BATCH)
+        } else {
+            usize::MAX
+        };
     }
     let next = if entries.len() > req.limit {
         entries.truncate(req.limit);
