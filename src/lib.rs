@@ -1,7 +1,7 @@
 //! etcd-monitor: monitors etcd v3 clusters.
 //!
 //! Domain modules (`collect`, `etcd`, `promtext`, `store`, `config`, `alert`, `notify`,
-//! `bench`, `check`) know nothing of the web layer; `web` translates between HTTP and
+//! `bench`, `check`, `ops`) know nothing of the web layer; `web` translates between HTTP and
 //! them; `cli` is the binary's edge.
 
 pub mod alert;
@@ -14,6 +14,7 @@ pub mod etcd;
 pub mod localetcd;
 pub mod monitor;
 pub mod notify;
+pub mod ops;
 pub mod promtext;
 pub mod store;
 pub mod web;

@@ -31,6 +31,7 @@ pub struct Monitor {
     regression_threshold: f64,
     /// Tells the alert manager and scheduled benchmarks to stop.
     stop: tokio::sync::watch::Sender<bool>,
+    etcd: crate::web::EtcdClients,
     alert_task: tokio::task::JoinHandle<()>,
     bench_task: tokio::task::JoinHandle<()>,
 }
@@ -38,6 +39,13 @@ pub struct Monitor {
 impl Monitor {
     /// Opens the store in `store.data_dir` and starts collecting. Needs a tokio runtime.
     pub fn start(settings: &Settings) -> Result<Monitor, MonitorError> {
+        // The key browser's clients: reading TLS files and passwords fails here,
+        // before anything starts; nothing connects until a page asks.
+        let etcd = crate::web::EtcdClients::new(
+            &settings.clusters,
+            settings.collect.request_timeout,
+            settings.collect.dial_timeout,
+        )?;
         let store = Arc::new(Store::open_dir(
             &settings.store.data_dir,
             settings.store.retention(),
@@ -80,6 +88,7 @@ impl Monitor {
             interval: settings.collect.interval,
             regression_threshold: settings.bench.regression_threshold,
             stop,
+            etcd,
             alert_task,
             bench_task,
         })
@@ -91,16 +100,16 @@ impl Monitor {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        crate::web::launch(
-            self.collectors.board.clone(),
-            self.store.clone(),
-            self.alerts.clone(),
-            self.interval,
-            self.regression_threshold,
-            listener,
-            shutdown,
-        )
-        .await
+        let state = crate::web::AppState {
+            board: self.collectors.board.clone(),
+            store: self.store.clone(),
+            alerts: self.alerts.clone(),
+            started: std::time::Instant::now(),
+            interval_ms: self.interval.as_millis() as i64,
+            regression_threshold: self.regression_threshold,
+            etcd: self.etcd.clone(),
+        };
+        crate::web::launch(state, listener, shutdown).await
     }
 
     /// Stops collecting, writes what is queued and takes a last checkpoint.

@@ -1,5 +1,7 @@
-//! The HTTP layer: translates between HTTP and the domain (snapshots now; history,
-//! alerts and operations later). Nothing here talks to etcd.
+//! The HTTP layer: translates between HTTP and the domain (snapshots, history,
+//! alerts, and the key browser's read-only operations). Monitoring data never
+//! comes from etcd here (the collectors' snapshots have it); only the key browser
+//! calls etcd, through `ops::browse`.
 //!
 //! Routes are grouped by the role they will need (viewer / operator / admin) so that
 //! access control plugs in at one place, the scope of each group.
@@ -10,6 +12,7 @@ mod assets;
 mod bench;
 pub mod chart;
 mod error;
+pub mod keys;
 pub mod pages;
 mod sse;
 pub mod units;
@@ -26,6 +29,7 @@ use std::sync::Arc;
 use crate::collect::SnapshotBoard;
 use crate::store::Store;
 pub use error::ApiError;
+pub use keys::EtcdClients;
 
 /// What every handler can read.
 #[derive(Clone)]
@@ -38,6 +42,8 @@ pub struct AppState {
     pub interval_ms: i64,
     /// `[bench] regression_threshold`: comparisons use it unless asked otherwise.
     pub regression_threshold: f64,
+    /// The key browser's connections to the configured clusters.
+    pub etcd: EtcdClients,
 }
 
 /// Pages may load only the monitor's own CSS and scripts; SVG charts are inline
@@ -45,23 +51,12 @@ pub struct AppState {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Serves the API on `listener` until `shutdown` completes, then drains connections.
+/// `state` is what every handler reads; its `started` is when the server started.
 pub async fn launch(
-    board: SnapshotBoard,
-    store: Arc<Store>,
-    alerts: crate::alert::manager::AlertManager,
-    interval: std::time::Duration,
-    regression_threshold: f64,
+    state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        board,
-        store,
-        alerts,
-        started: Instant::now(),
-        interval_ms: interval.as_millis() as i64,
-        regression_threshold,
-    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -109,6 +104,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             "/clusters/{name}/members/{member}",
             web::get().to(pages::member),
         )
+        .route("/clusters/{name}/keys", web::get().to(pages::keys))
+        .route("/clusters/{name}/keys/value", web::get().to(pages::key))
         .route("/alerts", web::get().to(pages::alerts))
         .route("/benchmarks", web::get().to(pages::benchmarks))
         .route(
@@ -128,6 +125,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
             .route("/clusters/{name}/members", web::get().to(api::members))
             .route("/clusters/{name}/metrics", web::get().to(api::metrics))
             .route("/clusters/{name}/latency", web::get().to(api::latency))
+            .route("/clusters/{name}/keys", web::get().to(keys::list))
+            .route("/clusters/{name}/keys/value", web::get().to(keys::value))
             .route(
                 "/clusters/{name}/metrics/history",
                 web::get().to(api::history),

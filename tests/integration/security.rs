@@ -76,6 +76,11 @@ async fn tls_with_client_certificates() {
         !refused["members"][0]["error"].as_str().unwrap().is_empty(),
         "{refused}"
     );
+    // The key browser connects with the cluster's TLS settings too.
+    let (code, body) = monitor.get("/api/v1/clusters/tls/keys").await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = monitor.get("/api/v1/clusters/no-cert/keys").await;
+    assert_eq!(code, 503, "{body}");
     monitor.stop().await;
 }
 
@@ -114,10 +119,20 @@ async fn etcd_auth_with_password_file() {
         .await;
     let text = failed.to_string();
     assert!(text.contains("authentication failed"), "{text}");
+    // The key browser authenticates as the config says; a wrong password is a 503.
+    let (code, browsed) = monitor.get("/api/v1/clusters/good/keys").await;
+    assert_eq!(code, 200, "{browsed}");
+    let (code, refused) = monitor.get("/api/v1/clusters/bad/keys").await;
+    assert_eq!(code, 503, "{refused}");
+    assert!(
+        refused.to_string().contains("authentication failed"),
+        "{refused}"
+    );
     // The password never shows, whether right or wrong.
     let (_, all) = monitor.get("/api/v1/clusters").await;
     for body in [
         text,
+        refused.to_string(),
         all.to_string(),
         monitor.cluster("good").await.to_string(),
     ] {

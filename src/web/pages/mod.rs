@@ -7,6 +7,7 @@
 
 mod alerts;
 mod bench;
+mod keys;
 mod views;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::store::query::{self, Aggregate, HistoryQuery};
 pub use alerts::alerts;
 use alerts::{cluster_alert_rows, layout, AlertBadges};
 pub use bench::{benchmark, benchmark_comparison, benchmarks};
+pub use keys::{key, keys};
 pub use views::*;
 
 /// Width of a chart in SVG units; history is asked for at about one point per unit.
@@ -83,6 +85,10 @@ impl ResponseError for PageError {
             ApiError::Internal(_) => (
                 "Something failed on the server",
                 "The monitor's log has the details; the about page shows the store's health.",
+            ),
+            ApiError::Unavailable(_) => (
+                "Cluster unavailable",
+                "The cluster did not answer within its deadline; its page on the overview shows which members are reachable.",
             ),
         };
         let page = ErrorPage {
@@ -513,6 +519,7 @@ pub async fn cluster(
             Some(format!("/events?cluster={}", urlencode(&snap.name))),
         ),
         c: ClusterView::new(&snap),
+        keys_href: format!("/clusters/{}/keys", urlencode(&snap.name)),
         members: {
             let mut rows: Vec<MemberRow> = snap
                 .members

@@ -650,6 +650,8 @@ pub struct OverviewPage {
 pub struct ClusterPage {
     pub layout: Layout,
     pub c: ClusterView,
+    /// The key browser of this cluster.
+    pub keys_href: String,
     pub alert_badges: AlertBadges,
     /// Its pending and firing alerts.
     pub alerts: Vec<AlertRow>,

@@ -1,0 +1,343 @@
+//! The key browser's side of the web layer: one etcd client per configured cluster
+//! (connected on first use, through the cluster's [`Connector`]), query parameters
+//! to [`browse`] requests, and the JSON API over them. Read-only: changes from the
+//! web wait for access control.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use etcd_client::Client;
+use serde_json::{json, Value};
+
+use super::pages::urlencode;
+use super::{ApiError, AppState};
+use crate::config::ClusterConfig;
+use crate::etcd::{Connector, EtcdError};
+use crate::ops::browse::{self, BrowseError, Entry, KeyMeta, KeyValue, Level, ListRequest};
+
+/// Entries a page shows when the request does not say.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// A listing makes one call per dense folder and one count per folder, each with
+/// the request deadline; this bounds the whole, so a slow cluster cannot hold a
+/// page for limit × deadline.
+const LISTING_DEADLINES: u32 = 4;
+
+struct ClusterClient {
+    endpoints: Vec<String>,
+    connector: Connector,
+    /// Connected on first use; forgotten after an error so the next request
+    /// reconnects (and re-authenticates) instead of reusing a broken channel.
+    client: Mutex<Option<Client>>,
+}
+
+/// gRPC clients of the configured clusters, by name.
+#[derive(Clone, Default)]
+pub struct EtcdClients {
+    clusters: Arc<HashMap<String, ClusterClient>>,
+}
+
+impl EtcdClients {
+    /// Reads every cluster's TLS files and password now (a bad path fails at start);
+    /// connects nothing yet.
+    pub fn new(
+        clusters: &[ClusterConfig],
+        request_timeout: Duration,
+        dial_timeout: Duration,
+    ) -> Result<EtcdClients, EtcdError> {
+        let mut map = HashMap::new();
+        for c in clusters {
+            map.insert(
+                c.name.clone(),
+                ClusterClient {
+                    endpoints: c.endpoints.clone(),
+                    connector: Connector::new(c, request_timeout, dial_timeout)?,
+                    client: Mutex::new(None),
+                },
+            );
+        }
+        Ok(EtcdClients {
+            clusters: Arc::new(map),
+        })
+    }
+
+    fn cluster(&self, name: &str) -> Result<&ClusterClient, ApiError> {
+        self.clusters
+            .get(name)
+            .ok_or_else(|| ApiError::NotFound(format!("unknown cluster {name:?}")))
+    }
+
+    /// Runs `op` with the cluster's client and request deadline; the whole of it
+    /// is bounded too. etcd's failures become 503 naming the cluster.
+    async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Client, Duration) -> Fut,
+        Fut: std::future::Future<Output = browse::Result<T>>,
+    {
+        let cluster = self.cluster(name)?;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            // A broken channel or an expired token: connect afresh next time.
+            *cluster.client.lock().unwrap() = None;
+            ApiError::Unavailable(format!("cluster {name}: {e}"))
+        };
+        let cached = cluster.client.lock().unwrap().clone();
+        let client = match cached {
+            Some(c) => c,
+            None => {
+                // Not under the lock: a hung connect must not queue every request.
+                let c = cluster
+                    .connector
+                    .connect(&cluster.endpoints)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                *cluster.client.lock().unwrap() = Some(c.clone());
+                c
+            }
+        };
+        let timeout = cluster.connector.request_timeout();
+        let whole = timeout * LISTING_DEADLINES;
+        match tokio::time::timeout(whole, op(client, timeout)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(BrowseError::Invalid { param, message })) => {
+                Err(ApiError::BadRequest(format!("{param}: {message}")))
+            }
+            Ok(Err(BrowseError::Etcd(e))) => Err(unavailable(&e)),
+            Err(_) => Err(unavailable(&format!("no complete answer within {whole:?}"))),
+        }
+    }
+
+    pub async fn list(&self, name: &str, req: ListRequest) -> Result<Level, ApiError> {
+        self.run(name, |client, timeout| async move {
+            browse::list(&client, timeout, &req).await
+        })
+        .await
+    }
+
+    pub async fn read(&self, name: &str, key: Vec<u8>) -> Result<KeyValue, ApiError> {
+        let found = self
+            .run(name, |client, timeout| async move {
+                browse::read(&client, timeout, &key, browse::DEFAULT_MAX_VALUE)
+                    .await
+                    .map(|kv| kv.ok_or(key))
+            })
+            .await?;
+        found.map_err(|key| {
+            ApiError::NotFound(format!(
+                "cluster {name} has no key {:?}",
+                String::from_utf8_lossy(&key)
+            ))
+        })
+    }
+}
+
+/// `prefix`, `after`: as text, or as hex (`prefix_hex`, `after_hex`) for keys that
+/// are not UTF-8. `limit`: 1..=1000.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct KeysParams {
+    pub prefix: Option<String>,
+    pub prefix_hex: Option<String>,
+    pub after: Option<String>,
+    pub after_hex: Option<String>,
+    /// Text, so that a bad value gets a message naming it (not serde's).
+    pub limit: Option<String>,
+}
+
+/// `key`, or `key_hex` for a key that is not UTF-8.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct KeyParams {
+    pub key: Option<String>,
+    pub key_hex: Option<String>,
+}
+
+/// A byte string given as `name=text` or `name_hex=hex`; an empty one is absent.
+fn bytes_param(
+    name: &'static str,
+    hex_name: &'static str,
+    text: Option<&str>,
+    hex: Option<&str>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let text = text.filter(|t| !t.is_empty());
+    let hex = hex.filter(|h| !h.is_empty());
+    match (text, hex) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(format!(
+            "{name} and {hex_name}: give one of them, not both"
+        ))),
+        (Some(t), None) => Ok(Some(t.as_bytes().to_vec())),
+        (None, Some(h)) => browse::unhex(hex_name, h)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `name=..` for a link: text when the bytes are UTF-8, else `name_hex=..`.
+pub fn bytes_query(name: &str, bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{name}={}", urlencode(text)),
+        Err(_) => format!("{name}_hex={}", browse::hex(bytes)),
+    }
+}
+
+impl KeysParams {
+    pub fn to_request(&self) -> Result<ListRequest, ApiError> {
+        let limit = match self.limit.as_deref().filter(|l| !l.is_empty()) {
+            None => DEFAULT_LIMIT,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=browse::MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "limit: {text:?} is not a number between 1 and {}",
+                        browse::MAX_LIMIT
+                    )))
+                }
+            },
+        };
+        let prefix = bytes_param(
+            "prefix",
+            "prefix_hex",
+            self.prefix.as_deref(),
+            self.prefix_hex.as_deref(),
+        )?
+        .unwrap_or_default();
+        let after = bytes_param(
+            "after",
+            "after_hex",
+            self.after.as_deref(),
+            self.after_hex.as_deref(),
+        )?;
+        if let Some(a) = &after {
+            if !a.starts_with(&prefix) {
+                return Err(ApiError::BadRequest(format!(
+                    "after: {:?} does not start with the prefix {:?}",
+                    String::from_utf8_lossy(a),
+                    String::from_utf8_lossy(&prefix)
+                )));
+            }
+        }
+        Ok(ListRequest {
+            prefix,
+            limit,
+            after,
+            counts: true,
+        })
+    }
+}
+
+impl KeyParams {
+    pub fn key(&self) -> Result<Vec<u8>, ApiError> {
+        bytes_param(
+            "key",
+            "key_hex",
+            self.key.as_deref(),
+            self.key_hex.as_deref(),
+        )?
+        .ok_or_else(|| ApiError::BadRequest("key: missing (give key, or key_hex)".into()))
+    }
+}
+
+/// A byte string in JSON: `name` as text (lossy for binary), and `name_hex`
+/// beside it when the bytes are not UTF-8, so that nothing is lost.
+fn put_bytes(obj: &mut serde_json::Map<String, Value>, name: &str, bytes: &[u8]) {
+    obj.insert(name.into(), String::from_utf8_lossy(bytes).into());
+    if std::str::from_utf8(bytes).is_err() {
+        obj.insert(format!("{name}_hex"), browse::hex(bytes).into());
+    }
+}
+
+fn meta_json(m: &KeyMeta, prefix: &[u8]) -> Value {
+    let mut obj = serde_json::Map::new();
+    put_bytes(&mut obj, "key", &m.key);
+    put_bytes(&mut obj, "name", &m.key[prefix.len()..]);
+    obj.insert("create_revision".into(), m.create_revision.into());
+    obj.insert("mod_revision".into(), m.mod_revision.into());
+    obj.insert("version".into(), m.version.into());
+    obj.insert("lease".into(), m.lease.into());
+    Value::Object(obj)
+}
+
+/// `GET /api/v1/clusters/{name}/keys?prefix=..&limit=..&after=..`: one level of
+/// the tree under `prefix`, `folders` and `keys` in key order; `next` (when
+/// present) is the `after` of the next page.
+pub async fn list(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    params: web::Query<KeysParams>,
+) -> Result<HttpResponse, ApiError> {
+    let req = params.to_request()?;
+    let limit = req.limit;
+    let level = state.etcd.list(&name, req).await?;
+    let prefix = &level.prefix;
+    let folders: Vec<Value> = level
+        .folders()
+        .map(|f| {
+            let mut obj = serde_json::Map::new();
+            put_bytes(&mut obj, "prefix", &f.path);
+            // The segment, without the trailing `/`.
+            put_bytes(&mut obj, "name", &f.path[prefix.len()..f.path.len() - 1]);
+            obj.insert("has_children".into(), true.into());
+            obj.insert("keys".into(), f.keys.into());
+            Value::Object(obj)
+        })
+        .collect();
+    let keys: Vec<Value> = level.keys().map(|k| meta_json(k, prefix)).collect();
+    let mut body = serde_json::Map::new();
+    body.insert("cluster".into(), name.as_str().into());
+    put_bytes(&mut body, "prefix", prefix);
+    body.insert("revision".into(), level.revision.into());
+    body.insert("limit".into(), limit.into());
+    body.insert("folders".into(), folders.into());
+    body.insert("keys".into(), keys.into());
+    body.insert(
+        "entries".into(),
+        level
+            .entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "kind": if matches!(e, Entry::Folder(_)) { "folder" } else { "key" },
+                    "path": String::from_utf8_lossy(e.path()),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    match &level.next {
+        Some(next) => put_bytes(&mut body, "next", next),
+        None => {
+            body.insert("next".into(), Value::Null);
+        }
+    }
+    Ok(HttpResponse::Ok().json(Value::Object(body)))
+}
+
+/// `GET /api/v1/clusters/{name}/keys/value?key=..`: one key; `value` as text, or
+/// `value_hex` for a binary value; cut at 64 KiB (`truncated`, `size` is the whole).
+pub async fn value(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    params: web::Query<KeyParams>,
+) -> Result<HttpResponse, ApiError> {
+    let key = params.key()?;
+    let kv = state.etcd.read(&name, key).await?;
+    let mut obj = match meta_json(&kv.meta, b"") {
+        Value::Object(o) => o,
+        _ => unreachable!("meta_json makes an object"),
+    };
+    obj.remove("name");
+    obj.insert("cluster".into(), name.as_str().into());
+    obj.insert("size".into(), kv.size.into());
+    obj.insert("truncated".into(), kv.truncated().into());
+    match kv.text() {
+        Some(text) => {
+            obj.insert("binary".into(), false.into());
+            obj.insert("value".into(), text.into());
+        }
+        None => {
+            obj.insert("binary".into(), true.into());
+            obj.insert("value_hex".into(), browse::hex(&kv.value).into());
+        }
+    }
+    Ok(HttpResponse::Ok().json(Value::Object(obj)))
+}
