@@ -14,6 +14,7 @@ pub mod etcd;
 pub mod localetcd;
 pub mod monitor;
 pub mod notify;
+pub mod ops;
 pub mod promtext;
 pub mod store;
 pub mod web;

@@ -4,6 +4,8 @@ mod alerts_cmd;
 mod bench_cmd;
 mod check_cmd;
 mod config_cmd;
+mod conn_args;
+mod ctl_cmd;
 mod demo;
 mod serve;
 mod store_cmd;
@@ -47,6 +49,9 @@ pub enum Command {
     Check(CheckCommand),
     /// Load benchmark with the flags of etcd's benchmark tool.
     Bench(Box<bench_cmd::BenchArgs>),
+    /// etcdctl's commands: keys, txn, members, endpoints, alarms, maintenance,
+    /// snapshots, leases, locks and elections; changes confirmed and audited.
+    Ctl(Box<ctl_cmd::CtlArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
+        Command::Ctl(args) => ctl_cmd::run(*args),
     }
 }
 
