@@ -1340,14 +1340,8 @@ impl Printer {
             let cells: Vec<String> = r
                 .iter()
                 .zip(&widths)
-                .map(|(c, w)| {
-                    // tablewriter right-aligns numbers and booleans.
-                    if c.parse::<f64>().is_ok() || c == "true" || c == "false" {
-                        format!(" {c:>w$} ")
-                    } else {
-                        format!(" {c:<w$} ")
-                    }
-                })
+                // etcdctl sets tablewriter to right-align every cell.
+                .map(|(c, w)| format!(" {c:>w$} "))
                 .collect();
             println!("|{}|", cells.join("|"));
         }

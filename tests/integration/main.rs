@@ -16,6 +16,7 @@ mod bench;
 mod browser;
 mod checks;
 mod cli;
+mod ctl;
 mod dashboard;
 mod failover;
 mod history;
