@@ -686,7 +686,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             let r = audited!(
                 ctx,
                 "alarm disarm",
-                "all".to_string(),
+                "all",
                 ops::maintenance::alarm_disarm(&s)
             );
             out.json_or(&r, || {

@@ -274,7 +274,9 @@ impl Alarm {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AlarmResult {
-    pub header: Header,
+    /// etcd 3.4 answers an alarm list without a header; etcdctl then prints none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<Header>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<Alarm>,
 }

@@ -98,7 +98,7 @@ pub async fn alarm_list(s: &Session) -> Result<AlarmResult> {
         )
         .await?;
     Ok(AlarmResult {
-        header: Header::of(resp.header()),
+        header: resp.header().map(|h| Header::of(Some(h))),
         alarms: resp
             .alarms()
             .iter()
@@ -129,7 +129,7 @@ pub async fn alarm_disarm(s: &Session) -> Result<AlarmResult> {
                 m.alarm(AlarmAction::Deactivate, kind, Some(opts)),
             )
             .await?;
-        header = Header::of(resp.header());
+        header = resp.header().map(|h| Header::of(Some(h))).or(header);
     }
     Ok(AlarmResult {
         header,
@@ -275,7 +275,7 @@ pub async fn snapshot_save(s: &Session, path: &Path) -> Result<SnapshotSaved> {
         }
         file.sync_all().await.map_err(io("syncing"))?;
         drop(file);
-        if tail.len() != 32 || (bytes - 32) % 512 != 0 {
+        if tail.len() != 32 || !(bytes - 32).is_multiple_of(512) {
             return Err(OpsError::Snapshot {
                 path: display.clone(),
                 message: format!("{bytes} bytes received: not a database followed by its sha256 (the stream ended early?)"),

@@ -20,8 +20,10 @@ use crate::harness::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
 
+/// etcdctl 3.4 (Debian's) in both runs of the suite: `ctl` prints 3.4's shapes, and
+/// the second run's $ETCDCTL_BIN is a 3.5 etcdctl.
 fn etcdctl_bin() -> String {
-    std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "/usr/bin/etcdctl".into())
+    std::env::var("ETCDCTL34_BIN").unwrap_or_else(|_| "/usr/bin/etcdctl".into())
 }
 
 /// `etcd-monitor ctl --endpoints=E ARGS` with stdin closed (never a terminal).
@@ -641,14 +643,17 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     let err = fails("put 2.2 MB", out);
     assert!(err.contains("request size limit of 2097152 bytes"), "{err}");
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
-    let err = fails("unreachable", ctl(&[dead.clone()], &["get", "x"]));
+    let err = fails(
+        "unreachable",
+        ctl(std::slice::from_ref(&dead), &["get", "x"]),
+    );
     assert!(err.contains(&dead) && err.contains("cannot reach"), "{err}");
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_url = format!("http://{}", silent.local_addr().unwrap());
     let err = fails(
         "silent endpoint",
         ctl(
-            &[silent_url.clone()],
+            std::slice::from_ref(&silent_url),
             &[
                 "--command-timeout",
                 "1s",
@@ -724,6 +729,51 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         let n = audit::read(&store, 100).unwrap().len();
         assert_eq!(n, records.len(), "--no-audit records nothing");
     }
+
+    // -c CONFIG: endpoints from the config's cluster, audit into its store.data_dir.
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("etcd-monitor.toml");
+    let quoted: Vec<String> = eps.iter().map(|e| format!("{e:?}")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\ndata_dir = {:?}\n[[clusters]]\nname = \"prod\"\nendpoints = [{}]\n",
+            cfg_dir.path().join("data").to_str().unwrap(),
+            quoted.join(", ")
+        ),
+    )
+    .unwrap();
+    let with_config = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("-c")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    ok("put -c", with_config(&["put", "from/config", "v"]));
+    assert_eq!(
+        ok(
+            "get",
+            ctl(&eps, &["get", "from/config", "--print-value-only"])
+        ),
+        "v\n"
+    );
+    let err = fails(
+        "unknown cluster",
+        with_config(&["--cluster", "nope", "get", "x"]),
+    );
+    assert!(err.contains("no cluster named \"nope\""), "{err}");
+    let store = Store::open(&cfg_dir.path().join("data").join(FILE_NAME), retention()).unwrap();
+    let records = audit::read(&store, 10).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (records[0].cluster.as_str(), records[0].action.as_str()),
+        ("prod", "put")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -815,7 +865,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
     let err = fails(
         "status with a dead endpoint",
         ctl(
-            &[dead.clone()],
+            std::slice::from_ref(&dead),
             &["--command-timeout", "1s", "endpoint", "status"],
         ),
     );
