@@ -125,8 +125,10 @@ pub enum CtlCommand {
     },
     /// Put a value at a key (the value is read from stdin when not given).
     Put {
+        /// Key (any bytes; non-UTF-8 arguments are taken as they are).
         #[arg(id = "key_arg", value_name = "KEY", value_parser = clap::value_parser!(OsString))]
         key: OsString,
+        /// Value (any bytes); read from stdin when left out.
         #[arg(value_parser = clap::value_parser!(OsString))]
         value: Option<OsString>,
         /// Attach to this lease (hexadecimal id).
@@ -168,8 +170,10 @@ pub enum CtlCommand {
     /// Compare-and-swap: put VALUE at KEY only if its value is --expect (or with
     /// --create, only if KEY does not exist); exit status 1 and the current value otherwise.
     Cas {
+        /// Key (any bytes; non-UTF-8 arguments are taken as they are).
         #[arg(id = "key_arg", value_name = "KEY", value_parser = clap::value_parser!(OsString))]
         key: OsString,
+        /// New value.
         #[arg(value_parser = clap::value_parser!(OsString))]
         value: OsString,
         /// The value KEY must have now.
@@ -193,6 +197,7 @@ pub enum CtlCommand {
     Alarm(AlarmCommand),
     /// Compact the key history up to REV (needs confirmation).
     Compact {
+        /// Revision to compact up to (older revisions are dropped).
         rev: i64,
         /// Wait until the compaction is physically applied.
         #[arg(long)]
@@ -214,6 +219,7 @@ pub enum CtlCommand {
     /// Hold lock NAME: print its key and wait for Ctrl-C, or run COMMAND while holding
     /// it and exit with its status (ETCD_LOCK_KEY and ETCD_LOCK_REV are set for it).
     Lock {
+        /// Name of the lock or election (a key prefix).
         #[arg(value_parser = clap::value_parser!(OsString))]
         name: OsString,
         /// Command and its arguments, after `--`.
@@ -224,8 +230,10 @@ pub enum CtlCommand {
     /// elected (hold until Ctrl-C, then resign); without PROPOSAL, observe and print
     /// every leader.
     Elect {
+        /// Name of the lock or election (a key prefix).
         #[arg(value_parser = clap::value_parser!(OsString))]
         name: OsString,
+        /// Value to campaign with; left out: observe.
         #[arg(value_parser = clap::value_parser!(OsString))]
         proposal: Option<OsString>,
         /// Observe only (same as leaving PROPOSAL out).
@@ -240,6 +248,7 @@ pub enum MemberCommand {
     List,
     /// Add a member NAME with --peer-urls (needs confirmation).
     Add {
+        /// Name of the new member (its --name).
         name: String,
         /// Peer URLs of the new member, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
@@ -249,12 +258,20 @@ pub enum MemberCommand {
         learner: bool,
     },
     /// Remove member ID (hexadecimal, as `member list` prints it; needs confirmation).
-    Remove { id: String },
+    Remove {
+        /// Member id in hex.
+        id: String,
+    },
     /// Promote learner ID to a voting member (needs confirmation).
-    Promote { id: String },
+    Promote {
+        /// Member id in hex.
+        id: String,
+    },
     /// Change the peer URLs of member ID (needs confirmation).
     Update {
+        /// Member id in hex.
         id: String,
+        /// New peer URLs, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         peer_urls: Vec<String>,
     },
@@ -288,17 +305,27 @@ pub enum AlarmCommand {
 pub enum SnapshotCommand {
     /// Save a snapshot of one endpoint to FILE (through FILE.part; the sha256 etcd
     /// appends is checked before the rename).
-    Save { file: PathBuf },
+    Save {
+        /// Where to write the snapshot.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum LeaseCommand {
     /// Grant a lease of TTL seconds.
-    Grant { ttl: i64 },
+    Grant {
+        /// Time to live in seconds.
+        ttl: i64,
+    },
     /// Revoke lease ID (its keys are deleted).
-    Revoke { id: String },
+    Revoke {
+        /// Lease id in hex.
+        id: String,
+    },
     /// Remaining TTL of lease ID.
     Timetolive {
+        /// Lease id in hex.
         id: String,
         /// Also list the keys attached.
         #[arg(long)]
@@ -308,7 +335,9 @@ pub enum LeaseCommand {
     List,
     /// Keep lease ID alive (until Ctrl-C, or once with --once).
     KeepAlive {
+        /// Lease id in hex.
         id: String,
+        /// Renew once and exit.
         #[arg(long)]
         once: bool,
     },
@@ -1389,6 +1418,30 @@ mod tests {
     fn binary_keys_are_escaped_for_terminals() {
         assert_eq!(escape(b"a\x00b\xff/\xc3\xa9"), "a\\x00b\\xff/é");
         assert_eq!(escape(b"<script>"), "<script>");
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in c.get_subcommands().filter(|s| s.get_name() != "help") {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                for a in sub.get_arguments().filter(|a| !a.is_global_set()) {
+                    if a.get_help().is_none() && a.get_id() != "help" {
+                        missing.push(format!("{p} <{}>", a.get_id()));
+                    }
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let cli = crate::cli::Cli::command();
+        let ctl = cli.find_subcommand("ctl").unwrap();
+        let mut missing = Vec::new();
+        walk(ctl, "ctl", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 
     #[test]

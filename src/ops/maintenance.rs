@@ -237,6 +237,43 @@ pub struct SnapshotSaved {
     pub sha256: String,
 }
 
+/// Checks a snapshot stream as it arrives: etcd sends the database (whole 512-byte
+/// pages) followed by the sha256 of it.
+#[derive(Default)]
+pub struct SnapshotCheck {
+    hasher: Sha256,
+    /// The last 32 bytes seen: the hash if the stream ends here, so not hashed yet.
+    tail: Vec<u8>,
+    pub bytes: u64,
+}
+
+impl SnapshotCheck {
+    pub fn feed(&mut self, blob: &[u8]) {
+        self.bytes += blob.len() as u64;
+        self.tail.extend_from_slice(blob);
+        if self.tail.len() > 32 {
+            let cut = self.tail.len() - 32;
+            self.hasher.update(&self.tail[..cut]);
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// The hash in hex, or why the stream is not a whole snapshot.
+    pub fn finish(self) -> std::result::Result<String, String> {
+        let bytes = self.bytes;
+        if self.tail.len() != 32 || !(bytes - 32).is_multiple_of(512) {
+            return Err(format!(
+                "{bytes} bytes received: not a database followed by its sha256 (the stream ended early?)"
+            ));
+        }
+        let sum = self.hasher.finalize();
+        if sum[..] != self.tail[..] {
+            return Err("sha256 mismatch: the data received is not what the member sent".into());
+        }
+        Ok(sum.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
 /// Streams a snapshot from the one endpoint of `s` to `path` through `path.part`,
 /// checks the sha256 etcd appends to the stream (as `etcdutl snapshot restore`
 /// does), then renames; a failed save leaves no file at `path`.
@@ -255,46 +292,31 @@ pub async fn snapshot_save(s: &Session, path: &Path) -> Result<SnapshotSaved> {
         move |source| OpsError::Io { what, source }
     };
     let result = async {
-        let mut file = tokio::fs::File::create(&part).await.map_err(io("creating"))?;
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(io("creating"))?;
         let mut m = s.client.maintenance_client();
         let mut stream = s.call("snapshot", m.snapshot()).await?;
-        let mut hasher = Sha256::new();
-        // The last 32 bytes of the stream are the hash, not data: hold them back.
-        let mut tail: Vec<u8> = Vec::with_capacity(64);
-        let mut bytes = 0u64;
+        let mut check = SnapshotCheck::default();
         while let Some(msg) = s.call("snapshot (receiving)", stream.message()).await? {
             let blob = msg.blob();
             file.write_all(blob).await.map_err(io("writing"))?;
-            bytes += blob.len() as u64;
-            tail.extend_from_slice(blob);
-            if tail.len() > 32 {
-                let cut = tail.len() - 32;
-                hasher.update(&tail[..cut]);
-                tail.drain(..cut);
-            }
+            check.feed(blob);
         }
         file.sync_all().await.map_err(io("syncing"))?;
         drop(file);
-        if tail.len() != 32 || !(bytes - 32).is_multiple_of(512) {
-            return Err(OpsError::Snapshot {
-                path: display.clone(),
-                message: format!("{bytes} bytes received: not a database followed by its sha256 (the stream ended early?)"),
-            });
-        }
-        let sum = hasher.finalize();
-        if sum[..] != tail[..] {
-            return Err(OpsError::Snapshot {
-                path: display.clone(),
-                message: "sha256 mismatch: the data received is not what the member sent".into(),
-            });
-        }
+        let bytes = check.bytes;
+        let sha256 = check.finish().map_err(|message| OpsError::Snapshot {
+            path: display.clone(),
+            message,
+        })?;
         tokio::fs::rename(&part, path)
             .await
             .map_err(io("renaming"))?;
         Ok(SnapshotSaved {
             path: path.to_path_buf(),
             bytes,
-            sha256: sum.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256,
         })
     }
     .await;
@@ -308,6 +330,32 @@ pub async fn snapshot_save(s: &Session, path: &Path) -> Result<SnapshotSaved> {
 mod tests {
     use super::go_duration;
     use std::time::Duration;
+
+    #[test]
+    fn snapshot_streams_are_checked_against_their_trailing_sha256() {
+        use sha2::{Digest, Sha256};
+        let db: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+        let mut stream = db.clone();
+        stream.extend_from_slice(&Sha256::digest(&db));
+        let run = |data: &[u8], chunk: usize| {
+            let mut c = super::SnapshotCheck::default();
+            for part in data.chunks(chunk) {
+                c.feed(part);
+            }
+            c.finish()
+        };
+        // Chunk sizes that split the hash across messages, and one that does not.
+        for chunk in [1, 7, 31, 33, 1000, 10_000] {
+            assert_eq!(run(&stream, chunk).unwrap().len(), 64, "chunk {chunk}");
+        }
+        let mut flipped = stream.clone();
+        flipped[100] ^= 1;
+        assert!(run(&flipped, 1000).unwrap_err().contains("mismatch"));
+        assert!(run(&stream[..stream.len() - 1], 1000)
+            .unwrap_err()
+            .contains("ended early"));
+        assert!(run(&stream[..10], 1000).is_err());
+    }
 
     #[test]
     fn durations_print_as_go_does() {
