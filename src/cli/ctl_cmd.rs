@@ -775,6 +775,9 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                 target,
                 ops::sync::lock(&s, &name, super::shutdown_signal())
             );
+            // Recorded: let the store go now rather than hold its file for as long as
+            // the lock is held (a monitor could not start meanwhile).
+            ctx.audit.take();
             let Some(held) = held else { return Ok(130) };
             if command.is_empty() {
                 println!("{}", String::from_utf8_lossy(&held.key));
@@ -826,6 +829,8 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                         target,
                         ops::sync::campaign(&s, &name, &bytes(&p), super::shutdown_signal())
                     );
+                    // As for lock: do not hold the store's file while leading.
+                    ctx.audit.take();
                     let Some(won) = won else { return Ok(130) };
                     out.kv(
                         &Kv {

@@ -546,11 +546,13 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
 
     // lock: a holder blocks a second locker until it goes; the command's exit status
     // is ctl's.
-    let mut holder = spawn_ctl(&eps, &["lock", "mylock"]);
+    let mut holder = spawn_ctl(&eps, &["lock", "mylock", "--data-dir", &data_dir]);
     let held = lines_of(&mut holder)
         .recv_timeout(Duration::from_secs(10))
         .expect("the holder prints the lock key");
     assert!(held.starts_with("mylock/"), "{held}");
+    // The holder recorded the lock and let the store go while it holds the lock.
+    drop(Store::open(&data.path().join(FILE_NAME), retention()).expect("the store is free"));
     let mut waiter = Command::new(BIN)
         .args([
             "ctl",
@@ -690,6 +692,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
                     "lease revoke",
                     format!("{:016x}", granted["ID"].as_i64().unwrap()).as_str()
                 ),
+                ("lock", "mylock"),
                 ("lock", "mylock"),
             ]
         );
