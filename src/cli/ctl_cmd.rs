@@ -405,7 +405,10 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let code = runtime.block_on(async {
-        let session = Session::open(&connector, &endpoints).await?;
+        // As etcdctl (and `ConnArgs::cluster`): bare host:port means https with TLS
+        // flags, unless some endpoint says http:// itself.
+        let https = cluster.tls.is_some() && !endpoints.iter().any(|e| e.contains("http://"));
+        let session = Session::open(&connector, &endpoints, https).await?;
         let mut ctx = Ctx {
             session,
             out: Printer {

@@ -16,17 +16,23 @@ pub struct Session {
     connector: Connector,
     /// Endpoints as the operator gave them (etcdctl prints them unchanged).
     endpoints: Vec<String>,
+    /// A bare `host:port` means https (TLS flags were given), else http.
+    https: bool,
 }
 
 impl Session {
     /// Connects to `endpoints` (balanced); fails within dial + request deadline.
-    pub async fn open(connector: &Connector, endpoints: &[String]) -> Result<Session> {
+    /// `https`: what a bare `host:port` means (etcdctl: https when TLS is configured).
+    pub async fn open(connector: &Connector, endpoints: &[String], https: bool) -> Result<Session> {
         if endpoints.is_empty() {
             return Err(OpsError::BadInput("no endpoints given".into()));
         }
         let urls: Vec<String> = endpoints
             .iter()
-            .map(|e| crate::config::normalize_endpoint(e))
+            .map(|e| match (https, e.contains("://")) {
+                (true, false) => format!("https://{}", e.trim().trim_end_matches('/')),
+                _ => crate::config::normalize_endpoint(e),
+            })
             .collect();
         let client = connector
             .connect(&urls)
@@ -36,12 +42,13 @@ impl Session {
             client,
             connector: connector.clone(),
             endpoints: endpoints.to_vec(),
+            https,
         })
     }
 
     /// A session on one of this session's members only (defrag, status, snapshot).
     pub async fn one(&self, endpoint: &str) -> Result<Session> {
-        Session::open(&self.connector, &[endpoint.to_string()]).await
+        Session::open(&self.connector, &[endpoint.to_string()], self.https).await
     }
 
     pub fn endpoints(&self) -> &[String] {
