@@ -1133,14 +1133,41 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
     assert!(st["totalKey"].as_u64().unwrap() > 0, "{st}");
     assert!(st["revision"].as_i64().unwrap() > rev, "{st}");
 
-    // alarm disarm with none active, confirmed.
-    assert_eq!(
-        ok(
-            "alarm disarm",
-            ctl(&eps, &["alarm", "disarm", "--yes", "--data-dir", &data_dir])
-        ),
-        ""
+    // On a terminal (util-linux's `script` gives one) ctl asks: "n" changes nothing,
+    // "y" goes on. alarm disarm with none active.
+    let on_terminal = |answer: &str, args: &str| {
+        let mut child = Command::new("script")
+            .args(["-qec"])
+            .arg(format!(
+                "{BIN} ctl --endpoints={} --data-dir {data_dir} {args}",
+                eps.join(",")
+            ))
+            .arg("/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script runs (util-linux)");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = on_terminal("n\n", "alarm disarm");
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("disarm every alarm on")
+            && said.contains("[y/N]")
+            && said.contains("not confirmed"),
+        "{said}"
     );
+    let out = on_terminal("y\n", "alarm disarm");
+    assert!(out.status.success(), "{}", text(&out.stdout));
 
     // Audit of the cluster changes, the failed promote with its error.
     let store = Store::open(&data.path().join(FILE_NAME), retention()).unwrap();
