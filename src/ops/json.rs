@@ -119,14 +119,14 @@ pub struct DeleteResult {
     pub prev_kvs: Vec<Kv>,
 }
 
-/// One operation's result inside a txn.
+/// One operation's result inside a txn; Go prints the oneof wrapper by its field names.
 #[derive(Debug, Clone, Serialize)]
 pub enum OpResult {
-    #[serde(rename = "response_range")]
+    #[serde(rename = "ResponseRange")]
     Get(GetResult),
-    #[serde(rename = "response_put")]
+    #[serde(rename = "ResponsePut")]
     Put(PutResult),
-    #[serde(rename = "response_delete_range")]
+    #[serde(rename = "ResponseDeleteRange")]
     Delete(DeleteResult),
 }
 
@@ -139,7 +139,7 @@ pub struct TxnResult {
     pub responses: Vec<Response>,
 }
 
-/// etcd's ResponseOp: `{"Response": {"response_put": {...}}}` in etcdctl's JSON.
+/// etcd's ResponseOp: `{"Response": {"ResponsePut": {...}}}` in etcdctl's JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Response {
     #[serde(rename = "Response")]

@@ -378,6 +378,35 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(ok("txn", out), "SUCCESS\n\nOK\n\nk/t\nfrom txn\n");
+    // The same txn through both tools, in JSON: the responses' shape is etcdctl's.
+    let txn_with = |bin: &str, pre: &[&str]| {
+        let mut child = Command::new(bin)
+            .args(pre)
+            .args([
+                &format!("--endpoints={}", eps.join(",")),
+                "-w",
+                "json",
+                "txn",
+            ])
+            .env("ETCDCTL_API", "3")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"mod(\"k/a\") > \"0\"\n\nput k/tj 1\nget k/a\ndel k/none\n\n\n")
+            .unwrap();
+        json("txn -w json", child.wait_with_output().unwrap())
+    };
+    let ours = txn_with(BIN, &["ctl"]);
+    let theirs = txn_with(&etcdctl_bin(), &[]);
+    assert_same("txn", &ours, &theirs, &header_differs());
+    assert_eq!(ours["responses"].as_array().unwrap().len(), 3, "{ours}");
     let txn_json = data.path().join("txn.json");
     std::fs::write(
         &txn_json,
@@ -404,7 +433,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         "false is left out as etcdctl does: {r}"
     );
     assert_eq!(
-        r["responses"][0]["Response"]["response_delete_range"]["deleted"], 1,
+        r["responses"][0]["Response"]["ResponseDeleteRange"]["deleted"], 1,
         "{r}"
     );
     let err = fails(
