@@ -1314,12 +1314,10 @@ impl Printer {
 
     fn event(&self, ev: &kv::WatchEvent) {
         if self.mode == WriteOut::Json {
-            let v = serde_json::json!({
-                "type": if ev.put { "PUT" } else { "DELETE" },
-                "kv": ev.kv,
-                "prev_kv": ev.prev,
-            });
-            println!("{v}");
+            // One etcdctl-shaped watch response per event.
+            if let Ok(line) = serde_json::to_string(ev) {
+                println!("{line}");
+            }
         } else {
             println!("{}", if ev.put { "PUT" } else { "DELETE" });
             if let Some(prev) = &ev.prev {

@@ -178,9 +178,40 @@ pub async fn compare_and_swap(
 
 #[derive(Debug, Clone)]
 pub struct WatchEvent {
+    /// The header of the watch response that carried the event.
+    pub header: Header,
     pub put: bool,
     pub kv: Kv,
     pub prev: Option<Kv>,
+}
+
+impl serde::Serialize for WatchEvent {
+    /// etcdctl's `-w json` of a watch response holding this one event: Go's field
+    /// names for the response, protobuf's for the event (PUT is type 0, left out).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut ev = serde_json::Map::new();
+        if !self.put {
+            ev.insert("type".into(), 1.into());
+        }
+        ev.insert(
+            "kv".into(),
+            serde_json::to_value(&self.kv).map_err(serde::ser::Error::custom)?,
+        );
+        if let Some(prev) = &self.prev {
+            ev.insert(
+                "prev_kv".into(),
+                serde_json::to_value(prev).map_err(serde::ser::Error::custom)?,
+            );
+        }
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("Header", &self.header)?;
+        m.serialize_entry("Events", &[ev])?;
+        m.serialize_entry("CompactRevision", &0)?;
+        m.serialize_entry("Canceled", &false)?;
+        m.serialize_entry("Created", &false)?;
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -248,9 +279,11 @@ pub async fn watch(
                 message: reason,
             });
         }
+        let header = Header::of(resp.header());
         for ev in resp.events() {
             let Some(kv) = ev.kv() else { continue };
             let event = WatchEvent {
+                header: header.clone(),
                 put: ev.event_type() == EventType::Put,
                 kv: Kv::of(kv),
                 prev: ev.prev_kv().map(Kv::of),

@@ -480,6 +480,77 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         ),
     );
     assert_eq!(watched, "PUT\nw/1\na\nPUT\nw/2\nb\nDELETE\nw/1\n\n");
+    let watched = ok(
+        "watch -w json",
+        ctl(
+            &eps,
+            &[
+                "-w",
+                "json",
+                "watch",
+                "w/",
+                "--prefix",
+                "--rev",
+                &start.to_string(),
+                "--max-events",
+                "3",
+            ],
+        ),
+    );
+    let events: Vec<Value> = watched
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "{watched}");
+    assert_eq!(events[0]["Events"][0]["kv"]["key"], "dy8x", "{watched}");
+    assert!(
+        events[0]["Events"][0].get("type").is_none(),
+        "PUT is type 0, left out: {watched}"
+    );
+    assert_eq!(events[2]["Events"][0]["type"], 1, "DELETE: {watched}");
+    assert_eq!(events[2]["Canceled"], false);
+    // etcdctl prints one line per watch response (events may be batched): the same
+    // fields, and the same events once flattened.
+    let theirs = Command::new("timeout")
+        .args([
+            "3",
+            &etcdctl_bin(),
+            &format!("--endpoints={}", eps.join(",")),
+        ])
+        .args([
+            "-w",
+            "json",
+            "watch",
+            "w/",
+            "--prefix",
+            "--rev",
+            &start.to_string(),
+        ])
+        .env("ETCDCTL_API", "3")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let theirs: Vec<Value> = text(&theirs.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!theirs.is_empty(), "etcdctl watch printed nothing");
+    let flat = |rs: &[Value]| -> Vec<Value> {
+        rs.iter()
+            .flat_map(|r| r["Events"].as_array().unwrap().clone())
+            .collect()
+    };
+    assert_same(
+        "watch events",
+        &Value::Array(flat(&events)),
+        &Value::Array(flat(&theirs)),
+        &[],
+    );
+    let mut ours_one = events[0].clone();
+    let mut theirs_one = theirs[0].clone();
+    ours_one["Events"] = Value::Null;
+    theirs_one["Events"] = Value::Null;
+    assert_same("watch response", &ours_one, &theirs_one, &header_differs());
 
     // Leases: grant, attach, timetolive --keys, list (JSON as etcdctl), keep-alive, revoke.
     let granted = json(
