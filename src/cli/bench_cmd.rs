@@ -10,14 +10,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::fmt::Write as _;
 
 use super::bench_history::RunStore;
+use super::conn_args::ConnArgs;
 use crate::bench::history::{Comparison, RunFilter, RunList, RunSource, StoredRun};
 use crate::bench::{self, BenchSpec, Consistency, Progress, Workload};
-use crate::config::{AuthConfig, ClusterConfig, Overrides, Settings, TlsConfig};
+use crate::config::{ClusterConfig, Overrides, Settings};
 use crate::etcd::Connector;
-
-/// Where `--user name:password` puts the password for the connector, which reads
-/// passwords from the environment or a file only.
-const INLINE_PASSWORD_ENV: &str = "ETCD_MONITOR_BENCH_PASSWORD";
 
 #[derive(Debug, Args)]
 #[command(
@@ -25,15 +22,8 @@ const INLINE_PASSWORD_ENV: &str = "ETCD_MONITOR_BENCH_PASSWORD";
     after_help = "Example: etcd-monitor bench --endpoints 127.0.0.1:2379 --conns 10 --clients 100 put --total 20000 --key-size 8 --val-size 256 --sequential-keys"
 )]
 pub struct BenchArgs {
-    /// gRPC endpoints (comma-separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        env = "ETCDCTL_ENDPOINTS",
-        default_value = "127.0.0.1:2379",
-        global = true
-    )]
-    pub endpoints: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Number of gRPC connections; connection i dials endpoint i mod n.
     #[arg(long, default_value_t = 1, global = true)]
     pub conns: usize,
@@ -43,27 +33,6 @@ pub struct BenchArgs {
     /// Dial only the leader.
     #[arg(long, global = true)]
     pub target_leader: bool,
-    /// CA certificate (PEM) to verify the members' TLS certificates.
-    #[arg(long, global = true)]
-    pub cacert: Option<PathBuf>,
-    /// Client certificate (PEM).
-    #[arg(long, global = true, requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Client key (PEM).
-    #[arg(long, global = true, requires = "cert")]
-    pub key: Option<PathBuf>,
-    /// User for etcd's auth: `name` or `name:password` (etcd's form).
-    #[arg(long, global = true)]
-    pub user: Option<String>,
-    /// Read the password of --user from this environment variable.
-    #[arg(long, global = true)]
-    pub password_env: Option<String>,
-    /// Read the password of --user from this file.
-    #[arg(long, global = true)]
-    pub password_file: Option<PathBuf>,
-    /// Deadline of a connection attempt.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, global = true)]
-    pub dial_timeout: Duration,
     /// Deadline of every request.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub command_timeout: Duration,
@@ -294,51 +263,13 @@ impl BenchArgs {
     }
 
     fn flags_cluster(&self) -> ClusterConfig {
-        let tls = (self.cacert.is_some() || self.cert.is_some()).then(|| TlsConfig {
-            ca_file: self.cacert.clone(),
-            cert_file: self.cert.clone(),
-            key_file: self.key.clone(),
-        });
-        let endpoints = self
-            .endpoints
-            .iter()
-            .flat_map(|e| crate::config::split_endpoints(e))
-            .map(|e| match (&tls, e.strip_prefix("http://")) {
-                // A bare host:port with TLS flags means https, as with etcdctl.
-                (Some(_), Some(rest))
-                    if !self.endpoints.iter().any(|given| given.contains("http://")) =>
-                {
-                    format!("https://{rest}")
-                }
-                _ => e,
-            })
-            .collect();
-        let auth = self.user.as_ref().map(|user| {
-            let (name, inline) = match user.split_once(':') {
-                Some((n, p)) => (n.to_string(), Some(p)),
-                None => (user.clone(), None),
-            };
-            AuthConfig {
-                user: name,
-                password_env: inline
-                    .map(|_| INLINE_PASSWORD_ENV.to_string())
-                    .or_else(|| self.password_env.clone()),
-                password_file: self.password_file.clone(),
-            }
-        });
-        ClusterConfig {
-            tls,
-            auth,
-            ..ClusterConfig::plain("bench", endpoints)
-        }
+        self.conn.cluster("bench")
     }
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some((_, password)) = args.user.as_deref().and_then(|u| u.split_once(':')) {
-        // Still one thread here: no runtime yet.
-        std::env::set_var(INLINE_PASSWORD_ENV, password);
-    }
+    // Still one thread here: no runtime yet.
+    args.conn.export_inline_password();
     let settings = Settings::load(
         args.config.as_deref(),
         &Overrides {
@@ -362,7 +293,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(name) => name.clone(),
         None => cluster.endpoints.join(","),
     };
-    let connector = Connector::new(&cluster, args.command_timeout, args.dial_timeout)?;
+    let connector = Connector::new(&cluster, args.command_timeout, args.conn.dial_timeout)?;
     // Where the run will be kept, found before the load: a store that cannot take it
     // stops the run before it loads the cluster.
     let runs = if args.no_save {

@@ -5,6 +5,8 @@ mod bench_cmd;
 mod bench_history;
 mod check_cmd;
 mod config_cmd;
+mod conn_args;
+mod ctl_cmd;
 mod demo;
 mod serve;
 mod store_cmd;
@@ -49,6 +51,9 @@ pub enum Command {
     /// Load benchmark with the flags of etcd's benchmark tool; every run is stored
     /// (bench list | show | compare).
     Bench(Box<bench_cmd::BenchArgs>),
+    /// etcdctl's commands: keys, txn, members, endpoints, alarms, maintenance,
+    /// snapshots, leases, locks and elections; changes confirmed and audited.
+    Ctl(Box<ctl_cmd::CtlArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
+        Command::Ctl(args) => ctl_cmd::run(*args),
     }
 }
 
