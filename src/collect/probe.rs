@@ -964,6 +964,18 @@ mod tests {
         assert_eq!(c.error.as_deref(), Some("z: no answer"));
     }
 
+    #[test]
+    fn only_etcd_3_4_and_later_list_alarms_in_status() {
+        // 3.4 added the alarms to StatusResponse.errors; an older or unreadable
+        // version is asked for the alarm list.
+        for v in ["3.4.0", "3.4.23", "3.5.1", "3.6.0-rc.1", "4.0.0"] {
+            assert!(status_lists_alarms(v), "{v}");
+        }
+        for v in ["3.3.27", "3.2.0", "2.3.8", "", "3", "x.y.z"] {
+            assert!(!status_lists_alarms(v), "{v}");
+        }
+    }
+
     fn member(id: &str, leader: &str, term: u64, applied: u64) -> MemberSnapshot {
         MemberSnapshot {
             id: id.into(),
