@@ -80,8 +80,10 @@ pub async fn run(
     gap: Duration,
 ) -> Result<ClusterReport> {
     let mut settings = collect.clone();
-    // HashKV on every probe.
+    // HashKV, the member list and `/health` on every probe.
     settings.consistency_interval = Duration::from_millis(1);
+    settings.health_interval = Duration::ZERO;
+    settings.member_list_interval = Duration::ZERO;
     let mut prober = ClusterProber::new(cluster.clone(), settings.clone())?;
     let deadline = probe_deadline(&settings);
     probe(&mut prober, deadline).await?;

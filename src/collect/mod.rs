@@ -187,9 +187,7 @@ async fn run(
         }
         tx.send_replace(Arc::new(snapshot));
         if let Some(history) = &history {
-            for batch in result.samples {
-                history.submit(batch);
-            }
+            history.submit_all(result.samples);
         }
     }
 }

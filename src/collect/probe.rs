@@ -2,6 +2,12 @@
 //! `/metrics` (all members at once, each call with its own deadline), alarms, and
 //! now and then a HashKV consistency check. Then the derived view: leader,
 //! agreement, quorum, spreads, status and its reasons.
+//!
+//! Status and `/metrics` are asked of every member at every probe. The member
+//! list, `/health` and the alarm list mostly repeat what Status already says, and
+//! each is a request the members serve (the alarm list even goes through raft),
+//! so they are asked when Status gives a reason to or their interval is up: see
+//! [`ClusterProber::probe`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,6 +51,8 @@ pub const INDICATOR_PREFIX: &str = "etcd_monitor:";
 struct MemberProbe {
     status: Result<etcd_client::StatusResponse, EtcdError>,
     health: Result<bool, String>,
+    /// Whether `health` was asked in this probe (else: a recent "true" reused).
+    health_asked: bool,
 }
 
 /// State a cluster's collector keeps between probes.
@@ -56,6 +64,15 @@ pub struct ClusterProber {
     clients: HashMap<String, Client>,
     members: Vec<MemberEntry>,
     cluster_id: Option<u64>,
+    /// When `members` last came from a member list (`None`: never, or it failed).
+    members_listed_at: Option<Instant>,
+    /// The last probe saw something that may mean other members: list them again.
+    relist_members: bool,
+    /// The leader and term of the last probe, to notice a change.
+    last_leader: Option<(String, Option<u64>)>,
+    /// By client URL: when the member's `/health` last said "true". Only a "true"
+    /// is reused; anything else is asked again at the next probe.
+    healthy_at: HashMap<String, Instant>,
     previous_metrics: HashMap<String, MetricsSample>,
     last_consistency: Option<(Instant, ConsistencyCheck)>,
 }
@@ -70,6 +87,10 @@ impl ClusterProber {
             clients: HashMap::new(),
             members: Vec::new(),
             cluster_id: None,
+            members_listed_at: None,
+            relist_members: true,
+            last_leader: None,
+            healthy_at: HashMap::new(),
             previous_metrics: HashMap::new(),
             last_consistency: None,
         })
@@ -176,18 +197,40 @@ impl ClusterProber {
     }
 
     /// Probes the cluster once; samples are stamped `at_ms`.
+    ///
+    /// Every member's Status and `/metrics` are asked every time. The others only
+    /// when they can tell something Status does not, within a bounded time:
+    /// - the member list when the last probe saw a member fail or report errors, a
+    ///   new leader or term, a member without ID or client URL, or a cluster not
+    ///   healthy, and otherwise every `member_list_interval`;
+    /// - a member's `/health` (a read through raft) unless it said "true" less than
+    ///   `health_interval` ago and its Status now answers with no errors;
+    /// - the alarm list unless every member that answered runs etcd 3.4 or later
+    ///   (whose Status lists the raised alarms in its errors) and reports no error.
     pub async fn probe(&mut self, at_ms: i64) -> ProbeResult {
         let started = Instant::now();
         let mut snap = ClusterSnapshot::pending(&self.cluster.name, &self.cluster.tags);
         snap.probed_at = Some(Timestamp::now());
 
-        match self.member_list().await {
-            Ok((members, cluster_id)) => {
+        let list_due = self.relist_members
+            || self
+                .members_listed_at
+                .is_none_or(|at| at.elapsed() >= self.settings.member_list_interval);
+        let listed = if list_due {
+            Some(self.member_list().await)
+        } else {
+            None
+        };
+        match listed {
+            None => {}
+            Some(Ok((members, cluster_id))) => {
                 self.members = members;
                 self.cluster_id = cluster_id;
+                self.members_listed_at = Some(Instant::now());
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 snap.errors.push(e);
+                self.members_listed_at = None;
                 if self.members.is_empty() {
                     // Never reached: show the configured endpoints as members.
                     self.members = self
@@ -216,6 +259,8 @@ impl ClusterProber {
         let clients = self.clients(&urls).await;
         let timeout = self.connector.request_timeout();
         let connector = &self.connector;
+        let health_interval = self.settings.health_interval;
+        let healthy_at = &self.healthy_at;
         let probes = members.iter().zip(clients).map(|(m, client)| async move {
             let Some(url) = m.client_urls.first() else {
                 return MemberProbe {
@@ -223,6 +268,7 @@ impl ClusterProber {
                         "member has not started yet (no client URL)".into(),
                     )),
                     health: Err("not started".into()),
+                    health_asked: true,
                 };
             };
             let status = async {
@@ -231,26 +277,71 @@ impl ClusterProber {
                     Err(e) => Err(EtcdError::Setup(e)),
                 }
             };
-            let health = async {
+            let health = || async {
                 match connector.http_get(&format!("{url}/health")).await {
                     Ok((_, body)) => parse_health(&body),
                     Err(e) => Err(e.to_string()),
                 }
             };
-            let (status, health) = tokio::join!(status, health);
-            MemberProbe { status, health }
+            // Asked alongside Status unless a recent "true" can stand; then only if
+            // Status reports errors, which `/health` may turn into "false".
+            let trusted = healthy_at
+                .get(url)
+                .is_some_and(|at| at.elapsed() < health_interval);
+            if !trusted {
+                let (status, health) = tokio::join!(status, health());
+                return MemberProbe {
+                    status,
+                    health,
+                    health_asked: true,
+                };
+            }
+            let status = status.await;
+            match &status {
+                Ok(s) if !s.errors().is_empty() => MemberProbe {
+                    status,
+                    health: health().await,
+                    health_asked: true,
+                },
+                _ => MemberProbe {
+                    status,
+                    health: Ok(true),
+                    health_asked: false,
+                },
+            }
         });
         let metrics_urls = self.metrics_urls(&members);
         let scrapes = metrics_urls.iter().map(|url| self.scrape(url));
         let (probes, scrapes) = tokio::join!(join_all(probes), join_all(scrapes));
 
+        // An endpoint now served by another member than the list says.
+        let mut answered_by_another = false;
         for (m, p) in members.iter().zip(&probes) {
-            if p.status.is_err() {
-                if let Some(url) = m.client_urls.first() {
+            let Some(url) = m.client_urls.first() else {
+                continue;
+            };
+            match &p.status {
+                Ok(s) => {
+                    answered_by_another |= s.header().is_some_and(|h| h.member_id() != m.id);
+                }
+                Err(_) => {
                     self.clients.remove(url);
                 }
             }
+            // Only a "true" next to an answered Status is reused; after any failure
+            // `/health` is asked again as soon as the member answers.
+            match (&p.status, &p.health) {
+                (Ok(_), Ok(true)) if p.health_asked => {
+                    self.healthy_at.insert(url.clone(), Instant::now());
+                }
+                (Ok(_), Ok(true)) => {}
+                _ => {
+                    self.healthy_at.remove(url);
+                }
+            }
         }
+        self.healthy_at
+            .retain(|url, _| members.iter().any(|m| m.client_urls.first() == Some(url)));
 
         snap.members = members
             .iter()
@@ -259,21 +350,35 @@ impl ClusterProber {
             .collect();
         let samples = self.attach_metrics(&mut snap, &metrics_urls, scrapes, at_ms);
 
+        // Since etcd 3.4 a member's Status lists every alarm raised (as an error,
+        // like "memberID:.. alarm:NOSPACE"), and alarms are replicated to every
+        // member: when all that answered run 3.4+ and report no error, no alarm
+        // is raised that they have applied, and the list would be empty.
+        let answered: Vec<&MemberStatus> = snap
+            .members
+            .iter()
+            .filter_map(|m| m.status.as_ref())
+            .collect();
+        let no_alarm_in_status = !answered.is_empty()
+            && answered
+                .iter()
+                .all(|s| s.errors.is_empty() && status_lists_alarms(&s.version));
         // Asked of a member that just answered (clients of the others were dropped
         // above), so a hung member does not make the alarm list fail too.
         let alarms = match self.any_client(&members) {
-            Some(mut c) => {
-                with_deadline(
-                    "alarm list",
-                    timeout,
-                    c.alarm(AlarmAction::Get, AlarmType::None, None),
-                )
-                .await
-            }
+            _ if no_alarm_in_status => Ok(None),
+            Some(mut c) => with_deadline(
+                "alarm list",
+                timeout,
+                c.alarm(AlarmAction::Get, AlarmType::None, None),
+            )
+            .await
+            .map(Some),
             None => Err(EtcdError::Setup("alarm list: no member reachable".into())),
         };
         match alarms {
-            Ok(resp) => {
+            Ok(None) => {}
+            Ok(Some(resp)) => {
                 snap.alarms = resp
                     .alarms()
                     .iter()
@@ -294,11 +399,34 @@ impl ClusterProber {
         derive_cluster_view(&mut snap, &self.settings);
         snap.consistency = self.consistency(&snap, &members).await;
         set_status(&mut snap);
+        self.relist_members =
+            answered_by_another || self.membership_may_have_changed(&snap, &members);
         snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
         ProbeResult {
             snapshot: snap,
             samples,
         }
+    }
+
+    /// Whether this probe saw anything a change of members could explain, so the
+    /// next probe lists them again rather than waiting for `member_list_interval`.
+    fn membership_may_have_changed(
+        &mut self,
+        snap: &ClusterSnapshot,
+        members: &[MemberEntry],
+    ) -> bool {
+        let leader = snap.leader.as_ref().map(|l| (l.id.clone(), snap.raft_term));
+        let leader_changed = self.last_leader != leader;
+        self.last_leader = leader;
+        leader_changed
+            || snap.status != ClusterStatus::Healthy
+            || members
+                .iter()
+                .any(|m| m.id == 0 || m.client_urls.is_empty())
+            || snap
+                .members
+                .iter()
+                .any(|m| m.status.as_ref().is_none_or(|s| !s.errors.is_empty()))
     }
 
     fn any_client(&self, members: &[MemberEntry]) -> Option<Client> {
@@ -552,6 +680,16 @@ fn parse_health(body: &str) -> Result<bool, String> {
     }
 }
 
+/// Whether a member of this version lists raised alarms in its Status' errors
+/// (etcd 3.4 and later); unknown versions count as not.
+fn status_lists_alarms(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (3, 4),
+        _ => false,
+    }
+}
+
 fn alarm_name(a: AlarmType) -> &'static str {
     match a {
         AlarmType::Nospace => "NOSPACE",
@@ -776,10 +914,11 @@ pub fn set_status(snap: &mut ClusterSnapshot) {
     snap.reasons = unavailable;
 }
 
-/// The longest one probe can take: the member list, then the members' calls and the
-/// alarm list, then HashKV, each under `request_timeout`, plus connecting.
+/// The longest one probe can take: the member list, then the members' calls (a
+/// `/health` may follow Status) and the alarm list, then HashKV, each under
+/// `request_timeout`, plus connecting.
 pub fn probe_deadline(settings: &CollectSettings) -> Duration {
-    settings.request_timeout * 3 + (settings.dial_timeout + settings.request_timeout) * 2
+    settings.request_timeout * 4 + (settings.dial_timeout + settings.request_timeout) * 2
 }
 
 #[cfg(test)]
@@ -823,6 +962,18 @@ mod tests {
         let c = compare_hashes(10, vec![hash("a", 1, 5), failed], Some("a"));
         assert!(!c.consistent, "one answer compares nothing");
         assert_eq!(c.error.as_deref(), Some("z: no answer"));
+    }
+
+    #[test]
+    fn only_etcd_3_4_and_later_list_alarms_in_status() {
+        // 3.4 added the alarms to StatusResponse.errors; an older or unreadable
+        // version is asked for the alarm list.
+        for v in ["3.4.0", "3.4.23", "3.5.1", "3.6.0-rc.1", "4.0.0"] {
+            assert!(status_lists_alarms(v), "{v}");
+        }
+        for v in ["3.3.27", "3.2.0", "2.3.8", "", "3", "x.y.z"] {
+            assert!(!status_lists_alarms(v), "{v}");
+        }
     }
 
     fn member(id: &str, leader: &str, term: u64, applied: u64) -> MemberSnapshot {

@@ -93,6 +93,14 @@ pub struct CollectSettings {
     pub dial_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub consistency_interval: Duration,
+    /// How long a member's `/health` "true" is trusted while its Status answers
+    /// with no errors; zero asks `/health` at every probe.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// How long the member list is reused while every Status answers as before;
+    /// zero asks for it at every probe.
+    #[serde(with = "humantime_serde")]
+    pub member_list_interval: Duration,
     pub max_raft_index_lag: u64,
 }
 

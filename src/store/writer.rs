@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use super::{MemberSamples, Store};
 
 enum Message {
-    Batch(MemberSamples),
+    /// One probe's batches (one per member): ingested with one commit.
+    Batches(Vec<MemberSamples>),
     Stop,
 }
 
@@ -25,10 +26,21 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a batch; never blocks.
     pub fn submit(&self, batch: MemberSamples) {
-        match self.tx.try_send(Message::Batch(batch)) {
+        self.submit_all(vec![batch]);
+    }
+
+    /// Queues every member's batch of one probe as one message, so the writer
+    /// wakes once and commits (one fsync) once per probe, rather than as often as
+    /// the batches happen to arrive apart. Never blocks.
+    pub fn submit_all(&self, batches: Vec<MemberSamples>) {
+        if batches.is_empty() {
+            return;
+        }
+        let count = batches.len() as u64;
+        match self.tx.try_send(Message::Batches(batches)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = self.dropped.fetch_add(count, Ordering::Relaxed) + count;
                 tracing::warn!(
                     dropped_batches = n,
                     "store writer is behind; a batch was dropped"
@@ -95,14 +107,13 @@ fn run(
             .min(next_maintenance)
             .saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(Message::Batch(first)) => {
-                // Whatever else is queued (the other members of the same probe) goes
+            Ok(Message::Batches(mut batches)) => {
+                // Whatever else is queued (a writer behind, several clusters) goes
                 // into the same commit.
-                let mut batches = vec![first];
                 let mut stop = false;
                 while let Ok(message) = rx.try_recv() {
                     match message {
-                        Message::Batch(b) => batches.push(b),
+                        Message::Batches(more) => batches.extend(more),
                         Message::Stop => stop = true,
                     }
                 }
