@@ -22,7 +22,7 @@ use std::net::TcpListener;
 use std::time::Instant;
 
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, App, HttpRequest};
 
 use std::sync::Arc;
 
@@ -57,34 +57,136 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .app_data(web::JsonConfig::default().error_handler(error::json_error))
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "same-origin")),
-            )
-            .configure(viewer_routes)
-            .default_service(web::to(fallback))
+    listener.set_nonblocking(true)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (done, finished) = tokio::sync::oneshot::channel();
+    // actix's services are not Send: they live on one thread of their own, with a
+    // current-thread runtime and a LocalSet, as an actix worker would.
+    std::thread::Builder::new()
+        .name("etcd-monitor-web".into())
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|rt| {
+                    tokio::task::LocalSet::new().block_on(&rt, serve(state, listener, stopped))
+                });
+            let _ = done.send(served);
+        })?;
+    let mut finished = std::pin::pin!(finished);
+    tokio::select! {
+        _ = shutdown => {}
+        served = &mut finished => return served.map_err(std::io::Error::other)?,
+    }
+    let _ = stop.send(true);
+    finished.await.map_err(std::io::Error::other)?
+}
+
+/// How long open connections get to finish their request at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Accepts connections until `stop`, each served by its own actix-http service.
+///
+/// Why not actix-web's `HttpServer`: each of its workers keeps actix-http's date timer,
+/// which wakes the worker twice a second for ever, and was a fifth of the monitor's
+/// CPU when idle. Here the service (and its timer) exists only while a connection is
+/// open. Building the app per connection costs tens of microseconds, once per
+/// keep-alive connection.
+async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stopping = stop.clone();
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn_local(serve_connection(state.clone(), stream, stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("dashboard: cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    // Idle keep-alive connections close at once (the graceful signal); requests in
+    // flight get the grace period; live-update streams are cut after it.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
     })
-    // One worker is plenty for a dashboard and an API (the heavier store queries run
-    // on the blocking pool), and every actix worker wakes twice a second when idle
-    // (actix-http's date timer): with two, that was a tenth of the monitor's CPU.
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    let serving = tokio::spawn(server);
-    shutdown.await;
-    handle.stop(true).await;
-    serving.await.map_err(std::io::Error::other)?
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    state: AppState,
+    stream: tokio::net::TcpStream,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use actix_service::{
+        map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
+    };
+    let app = app(state)
+        .into_factory()
+        .map_err(|e: actix_web::Error| e.error_response());
+    let mut builder = actix_http::HttpService::build();
+    if let Ok(addr) = stream.local_addr() {
+        builder = builder.local_addr(addr);
+    }
+    let service = builder
+        .graceful_shutdown_signal(move || {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        })
+        .finish(map_config(app, |_| actix_web::dev::AppConfig::default()))
+        .tcp();
+    match service.new_service(()).await {
+        Ok(service) => {
+            // A connection's protocol errors (a client gone mid-request) are its own.
+            let _ = service.call(stream).await;
+        }
+        Err(()) => tracing::error!("dashboard: the HTTP service could not be built"),
+    }
+}
+
+/// The application: state, extractor error handlers, security headers and routes.
+fn app(
+    state: AppState,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::JsonConfig::default().error_handler(error::json_error))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "same-origin")),
+        )
+        .configure(viewer_routes)
+        .default_service(web::to(fallback))
 }
 
 /// Whatever no route took: JSON under `/api/`, a page elsewhere.
