@@ -132,8 +132,14 @@ wait_for 60 "etcd-monitor (see its log)" curl -fsS "http://127.0.0.1:$mon_port/a
     { tail -20 "$work/etcd-monitor.log" >&2; exit 1; }
 say "Prometheus $(/usr/bin/prometheus --version 2>&1 | head -1 | awk '{print $3}') pid $prom_pid on :$prom_port; etcd-monitor pid $mon_pid on :$mon_port"
 
-# --- run, sampling RSS every 10 s ----------------------------------------------
+# --- run, sampling RSS and disk every 10 s -----------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Disk in use swings for both: Prometheus' WAL is cut at each head compaction, the
+# store file grows until a checkpoint compacts it. One reading at the end lands
+# anywhere in those swings, so the average over the run is reported too: apparent
+# bytes (du -sb) and blocks allocated (du -s -B1; the store file can hold holes).
+du_b() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+du_alloc() { if [ -e "$1" ]; then du -s -B1 "$1" | cut -f1; else echo 0; fi; }
 cpu_secs() { # utime+stime of a live process, in seconds
     python3 - "$1" <<'PY'
 import os, sys
@@ -159,7 +165,9 @@ while :; do
         fi
     done
     if [ "$now" -ge "$next" ]; then
-        printf '%s\t%s\t%s\n' "$((now - t0))" "$(rss_kib "$prom_pid")" "$(rss_kib "$mon_pid")" >>"$work/rss.tsv"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$((now - t0))" "$(rss_kib "$prom_pid")" "$(rss_kib "$mon_pid")" \
+            "$(du_b "$work/prom-data")" "$(du_b "$work/monitor-data")" \
+            "$(du_alloc "$work/prom-data")" "$(du_alloc "$work/monitor-data")" >>"$work/rss.tsv"
         next=$((next + 10))
     fi
     sleep 1
@@ -179,7 +187,6 @@ prom_query() {
 prom_scrapes=$(prom_query "sum(count_over_time(up[$((duration + 120))s]))" || echo 0)
 prom_series=$(awk '/^prometheus_tsdb_head_series / {print $2}' "$work/prom-self.txt")
 pd=$work/prom-data
-du_b() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 # Sizes first: a snapshot hard-links the blocks, which du would then count once.
 prom_total=$(du_b "$pd")
 prom_wal=$(du_b "$pd/wal")
@@ -242,6 +249,8 @@ prom_etcd_samples = prom_samples - 5 * prom_scrapes
 rss = [l.split("\t") for l in open(os.path.join(work, "rss.tsv")).read().split("\n") if l]
 prom_rss = [int(r[1]) / 1024 for r in rss]
 mon_rss = [int(r[2]) / 1024 for r in rss]
+def avg(col):
+    return sum(int(r[col]) for r in rss) / len(rss)
 
 store = None
 p = os.path.join(work, "store.json")
@@ -293,6 +302,8 @@ rows = [
     ("all data compacted (Prom: TSDB snapshot incl. head; mon: store file_bytes)", prom_snapshot, mon_file),
     ("  bytes/sample (Prom: per sample in the snapshot)", per(prom_snapshot, snap_samples),
      per(mon_file, mon_samples)),
+    ("disk avg over the run, du -sb every 10 s (Prom: TSDB dir; mon: data dir)", avg(3), avg(4)),
+    ("disk avg over the run, blocks allocated (du -s -B1)", avg(5), avg(6)),
     ("RSS avg MiB", sum(prom_rss) / len(prom_rss), sum(mon_rss) / len(mon_rss)),
     ("RSS max MiB", max(prom_rss), max(mon_rss)),
     ("CPU seconds (utime+stime)", prom_cpu, mon_cpu),
@@ -305,5 +316,5 @@ print()
 print(f"Prometheus TSDB: total {prom_total:,} B = wal/ {prom_wal:,} + chunks_head/ {prom_chunks_head:,} "
       f"+ blocks etc. {prom_total - prom_wal - prom_chunks_head:,}; snapshot: {snap_blocks} block(s), {prom_snapshot:,} B, "
       f"{snap_samples:,} samples")
-print(f"etcd-monitor data dir (du -sb): {mon_du:,} B; RSS sampled {len(rss)} times (every 10 s)")
+print(f"etcd-monitor data dir (du -sb): {mon_du:,} B; RSS and disk sampled {len(rss)} times (every 10 s)")
 PY
