@@ -390,6 +390,20 @@ impl AlertManager {
         lock(&self.shared.control)
             .acks
             .insert(fingerprint, ack.clone());
+        // The published view shows it at once (the next pass would, a moment later):
+        // whoever acknowledged and then reads the alerts sees their acknowledgement.
+        {
+            let mut published = self.shared.view.write().unwrap_or_else(|p| p.into_inner());
+            let mut updated = (**published).clone();
+            if let Some(a) = updated
+                .alerts
+                .iter_mut()
+                .find(|a| a.alert.fingerprint == fingerprint)
+            {
+                a.acknowledged = Some(ack.clone());
+            }
+            *published = Arc::new(updated);
+        }
         let mut entry =
             HistoryEntry::of_alert(ack.at_ms, "acknowledged", &alert.alert, ack.comment.clone());
         entry.by = Some(ack.by.clone());
