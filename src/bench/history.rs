@@ -352,6 +352,15 @@ pub fn compare(runs: &[StoredRun], threshold: f64) -> Result<Comparison> {
     })
 }
 
+/// Reads the runs `ids` from `store` and compares them with the first.
+pub fn compare_stored(store: &Store, ids: &[String], threshold: f64) -> Result<Comparison> {
+    let runs = ids
+        .iter()
+        .map(|id| get(store, id))
+        .collect::<Result<Vec<_>>>()?;
+    compare(&runs, threshold)
+}
+
 /// What differs between two runs besides their results.
 fn differences(a: &StoredRun, b: &StoredRun) -> Vec<String> {
     let mut out = Vec::new();

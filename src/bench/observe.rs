@@ -191,10 +191,7 @@ async fn scrape_all(
     urls: &[String],
 ) -> (BTreeMap<String, MetricsSample>, Vec<String>) {
     let results = futures::future::join_all(urls.iter().map(|url| async move {
-        let (code, body) = connector.http_get(url).await.map_err(|e| e.to_string())?;
-        if !code.is_success() {
-            return Err(format!("GET {url}: HTTP {code}"));
-        }
+        let body = crate::collect::probe::fetch_metrics(connector, url).await?;
         let scrape = crate::promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
         Ok(MetricsSample::from_scrape(&scrape, Instant::now()))
     }))

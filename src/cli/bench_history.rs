@@ -140,13 +140,7 @@ impl RunStore {
 
     pub async fn compare(&self, ids: &[String], threshold: f64) -> anyhow::Result<Comparison> {
         match self {
-            RunStore::File(store) => {
-                let runs = ids
-                    .iter()
-                    .map(|id| history::get(store, id))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(history::compare(&runs, threshold)?)
-            }
+            RunStore::File(store) => Ok(history::compare_stored(store, ids, threshold)?),
             RunStore::Monitor { .. } => {
                 let mut query: Vec<(&str, String)> = Vec::new();
                 // The baseline is `a`; the API lists further `ids` oldest first, which

@@ -177,14 +177,7 @@ impl ClusterProber {
     }
 
     async fn scrape(&self, url: &str) -> Result<Scraped, String> {
-        let (code, body) = self
-            .connector
-            .http_get(url)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !code.is_success() {
-            return Err(format!("GET {url}: HTTP {code}"));
-        }
+        let body = fetch_metrics(&self.connector, url).await?;
         let at = Instant::now();
         let scrape = promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
         Ok(Scraped {
@@ -575,6 +568,16 @@ impl ClusterProber {
 }
 
 /// How a member is named in history: its name, or its ID before it has one.
+/// The body of a member's `/metrics` (under the connector's deadline); an HTTP error
+/// status is an error naming the URL.
+pub async fn fetch_metrics(connector: &Connector, url: &str) -> Result<String, String> {
+    let (code, body) = connector.http_get(url).await.map_err(|e| e.to_string())?;
+    if !code.is_success() {
+        return Err(format!("GET {url}: HTTP {code}"));
+    }
+    Ok(body)
+}
+
 pub fn member_label(m: &MemberSnapshot) -> String {
     if m.name.is_empty() || m.name.contains("://") {
         m.id.clone()

@@ -140,14 +140,12 @@ impl CompareParams {
         self,
         store: &crate::store::Store,
         default_threshold: f64,
-    ) -> Result<(Vec<StoredRun>, history::Comparison), HistoryError> {
-        let runs = self
-            .ids
-            .iter()
-            .map(|id| history::get(store, id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let comparison = history::compare(&runs, self.threshold.unwrap_or(default_threshold))?;
-        Ok((runs, comparison))
+    ) -> Result<history::Comparison, HistoryError> {
+        history::compare_stored(
+            store,
+            &self.ids,
+            self.threshold.unwrap_or(default_threshold),
+        )
     }
 }
 
@@ -158,6 +156,6 @@ pub async fn compare(
     let params = CompareParams::parse(&q)?;
     let store = state.store.clone();
     let threshold = state.regression_threshold;
-    let (_, comparison) = web::block(move || params.compare(&store, threshold)).await??;
+    let comparison = web::block(move || params.compare(&store, threshold)).await??;
     Ok(HttpResponse::Ok().json(comparison))
 }

@@ -476,16 +476,7 @@ async fn bench_over_tls_with_auth() {
     )
     .await;
     let urls = cluster.client_urls();
-    let options = etcd_client::ConnectOptions::new().with_tls(
-        etcd_client::TlsOptions::new()
-            .ca_certificate(etcd_client::Certificate::from_pem(
-                std::fs::read(&tls.ca_file).unwrap(),
-            ))
-            .identity(etcd_client::Identity::from_pem(
-                std::fs::read(&tls.cert_file).unwrap(),
-                std::fs::read(&tls.key_file).unwrap(),
-            )),
-    );
+    let options = tls_connect_options(&tls);
     let mut admin = Client::connect(&urls, Some(options.clone())).await.unwrap();
     admin.user_add("root", "b3nch-pw", None).await.unwrap();
     admin.user_grant_role("root", "root").await.unwrap();

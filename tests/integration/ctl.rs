@@ -715,34 +715,26 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     // Bad input: a value over the request size limit, an unreachable endpoint, an
     // endpoint that accepts connections and never answers.
     let big = data.path().join("big");
-    std::fs::write(&big, vec![b'x'; 1_700_000]).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "ctl",
-            &format!("--endpoints={}", eps.join(",")),
-            "put",
-            "big",
-        ])
-        .stdin(std::fs::File::open(&big).unwrap())
-        .output()
-        .unwrap();
-    let err = fails("put 1.7 MB", out);
+    let put_big = |size: usize, what: &str| {
+        std::fs::write(&big, vec![b'x'; size]).unwrap();
+        let out = Command::new(BIN)
+            .args([
+                "ctl",
+                &format!("--endpoints={}", eps.join(",")),
+                "put",
+                "big",
+            ])
+            .stdin(std::fs::File::open(&big).unwrap())
+            .output()
+            .unwrap();
+        fails(what, out)
+    };
+    let err = put_big(1_700_000, "put 1.7 MB");
     assert!(
         err.contains("1700003 bytes") && err.contains("request size limit"),
         "{err}"
     );
-    std::fs::write(&big, vec![b'x'; 2_200_000]).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "ctl",
-            &format!("--endpoints={}", eps.join(",")),
-            "put",
-            "big",
-        ])
-        .stdin(std::fs::File::open(&big).unwrap())
-        .output()
-        .unwrap();
-    let err = fails("put 2.2 MB", out);
+    let err = put_big(2_200_000, "put 2.2 MB");
     assert!(err.contains("request size limit of 2097152 bytes"), "{err}");
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
     let err = fails(
@@ -1317,16 +1309,7 @@ async fn ctl_over_tls_with_auth() {
     )
     .await;
     let urls = cluster.client_urls();
-    let options = etcd_client::ConnectOptions::new().with_tls(
-        etcd_client::TlsOptions::new()
-            .ca_certificate(etcd_client::Certificate::from_pem(
-                std::fs::read(&tls.ca_file).unwrap(),
-            ))
-            .identity(etcd_client::Identity::from_pem(
-                std::fs::read(&tls.cert_file).unwrap(),
-                std::fs::read(&tls.key_file).unwrap(),
-            )),
-    );
+    let options = tls_connect_options(&tls);
     let mut admin = etcd_client::Client::connect(&urls, Some(options))
         .await
         .unwrap();

@@ -261,3 +261,17 @@ pub fn member_by_name<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
         .find(|m| m["name"] == name)
         .unwrap_or_else(|| panic!("no member {name} in {snapshot}"))
 }
+
+/// etcd-client options that trust the test CA and present the test client certificate.
+pub fn tls_connect_options(tls: &etcd_monitor::localetcd::LocalTls) -> etcd_client::ConnectOptions {
+    etcd_client::ConnectOptions::new().with_tls(
+        etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(
+                std::fs::read(&tls.ca_file).unwrap(),
+            ))
+            .identity(etcd_client::Identity::from_pem(
+                std::fs::read(&tls.cert_file).unwrap(),
+                std::fs::read(&tls.key_file).unwrap(),
+            )),
+    )
+}

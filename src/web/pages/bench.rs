@@ -446,7 +446,7 @@ pub async fn benchmark_comparison(
     );
     let store = state.store.clone();
     let threshold = state.regression_threshold;
-    let (_, comparison) = web::block(move || params.compare(&store, threshold)).await??;
+    let comparison = web::block(move || params.compare(&store, threshold)).await??;
     let class = |c: &ComparedRun, i: usize| {
         if !c.regressions.is_empty() {
             "bad"
