@@ -271,12 +271,38 @@ async fn a_monitor_killed_while_an_alert_fires_neither_repeats_nor_loses_it() {
     let mut seen = Vec::new();
     wait_messages(&sink, &mut seen, 1, "the firing notification").await;
     assert_message(&seen[0], "firing", "m2");
+    // The notification log is written when the receiver has answered; the
+    // history's "notified" entry follows it. A kill before that record sends
+    // the message again after the restart (at least once, as Alertmanager).
+    let http = reqwest::Client::new();
+    let notified_url = format!(
+        "http://127.0.0.1:{port}/api/v1/alerts/history?alertname=etcdMemberUnreachable&event=notified"
+    );
+    wait_for(
+        "the notification's record",
+        Duration::from_secs(10),
+        || async {
+            let v: Value = http
+                .get(&notified_url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            if v["entries"].as_array().is_some_and(|e| !e.is_empty()) {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await;
 
     // kill -9 while the alert fires; start again while the member is still down.
     monitor.kill().unwrap();
     monitor.wait().unwrap();
     let mut monitor = start_binary(&config);
-    let http = reqwest::Client::new();
     let alerts_url = format!("http://127.0.0.1:{port}/api/v1/alerts");
     wait_for(
         "the restarted monitor's firing alert",
