@@ -688,29 +688,96 @@ fn other_schemas_are_refused_and_the_file_is_left_alone() {
         Ok(_) => panic!("a file of schema 1 was opened"),
     }
     assert!(before == file_bytes(&path), "the refused file was modified");
-    // Version 2 (no head deltas yet) is read as it is and marked as the current one.
-    set_version(2);
-    {
-        let store = Store::open(&path, Retention::default()).expect("a version 2 file opens");
-        let id = id_of(&store, "m0", "up");
-        assert_eq!(
-            all(&store, id, Tier::Raw).len(),
-            60,
-            "samples of the v2 file"
-        );
-    }
+}
+
+fn schema_version(path: &Path) -> u32 {
     const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
-    let db = redb::Database::open(&path).unwrap();
+    let db = redb::Database::open(path).unwrap();
     let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
     let meta = tx.open_table(META).unwrap();
-    let version: u32 = postcard::from_bytes(
-        redb::ReadableTable::get(&meta, "schema_version")
-            .unwrap()
-            .unwrap()
-            .value(),
-    )
-    .unwrap();
-    assert_eq!(version, etcd_monitor::store::SCHEMA_VERSION);
+    let version = redb::ReadableTable::get(&meta, "schema_version")
+        .unwrap()
+        .unwrap();
+    postcard::from_bytes(version.value()).unwrap()
+}
+
+/// The values the fixture `store-schema3.redb.zst` holds: written by the build of
+/// schema 3 (commit 8f3e7b8) for members m0 and m1 every 5 s from T0 for 2 h 45 min,
+/// with checkpoints at 1 h (the head written whole), 2 h and 2 h 30 min (head
+/// deltas), the last 15 minutes only in its per-sample log.
+fn schema3_values(i: i64) -> [(&'static str, f64); 4] {
+    [
+        ("up", 1.0),
+        ("counter_total", (i * 3) as f64),
+        ("gauge", (i % 17) as f64 * 0.5),
+        ("ratio", (i as f64 * 0.37).sin()),
+    ]
+}
+
+#[test]
+fn a_schema_3_file_is_upgraded_with_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let packed = include_bytes!("fixtures/store-schema3.redb.zst");
+    std::fs::write(&path, zstd::decode_all(&packed[..]).unwrap()).unwrap();
+    assert_eq!(schema_version(&path), 3);
+    let n = 33 * 60;
+    let want = |name: &str| -> Vec<(i64, f64)> {
+        (0..n)
+            .map(|i| {
+                let v = schema3_values(i)
+                    .iter()
+                    .find(|(s, _)| *s == name)
+                    .unwrap()
+                    .1;
+                (T0 + i * 5000, v)
+            })
+            .collect()
+    };
+    let check = |store: &Store| {
+        for m in ["m0", "m1"] {
+            for (name, _) in schema3_values(0) {
+                let id = id_of(store, m, name);
+                let raw = raw_pairs(&all(store, id, Tier::Raw));
+                let expected = want(name);
+                assert_eq!(raw.len(), expected.len(), "{m}/{name}");
+                for (got, want) in raw.iter().zip(&expected) {
+                    assert_eq!(got.0, want.0, "{m}/{name}");
+                    assert_eq!(got.1.to_bits(), want.1.to_bits(), "{m}/{name} at {}", got.0);
+                }
+                let minutes = all(store, id, Tier::Minute);
+                let rollup = expected_rollup(&expected, MIN);
+                assert_eq!(minutes.len(), rollup.len(), "{m}/{name} 1m points");
+                if let Some((got, want)) = minutes.iter().zip(&rollup).find(|(g, w)| g != w) {
+                    panic!("{m}/{name} 1m: {got:?} instead of {want:?}");
+                }
+            }
+        }
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    };
+    {
+        let store = Store::open(&path, Retention::default()).expect("a schema 3 file opens");
+        check(&store);
+    }
+    assert_eq!(
+        schema_version(&path),
+        etcd_monitor::store::SCHEMA_VERSION,
+        "marked upgraded"
+    );
+    // Read again as this version's file, then written to and read again.
+    let store = Store::open(&path, Retention::default()).expect("the upgraded file opens");
+    check(&store);
+    let later = |i: i64| batch("m0", T0 + i * 5000, &schema3_values(i));
+    for i in n..n + 100 {
+        store.ingest(&later(i)).unwrap();
+    }
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(&path);
+    let id = id_of(&store, "m0", "counter_total");
+    let raw = all(&store, id, Tier::Raw);
+    assert_eq!(raw.len() as i64, n + 100);
+    assert_eq!(raw.last().unwrap().last, ((n + 99) * 3) as f64);
 }
 
 /// Opens `path` expecting an error (not a panic, not success) that names the

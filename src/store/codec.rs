@@ -5,11 +5,61 @@
 //! Block layout: `[version u8][columns u8][count u32 LE][bit stream]`. A block holds
 //! one timestamp column and `columns` f64 columns (1 for raw samples; 5 for rollup
 //! points: min, max, sum, count, last).
+//!
+//! Format 2 (written now) XORs each value with a prediction rather than always with
+//! the column's previous value, which is what Gorilla does and format 1 did:
+//! - the first point's values with 0.0 (format 1 stored them as 64 plain bits: a
+//!   young block of a rollup tier paid 40 bytes for its first point);
+//! - in a rollup point, `last` and `count` with their previous values, `min` and
+//!   `max` with this point's `last`, `sum` with `last * count`. A value that held
+//!   still for the minute has min = max = last and sum = last * count (a bit each),
+//!   and a counter's max is its last. Format 1 XORed every column with its own
+//!   previous value: 3.35 bytes a 1-minute point on the recorded corpus.
+//!
+//! After the first point the XOR windows start afresh: the first value's window is
+//! too wide for the small changes that follow. Format 1 blocks are still read.
 
 use super::StoreError;
 
-const VERSION: u8 = 1;
+/// The format written.
+pub const FORMAT: u8 = 2;
+/// The first format, read only.
+pub const FORMAT_PLAIN: u8 = 1;
 const HEADER: usize = 6;
+
+/// Rollup points: the columns' indexes, and the order they are coded in (a column's
+/// prediction may use the columns coded before it in the same point).
+const MIN: usize = 0;
+const MAX: usize = 1;
+const SUM: usize = 2;
+const COUNT: usize = 3;
+const LAST: usize = 4;
+const ROLLUP_ORDER: [usize; 5] = [LAST, COUNT, MIN, MAX, SUM];
+/// The most value columns a block has (the tiers use 1 and 5).
+pub const MAX_COLUMNS: usize = 8;
+const IN_ORDER: [usize; MAX_COLUMNS] = [0, 1, 2, 3, 4, 5, 6, 7];
+
+/// The order a block of `columns` codes its values in.
+fn order(columns: usize) -> &'static [usize] {
+    if columns == ROLLUP_ORDER.len() {
+        &ROLLUP_ORDER
+    } else {
+        &IN_ORDER[..columns]
+    }
+}
+
+/// What column `c` of a point is XORed with in format 2: `row` holds this point's
+/// columns coded so far, `prev` the previous point's (all 0.0 before the first).
+fn predict(columns: usize, c: usize, row: &[u64], prev: &[u64]) -> u64 {
+    if columns != ROLLUP_ORDER.len() {
+        return prev[c];
+    }
+    match c {
+        MIN | MAX => row[LAST],
+        SUM => (f64::from_bits(row[LAST]) * f64::from_bits(row[COUNT])).to_bits(),
+        _ => prev[c],
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 struct BitWriter {
@@ -77,7 +127,6 @@ impl BitReader<'_> {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct XorState {
-    prev: u64,
     leading: u32,
     trailing: u32,
     /// A (leading, trailing) window exists to reuse.
@@ -93,11 +142,13 @@ pub struct BlockEncoder {
     prev_ts: i64,
     prev_delta: i64,
     xor: Vec<XorState>,
+    /// The last point's values (bits).
+    prev: [u64; MAX_COLUMNS],
 }
 
 impl BlockEncoder {
     pub fn new(columns: usize) -> Self {
-        assert!((1..=255).contains(&columns));
+        assert!((1..=MAX_COLUMNS).contains(&columns));
         BlockEncoder {
             columns,
             count: 0,
@@ -105,6 +156,7 @@ impl BlockEncoder {
             prev_ts: 0,
             prev_delta: 0,
             xor: vec![XorState::default(); columns],
+            prev: [0; MAX_COLUMNS],
         }
     }
 
@@ -125,20 +177,26 @@ impl BlockEncoder {
         debug_assert_eq!(values.len(), self.columns);
         if self.count == 0 {
             self.bits.push_bits(ts as u64, 64);
-            for (state, v) in self.xor.iter_mut().zip(values) {
-                state.prev = v.to_bits();
-                self.bits.push_bits(state.prev, 64);
-            }
-            self.prev_ts = ts;
         } else {
             let delta = ts.wrapping_sub(self.prev_ts);
             self.push_dod(delta.wrapping_sub(self.prev_delta));
             self.prev_delta = delta;
-            self.prev_ts = ts;
-            for (column, v) in values.iter().enumerate() {
-                self.push_value(column, v.to_bits());
+        }
+        self.prev_ts = ts;
+        let mut row = [0u64; MAX_COLUMNS];
+        for (bits, v) in row.iter_mut().zip(values) {
+            *bits = v.to_bits();
+        }
+        for &c in order(self.columns) {
+            let predicted = predict(self.columns, c, &row, &self.prev);
+            self.push_value(c, row[c] ^ predicted);
+        }
+        if self.count == 0 {
+            for state in &mut self.xor {
+                state.window = false;
             }
         }
+        self.prev = row;
         self.count += 1;
     }
 
@@ -162,10 +220,9 @@ impl BlockEncoder {
         }
     }
 
-    fn push_value(&mut self, column: usize, bits: u64) {
+    /// Writes a value's XOR with its prediction.
+    fn push_value(&mut self, column: usize, xor: u64) {
         let state = &mut self.xor[column];
-        let xor = bits ^ state.prev;
-        state.prev = bits;
         let b = &mut self.bits;
         if xor == 0 {
             b.push_bit(false);
@@ -208,7 +265,7 @@ impl BlockEncoder {
 
     /// The block as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        assemble(self.columns, self.count, &self.bits.bytes)
+        assemble(FORMAT, self.columns, self.count, &self.bits.bytes)
     }
 
     /// Continues a stored block (decodes it and encodes it again: the same bytes).
@@ -227,9 +284,9 @@ impl BlockEncoder {
 }
 
 /// A block as stored, from its parts (as [`BlockEncoder::to_bytes`] would write it).
-pub fn assemble(columns: usize, count: u32, stream: &[u8]) -> Vec<u8> {
+pub fn assemble(format: u8, columns: usize, count: u32, stream: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + stream.len());
-    out.push(VERSION);
+    out.push(format);
     out.push(columns as u8);
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(stream);
@@ -252,7 +309,7 @@ pub fn header(bytes: &[u8]) -> Result<(usize, usize), StoreError> {
             bytes.len()
         )));
     }
-    if bytes[0] != VERSION {
+    if bytes[0] != FORMAT && bytes[0] != FORMAT_PLAIN {
         return Err(StoreError::Corrupt(format!(
             "block format {} is unknown",
             bytes[0]
@@ -260,8 +317,10 @@ pub fn header(bytes: &[u8]) -> Result<(usize, usize), StoreError> {
     }
     let columns = bytes[1] as usize;
     let count = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize;
-    if columns == 0 {
-        return Err(StoreError::Corrupt("block has no value column".into()));
+    if !(1..=MAX_COLUMNS).contains(&columns) {
+        return Err(StoreError::Corrupt(format!(
+            "block has {columns} value columns"
+        )));
     }
     Ok((columns, count))
 }
@@ -274,6 +333,7 @@ pub fn stream_of(bytes: &[u8]) -> Result<&[u8], StoreError> {
 
 pub fn decode(bytes: &[u8]) -> Result<Block, StoreError> {
     let (columns, count) = header(bytes)?;
+    let plain = bytes[0] == FORMAT_PLAIN;
     // Every point after the first takes at least 1 + columns bits.
     let stream = &bytes[HEADER..];
     if count > 0 && (count - 1) * (1 + columns) > stream.len() * 8 {
@@ -289,56 +349,85 @@ pub fn decode(bytes: &[u8]) -> Result<Block, StoreError> {
     let mut timestamps = Vec::with_capacity(count);
     let mut values: Vec<Vec<f64>> = (0..columns).map(|_| Vec::with_capacity(count)).collect();
     let mut xor = vec![XorState::default(); columns];
+    let mut prev = [0u64; MAX_COLUMNS];
     let mut prev_ts = 0i64;
     let mut prev_delta = 0i64;
     for i in 0..count {
         if i == 0 {
             prev_ts = r.bits(64)? as i64;
-            for (c, state) in xor.iter_mut().enumerate() {
-                state.prev = r.bits(64)?;
-                values[c].push(f64::from_bits(state.prev));
-            }
-            timestamps.push(prev_ts);
-            continue;
-        }
-        let dod = if !r.bit()? {
-            0
-        } else if !r.bit()? {
-            sign_extend(r.bits(7)?, 7)
-        } else if !r.bit()? {
-            sign_extend(r.bits(12)?, 12)
-        } else if !r.bit()? {
-            sign_extend(r.bits(20)?, 20)
         } else {
-            r.bits(64)? as i64
-        };
-        prev_delta = prev_delta.wrapping_add(dod);
-        prev_ts = prev_ts.wrapping_add(prev_delta);
-        timestamps.push(prev_ts);
-        for (c, state) in xor.iter_mut().enumerate() {
-            if r.bit()? {
-                if r.bit()? {
-                    state.leading = r.bits(6)? as u32;
-                    let meaningful = r.bits(6)? as u32 + 1;
-                    if state.leading + meaningful > 64 {
-                        return Err(StoreError::Corrupt("bad XOR window".into()));
-                    }
-                    state.trailing = 64 - state.leading - meaningful;
-                    state.window = true;
-                } else if !state.window {
-                    return Err(StoreError::Corrupt("XOR window reused before set".into()));
-                }
-                let meaningful = 64 - state.leading - state.trailing;
-                state.prev ^= r.bits(meaningful)? << state.trailing;
-            }
-            values[c].push(f64::from_bits(state.prev));
+            let dod = if !r.bit()? {
+                0
+            } else if !r.bit()? {
+                sign_extend(r.bits(7)?, 7)
+            } else if !r.bit()? {
+                sign_extend(r.bits(12)?, 12)
+            } else if !r.bit()? {
+                sign_extend(r.bits(20)?, 20)
+            } else {
+                r.bits(64)? as i64
+            };
+            prev_delta = prev_delta.wrapping_add(dod);
+            prev_ts = prev_ts.wrapping_add(prev_delta);
         }
+        timestamps.push(prev_ts);
+        let mut row = [0u64; MAX_COLUMNS];
+        if plain && i == 0 {
+            // Format 1: the first values as plain bits.
+            for bits in row.iter_mut().take(columns) {
+                *bits = r.bits(64)?;
+            }
+        } else {
+            // Format 1 coded the columns in their order, each against its previous value.
+            let columns_in_order = if plain {
+                &IN_ORDER[..columns]
+            } else {
+                order(columns)
+            };
+            for &c in columns_in_order {
+                let predicted = if plain {
+                    prev[c]
+                } else {
+                    predict(columns, c, &row, &prev)
+                };
+                row[c] = predicted ^ read_xor(&mut r, &mut xor[c])?;
+            }
+        }
+        if i == 0 && !plain {
+            for state in &mut xor {
+                state.window = false;
+            }
+        }
+        for (c, column) in values.iter_mut().enumerate() {
+            column.push(f64::from_bits(row[c]));
+        }
+        prev = row;
     }
     Ok(Block {
         columns,
         timestamps,
         values,
     })
+}
+
+/// Reads one value's XOR (0 when the value is its prediction).
+fn read_xor(r: &mut BitReader<'_>, state: &mut XorState) -> Result<u64, StoreError> {
+    if !r.bit()? {
+        return Ok(0);
+    }
+    if r.bit()? {
+        state.leading = r.bits(6)? as u32;
+        let meaningful = r.bits(6)? as u32 + 1;
+        if state.leading + meaningful > 64 {
+            return Err(StoreError::Corrupt("bad XOR window".into()));
+        }
+        state.trailing = 64 - state.leading - meaningful;
+        state.window = true;
+    } else if !state.window {
+        return Err(StoreError::Corrupt("XOR window reused before set".into()));
+    }
+    let meaningful = 64 - state.leading - state.trailing;
+    Ok(r.bits(meaningful)? << state.trailing)
 }
 
 fn sign_extend(v: u64, bits: u32) -> i64 {
@@ -428,6 +517,106 @@ mod tests {
         assert_eq!(block.columns, 5);
         assert_eq!(block.values[2][10], 120.0);
         assert_eq!(block.values[3], vec![12.0; 100]);
+    }
+
+    /// Rollup points of `samples` (12 a minute) as the store folds them.
+    fn minute_points(samples: &[f64]) -> Vec<[f64; 5]> {
+        samples
+            .chunks(12)
+            .map(|m| {
+                let (min, max) = m
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+                let sum = m.iter().fold(0.0, |s, v| s + v);
+                [min, max, sum, m.len() as f64, *m.last().unwrap()]
+            })
+            .collect()
+    }
+
+    fn rollup_bytes(points: &[[f64; 5]]) -> usize {
+        let mut enc = BlockEncoder::new(5);
+        for (i, p) in points.iter().enumerate() {
+            enc.push(i as i64 * 60_000, p);
+        }
+        let bytes = enc.to_bytes();
+        let block = decode(&bytes).unwrap();
+        for (i, p) in points.iter().enumerate() {
+            for (c, want) in p.iter().enumerate() {
+                assert_eq!(
+                    block.values[c][i].to_bits(),
+                    want.to_bits(),
+                    "point {i} column {c}"
+                );
+            }
+        }
+        assert_eq!(BlockEncoder::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+        bytes.len()
+    }
+
+    #[test]
+    fn rollup_points_are_predicted_from_their_last_value() {
+        // A gauge that holds still within each minute: min = max = last, sum = last *
+        // count, count as before: six bits a point after the first (1 for the time).
+        let still: Vec<f64> = (0..1440 * 12)
+            .map(|i| ((i / 12) % 7) as f64 * 1.5)
+            .collect();
+        let bytes = rollup_bytes(&minute_points(&still));
+        assert!(bytes < 1440 * 3, "{bytes} bytes for 1440 still minutes");
+        // A counter: max = last costs a bit; min, sum and last carry its change.
+        let mut v = 1_000_000.0;
+        let counter: Vec<f64> = (0..1440 * 12)
+            .map(|i| {
+                v += (i % 5) as f64;
+                v
+            })
+            .collect();
+        let points = minute_points(&counter);
+        let bytes = rollup_bytes(&points);
+        let mut plain = 0;
+        {
+            // What format 1 took: each column against its own previous value.
+            let mut prev = [0u64; 5];
+            for p in &points {
+                for c in 0..5 {
+                    let xor = p[c].to_bits() ^ prev[c];
+                    plain += if xor == 0 {
+                        1
+                    } else {
+                        14 + 64 - xor.leading_zeros() - xor.trailing_zeros()
+                    };
+                    prev[c] = p[c].to_bits();
+                }
+            }
+        }
+        assert!(
+            bytes * 8 < plain as usize,
+            "{bytes} bytes, format 1 about {} bytes",
+            plain / 8
+        );
+        // First values against 0.0: a young block of zeros is its header, the time and
+        // a bit a column.
+        assert_eq!(rollup_bytes(&[[0.0; 5]]), HEADER + 8 + 1);
+    }
+
+    #[test]
+    fn format_1_blocks_still_read() {
+        // Format 1, hand-made: header, ts 1000 and 2.5 / 12.0 as plain bits, then one
+        // point 60 s later with its values unchanged (dod 60000 needs 20 bits).
+        let mut bits = BitWriter::default();
+        bits.push_bits(1000, 64);
+        bits.push_bits(2.5f64.to_bits(), 64);
+        bits.push_bits(12.0f64.to_bits(), 64);
+        bits.push_bits(0b1110, 4);
+        bits.push_bits(60_000, 20);
+        bits.push_bits(0, 2);
+        let bytes = assemble(FORMAT_PLAIN, 2, 2, &bits.bytes);
+        let block = decode(&bytes).unwrap();
+        assert_eq!(block.timestamps, vec![1000, 61_000]);
+        assert_eq!(block.values, vec![vec![2.5, 2.5], vec![12.0, 12.0]]);
+        // Continued in the current format.
+        let again = BlockEncoder::from_bytes(&bytes).unwrap().to_bytes();
+        assert_eq!(again[0], FORMAT);
+        assert_eq!(decode(&again).unwrap(), block);
     }
 
     #[test]

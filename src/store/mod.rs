@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use codec::BlockEncoder;
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 use records::{SeriesRun, WalRecord};
+
+/// Decodes one log record against the series' values before it.
+type WalDecoder = fn(&[u8], &dyn Fn(u64) -> Option<f64>) -> Result<records::WalRecord>;
 pub use writer::{StoreWriter, WriterHandle};
 
 /// Version of the file's layout; a file with a higher one is refused.
@@ -34,7 +37,9 @@ pub use writer::{StoreWriter, WriterHandle};
 /// points in progress, log values as XOR bytes.
 /// 3: head deltas (`head_log`) between whole writes of the head. A version 2 file is
 /// read as it is (it has no deltas) and marked 3.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: the log in runs of series with a bitmap of changed values (`wal_runs`); the
+/// per-sample log of versions 2 and 3 (`wal`) is replayed and emptied, never written.
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version this build opens.
 const OLDEST_READABLE_SCHEMA: u32 = 2;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
@@ -43,7 +48,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
 const HEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("head");
 const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("head_log");
-const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
+/// The write-ahead log of schema 4 (see [`records::WalRecord`]).
+const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal_runs");
+/// The per-sample log of schemas 2 and 3: replayed after an upgrade, then emptied.
+const WAL_PER_SAMPLE: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
 /// One write of [`Store::write_records`]: (table, key, value to put or `None` to delete).
 pub type RecordOp<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
 /// Plain records of other modules, in tables they name.
@@ -566,7 +574,7 @@ fn preflight(path: &Path) -> Result<()> {
         if version.is_some_and(|v| v != SCHEMA_VERSION) {
             return Ok(version);
         }
-        for table in [SERIES, HEAD, WAL] {
+        for table in [SERIES, HEAD, WAL, WAL_PER_SAMPLE] {
             match tx.open_table(table) {
                 Ok(t) => {
                     for row in t.iter()? {
@@ -662,7 +670,13 @@ impl Store {
             retention,
             health: Mutex::new(StoreHealth::default()),
         };
-        store.load()?;
+        if let Some(from) = store.load()? {
+            // The head (re-encoded in memory as it was read) is written whole in this
+            // version's format, the logs emptied, and the file marked, in one commit:
+            // a crash before it leaves the older file as it was.
+            store.checkpoint_inner(true)?;
+            tracing::info!(from, to = SCHEMA_VERSION, path = %path.display(), "store: upgraded the file's schema");
+        }
         Ok(store)
     }
 
@@ -685,9 +699,12 @@ impl Store {
         Ok(())
     }
 
-    fn load(&self) -> Result<()> {
+    /// Reads the registry, the head and the log into memory. Returns the schema
+    /// version of a file written by an older version (still to be upgraded).
+    fn load(&self) -> Result<Option<u32>> {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
+        let mut upgrade_from = None;
         // Create the tables and the schema version on a new file; check it on an old one.
         {
             let tx = db.begin_write()?;
@@ -711,10 +728,11 @@ impl Store {
                         })
                     }
                     Some(SCHEMA_VERSION) => {}
-                    Some(_) => {
-                        // Readable as it is; what this version writes differently goes
-                        // in tables the older one did not have.
-                        meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
+                    Some(v) => {
+                        // Read as it is; marked with this version only when its head
+                        // has been written again in this version's block format (see
+                        // `upgrade`), in the same commit.
+                        upgrade_from = Some(v);
                     }
                     None => {
                         meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
@@ -724,6 +742,7 @@ impl Store {
                 tx.open_table(HEAD)?;
                 tx.open_table(HEAD_LOG)?;
                 tx.open_table(WAL)?;
+                tx.open_table(WAL_PER_SAMPLE)?;
                 for t in Tier::ALL {
                     tx.open_table(t.table())?;
                 }
@@ -746,6 +765,12 @@ impl Store {
                 inner.register(id, meta)?;
             }
         }
+        // Before schema 4 the head's streams are in the first block format.
+        let head_format = if upgrade_from.is_some() {
+            codec::FORMAT_PLAIN
+        } else {
+            codec::FORMAT
+        };
         // The head as last written whole, then the deltas written since, in order.
         let mut open: HashMap<u64, [(i64, usize, Vec<u8>); 3]> = HashMap::new();
         for row in tx.open_table(HEAD)?.iter()? {
@@ -798,7 +823,7 @@ impl Store {
             let named = |e: StoreError| StoreError::Corrupt(format!("head of series {id}: {e}"));
             let bytes = [Tier::Raw, Tier::Minute, Tier::Hour].map(|t| {
                 let (_, count, stream) = &blocks[t as usize];
-                codec::assemble(t.columns(), *count as u32, stream)
+                codec::assemble(head_format, t.columns(), *count as u32, stream)
             });
             let rec = records::HeadRecord {
                 id,
@@ -821,30 +846,35 @@ impl Store {
         };
         inner.samples_ingested_total = get_u64("samples_ingested_total")?;
         let compacted = get_u64("last_compaction_ms")?;
-        // Replay what was ingested after the last checkpoint.
-        let wal = tx.open_table(WAL)?;
+        // Replay what was ingested after the last checkpoint: an older version's log
+        // first (its records precede any of this version's), then this version's.
         let mut replayed = 0;
-        for row in wal.iter()? {
-            let (seq, rec) = row?;
-            // Decoded against the head as replayed so far: the state it was written against.
-            let rec = {
-                let heads = &inner.heads;
-                WalRecord::decode(rec.value(), |id| {
-                    heads.get(id as usize).and_then(|h| h.last)
-                })?
-            };
-            for (id, v) in &rec.samples {
-                if *id >= inner.series.len() as u64 {
-                    return Err(StoreError::Corrupt(format!(
-                        "log record {} names unknown series {id}",
-                        seq.value()
-                    )));
+        for (table, decode) in [
+            (WAL_PER_SAMPLE, WalRecord::decode_per_sample as WalDecoder),
+            (WAL, WalRecord::decode as WalDecoder),
+        ] {
+            for row in tx.open_table(table)?.iter()? {
+                let (seq, rec) = row?;
+                // Decoded against the head as replayed so far: the state it was written against.
+                let rec = {
+                    let heads = &inner.heads;
+                    decode(rec.value(), &|id| {
+                        heads.get(id as usize).and_then(|h| h.last)
+                    })?
+                };
+                for (id, v) in &rec.samples {
+                    if *id >= inner.series.len() as u64 {
+                        return Err(StoreError::Corrupt(format!(
+                            "log record {} names unknown series {id}",
+                            seq.value()
+                        )));
+                    }
+                    inner.append(*id, rec.at_ms, *v);
                 }
-                inner.append(*id, rec.at_ms, *v);
+                inner.samples_ingested_total += rec.samples.len() as u64;
+                inner.next_wal = seq.value() + 1;
+                replayed += 1;
             }
-            inner.samples_ingested_total += rec.samples.len() as u64;
-            inner.next_wal = seq.value() + 1;
-            replayed += 1;
         }
         inner.wal_records = replayed;
         if replayed > 0 {
@@ -853,7 +883,7 @@ impl Store {
         drop(inner);
         let mut health = lock(&self.health);
         health.last_compaction_ms = (compacted > 0).then_some(compacted as i64);
-        Ok(())
+        Ok(upgrade_from)
     }
 
     pub fn path(&self) -> &Path {
@@ -901,16 +931,15 @@ impl Store {
         let mut inner = lock(&self.inner);
         for batch in batches {
             let ids = inner.ids_for(&batch.cluster, &batch.member, &batch.samples);
-            let mut bytes = WalRecord::start(batch.at_ms, batch.samples.len());
-            let mut prev_id = 0;
-            let mut accepted = 0;
+            let mut logged = Vec::with_capacity(batch.samples.len());
             for (id, (_, value)) in ids.into_iter().zip(&batch.samples) {
                 let before = inner.heads[id as usize].last;
                 if inner.append(id, batch.at_ms, *value) {
-                    WalRecord::push(&mut bytes, &mut prev_id, id, *value, before);
-                    accepted += 1;
+                    logged.push((id, *value, before));
                 }
             }
+            let accepted = logged.len() as u64;
+            let bytes = WalRecord::encode(batch.at_ms, &logged);
             inner.samples_ingested_total += accepted;
             let seq = inner.next_wal;
             inner.next_wal += 1;
@@ -948,7 +977,7 @@ impl Store {
 
     /// Writes the sealed blocks and the head's state, and empties the log.
     pub fn checkpoint(&self) -> Result<()> {
-        let result = self.checkpoint_inner();
+        let result = self.checkpoint_inner(false);
         match &result {
             Ok(()) => {
                 self.record_success();
@@ -959,7 +988,8 @@ impl Store {
         result
     }
 
-    fn checkpoint_inner(&self) -> Result<()> {
+    /// `upgrade`: write the head whole and mark the file with this schema version.
+    fn checkpoint_inner(&self, upgrade: bool) -> Result<()> {
         let mut inner = lock(&self.inner);
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
@@ -975,10 +1005,10 @@ impl Store {
                 tx.open_table(s.tier.table())?
                     .insert((s.series, s.start), s.bytes.as_slice())?;
             }
-            if inner.heads.iter().any(|h| h.dirty) {
+            if upgrade || inner.heads.iter().any(|h| h.dirty) {
                 let deltas = inner.head_deltas();
                 let delta_bytes: u64 = deltas.iter().map(|v| v.len() as u64).sum();
-                if inner.head_log_bytes + delta_bytes <= inner.head_whole_bytes {
+                if !upgrade && inner.head_log_bytes + delta_bytes <= inner.head_whole_bytes {
                     let mut log = tx.open_table(HEAD_LOG)?;
                     for (key, value) in (inner.next_head_log..).zip(&deltas) {
                         log.insert(key, value.as_slice())?;
@@ -998,10 +1028,15 @@ impl Store {
             }
             // Everything in the log is now in the head's state or in sealed blocks.
             tx.open_table(WAL)?.retain(|_, _| false)?;
-            tx.open_table(META)?.insert(
+            tx.open_table(WAL_PER_SAMPLE)?.retain(|_, _| false)?;
+            let mut meta = tx.open_table(META)?;
+            meta.insert(
                 "samples_ingested_total",
                 encode(&inner.samples_ingested_total).as_slice(),
             )?;
+            if upgrade {
+                meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
+            }
         }
         tx.commit()?;
         inner.sealed.clear();
@@ -1334,7 +1369,8 @@ impl Store {
                 ("series", tx.open_table(SERIES)?.stats()?),
                 ("head", tx.open_table(HEAD)?.stats()?),
                 ("head_log", tx.open_table(HEAD_LOG)?.stats()?),
-                ("wal", tx.open_table(WAL)?.stats()?),
+                ("wal_runs", tx.open_table(WAL)?.stats()?),
+                ("wal", tx.open_table(WAL_PER_SAMPLE)?.stats()?),
                 ("blocks_raw", tx.open_table(RAW)?.stats()?),
                 ("blocks_1m", tx.open_table(MINUTE)?.stats()?),
                 ("blocks_1h", tx.open_table(HOUR)?.stats()?),

@@ -218,46 +218,95 @@ pub fn decode_head_deltas(bytes: &[u8]) -> Result<Vec<HeadDelta<'_>>> {
     Ok(out)
 }
 
-/// One ingested batch in the write-ahead log: `at_ms` as a zig-zag varint, then per
-/// sample a varint of (zig-zag id delta << 1 | value changed). A changed value follows
-/// as its XOR with the series' previous value: one byte of (leading zero bytes << 4 |
-/// trailing zero bytes), then the bytes between. An unchanged sample costs one byte;
-/// a counter that moved, typically 3 or 4.
+/// One ingested batch in the write-ahead log (table `wal_runs`): `at_ms` as a zig-zag
+/// varint, then the batch's series as runs of consecutive ids (a member's series are
+/// registered together, so a scrape is one run or a few): per run a zig-zag varint of
+/// its first id minus the id after the previous run, a varint of its length, a bitmap
+/// with one bit per sample (set: the value changed), then the changed values, each as
+/// its XOR with the series' previous value: one byte of (leading zero bytes << 4 |
+/// trailing zero bytes), then the bytes between. An unchanged sample costs one bit; a
+/// counter that moved, typically 3 or 4 bytes.
 pub struct WalRecord {
     pub at_ms: i64,
     pub samples: Vec<(u64, f64)>,
 }
 
+/// A sample to log: series id, value, and the series' value before it.
+pub type LoggedSample = (u64, f64, Option<f64>);
+
 impl WalRecord {
-    pub fn start(at_ms: i64, samples: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + samples * 2);
+    pub fn encode(at_ms: i64, samples: &[LoggedSample]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + samples.len() / 2);
         put_varint(&mut out, zigzag(at_ms));
+        let mut after_previous = 0u64;
+        let mut rest = samples;
+        while let Some(&(first, ..)) = rest.first() {
+            let len = 1 + rest
+                .windows(2)
+                .take_while(|w| w[1].0 == w[0].0.wrapping_add(1))
+                .count();
+            let (run, tail) = rest.split_at(len);
+            put_varint(&mut out, zigzag(first.wrapping_sub(after_previous) as i64));
+            put_varint(&mut out, len as u64);
+            let changed =
+                |&(_, v, before): &LoggedSample| before.map(f64::to_bits) != Some(f64::to_bits(v));
+            for chunk in run.chunks(8) {
+                let bits = (0..)
+                    .zip(chunk)
+                    .fold(0u8, |bits, (i, s)| bits | (u8::from(changed(s)) << i));
+                out.push(bits);
+            }
+            for s in run.iter().filter(|s| changed(s)) {
+                put_xor(&mut out, s.1.to_bits() ^ s.2.map_or(0, f64::to_bits));
+            }
+            after_previous = run[len - 1].0.wrapping_add(1);
+            rest = tail;
+        }
         out
     }
 
-    /// Appends one sample; `before` is the series' value before it.
-    pub fn push(out: &mut Vec<u8>, prev_id: &mut u64, id: u64, v: f64, before: Option<f64>) {
-        let before = before.map(f64::to_bits);
-        let changed = before != Some(v.to_bits());
-        let delta = zigzag(id.wrapping_sub(*prev_id) as i64);
-        put_varint(out, (delta << 1) | u64::from(changed));
-        if changed {
-            let xor = v.to_bits() ^ before.unwrap_or(0);
-            let leading = (xor.leading_zeros() / 8).min(8);
-            let trailing = if xor == 0 {
-                0
-            } else {
-                xor.trailing_zeros() / 8
-            };
-            out.push(((leading << 4) | trailing) as u8);
-            let kept = (8 - leading - trailing) as usize;
-            let be = (xor >> (trailing * 8)).to_be_bytes();
-            out.extend_from_slice(&be[8 - kept..]);
+    pub fn decode(bytes: &[u8], previous: &dyn Fn(u64) -> Option<f64>) -> Result<WalRecord> {
+        let mut pos = 0;
+        let at_ms = unzigzag(get_varint(bytes, &mut pos)?);
+        let mut samples = Vec::new();
+        let mut after_previous = 0u64;
+        while pos < bytes.len() {
+            let first = after_previous.wrapping_add(unzigzag(get_varint(bytes, &mut pos)?) as u64);
+            let len = get_varint(bytes, &mut pos)? as usize;
+            let bitmap_len = len.div_ceil(8);
+            if len == 0 || bitmap_len > bytes.len() - pos {
+                return Err(StoreError::Corrupt(format!(
+                    "log record: a run of {len} samples does not fit"
+                )));
+            }
+            let bitmap = &bytes[pos..pos + bitmap_len];
+            pos += bitmap_len;
+            for i in 0..len {
+                let id = first.wrapping_add(i as u64);
+                let before = previous(id);
+                let v = if bitmap[i / 8] >> (i % 8) & 1 == 1 {
+                    f64::from_bits(get_xor(bytes, &mut pos)? ^ before.map_or(0, f64::to_bits))
+                } else {
+                    before.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "log record repeats series {id} without a value"
+                        ))
+                    })?
+                };
+                samples.push((id, v));
+            }
+            after_previous = first.wrapping_add(len as u64);
         }
-        *prev_id = id;
+        Ok(WalRecord { at_ms, samples })
     }
 
-    pub fn decode(bytes: &[u8], previous: impl Fn(u64) -> Option<f64>) -> Result<WalRecord> {
+    /// Decodes a record of schema 3's log (table `wal`): per sample a varint of
+    /// (zig-zag id delta << 1 | value changed), then a changed value as in `decode`.
+    /// Read once, after an upgrade, and never written.
+    pub fn decode_per_sample(
+        bytes: &[u8],
+        previous: &dyn Fn(u64) -> Option<f64>,
+    ) -> Result<WalRecord> {
         let mut pos = 0;
         let at_ms = unzigzag(get_varint(bytes, &mut pos)?);
         let mut samples = Vec::new();
@@ -267,25 +316,7 @@ impl WalRecord {
             let id = prev_id.wrapping_add(unzigzag(tag >> 1) as u64);
             let before = previous(id);
             let v = if tag & 1 == 1 {
-                let head = *bytes
-                    .get(pos)
-                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
-                pos += 1;
-                let (leading, trailing) = (u32::from(head >> 4), u32::from(head & 0xf));
-                if leading + trailing > 8 {
-                    return Err(StoreError::Corrupt("log record: bad value header".into()));
-                }
-                let kept = (8 - leading - trailing) as usize;
-                let middle = bytes
-                    .get(pos..pos + kept)
-                    .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
-                pos += kept;
-                let mut be = [0u8; 8];
-                be[8 - kept..].copy_from_slice(middle);
-                let xor = u64::from_be_bytes(be)
-                    .checked_shl(trailing * 8)
-                    .unwrap_or(0);
-                f64::from_bits(xor ^ before.map_or(0, f64::to_bits))
+                f64::from_bits(get_xor(bytes, &mut pos)? ^ before.map_or(0, f64::to_bits))
             } else {
                 before.ok_or_else(|| {
                     StoreError::Corrupt(format!("log record repeats series {id} without a value"))
@@ -296,6 +327,42 @@ impl WalRecord {
         }
         Ok(WalRecord { at_ms, samples })
     }
+}
+
+/// An XOR of two values' bits: one byte of (leading zero bytes << 4 | trailing zero
+/// bytes), then the bytes between.
+fn put_xor(out: &mut Vec<u8>, xor: u64) {
+    let leading = (xor.leading_zeros() / 8).min(8);
+    let trailing = if xor == 0 {
+        0
+    } else {
+        xor.trailing_zeros() / 8
+    };
+    out.push(((leading << 4) | trailing) as u8);
+    let kept = (8 - leading - trailing) as usize;
+    let be = (xor >> (trailing * 8)).to_be_bytes();
+    out.extend_from_slice(&be[8 - kept..]);
+}
+
+fn get_xor(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+    let head = *bytes
+        .get(*pos)
+        .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+    *pos += 1;
+    let (leading, trailing) = (u32::from(head >> 4), u32::from(head & 0xf));
+    if leading + trailing > 8 {
+        return Err(StoreError::Corrupt("log record: bad value header".into()));
+    }
+    let kept = (8 - leading - trailing) as usize;
+    let middle = bytes
+        .get(*pos..*pos + kept)
+        .ok_or_else(|| StoreError::Corrupt("log record ends early".into()))?;
+    *pos += kept;
+    let mut be = [0u8; 8];
+    be[8 - kept..].copy_from_slice(middle);
+    Ok(u64::from_be_bytes(be)
+        .checked_shl(trailing * 8)
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -326,42 +393,108 @@ mod tests {
         }
     }
 
+    const VALUES: [f64; 10] = [
+        0.0,
+        -0.0,
+        1.0,
+        1234.0,
+        1234.5,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        f64::INFINITY,
+        f64::NAN,
+        1e-300,
+    ];
+
+    fn bits(samples: &[(u64, f64)]) -> Vec<(u64, u64)> {
+        samples.iter().map(|(i, v)| (*i, v.to_bits())).collect()
+    }
+
     #[test]
     fn wal_records_round_trip_every_kind_of_value() {
-        let values = [
-            0.0,
-            -0.0,
-            1.0,
-            1234.0,
-            1234.5,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            f64::INFINITY,
-            f64::NAN,
-            1e-300,
-        ];
         let mut last: HashMap<u64, f64> = HashMap::new();
-        for round in 0..3 {
-            let mut bytes = WalRecord::start(1_700_000_000_000 + round, values.len());
-            let mut prev_id = 0;
-            let batch: Vec<(u64, f64)> = values
+        for round in 0..4u64 {
+            let at = 1_700_000_000_000 + round as i64;
+            let batch: Vec<(u64, f64)> = match round {
+                // Two runs (ids 10..15, 3..8: backwards), a gap of one id
+                // inside, then one series far off.
+                0 | 1 => (10..15)
+                    .chain(3..8)
+                    .chain([1 << 40])
+                    .zip(VALUES.iter().copied().cycle())
+                    .collect(),
+                // The same series with values moved by one.
+                2 => (10..15)
+                    .chain(3..8)
+                    .chain([1 << 40])
+                    .zip(VALUES.iter().copied().cycle().skip(1))
+                    .collect(),
+                // Series never seen before, one after the other.
+                _ => (100..110).zip(VALUES).collect(),
+            };
+            let logged: Vec<LoggedSample> = batch
+                .iter()
+                .map(|(id, v)| (*id, *v, last.get(id).copied()))
+                .collect();
+            let bytes = WalRecord::encode(at, &logged);
+            let rec = WalRecord::decode(&bytes, &|id| last.get(&id).copied()).unwrap();
+            assert_eq!(rec.at_ms, at);
+            assert_eq!(bits(&rec.samples), bits(&batch), "round {round}");
+            if round == 1 {
+                // Nothing changed: per run two varints and a bitmap, no values.
+                assert_eq!(bytes.len(), 6 + (1 + 1 + 1) + (1 + 1 + 1) + (6 + 1 + 1));
+            }
+            // Every truncation is an error or a shorter record, never a panic.
+            for cut in 0..bytes.len() {
+                let _ = WalRecord::decode(&bytes[..cut], &|id| last.get(&id).copied());
+            }
+            for (id, v) in batch {
+                last.insert(id, v);
+            }
+        }
+        // A run longer than the record is refused before anything is allocated.
+        let mut bad = Vec::new();
+        put_varint(&mut bad, 0);
+        put_varint(&mut bad, 0);
+        put_varint(&mut bad, u64::MAX >> 1);
+        assert!(WalRecord::decode(&bad, &|_| Some(1.0)).is_err());
+    }
+
+    /// Schema 3's per-sample log, as that version wrote it.
+    fn encode_per_sample(at_ms: i64, samples: &[LoggedSample]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(&mut out, zigzag(at_ms));
+        let mut prev_id = 0u64;
+        for &(id, v, before) in samples {
+            let before = before.map(f64::to_bits);
+            let changed = before != Some(v.to_bits());
+            let delta = zigzag(id.wrapping_sub(prev_id) as i64);
+            put_varint(&mut out, (delta << 1) | u64::from(changed));
+            if changed {
+                put_xor(&mut out, v.to_bits() ^ before.unwrap_or(0));
+            }
+            prev_id = id;
+        }
+        out
+    }
+
+    #[test]
+    fn schema_3_log_records_still_read() {
+        let mut last: HashMap<u64, f64> = HashMap::new();
+        for round in 0..3u64 {
+            let batch: Vec<(u64, f64)> = VALUES
                 .iter()
                 .enumerate()
-                // Round 1 repeats round 0's values; round 2 shifts them by one series.
                 .map(|(i, v)| ((i as u64 + u64::from(round == 2)) * 3, *v))
                 .collect();
-            for (id, v) in &batch {
-                WalRecord::push(&mut bytes, &mut prev_id, *id, *v, last.get(id).copied());
-            }
-            let rec = WalRecord::decode(&bytes, |id| last.get(&id).copied()).unwrap();
-            assert_eq!(rec.at_ms, 1_700_000_000_000 + round);
-            let got: Vec<(u64, u64)> = rec.samples.iter().map(|(i, v)| (*i, v.to_bits())).collect();
-            let want: Vec<(u64, u64)> = batch.iter().map(|(i, v)| (*i, v.to_bits())).collect();
-            assert_eq!(got, want, "round {round}");
-            if round == 1 {
-                // Nothing changed: one byte per sample after the timestamp.
-                assert_eq!(bytes.len(), 6 + values.len());
-            }
+            let logged: Vec<LoggedSample> = batch
+                .iter()
+                .map(|(id, v)| (*id, *v, last.get(id).copied()))
+                .collect();
+            let bytes = encode_per_sample(7, &logged);
+            let rec = WalRecord::decode_per_sample(&bytes, &|id| last.get(&id).copied()).unwrap();
+            assert_eq!(rec.at_ms, 7);
+            assert_eq!(bits(&rec.samples), bits(&batch), "round {round}");
             for (id, v) in batch {
                 last.insert(id, v);
             }
