@@ -37,15 +37,22 @@ pub use writer::{StoreWriter, WriterHandle};
 /// points in progress, log values as XOR bytes.
 /// 3: head deltas (`head_log`) between whole writes of the head. A version 2 file is
 /// read as it is (it has no deltas) and marked 3.
-/// 4: the log in runs of series with a bitmap of changed values (`wal_runs`); the
-/// per-sample log of versions 2 and 3 (`wal`) is replayed and emptied, never written.
+/// 4: the log in runs of series with a bitmap of changed values (`wal_runs`), the
+/// registry with copies from an earlier run (`series_runs`), blocks in format 2 (see
+/// [`codec`]). The older tables (`wal`, `series`) are read, never written; a file of
+/// version 2 or 3 is marked 4 when its head has been written again in format 2.
 pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version this build opens.
 const OLDEST_READABLE_SCHEMA: u32 = 2;
+/// Free space below which a file is not compacted (see `compact_if_sparse`).
+const COMPACT_FLOOR_BYTES: u64 = 1 << 20;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
+/// The series registry: runs of series (see [`records::SeriesRun`]), keyed by first id.
+const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series_runs");
+/// The registry of schemas 2 and 3 (runs without copies): read, never written.
+const SERIES_FRONT_CODED: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
 const HEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("head");
 const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("head_log");
 /// The write-ahead log of schema 4 (see [`records::WalRecord`]).
@@ -456,6 +463,8 @@ struct Inner {
     /// Written to memory, not yet committed (a failed write is retried).
     pending_wal: Vec<(u64, Vec<u8>)>,
     pending_series: Vec<u64>,
+    /// The registry's runs in the file: (first id, count).
+    runs: Vec<(u64, u64)>,
     next_wal: u64,
     next_head_log: u64,
     /// Bytes of head deltas since the head was last written whole, and the size of
@@ -574,7 +583,7 @@ fn preflight(path: &Path) -> Result<()> {
         if version.is_some_and(|v| v != SCHEMA_VERSION) {
             return Ok(version);
         }
-        for table in [SERIES, HEAD, WAL, WAL_PER_SAMPLE] {
+        for table in [SERIES_FRONT_CODED, SERIES, HEAD, WAL, WAL_PER_SAMPLE] {
             match tx.open_table(table) {
                 Ok(t) => {
                     for row in t.iter()? {
@@ -739,6 +748,7 @@ impl Store {
                     }
                 }
                 tx.open_table(SERIES)?;
+                tx.open_table(SERIES_FRONT_CODED)?;
                 tx.open_table(HEAD)?;
                 tx.open_table(HEAD_LOG)?;
                 tx.open_table(WAL)?;
@@ -751,18 +761,28 @@ impl Store {
         }
         let tx = db.begin_read()?;
         let mut inner = lock(&self.inner);
-        for row in tx.open_table(SERIES)?.iter()? {
-            let (first, run) = row?;
-            let run = SeriesRun::decode(run.value()).map_err(|e| {
-                StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
-            })?;
-            for (id, text) in (first.value()..).zip(run.texts) {
-                let meta = SeriesMeta {
-                    cluster: run.cluster.clone(),
-                    member: run.member.clone(),
-                    series: text,
+        // An older version's registry first: its ids precede any of this version's.
+        for (table, front_coded) in [(SERIES_FRONT_CODED, true), (SERIES, false)] {
+            for row in tx.open_table(table)?.iter()? {
+                let (first, run) = row?;
+                let decoded = if front_coded {
+                    SeriesRun::decode_front_coded(run.value())
+                } else {
+                    let texts_of = |key: u64| inner.run_texts(key);
+                    SeriesRun::decode(run.value(), &texts_of)
                 };
-                inner.register(id, meta)?;
+                let run = decoded.map_err(|e| {
+                    StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
+                })?;
+                inner.runs.push((first.value(), run.texts.len() as u64));
+                for (id, text) in (first.value()..).zip(run.texts) {
+                    let meta = SeriesMeta {
+                        cluster: run.cluster.clone(),
+                        member: run.member.clone(),
+                        series: text,
+                    };
+                    inner.register(id, meta)?;
+                }
             }
         }
         // Before schema 4 the head's streams are in the first block format.
@@ -957,10 +977,11 @@ impl Store {
     fn commit_pending(&self, inner: &mut Inner) -> Result<()> {
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
+        let runs = inner.pending_series_runs();
         let tx = db.begin_write()?;
         {
             let mut series = tx.open_table(SERIES)?;
-            for (first, run) in inner.pending_series_runs() {
+            for (first, _, run) in &runs {
                 series.insert(first, run.as_slice())?;
             }
             let mut wal = tx.open_table(WAL)?;
@@ -970,6 +991,9 @@ impl Store {
         }
         tx.commit()?;
         inner.wal_records += inner.pending_wal.len() as u64;
+        inner
+            .runs
+            .extend(runs.iter().map(|(first, count, _)| (*first, *count)));
         inner.pending_series.clear();
         inner.pending_wal.clear();
         Ok(())
@@ -996,9 +1020,10 @@ impl Store {
         let tx = db.begin_write()?;
         // (whole, bytes, delta values) of the head written, if any.
         let mut written_head = None;
+        let runs = inner.pending_series_runs();
         {
             let mut series = tx.open_table(SERIES)?;
-            for (first, run) in inner.pending_series_runs() {
+            for (first, _, run) in &runs {
                 series.insert(first, run.as_slice())?;
             }
             for s in &inner.sealed {
@@ -1040,6 +1065,9 @@ impl Store {
         }
         tx.commit()?;
         inner.sealed.clear();
+        inner
+            .runs
+            .extend(runs.iter().map(|(first, count, _)| (*first, *count)));
         inner.pending_series.clear();
         inner.pending_wal.clear();
         inner.wal_records = 0;
@@ -1100,7 +1128,7 @@ impl Store {
     pub fn compact_if_sparse(&self) -> Result<bool> {
         let free = self.free_bytes_on_disk()?;
         let (used, baseline) = (free.1, lock(&self.inner).free_after_compaction);
-        if free.0.saturating_sub(baseline) > (used / 4).max(1 << 20) {
+        if free.0.saturating_sub(baseline) > (used / 4).max(COMPACT_FLOOR_BYTES) {
             self.compact()?;
             return Ok(true);
         }
@@ -1366,7 +1394,8 @@ impl Store {
             let tx = db.begin_read()?;
             for (name, table) in [
                 ("meta", tx.open_table(META)?.stats()?),
-                ("series", tx.open_table(SERIES)?.stats()?),
+                ("series_runs", tx.open_table(SERIES)?.stats()?),
+                ("series", tx.open_table(SERIES_FRONT_CODED)?.stats()?),
                 ("head", tx.open_table(HEAD)?.stats()?),
                 ("head_log", tx.open_table(HEAD_LOG)?.stats()?),
                 ("wal_runs", tx.open_table(WAL)?.stats()?),
@@ -1647,8 +1676,17 @@ impl Inner {
 
     /// The registry records for the series registered since the last write: one per
     /// run of consecutive ids of one member.
-    fn pending_series_runs(&self) -> Vec<(u64, Vec<u8>)> {
-        let mut runs = Vec::new();
+    /// The texts of the registry run whose first id is `key`.
+    fn run_texts(&self, key: u64) -> Option<Vec<String>> {
+        let &(first, count) = self.runs.iter().find(|(first, _)| *first == key)?;
+        let texts = self.series.get(first as usize..(first + count) as usize)?;
+        Some(texts.iter().map(|m| m.series.clone()).collect())
+    }
+
+    /// The registry runs of the series registered since the last commit: (first id,
+    /// count, encoded run). Each copies from the largest earlier run of its cluster.
+    fn pending_series_runs(&self) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut runs: Vec<(u64, u64, Vec<u8>)> = Vec::new();
         let mut i = 0;
         while i < self.pending_series.len() {
             let first = self.pending_series[i];
@@ -1662,10 +1700,28 @@ impl Inner {
                 }
                 j += 1;
             }
-            let texts = self.pending_series[i..j]
+            let texts_of = |first: u64, count: u64| -> Vec<&str> {
+                self.series[first as usize..(first + count) as usize]
+                    .iter()
+                    .map(|s| s.series.as_str())
+                    .collect()
+            };
+            let base = self
+                .runs
                 .iter()
-                .map(|id| self.series[*id as usize].series.as_str());
-            runs.push((first, SeriesRun::encode(&m.cluster, &m.member, texts)));
+                .copied()
+                .chain(runs.iter().map(|(first, count, _)| (*first, *count)))
+                .filter(|(f, _)| self.series[*f as usize].cluster == m.cluster)
+                .max_by_key(|(_, count)| *count);
+            let base_texts = base.map(|(f, count)| (f, texts_of(f, count)));
+            let count = (j - i) as u64;
+            let run = SeriesRun::encode(
+                &m.cluster,
+                &m.member,
+                &texts_of(first, count),
+                base_texts.as_ref().map(|(f, t)| (*f, t.as_slice())),
+            );
+            runs.push((first, count, run));
             i = j;
         }
         runs

@@ -60,9 +60,15 @@ fn get_str<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a str> {
 }
 
 /// Series registered together, all of one member, with consecutive ids (the key is
-/// the first). Layout: cluster, member, count, then each series text as the length
-/// it shares with the previous text and the rest: a scrape lists `name{le="0.1"}`,
-/// `name{le="0.2"}`, ... one after another, so most texts cost a few bytes.
+/// the first), in table `series_runs`. Layout: cluster, member, count, base, then ops
+/// until `count` texts are out. `base` is 0, or 1 + the key of an earlier run of
+/// the same cluster that copies take texts from: members of one cluster expose
+/// mostly the same series in the same order, so a second member's run is a few
+/// copies. An op is a varint tag: `(n << 1) | 1` copies n texts of the base from
+/// the position that follows; `shared << 1` is one text given as the length it
+/// shares with the previous text and the rest (a scrape lists `name{le="0.1"}`,
+/// `name{le="0.2"}`, ... one after another, so most texts cost a few bytes).
+/// Schemas 2 and 3 wrote only the latter, without tags or base (table `series`).
 #[derive(Debug, PartialEq)]
 pub struct SeriesRun {
     pub cluster: String,
@@ -70,55 +76,110 @@ pub struct SeriesRun {
     pub texts: Vec<String>,
 }
 
+/// An earlier run's texts that a run copies from: its key and texts.
+pub type BaseRun<'a> = (u64, &'a [&'a str]);
+
 impl SeriesRun {
-    pub fn encode<'a>(
+    pub fn encode(
         cluster: &str,
         member: &str,
-        texts: impl Iterator<Item = &'a str>,
+        texts: &[&str],
+        base: Option<BaseRun<'_>>,
     ) -> Vec<u8> {
-        let texts: Vec<&str> = texts.collect();
         let mut out = Vec::new();
         put_bytes(&mut out, cluster.as_bytes());
         put_bytes(&mut out, member.as_bytes());
         put_varint(&mut out, texts.len() as u64);
+        put_varint(&mut out, base.map_or(0, |(key, _)| key + 1));
+        let base_texts = base.map_or(&[][..], |(_, t)| t);
+        let position: std::collections::HashMap<&str, usize> = base_texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t, i))
+            .rev()
+            .collect();
         let mut prev: &[u8] = &[];
-        for text in texts {
-            let text = text.as_bytes();
+        let mut i = 0;
+        while i < texts.len() {
+            if let Some(&p) = position.get(texts[i]) {
+                let n = texts[i..]
+                    .iter()
+                    .zip(&base_texts[p..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                put_varint(&mut out, ((n as u64) << 1) | 1);
+                put_varint(&mut out, p as u64);
+                i += n;
+                prev = texts[i - 1].as_bytes();
+                continue;
+            }
+            let text = texts[i].as_bytes();
             let shared = prev.iter().zip(text).take_while(|(a, b)| a == b).count();
-            put_varint(&mut out, shared as u64);
+            put_varint(&mut out, (shared as u64) << 1);
             put_bytes(&mut out, &text[shared..]);
             prev = text;
+            i += 1;
         }
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<SeriesRun> {
+    /// `base` gives the texts of the run with a key (None: no such run).
+    pub fn decode(bytes: &[u8], base: &dyn Fn(u64) -> Option<Vec<String>>) -> Result<SeriesRun> {
+        Self::decode_as(bytes, Some(base))
+    }
+
+    /// Decodes a run of schemas 2 and 3 (table `series`).
+    pub fn decode_front_coded(bytes: &[u8]) -> Result<SeriesRun> {
+        Self::decode_as(bytes, None)
+    }
+
+    fn decode_as(
+        bytes: &[u8],
+        base: Option<&dyn Fn(u64) -> Option<Vec<String>>>,
+    ) -> Result<SeriesRun> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("series registry: {what}"));
         let mut pos = 0;
         let cluster = get_str(bytes, &mut pos)?.to_string();
         let member = get_str(bytes, &mut pos)?.to_string();
-        let count = get_varint(bytes, &mut pos)?;
+        let count = get_varint(bytes, &mut pos)? as usize;
+        let base_texts = match base {
+            None => Vec::new(),
+            Some(lookup) => match get_varint(bytes, &mut pos)? {
+                0 => Vec::new(),
+                key => lookup(key - 1)
+                    .ok_or_else(|| corrupt(&format!("base run {} is unknown", key - 1)))?,
+            },
+        };
         let mut texts: Vec<String> = Vec::new();
-        for _ in 0..count {
-            let shared = get_varint(bytes, &mut pos)? as usize;
+        while texts.len() < count {
+            let tag = if base.is_some() {
+                get_varint(bytes, &mut pos)?
+            } else {
+                get_varint(bytes, &mut pos)? << 1
+            };
+            if tag & 1 == 1 {
+                let n = (tag >> 1) as usize;
+                let p = get_varint(bytes, &mut pos)? as usize;
+                let copied = p
+                    .checked_add(n)
+                    .and_then(|end| base_texts.get(p..end))
+                    .filter(|c| n > 0 && texts.len() + c.len() <= count)
+                    .ok_or_else(|| corrupt("a copy outside its base run"))?;
+                texts.extend_from_slice(copied);
+                continue;
+            }
+            let shared = (tag >> 1) as usize;
             let rest = get_bytes(bytes, &mut pos)?;
             let prev = texts.last().map_or(&[][..], |t| t.as_bytes());
             if shared > prev.len() {
-                return Err(StoreError::Corrupt(
-                    "series registry: shared prefix longer than the previous text".into(),
-                ));
+                return Err(corrupt("shared prefix longer than the previous text"));
             }
             let mut text = prev[..shared].to_vec();
             text.extend_from_slice(rest);
-            texts.push(
-                String::from_utf8(text).map_err(|_| {
-                    StoreError::Corrupt("series registry: text is not UTF-8".into())
-                })?,
-            );
+            texts.push(String::from_utf8(text).map_err(|_| corrupt("text is not UTF-8"))?);
         }
         if pos != bytes.len() {
-            return Err(StoreError::Corrupt(
-                "series registry: bytes after the last series".into(),
-            ));
+            return Err(corrupt("bytes after the last series"));
         }
         Ok(SeriesRun {
             cluster,
@@ -380,8 +441,9 @@ mod tests {
             "",
             "ünïcode{a=\"<script>\"}",
         ];
-        let bytes = SeriesRun::encode("prod", "m0", texts.iter().copied());
-        let run = SeriesRun::decode(&bytes).unwrap();
+        let no_base = |_: u64| -> Option<Vec<String>> { None };
+        let bytes = SeriesRun::encode("prod", "m0", &texts, None);
+        let run = SeriesRun::decode(&bytes, &no_base).unwrap();
         assert_eq!(run.cluster, "prod");
         assert_eq!(run.member, "m0");
         assert_eq!(run.texts, texts);
@@ -389,8 +451,58 @@ mod tests {
         assert!(bytes.len() < plain, "{} >= {plain}", bytes.len());
         // Every truncation is an error, never a panic.
         for cut in 0..bytes.len() {
-            assert!(SeriesRun::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                SeriesRun::decode(&bytes[..cut], &no_base).is_err(),
+                "cut at {cut}"
+            );
         }
+
+        // A second member with mostly the same series: copies from the first run.
+        let mine = [
+            texts[0],
+            texts[1],
+            "peer{To=\"a\"}",
+            texts[3],
+            texts[4],
+            texts[5],
+            texts[2],
+        ];
+        let with_base = SeriesRun::encode("prod", "m1", &mine, Some((7, &texts)));
+        let base = |key: u64| (key == 7).then(|| texts.iter().map(|t| t.to_string()).collect());
+        let run = SeriesRun::decode(&with_base, &base).unwrap();
+        assert_eq!(run.texts, mine);
+        let alone = SeriesRun::encode("prod", "m1", &mine, None);
+        assert!(
+            with_base.len() * 2 < alone.len(),
+            "{} vs {}",
+            with_base.len(),
+            alone.len()
+        );
+        // The base must be there, and copies must stay inside it.
+        assert!(SeriesRun::decode(&with_base, &no_base).is_err());
+        let short = |_: u64| Some(vec!["x".to_string()]);
+        assert!(SeriesRun::decode(&with_base, &short).is_err());
+        for cut in 0..with_base.len() {
+            assert!(
+                SeriesRun::decode(&with_base[..cut], &base).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_3_series_runs_still_read() {
+        // As schema 3 wrote them: cluster, member, count, (shared, rest) per text.
+        let mut bytes = Vec::new();
+        put_bytes(&mut bytes, b"c1");
+        put_bytes(&mut bytes, b"m0");
+        put_varint(&mut bytes, 3);
+        for (shared, rest) in [(0, "abc{x=\"1\"}"), (7, "2\"}"), (0, "up")] {
+            put_varint(&mut bytes, shared);
+            put_bytes(&mut bytes, rest.as_bytes());
+        }
+        let run = SeriesRun::decode_front_coded(&bytes).unwrap();
+        assert_eq!(run.texts, ["abc{x=\"1\"}", "abc{x=\"2\"}", "up"]);
     }
 
     const VALUES: [f64; 10] = [
