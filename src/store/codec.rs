@@ -56,7 +56,16 @@ fn predict(columns: usize, c: usize, row: &[u64], prev: &[u64]) -> u64 {
     }
     match c {
         MIN | MAX => row[LAST],
-        SUM => (f64::from_bits(row[LAST]) * f64::from_bits(row[COUNT])).to_bits(),
+        SUM => {
+            // A product of numbers is the same on every platform; a NaN's bits may
+            // not be, so a NaN product is not used.
+            let product = f64::from_bits(row[LAST]) * f64::from_bits(row[COUNT]);
+            if product.is_nan() {
+                prev[c]
+            } else {
+                product.to_bits()
+            }
+        }
         _ => prev[c],
     }
 }
@@ -596,6 +605,15 @@ mod tests {
         // First values against 0.0: a young block of zeros is its header, the time and
         // a bit a column.
         assert_eq!(rollup_bytes(&[[0.0; 5]]), HEADER + 8 + 1);
+        // NaN and infinities anywhere, including a NaN product (inf x 0).
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        rollup_bytes(&[
+            [nan, nan, nan, 12.0, nan],
+            [1.0, 2.0, nan, 0.0, inf],
+            [-inf, inf, 3.0, nan, 0.5],
+            [0.0, -0.0, -nan, 12.0, -0.0],
+        ]);
     }
 
     #[test]

@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use codec::BlockEncoder;
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 use records::{SeriesRun, WalRecord};
+pub use writer::{StoreWriter, WriterHandle};
 
 /// Decodes one log record against the series' values before it.
 type WalDecoder = fn(&[u8], &dyn Fn(u64) -> Option<f64>) -> Result<records::WalRecord>;
-pub use writer::{StoreWriter, WriterHandle};
 
 /// Version of the file's layout; a file with a higher one is refused.
 /// 2: series registry in front-coded runs, head state in page-sized values without the rollup
@@ -739,8 +739,8 @@ impl Store {
                     Some(SCHEMA_VERSION) => {}
                     Some(v) => {
                         // Read as it is; marked with this version only when its head
-                        // has been written again in this version's block format (see
-                        // `upgrade`), in the same commit.
+                        // has been written again in this version's block format, in
+                        // the same commit (`open_with`).
                         upgrade_from = Some(v);
                     }
                     None => {
@@ -1674,8 +1674,6 @@ impl Inner {
         true
     }
 
-    /// The registry records for the series registered since the last write: one per
-    /// run of consecutive ids of one member.
     /// The texts of the registry run whose first id is `key`.
     fn run_texts(&self, key: u64) -> Option<Vec<String>> {
         let &(first, count) = self.runs.iter().find(|(first, _)| *first == key)?;
@@ -1683,8 +1681,9 @@ impl Inner {
         Some(texts.iter().map(|m| m.series.clone()).collect())
     }
 
-    /// The registry runs of the series registered since the last commit: (first id,
-    /// count, encoded run). Each copies from the largest earlier run of its cluster.
+    /// The registry records for the series registered since the last commit, one per
+    /// run of consecutive ids of one member: (first id, count, encoded run). Each
+    /// copies from the largest earlier run of its cluster.
     fn pending_series_runs(&self) -> Vec<(u64, u64, Vec<u8>)> {
         let mut runs: Vec<(u64, u64, Vec<u8>)> = Vec::new();
         let mut i = 0;

@@ -84,6 +84,32 @@ async fn assert_quiet(sink: &HttpSink, seen: &mut Vec<Value>, n: usize, d: Durat
     assert_eq!(all.len(), n, "unexpected notifications: {all:#?}");
 }
 
+/// Waits until GET `url` answers JSON for which `ready` holds.
+async fn wait_json(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    timeout: Duration,
+    ready: impl Fn(&Value) -> bool,
+) {
+    wait_for(what, timeout, || async {
+        let v: Value = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if ready(&v) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+}
+
 fn assert_message(m: &Value, status: &str, member: &str) {
     assert_eq!(m["version"], "4", "{m}");
     assert_eq!(m["receiver"], "hook", "{m}");
@@ -278,24 +304,12 @@ async fn a_monitor_killed_while_an_alert_fires_neither_repeats_nor_loses_it() {
     let notified_url = format!(
         "http://127.0.0.1:{port}/api/v1/alerts/history?alertname=etcdMemberUnreachable&event=notified"
     );
-    wait_for(
+    wait_json(
+        &http,
+        &notified_url,
         "the notification's record",
         Duration::from_secs(10),
-        || async {
-            let v: Value = http
-                .get(&notified_url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            if v["entries"].as_array().is_some_and(|e| !e.is_empty()) {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            }
-        },
+        |v| v["entries"].as_array().is_some_and(|e| !e.is_empty()),
     )
     .await;
 
@@ -304,28 +318,17 @@ async fn a_monitor_killed_while_an_alert_fires_neither_repeats_nor_loses_it() {
     monitor.wait().unwrap();
     let mut monitor = start_binary(&config);
     let alerts_url = format!("http://127.0.0.1:{port}/api/v1/alerts");
-    wait_for(
+    wait_json(
+        &http,
+        &alerts_url,
         "the restarted monitor's firing alert",
         Duration::from_secs(20),
-        || async {
-            let v: Value = http
-                .get(&alerts_url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            let firing = v["alerts"].as_array().is_some_and(|a| {
+        |v| {
+            v["alerts"].as_array().is_some_and(|a| {
                 a.iter().any(|a| {
                     a["labels"]["alertname"] == "etcdMemberUnreachable" && a["phase"] == "firing"
                 })
-            });
-            if firing {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            }
+            })
         },
     )
     .await;
