@@ -358,16 +358,18 @@ impl ClusterProber {
                 .all(|s| s.errors.is_empty() && status_lists_alarms(&s.version));
         // Asked of a member that just answered (clients of the others were dropped
         // above), so a hung member does not make the alarm list fail too.
-        let alarms = match self.any_client(&members) {
-            _ if no_alarm_in_status => Ok(None),
-            Some(mut c) => with_deadline(
+        let alarms = if no_alarm_in_status {
+            Ok(None)
+        } else if let Some(mut c) = self.any_client(&members) {
+            with_deadline(
                 "alarm list",
                 timeout,
                 c.alarm(AlarmAction::Get, AlarmType::None, None),
             )
             .await
-            .map(Some),
-            None => Err(EtcdError::Setup("alarm list: no member reachable".into())),
+            .map(Some)
+        } else {
+            Err(EtcdError::Setup("alarm list: no member reachable".into()))
         };
         match alarms {
             Ok(None) => {}
@@ -567,7 +569,6 @@ impl ClusterProber {
     }
 }
 
-/// How a member is named in history: its name, or its ID before it has one.
 /// The body of a member's `/metrics` (under the connector's deadline); an HTTP error
 /// status is an error naming the URL.
 pub async fn fetch_metrics(connector: &Connector, url: &str) -> Result<String, String> {
@@ -578,6 +579,7 @@ pub async fn fetch_metrics(connector: &Connector, url: &str) -> Result<String, S
     Ok(body)
 }
 
+/// How a member is named in history: its name, or its ID before it has one.
 pub fn member_label(m: &MemberSnapshot) -> String {
     if m.name.is_empty() || m.name.contains("://") {
         m.id.clone()

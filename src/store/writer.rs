@@ -43,7 +43,7 @@ impl WriterHandle {
                 let n = self.dropped.fetch_add(count, Ordering::Relaxed) + count;
                 tracing::warn!(
                     dropped_batches = n,
-                    "store writer is behind; a batch was dropped"
+                    "store writer is behind; a probe's batches were dropped"
                 );
             }
             Err(TrySendError::Disconnected(_)) => {}
