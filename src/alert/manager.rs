@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -180,7 +180,21 @@ struct NflogEntry {
 struct Control {
     silences: Vec<Silence>,
     acks: HashMap<Fingerprint, Acknowledgement>,
+    /// Counts the changes made through the handle; a published view says up to
+    /// which one it shows.
+    version: u64,
 }
+
+impl Control {
+    /// Marks a change made through the handle; returns its version.
+    fn changed(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+}
+
+/// How long a change made through the handle waits for a view that shows it.
+const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 
 struct Shared {
     store: Arc<Store>,
@@ -188,6 +202,9 @@ struct Shared {
     view: RwLock<Arc<AlertsView>>,
     /// Wakes the task when silences or acknowledgements change.
     poke: watch::Sender<u64>,
+    /// The `Control::version` the published view was built from.
+    published_version: Mutex<u64>,
+    published: Condvar,
     history_seq: AtomicU32,
 }
 
@@ -214,6 +231,17 @@ fn to_system_time(ms: i64) -> SystemTime {
 }
 
 impl Shared {
+    /// Wakes the task and waits (at most `PUBLISH_WAIT`) until the view it publishes
+    /// shows the change of `version`: whoever silenced or acknowledged, and then reads
+    /// the alerts, sees it with what follows from it (muted, the receivers it goes to).
+    fn show(&self, version: u64) {
+        self.poke.send_modify(|n| *n += 1);
+        let published = lock(&self.published_version);
+        let _ = self
+            .published
+            .wait_timeout_while(published, PUBLISH_WAIT, |v| *v < version);
+    }
+
     fn record(&self, entries: &[HistoryEntry]) {
         if entries.is_empty() {
             return;
@@ -295,14 +323,18 @@ impl AlertManager {
             expired_by: None,
         };
         self.save_silence(&silence)?;
-        lock(&self.shared.control).silences.push(silence.clone());
+        let version = {
+            let mut control = lock(&self.shared.control);
+            control.silences.push(silence.clone());
+            control.changed()
+        };
         self.shared.record(&[HistoryEntry::of_silence(
             now,
             "silence_created",
             &silence,
             &silence.created_by,
         )]);
-        self.shared.poke.send_modify(|n| *n += 1);
+        self.shared.show(version);
         Ok(silence)
     }
 
@@ -330,20 +362,20 @@ impl AlertManager {
             s
         };
         self.save_silence(&silence)?;
-        if let Some(s) = lock(&self.shared.control)
-            .silences
-            .iter_mut()
-            .find(|s| s.id == id)
-        {
-            *s = silence.clone();
-        }
+        let version = {
+            let mut control = lock(&self.shared.control);
+            if let Some(s) = control.silences.iter_mut().find(|s| s.id == id) {
+                *s = silence.clone();
+            }
+            control.changed()
+        };
         self.shared.record(&[HistoryEntry::of_silence(
             now,
             "silence_expired",
             &silence,
             by.trim(),
         )]);
-        self.shared.poke.send_modify(|n| *n += 1);
+        self.shared.show(version);
         Ok(silence)
     }
 
@@ -387,28 +419,16 @@ impl AlertManager {
             .store
             .write_records(&[(ACKS_TABLE, &fingerprint.0.to_be_bytes(), Some(&value))])
             .map_err(AlertError::from)?;
-        lock(&self.shared.control)
-            .acks
-            .insert(fingerprint, ack.clone());
-        // The published view shows it at once (the next pass would, a moment later):
-        // whoever acknowledged and then reads the alerts sees their acknowledgement.
-        {
-            let mut published = self.shared.view.write().unwrap_or_else(|p| p.into_inner());
-            let mut updated = (**published).clone();
-            if let Some(a) = updated
-                .alerts
-                .iter_mut()
-                .find(|a| a.alert.fingerprint == fingerprint)
-            {
-                a.acknowledged = Some(ack.clone());
-            }
-            *published = Arc::new(updated);
-        }
+        let version = {
+            let mut control = lock(&self.shared.control);
+            control.acks.insert(fingerprint, ack.clone());
+            control.changed()
+        };
         let mut entry =
             HistoryEntry::of_alert(ack.at_ms, "acknowledged", &alert.alert, ack.comment.clone());
         entry.by = Some(ack.by.clone());
         self.shared.record(&[entry]);
-        self.shared.poke.send_modify(|n| *n += 1);
+        self.shared.show(version);
         Ok(ack)
     }
 
@@ -585,6 +605,8 @@ pub fn start(
         control: Mutex::new(control),
         view: RwLock::new(Arc::new(AlertsView::default())),
         poke,
+        published_version: Mutex::new(0),
+        published: Condvar::new(),
         history_seq: AtomicU32::new(0),
     });
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -796,6 +818,7 @@ impl Engine {
 
     fn publish(&self, now: i64) {
         let control = lock(&self.shared.control);
+        let version = control.version;
         let mut alerts: Vec<AlertView> = self
             .evaluator
             .active()
@@ -827,6 +850,8 @@ impl Engine {
             delivery_errors: self.delivery_errors.clone(),
         };
         *self.shared.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
+        *lock(&self.shared.published_version) = version;
+        self.shared.published.notify_all();
     }
 
     /// Sends what is due; returns how long until something may be due.

@@ -447,6 +447,16 @@ summary = "{{ labels.member }} has a database"
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    // The answer waits for a view built after the change: the next GET shows the
+    // alert no longer silenced.
+    let (_, v) = monitor.get("/api/v1/alerts").await;
+    let unmuted = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fingerprint"] == muted["fingerprint"])
+        .unwrap();
+    assert_eq!(unmuted["silenced_by"], json!([]), "{unmuted}");
     wait_messages(
         &sink,
         &mut seen,
