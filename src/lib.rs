@@ -17,6 +17,7 @@ pub mod notify;
 pub mod ops;
 pub mod promtext;
 pub mod store;
+pub mod time;
 pub mod web;
 
 /// This process's resident memory, from /proc (Linux); `None` elsewhere.
@@ -28,9 +29,4 @@ pub fn resident_memory_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page_size).ok()?)
 }
 
-/// Wall-clock time as unix milliseconds.
-pub fn unix_ms_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use time::unix_ms_now;

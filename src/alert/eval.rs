@@ -926,9 +926,7 @@ fn certificate_outcome(file: Option<&CertificateFile>, rule: &Rule, now_ms: i64)
     };
     let days = (expiry - now_ms) as f64 / 86_400_000.0;
     if rule.op.holds(days, rule.threshold) {
-        let not_after = humantime::format_rfc3339(
-            std::time::UNIX_EPOCH + Duration::from_millis(expiry.max(0) as u64),
-        );
+        let not_after = crate::time::rfc3339_seconds(expiry);
         outcome.hits.push(
             Hit::new(None, days)
                 .with("path", file.path.display().to_string())

@@ -223,11 +223,14 @@ fn now_ms() -> i64 {
 }
 
 fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(to_system_time(ms)).to_string()
+    crate::time::rfc3339_seconds(ms)
 }
 
+/// Clamped into the range every formatter takes (a stored time of another version
+/// may lie anywhere).
 fn to_system_time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+    let ms = ms.clamp(crate::time::EARLIEST_MS, crate::time::LATEST_MS);
+    UNIX_EPOCH + Duration::from_millis(ms as u64)
 }
 
 impl Shared {

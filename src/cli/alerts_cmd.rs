@@ -80,9 +80,7 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             for e in entries {
-                let when = humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms.max(0) as u64),
-                );
+                let when = crate::time::rfc3339_seconds(e.at_ms);
                 let who = e.by.map(|b| format!(" by {b}")).unwrap_or_default();
                 let member = e.member.map(|m| format!("/{m}")).unwrap_or_default();
                 println!(

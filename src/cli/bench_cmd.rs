@@ -427,8 +427,7 @@ fn ms(secs: Option<f64>) -> String {
 }
 
 fn utc(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::time::rfc3339_seconds(ms)
 }
 
 fn render_list(list: &RunList) -> String {

@@ -65,9 +65,7 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
     if let Some(ms) = stats.health.last_compaction_ms {
         println!(
             "last compaction {}",
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
-            )
+            crate::time::rfc3339_seconds(ms)
         );
     }
     if check {

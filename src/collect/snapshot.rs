@@ -17,16 +17,13 @@ impl Timestamp {
     }
 
     pub fn unix_ms(&self) -> i64 {
-        match self.0.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(d) => d.as_millis() as i64,
-            Err(e) => -(e.duration().as_millis() as i64),
-        }
+        crate::time::unix_ms(self.0)
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(self.0))
+        s.collect_str(&crate::time::system_rfc3339_millis(self.0))
     }
 }
 

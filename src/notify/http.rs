@@ -284,7 +284,7 @@ pub(super) fn pagerduty_event(
     if let Some(t) = timestamp {
         payload.insert(
             "timestamp".into(),
-            humantime::format_rfc3339_millis(t).to_string().into(),
+            crate::time::system_rfc3339_millis(t).into(),
         );
     }
     payload.insert("component".into(), "etcd".into());

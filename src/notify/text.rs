@@ -48,7 +48,7 @@ pub fn alert_title(alert: &NotifiedAlert) -> String {
 
 /// An RFC 3339 time to the second, as people read it in a message.
 pub fn time(t: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::time::system_rfc3339_seconds(t)
 }
 
 /// One alert as plain text: summary, description, labels, other annotations, times

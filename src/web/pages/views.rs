@@ -119,7 +119,7 @@ pub struct TimeView {
 
 impl TimeView {
     pub fn new(t: Timestamp) -> Self {
-        let iso = humantime::format_rfc3339_seconds(t.0).to_string();
+        let iso = crate::time::system_rfc3339_seconds(t.0);
         TimeView {
             utc: iso.replace('T', " ").replace('Z', " UTC"),
             iso,
@@ -513,12 +513,7 @@ pub struct RangePicker {
 impl RangePicker {
     pub fn new(base: &str, range: &TimeRange) -> Self {
         let sep = if base.contains('?') { '&' } else { '?' };
-        let rfc = |ms: i64| {
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
-            )
-            .to_string()
-        };
+        let rfc = crate::time::rfc3339_seconds;
         RangePicker {
             base: base.to_string(),
             action: base.split('?').next().unwrap_or(base).to_string(),
@@ -571,9 +566,12 @@ pub struct StoreView {
 }
 
 pub fn ms_time(ms: i64) -> TimeView {
-    TimeView::new(Timestamp(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
-    ))
+    let iso = crate::time::rfc3339_seconds(ms);
+    TimeView {
+        utc: iso.replace('T', " ").replace('Z', " UTC"),
+        iso,
+        ms,
+    }
 }
 
 /// A duration in whole seconds, largest units first ("1h 2m 3s"): how long something
