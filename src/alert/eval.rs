@@ -456,8 +456,10 @@ impl Evaluator {
             alert.value = hit.value;
             alert.last_held_ms = now_ms;
             alert.keep_firing_since_ms = None;
-            let held_for = now_ms - alert.active_since_ms;
-            if alert.phase == AlertPhase::Pending && held_for >= rule.for_.as_millis() as i64 {
+            // Saturating: the state may come from a file another version wrote.
+            let held_for = now_ms.saturating_sub(alert.active_since_ms);
+            let for_ms = i64::try_from(rule.for_.as_millis()).unwrap_or(i64::MAX);
+            if alert.phase == AlertPhase::Pending && held_for >= for_ms {
                 alert.phase = AlertPhase::Firing;
                 alert.fired_at_ms = Some(now_ms);
                 transitions.push(Transition {
@@ -508,7 +510,8 @@ impl Evaluator {
         let kind = match alert.phase {
             AlertPhase::Firing => {
                 let since = *alert.keep_firing_since_ms.get_or_insert(now_ms);
-                if now_ms - since < keep_firing_for.as_millis() as i64 {
+                let keep_ms = i64::try_from(keep_firing_for.as_millis()).unwrap_or(i64::MAX);
+                if now_ms.saturating_sub(since) < keep_ms {
                     return;
                 }
                 TransitionKind::Resolved

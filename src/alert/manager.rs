@@ -193,6 +193,9 @@ impl Control {
     }
 }
 
+/// Ended silences listed by the API and the alerts page.
+pub const ENDED_SILENCES_SHOWN: usize = 100;
+
 /// How long a change made through the handle waits for a view that shows it.
 const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 
@@ -206,6 +209,7 @@ struct Shared {
     published_version: Mutex<u64>,
     published: Condvar,
     history_seq: AtomicU32,
+    limits: super::limits::AlertLimits,
 }
 
 /// The handle the web layer and the CLI hold.
@@ -220,6 +224,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn now_ms() -> i64 {
     crate::unix_ms_now()
+}
+
+/// A stored record, or `None` (with a warning) when it does not decode.
+fn readable<T: serde::de::DeserializeOwned>(table: &str, bytes: &[u8]) -> Option<T> {
+    match postcard::from_bytes(bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!("alerts: skipping an unreadable record of {table}: {e}");
+            None
+        }
+    }
+}
+
+/// A setting's duration in ms, saturating (a config may say "1000years").
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -279,22 +299,57 @@ impl AlertManager {
     }
 
     /// Every silence, active, pending and expired (the last day of expired ones).
+    /// Silences not ended (at most `max_silences`), then those ended in the last
+    /// day, newest first, at most [`ENDED_SILENCES_SHOWN`] of them.
     pub fn silences(&self) -> Vec<Silence> {
         let now = now_ms();
-        let mut out: Vec<Silence> = lock(&self.shared.control)
-            .silences
-            .iter()
-            .filter(|s| s.ends_at_ms > now - 24 * 3600 * 1000)
-            .cloned()
-            .collect();
-        out.sort_by_key(|s| std::cmp::Reverse(s.created_at_ms));
-        out
+        let day_ago = now.saturating_sub(24 * 3600 * 1000);
+        let control = lock(&self.shared.control);
+        let mut open: Vec<Silence> = Vec::new();
+        let mut ended: Vec<&Silence> = Vec::new();
+        for s in &control.silences {
+            if s.ends_at_ms > now {
+                open.push(s.clone());
+            } else if s.ends_at_ms > day_ago {
+                ended.push(s);
+            }
+        }
+        ended.sort_by_key(|s| std::cmp::Reverse(s.ends_at_ms));
+        open.extend(ended.into_iter().take(ENDED_SILENCES_SHOWN).cloned());
+        open.sort_by_key(|s| std::cmp::Reverse(s.created_at_ms));
+        open
     }
 
     pub fn create_silence(&self, req: NewSilence) -> Result<Silence> {
         let bad = |m: &str| AlertError::BadRequest(m.to_string());
+        let limits = &self.shared.limits;
         if req.matchers.is_empty() {
             return Err(bad("a silence needs at least one matcher"));
+        }
+        if req.matchers.len() > limits.max_matchers {
+            return Err(bad(&format!(
+                "matchers: {} given; at most {} (alerting.limits.max_matchers)",
+                req.matchers.len(),
+                limits.max_matchers
+            )));
+        }
+        for (i, m) in req.matchers.iter().enumerate() {
+            limits
+                .check_text(&format!("matchers[{i}]"), m)
+                .map_err(|e| bad(&e))?;
+        }
+        limits
+            .check_text("created_by", &req.created_by)
+            .and_then(|()| limits.check_text("comment", &req.comment))
+            .map_err(|e| bad(&e))?;
+        let size = req.matchers.iter().map(String::len).sum::<usize>()
+            + req.created_by.len()
+            + req.comment.len();
+        if size > limits.max_silence_bytes {
+            return Err(bad(&format!(
+                "the silence's matchers, created_by and comment take {size} bytes; at most {} (alerting.limits.max_silence_bytes)",
+                limits.max_silence_bytes
+            )));
         }
         parse_matchers(&req.matchers).map_err(|e| bad(&format!("matchers: {e}")))?;
         if req.created_by.trim().is_empty() {
@@ -304,16 +359,35 @@ impl AlertManager {
             return Err(bad("comment: say why"));
         }
         let now = now_ms();
-        let starts = req.starts_at_ms.unwrap_or(now);
+        let starts = match req.starts_at_ms {
+            Some(s) => crate::time::check("starts_at_ms", s).map_err(|e| bad(&e))?,
+            None => now,
+        };
         let ends = match (req.ends_at_ms, req.duration) {
             (Some(e), None) => e,
-            (None, Some(d)) => starts + d.as_millis() as i64,
+            (None, Some(d)) => i64::try_from(d.as_millis())
+                .ok()
+                .and_then(|d| starts.checked_add(d))
+                .filter(|e| crate::time::in_range(*e))
+                .ok_or_else(|| bad("duration: the silence would end after year 9999"))?,
             _ => return Err(bad("give exactly one of ends_at_ms and duration")),
         };
+        crate::time::check("ends_at_ms", ends).map_err(|e| bad(&e))?;
         if ends <= starts || ends <= now {
             return Err(bad(
                 "the silence must end after it starts, and in the future",
             ));
+        }
+        let open = lock(&self.shared.control)
+            .silences
+            .iter()
+            .filter(|s| s.ends_at_ms > now)
+            .count();
+        if open >= limits.max_silences {
+            return Err(bad(&format!(
+                "{open} silences have not ended; at most {} (alerting.limits.max_silences): expire some first",
+                limits.max_silences
+            )));
         }
         let silence = Silence {
             id: format!("{:016x}", fastrand::u64(..)),
@@ -346,6 +420,10 @@ impl AlertManager {
         if by.trim().is_empty() {
             return Err(AlertError::BadRequest("say who expires the silence".into()));
         }
+        self.shared
+            .limits
+            .check_text("by", by)
+            .map_err(AlertError::BadRequest)?;
         let now = now_ms();
         let silence = {
             let control = lock(&self.shared.control);
@@ -400,6 +478,11 @@ impl AlertManager {
         if by.trim().is_empty() {
             return Err(AlertError::BadRequest("by: say who acknowledges".into()));
         }
+        let limits = &self.shared.limits;
+        limits
+            .check_text("by", by)
+            .and_then(|()| limits.check_text("comment", comment))
+            .map_err(AlertError::BadRequest)?;
         let view = self.view();
         let alert = view
             .alerts
@@ -460,7 +543,9 @@ pub fn read_history(store: &Store, filter: &HistoryFilter) -> Result<Vec<History
         let next_upper = last_key.clone();
         let full = page.len() == 1000;
         for (_, v) in page {
-            let e: HistoryEntry = postcard::from_bytes(&v)?;
+            let Some(e) = readable::<HistoryEntry>(HISTORY_TABLE, &v) else {
+                continue;
+            };
             let keep = filter.cluster.as_ref().is_none_or(|c| &e.cluster == c)
                 && filter.alertname.as_ref().is_none_or(|a| &e.alertname == a)
                 && filter.event.as_ref().is_none_or(|ev| &e.event == ev);
@@ -508,6 +593,8 @@ struct Delivered {
 /// The task's state.
 struct Engine {
     shared: Arc<Shared>,
+    /// When ended silences and old history are next deleted.
+    next_prune_ms: i64,
     board: SnapshotBoard,
     evaluator: Evaluator,
     receivers: HashMap<String, Arc<Receiver>>,
@@ -563,29 +650,33 @@ pub fn start(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // A record that does not decode (another version wrote it, or the disk broke
+    // it) is left where it is and skipped with a warning: it must not stop the monitor.
     let mut control = Control::default();
     for (_, v) in store
         .scan_records(SILENCES_TABLE, &[], None, usize::MAX, false)
         .map_err(AlertError::from)?
     {
-        control.silences.push(postcard::from_bytes(&v)?);
+        if let Some(s) = readable::<Silence>(SILENCES_TABLE, &v) {
+            control.silences.push(s);
+        }
     }
     for (_, v) in store
         .scan_records(ACKS_TABLE, &[], None, usize::MAX, false)
         .map_err(AlertError::from)?
     {
-        let ack: Acknowledgement = postcard::from_bytes(&v)?;
-        control.acks.insert(ack.fingerprint, ack);
+        if let Some(ack) = readable::<Acknowledgement>(ACKS_TABLE, &v) {
+            control.acks.insert(ack.fingerprint, ack);
+        }
     }
     let mut nflog = HashMap::new();
     for (k, v) in store
         .scan_records(NFLOG_TABLE, &[], None, usize::MAX, false)
         .map_err(AlertError::from)?
     {
-        nflog.insert(
-            String::from_utf8_lossy(&k).into_owned(),
-            postcard::from_bytes::<NflogEntry>(&v)?,
-        );
+        if let Some(entry) = readable::<NflogEntry>(NFLOG_TABLE, &v) {
+            nflog.insert(String::from_utf8_lossy(&k).into_owned(), entry);
+        }
     }
     // Alerts some receiver was told are firing, which are no longer active (they
     // resolved while the monitor was down, or before it could say so): tell them.
@@ -611,6 +702,7 @@ pub fn start(
         published_version: Mutex::new(0),
         published: Condvar::new(),
         history_seq: AtomicU32::new(0),
+        limits: alerting.limits.clone(),
     });
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let external_url = alerting
@@ -619,6 +711,7 @@ pub fn start(
         .unwrap_or_else(|| format!("http://{}", settings.server.listen));
     let mut engine = Engine {
         shared: shared.clone(),
+        next_prune_ms: 0,
         board,
         evaluator,
         receivers,
@@ -641,6 +734,7 @@ pub fn start(
             .unzip();
         engine.evaluate(None).await;
         loop {
+            engine.prune_if_due();
             let wait = engine.dispatch();
             let changed = async {
                 if watches.is_empty() {
@@ -672,7 +766,62 @@ pub fn start(
     Ok((AlertManager { shared }, task))
 }
 
+/// How often ended silences and old history entries are deleted.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+
 impl Engine {
+    /// Deletes silences ended longer than `silence_retention` ago and history entries
+    /// past `history_retention` or beyond `max_history_entries`, at most hourly.
+    fn prune_if_due(&mut self) {
+        let now = now_ms();
+        if now < self.next_prune_ms {
+            return;
+        }
+        self.next_prune_ms = now.saturating_add(PRUNE_EVERY_MS);
+        let limits = &self.shared.limits;
+        let silence_cutoff = now.saturating_sub(duration_ms(limits.silence_retention));
+        // Ended silences go after their retention, and beyond max_silences of them
+        // the oldest go at once (a client may create and expire in a loop).
+        let ended: Vec<String> = {
+            let control = lock(&self.shared.control);
+            let mut over: Vec<&Silence> = control
+                .silences
+                .iter()
+                .filter(|s| s.ends_at_ms <= now)
+                .collect();
+            over.sort_by_key(|s| std::cmp::Reverse(s.ends_at_ms));
+            over.iter()
+                .enumerate()
+                .filter(|(i, s)| *i >= limits.max_silences || s.ends_at_ms < silence_cutoff)
+                .map(|(_, s)| s.id.clone())
+                .collect()
+        };
+        if !ended.is_empty() {
+            let ops: Vec<RecordOp<'_>> = ended
+                .iter()
+                .map(|id| (SILENCES_TABLE, id.as_bytes(), None))
+                .collect();
+            match self.shared.store.write_records(&ops) {
+                Ok(()) => lock(&self.shared.control)
+                    .silences
+                    .retain(|s| !ended.contains(&s.id)),
+                Err(e) => tracing::warn!("alerts: deleting ended silences: {e}"),
+            }
+        }
+        let history_cutoff = now
+            .saturating_sub(duration_ms(limits.history_retention))
+            .max(0) as u64;
+        match self.shared.store.trim_records(
+            HISTORY_TABLE,
+            &history_cutoff.to_be_bytes(),
+            limits.max_history_entries,
+        ) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("alerts: deleted {n} history entries past their retention"),
+            Err(e) => tracing::warn!("alerts: trimming the history: {e}"),
+        }
+    }
+
     /// Runs the rules over the latest snapshot of `cluster` (of every cluster when
     /// `None`) and records what changed. One cluster at a time: each cluster's probe
     /// wakes the manager, and the other clusters' alerts stay as they are.
@@ -791,7 +940,7 @@ impl Engine {
             if let (Some(after), Some(fired)) = (r.config.escalate_after, alert.fired_at_ms) {
                 if !acked
                     && alert.phase == AlertPhase::Firing
-                    && now - fired >= after.as_millis() as i64
+                    && now.saturating_sub(fired) >= duration_ms(after)
                 {
                     out.extend(r.config.escalate_to.iter().cloned());
                 }
@@ -861,8 +1010,10 @@ impl Engine {
     fn dispatch(&mut self) -> Duration {
         let now = now_ms();
         self.publish(now);
-        self.resolved
-            .retain(|_, a| a.resolved_at_ms.is_none_or(|t| now - t < RESOLVED_KEPT_MS));
+        self.resolved.retain(|_, a| {
+            a.resolved_at_ms
+                .is_none_or(|t| now.saturating_sub(t) < RESOLVED_KEPT_MS)
+        });
         // Every group's current alerts: firing ones not muted, and resolved ones.
         let mut current: HashMap<String, GroupNow> = HashMap::new();
         {
@@ -915,8 +1066,10 @@ impl Engine {
                 continue;
             }
             let due_at = match group.flushed_ms {
-                None => group.created_ms + self.grouping.group_wait.as_millis() as i64,
-                Some(t) => t + self.grouping.group_interval.as_millis() as i64,
+                None => group
+                    .created_ms
+                    .saturating_add(duration_ms(self.grouping.group_wait)),
+                Some(t) => t.saturating_add(duration_ms(self.grouping.group_interval)),
             };
             if now < due_at {
                 next = next.min(Duration::from_millis((due_at - now) as u64));
@@ -937,7 +1090,8 @@ impl Engine {
                 .collect();
             let new_firing = firing.keys().any(|fp| !entry.firing.contains_key(fp));
             let repeat = !firing.is_empty()
-                && now - entry.sent_at_ms >= self.grouping.repeat_interval.as_millis() as i64;
+                && now.saturating_sub(entry.sent_at_ms)
+                    >= duration_ms(self.grouping.repeat_interval);
             let Some(target) = self.receivers.get(&receiver).cloned() else {
                 continue;
             };

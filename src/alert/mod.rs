@@ -12,6 +12,7 @@
 
 pub mod cert;
 pub mod eval;
+pub mod limits;
 pub mod manager;
 pub mod prometheus;
 pub mod routing;

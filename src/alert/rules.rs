@@ -32,6 +32,9 @@ pub struct AlertingSettings {
     pub grouping: super::routing::GroupingSettings,
     #[serde(default)]
     pub retry: super::routing::RetrySettings,
+    /// Bounds on silences, acknowledgements and the alert history.
+    #[serde(default)]
+    pub limits: super::limits::AlertLimits,
     /// The dashboard's address as receivers should link to it (default: from
     /// server.listen).
     pub external_url: Option<String>,
@@ -659,6 +662,7 @@ impl AlertingSettings {
                 ));
             }
         }
+        self.limits.validate().map_err(|(field, m)| err(field, m))?;
         let g = &self.grouping;
         if g.group_interval.is_zero() || g.repeat_interval < g.group_interval {
             return Err(err(

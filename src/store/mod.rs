@@ -438,7 +438,8 @@ struct Sealed {
 }
 
 fn floor(ts: i64, step: i64) -> i64 {
-    ts - ts.rem_euclid(step)
+    // Saturating: the earliest instants of i64 have no whole step below them.
+    ts.saturating_sub(ts.rem_euclid(step))
 }
 
 /// The series of one member.
@@ -1102,10 +1103,11 @@ impl Store {
             let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_write()?;
             for tier in Tier::ALL {
-                let cutoff = now_ms - self.retention.of(tier).as_millis() as i64;
+                let kept = i64::try_from(self.retention.of(tier).as_millis()).unwrap_or(i64::MAX);
+                let cutoff = now_ms.saturating_sub(kept);
                 let mut table = tx.open_table(tier.table())?;
                 table.retain(|(_, start), _| {
-                    let expired = start + tier.block_ms() <= cutoff;
+                    let expired = start.saturating_add(tier.block_ms()) <= cutoff;
                     deleted += u64::from(expired);
                     !expired
                 })?;
@@ -1187,6 +1189,37 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Bounds a table of plain records whose keys sort oldest first: deletes every
+    /// record with a key below `below`, then the oldest until at most `keep_at_most`
+    /// remain, in one commit. Returns how many were deleted.
+    pub fn trim_records(&self, table: &str, below: &[u8], keep_at_most: u64) -> Result<u64> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_write()?;
+        let deleted = {
+            let mut t = tx.open_table(RecordTable::new(table))?;
+            let mut deleted = 0u64;
+            t.retain_in::<&[u8], _>(..below, |_, _| {
+                deleted += 1;
+                false
+            })?;
+            let excess = t.len()?.saturating_sub(keep_at_most);
+            for _ in 0..excess {
+                if t.pop_first()?.is_none() {
+                    break;
+                }
+                deleted += 1;
+            }
+            deleted
+        };
+        if deleted > 0 {
+            tx.commit()?;
+        } else {
+            tx.abort()?;
+        }
+        Ok(deleted)
     }
 
     /// One plain record, if it is there.
@@ -1312,6 +1345,9 @@ impl Store {
     /// stored blocks, blocks sealed since the last checkpoint, then the head.
     pub fn read(&self, id: u64, tier: Tier, from: i64, to: i64) -> Result<Vec<Point>> {
         let mut points = Vec::new();
+        if from >= to {
+            return Ok(points);
+        }
         let push_block = |bytes: &[u8], points: &mut Vec<Point>| -> Result<()> {
             let b = codec::decode(bytes)?;
             for (i, ts) in b.timestamps.iter().enumerate() {
@@ -1338,7 +1374,7 @@ impl Store {
             let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_read()?;
             let table = tx.open_table(tier.table())?;
-            let first = floor(from, tier.block_ms()) - tier.block_ms();
+            let first = floor(from, tier.block_ms()).saturating_sub(tier.block_ms());
             for row in table.range((id, first)..(id, to))? {
                 let (_, bytes) = row?;
                 push_block(bytes.value(), &mut points)?;

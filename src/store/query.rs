@@ -68,7 +68,8 @@ pub fn choose_tier(store: &Store, now_ms: i64, from_ms: i64, step_ms: i64) -> Ti
     }
     for tier in Tier::ALL.into_iter().skip(chosen as usize) {
         chosen = tier;
-        if from_ms >= now_ms - retention.of(tier).as_millis() as i64 {
+        let kept = i64::try_from(retention.of(tier).as_millis()).unwrap_or(i64::MAX);
+        if from_ms >= now_ms.saturating_sub(kept) {
             break;
         }
     }
@@ -76,13 +77,20 @@ pub fn choose_tier(store: &Store, now_ms: i64, from_ms: i64, step_ms: i64) -> Ti
 }
 
 pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<SeriesPoints>> {
-    if q.step_ms <= 0 {
-        return Err(StoreError::BadQuery("step must be greater than 0".into()));
+    for (field, ms) in [("from", q.from_ms), ("to", q.to_ms)] {
+        crate::time::check(field, ms).map_err(StoreError::BadQuery)?;
+    }
+    if q.step_ms <= 0 || q.step_ms > crate::time::LATEST_MS {
+        return Err(StoreError::BadQuery(format!(
+            "step: {} ms is not between 1 ms and 9999 years",
+            q.step_ms
+        )));
     }
     if q.to_ms <= q.from_ms {
         return Err(StoreError::BadQuery("from must be before to".into()));
     }
-    // A last, partial bucket counts: it is returned too.
+    // A last, partial bucket counts: it is returned too. Times and step are in range
+    // (checked above), so none of this overflows.
     let buckets = (q.to_ms - q.from_ms - 1) / q.step_ms + 1;
     if buckets > MAX_POINTS {
         return Err(StoreError::BadQuery(format!(
@@ -94,8 +102,8 @@ pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<Serie
     let mut out = Vec::new();
     for (id, meta) in series {
         // One point before `from`, so the first bucket's rate has a base.
-        let lookback = q.step_ms.max(tier.step_ms()) * 2;
-        let points = store.read(id, tier, q.from_ms - lookback, q.to_ms)?;
+        let lookback = q.step_ms.max(tier.step_ms()).saturating_mul(2);
+        let points = store.read(id, tier, q.from_ms.saturating_sub(lookback), q.to_ms)?;
         out.push(SeriesPoints {
             member: meta.member.clone(),
             series: meta.series.clone(),
@@ -107,6 +115,8 @@ pub fn history(store: &Store, q: &HistoryQuery, now_ms: i64) -> Result<Vec<Serie
 }
 
 /// Aggregates time-ordered points into buckets `[from + k*step, from + (k+1)*step)`.
+/// Total for any input: a step below 1 ms is taken as 1 ms, and the last bucket ends
+/// where i64 does (a bucket end that would overflow ends the walk).
 pub fn bucketize(
     points: &[Point],
     from: i64,
@@ -117,9 +127,10 @@ pub fn bucketize(
     let mut out = Vec::new();
     let mut i = points.partition_point(|p| p.ts < from);
     let mut prev = i.checked_sub(1).map(|j| points[j].last);
+    let step = step.max(1);
     let mut start = from;
     while start < to {
-        let end = start + step;
+        let end = start.saturating_add(step);
         let mut acc: Option<Point> = None;
         let mut increase = 0.0;
         while i < points.len() && points[i].ts < end {
@@ -148,6 +159,9 @@ pub fn bucketize(
             };
             out.push((start, v));
         }
+        if end == i64::MAX {
+            break;
+        }
         start = end;
     }
     out
@@ -173,6 +187,16 @@ mod tests {
         assert_eq!(max[0], (0, 3.0));
         let last = bucketize(&pts, 0, 40_000, 20_000, Aggregate::Last);
         assert_eq!(last, vec![(0, 2.0), (20_000, 7.0)]);
+    }
+
+    #[test]
+    fn buckets_at_the_edges_of_i64_end() {
+        let pts = [sample(i64::MAX - 5, 1.0), sample(i64::MAX - 1, 2.0)];
+        let last = bucketize(&pts, i64::MAX - 10, i64::MAX, i64::MAX, Aggregate::Last);
+        assert_eq!(last, vec![(i64::MAX - 10, 2.0)]);
+        let few = bucketize(&pts, i64::MAX - 10, i64::MAX, 4, Aggregate::Max);
+        assert_eq!(few, vec![(i64::MAX - 6, 1.0), (i64::MAX - 2, 2.0)]);
+        assert!(bucketize(&pts, 0, 10, 0, Aggregate::Avg).is_empty());
     }
 
     #[test]

@@ -183,14 +183,15 @@ pub async fn history(
     let to =
         p.to.as_deref()
             .map_or(Ok(now), |t| parse_time("to", t, now))?;
-    let from = p
-        .from
-        .as_deref()
-        .map_or(Ok(to - 3_600_000), |t| parse_time("from", t, now))?;
+    let from = p.from.as_deref().map_or(
+        Ok(to.saturating_sub(3_600_000).max(crate::time::EARLIEST_MS)),
+        |t| parse_time("from", t, now),
+    )?;
     let step = match p.step.as_deref() {
         Some(s) => parse_step(s)?,
-        // About 300 points, never finer than a second.
-        None => ((to - from) / 300).max(1000),
+        // About 300 points, never finer than a second (both times are in range, so
+        // the difference cannot overflow).
+        None => (to.saturating_sub(from) / 300).max(1000),
     };
     let aggregate = p
         .aggregate
@@ -226,43 +227,56 @@ pub async fn history(
 }
 
 /// `now`, `-1h` (relative to now), unix seconds (`1700000000`, `1700000000.5`) or
-/// RFC 3339 (`2026-11-27T10:00:00Z`).
+/// RFC 3339 (`2026-11-27T10:00:00Z`); between 1970 and 9999, else a 400 naming `field`.
 pub(crate) fn parse_time(field: &str, text: &str, now: i64) -> Result<i64, ApiError> {
     let bad = |why: &str| {
         ApiError::BadRequest(format!(
             "{field}={text:?}: {why}; use now, -1h, unix seconds or RFC 3339"
         ))
     };
-    if text == "now" {
-        return Ok(now);
-    }
-    if let Some(ago) = text.strip_prefix('-') {
+    let ms = if text == "now" {
+        now
+    } else if let Some(ago) = text.strip_prefix('-') {
         let d = humantime::parse_duration(ago).map_err(|e| bad(&e.to_string()))?;
-        return Ok(now - d.as_millis() as i64);
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok((secs * 1000.0) as i64);
+        i64::try_from(d.as_millis())
+            .ok()
+            .and_then(|d| now.checked_sub(d))
+            .ok_or_else(|| bad("too far back"))?
+    } else if let Ok(secs) = text.parse::<f64>() {
+        // `as` saturates (NaN is 0), so only the range check below decides.
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(bad("not a time"));
         }
-        return Err(bad("not a time"));
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map(|t| Timestamp(t).unix_ms())
-        .map_err(|e| bad(&e.to_string()))
-}
-
-/// `30s`, `5m`, `1h`, `500ms`, or plain seconds.
-fn parse_step(text: &str) -> Result<i64, ApiError> {
-    let ms = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() => (secs * 1000.0) as i64,
-        _ => humantime::parse_duration(text)
-            .map(|d| d.as_millis() as i64)
-            .map_err(|e| ApiError::BadRequest(format!("step={text:?}: {e}")))?,
+        (secs * 1000.0) as i64
+    } else {
+        humantime::parse_rfc3339_weak(text)
+            .map(crate::time::unix_ms)
+            .map_err(|e| bad(&e.to_string()))?
     };
-    if ms < 1 {
-        return Err(ApiError::BadRequest(format!(
-            "step={text:?}: must be at least 1ms"
-        )));
+    if !crate::time::in_range(ms) {
+        return Err(bad("not between 1970 and 9999"));
     }
     Ok(ms)
+}
+
+/// The longest step a query may take: a year (the widest tier is an hour).
+const MAX_STEP_MS: i64 = 366 * 86_400_000;
+
+/// `30s`, `5m`, `1h`, `500ms`, or plain seconds; 1 ms to a year.
+fn parse_step(text: &str) -> Result<i64, ApiError> {
+    let bad = |why: String| ApiError::BadRequest(format!("step={text:?}: {why}"));
+    let ms = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() => secs * 1000.0,
+        Ok(_) => return Err(bad("not a duration".into())),
+        Err(_) => humantime::parse_duration(text)
+            .map(|d| d.as_millis() as f64)
+            .map_err(|e| bad(e.to_string()))?,
+    };
+    if ms < 1.0 {
+        return Err(bad("must be at least 1ms".into()));
+    }
+    if ms > MAX_STEP_MS as f64 {
+        return Err(bad("must be at most a year".into()));
+    }
+    Ok(ms as i64)
 }

@@ -76,12 +76,25 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("bad path: {err}")).into()
+/// A bad request in the answer's own kind: JSON under `/api/`, a page elsewhere.
+fn bad_request(message: String, req: &HttpRequest) -> actix_web::Error {
+    let e = ApiError::BadRequest(message);
+    if req.path().starts_with("/api/") {
+        e.into()
+    } else {
+        super::pages::PageError(e).into()
+    }
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("bad query parameters: {err}")).into()
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    bad_request(format!("bad path: {err}"), req)
+}
+
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    req: &HttpRequest,
+) -> actix_web::Error {
+    bad_request(format!("bad query parameters: {err}"), req)
 }
 
 pub fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -3,8 +3,8 @@
 //! comes from etcd here (the collectors' snapshots have it); only the key browser
 //! calls etcd, through `ops::browse`.
 //!
-//! Routes are grouped by the role they will need (viewer / operator / admin) so that
-//! access control plugs in at one place, the scope of each group.
+//! Every route is registered in one list ([`routes`]) with the role it needs, so
+//! that access control plugs in at one place and tests can walk every route.
 
 mod alerts;
 mod api;
@@ -21,6 +21,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Instant;
 
+use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpRequest};
 
@@ -81,6 +82,9 @@ pub async fn launch(
     let _ = stop.send(true);
     finished.await.map_err(std::io::Error::other)?
 }
+
+/// The largest JSON body most routes read.
+const MAX_JSON_BODY: usize = 64 << 10;
 
 /// How long open connections get to finish their request at shutdown.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -178,14 +182,25 @@ fn app(
         .app_data(web::Data::new(state))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .app_data(web::JsonConfig::default().error_handler(error::json_error))
+        // A request body is a silence or an acknowledgement: tens of KiB at most
+        // (stored runs have their own limit).
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_JSON_BODY)
+                .error_handler(error::json_error),
+        )
         .wrap(
             DefaultHeaders::new()
                 .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
                 .add(("X-Content-Type-Options", "nosniff"))
                 .add(("Referrer-Policy", "same-origin")),
         )
-        .configure(viewer_routes)
+        .configure(|cfg| {
+            register(&mut Routes {
+                cfg,
+                list: &mut Vec::new(),
+            })
+        })
         .default_service(web::to(fallback))
 }
 
@@ -198,78 +213,171 @@ async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web
     }
 }
 
-/// Read-only routes: whoever may look at the monitor.
-fn viewer_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::overview))
-        .route("/clusters/{name}", web::get().to(pages::cluster))
-        .route(
-            "/clusters/{name}/members/{member}",
-            web::get().to(pages::member),
-        )
-        .route("/clusters/{name}/keys", web::get().to(pages::keys))
-        .route("/clusters/{name}/keys/value", web::get().to(pages::key))
-        .route("/alerts", web::get().to(pages::alerts))
-        .route("/benchmarks", web::get().to(pages::benchmarks))
-        .route(
-            "/benchmarks/compare",
-            web::get().to(pages::benchmark_comparison),
-        )
-        .route("/benchmarks/{id}", web::get().to(pages::benchmark))
-        .route("/explore", web::get().to(pages::explore))
-        .route("/about", web::get().to(pages::about))
-        .route("/events", web::get().to(sse::events))
-        .route("/assets/{file:.*}", web::get().to(assets::asset));
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/health", web::get().to(api::health))
-            .route("/clusters", web::get().to(api::clusters))
-            .route("/clusters/{name}", web::get().to(api::cluster))
-            .route("/clusters/{name}/members", web::get().to(api::members))
-            .route("/clusters/{name}/metrics", web::get().to(api::metrics))
-            .route("/clusters/{name}/latency", web::get().to(api::latency))
-            .route("/clusters/{name}/keys", web::get().to(keys::list))
-            .route("/clusters/{name}/keys/value", web::get().to(keys::value))
-            .route(
-                "/clusters/{name}/metrics/history",
-                web::get().to(api::history),
-            )
-            .route(
-                "/clusters/{name}/metrics/series",
-                web::get().to(api::series),
-            )
-            .route("/store", web::get().to(api::store))
-            .route("/alerts", web::get().to(alerts::active))
-            .route("/alerts/history", web::get().to(alerts::history))
-            // GET lists (viewer); POST creates (operator, see operator_routes).
-            .service(
-                web::resource("/silences")
-                    .route(web::get().to(alerts::silences))
-                    .route(web::post().to(alerts::create_silence)),
-            )
-            .service(
-                web::resource("/benchmarks")
-                    .app_data(
-                        web::JsonConfig::default()
-                            .limit(bench::MAX_RUN_BODY)
-                            .error_handler(error::json_error),
-                    )
-                    .route(web::get().to(bench::list))
-                    .route(web::post().to(bench::create)),
-            )
-            .route("/benchmarks/compare", web::get().to(bench::compare))
-            .route("/benchmarks/{id}", web::get().to(bench::one))
-            .configure(operator_routes),
-    );
+/// What a route needs of whoever calls it; access control checks it at one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Looks: every page and read API.
+    Viewer,
+    /// Changes what the monitor does (silences, acknowledgements, benchmark runs).
+    Operator,
 }
 
-/// Routes that change what the monitor does (not the clusters): silences and
-/// acknowledgements, each recorded in the alert history with who did it. Access
-/// control will guard this group (and POST /silences and POST /benchmarks above:
-/// storing a run the command line made while this monitor holds the store).
-fn operator_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/silences/{id}", web::delete().to(alerts::expire_silence))
-        .route(
-            "/alerts/{fingerprint}/ack",
-            web::post().to(alerts::acknowledge),
+/// One route as registered: the list the tests walk (every route answers, none
+/// panics) and access control will read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: actix_web::http::Method,
+    /// actix's pattern: `/clusters/{name}`.
+    pub path: &'static str,
+    pub role: Role,
+}
+
+/// Every route of the application, in the order they are matched.
+pub fn routes() -> Vec<RouteInfo> {
+    let mut list = Vec::new();
+    let _ = App::new().configure(|cfg| {
+        register(&mut Routes {
+            cfg,
+            list: &mut list,
+        })
+    });
+    list
+}
+
+/// Registers resources and records each method and path it serves.
+struct Routes<'a, 'b> {
+    cfg: &'a mut web::ServiceConfig,
+    list: &'b mut Vec<RouteInfo>,
+}
+
+impl Routes<'_, '_> {
+    /// One resource at `path`: each `(role, method, route)` is one handler.
+    fn at(
+        &mut self,
+        path: &'static str,
+        routes: Vec<(Role, actix_web::http::Method, actix_web::Route)>,
+    ) {
+        self.resource(web::resource(path), path, routes);
+    }
+
+    fn resource(
+        &mut self,
+        mut resource: actix_web::Resource,
+        path: &'static str,
+        routes: Vec<(Role, actix_web::http::Method, actix_web::Route)>,
+    ) {
+        for (role, method, route) in routes {
+            self.list.push(RouteInfo {
+                method: method.clone(),
+                path,
+                role,
+            });
+            resource = resource.route(route.method(method));
+        }
+        self.cfg.service(resource);
+    }
+
+    fn get<F, Args>(&mut self, path: &'static str, handler: F)
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.at(
+            path,
+            vec![(Role::Viewer, Method::GET, web::route().to(handler))],
         );
+    }
+}
+
+/// Every route, each with the role it needs. Viewer routes only read; operator routes
+/// change what the monitor does (not the clusters), each recorded with who did it.
+fn register(r: &mut Routes) {
+    r.get("/", pages::overview);
+    r.get("/clusters/{name}", pages::cluster);
+    r.get("/clusters/{name}/members/{member}", pages::member);
+    r.get("/clusters/{name}/keys", pages::keys);
+    r.get("/clusters/{name}/keys/value", pages::key);
+    r.get("/alerts", pages::alerts);
+    r.get("/benchmarks", pages::benchmarks);
+    r.get("/benchmarks/compare", pages::benchmark_comparison);
+    r.get("/benchmarks/{id}", pages::benchmark);
+    r.get("/explore", pages::explore);
+    r.get("/about", pages::about);
+    r.get("/events", sse::events);
+    r.get("/assets/{file:.*}", assets::asset);
+
+    r.get("/api/v1/health", api::health);
+    r.get("/api/v1/clusters", api::clusters);
+    r.get("/api/v1/clusters/{name}", api::cluster);
+    r.get("/api/v1/clusters/{name}/members", api::members);
+    r.get("/api/v1/clusters/{name}/metrics", api::metrics);
+    r.get("/api/v1/clusters/{name}/latency", api::latency);
+    r.get("/api/v1/clusters/{name}/keys", keys::list);
+    r.get("/api/v1/clusters/{name}/keys/value", keys::value);
+    r.get("/api/v1/clusters/{name}/metrics/history", api::history);
+    r.get("/api/v1/clusters/{name}/metrics/series", api::series);
+    r.get("/api/v1/store", api::store);
+    r.get("/api/v1/alerts", alerts::active);
+    r.get("/api/v1/alerts/history", alerts::history);
+    r.at(
+        "/api/v1/silences",
+        vec![
+            (Role::Viewer, Method::GET, web::route().to(alerts::silences)),
+            (
+                Role::Operator,
+                Method::POST,
+                web::route().to(alerts::create_silence),
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/silences/{id}",
+        vec![(
+            Role::Operator,
+            Method::DELETE,
+            web::route().to(alerts::expire_silence),
+        )],
+    );
+    r.at(
+        "/api/v1/alerts/{fingerprint}/ack",
+        vec![(
+            Role::Operator,
+            Method::POST,
+            web::route().to(alerts::acknowledge),
+        )],
+    );
+    // POST stores a run the command line made while this monitor holds the store.
+    r.resource(
+        web::resource("/api/v1/benchmarks").app_data(
+            web::JsonConfig::default()
+                .limit(bench::MAX_RUN_BODY)
+                .error_handler(error::json_error),
+        ),
+        "/api/v1/benchmarks",
+        vec![
+            (Role::Viewer, Method::GET, web::route().to(bench::list)),
+            (Role::Operator, Method::POST, web::route().to(bench::create)),
+        ],
+    );
+    r.get("/api/v1/benchmarks/compare", bench::compare);
+    r.get("/api/v1/benchmarks/{id}", bench::one);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_listed_once_with_its_role() {
+        let routes = routes();
+        assert!(routes.len() > 30, "{routes:?}");
+        let mut seen = std::collections::HashSet::new();
+        for r in &routes {
+            assert!(seen.insert((r.method.clone(), r.path)), "twice: {r:?}");
+            if r.method != Method::GET {
+                assert_eq!(r.role, Role::Operator, "a change needs an operator: {r:?}");
+            }
+        }
+    }
 }

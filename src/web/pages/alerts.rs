@@ -217,7 +217,7 @@ impl AlertRow {
             runbook,
             value: human_short(alert.value, Unit::Count),
             since: ms_time(since_ms),
-            lasted: duration_text(now - since_ms),
+            lasted: duration_text(now.saturating_sub(since_ms)),
             acknowledged: a.acknowledged.as_ref().map(|ack| Acknowledged {
                 by: ack.by.clone(),
                 comment: ack.comment.clone(),
@@ -450,7 +450,7 @@ fn end_of_page(mut entries: Vec<HistoryEntry>, limit: usize) -> (Vec<HistoryEntr
     match entries.iter().position(|e| e.at_ms == next_ms) {
         Some(i) if i > 0 => {
             entries.truncate(i);
-            (entries, Some(next_ms + 1))
+            (entries, Some(next_ms.saturating_add(1)))
         }
         Some(_) => (entries, Some(next_ms)),
         None => {

@@ -166,7 +166,7 @@ impl RangeParams {
             };
             let from = match self.from.as_deref().filter(|s| !s.is_empty()) {
                 Some(t) => super::api::parse_time("from", t, now)?,
-                None => to - 3_600_000,
+                None => to.saturating_sub(3_600_000).max(crate::time::EARLIEST_MS),
             };
             if from >= to {
                 return Err(PageError(ApiError::BadRequest(format!(
@@ -192,7 +192,7 @@ impl RangeParams {
             )))
         })?;
         Ok(TimeRange {
-            from_ms: now - width,
+            from_ms: now.saturating_sub(*width),
             to_ms: now,
             preset: Some(preset),
         })
