@@ -22,6 +22,7 @@ mod dashboard;
 mod examples;
 mod failover;
 mod history;
+mod hung;
 mod keys;
 mod metrics;
 mod security;
