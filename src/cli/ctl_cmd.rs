@@ -153,8 +153,8 @@ pub enum CtlCommand {
         /// Also print the previous pair of each event.
         #[arg(long)]
         prev_kv: bool,
-        /// Stop after this many events (not in etcdctl; for scripts and tests).
-        #[arg(long)]
+        /// Stop after this many events, 1 or more (not in etcdctl; for scripts and tests).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_events: Option<u64>,
     },
     /// Run a transaction: etcdctl's lines from stdin (compares, blank line, success

@@ -2,9 +2,14 @@
 //! etcd-client (gRPC) and reqwest (the members' `/health` and `/metrics`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use crate::config::ClusterConfig;
 
@@ -80,6 +85,8 @@ pub struct Connector {
     http: reqwest::Client,
     request_timeout: Duration,
     dial_timeout: Duration,
+    /// With a user, a dial authenticates (a request through raft) before it probes.
+    auth: bool,
 }
 
 impl std::fmt::Debug for Connector {
@@ -165,6 +172,7 @@ impl Connector {
             http,
             request_timeout,
             dial_timeout,
+            auth: cluster.auth.is_some(),
         })
     }
 
@@ -172,7 +180,37 @@ impl Connector {
         self.request_timeout
     }
 
-    /// A gRPC client for `endpoints` (balanced across them).
+    /// How long one member's dial may take: the dial deadline, plus the request
+    /// deadline when a user must authenticate first.
+    fn dial_deadline(&self) -> Duration {
+        if self.auth {
+            self.dial_timeout + self.request_timeout
+        } else {
+            self.dial_timeout
+        }
+    }
+
+    /// One client per endpoint ([`Members`]), dialled in parallel; answers as soon
+    /// as one member answered, and fails when none did within the dial deadline.
+    pub async fn members(&self, endpoints: &[String]) -> Result<Members> {
+        if endpoints.is_empty() {
+            return Err(EtcdError::Setup("no endpoints given".into()));
+        }
+        let members = Members {
+            inner: Arc::new(MembersInner {
+                connector: self.clone(),
+                endpoints: endpoints.to_vec(),
+                clients: endpoints.iter().map(|_| OnceCell::new()).collect(),
+                preferred: AtomicUsize::new(0),
+            }),
+        };
+        members.dial_any().await?;
+        Ok(members)
+    }
+
+    /// A gRPC client for `endpoints`, balanced across them by tonic, which also
+    /// sends requests to a member that accepted TCP but never answers: where a
+    /// hung member must not fail a call, use [`Connector::members`].
     pub async fn connect(&self, endpoints: &[String]) -> Result<Client> {
         let what = format!("connecting to {}", endpoints.join(","));
         // With auth, connect() authenticates at once, so it needs both deadlines.
@@ -201,5 +239,237 @@ impl Connector {
             message: format!("body is not UTF-8: {e}"),
         })?;
         Ok((status, body))
+    }
+}
+
+/// The members of a cluster, one gRPC client each, used in turn.
+///
+/// etcdctl's balancer (gRPC-go) sends requests only over connections whose HTTP/2
+/// handshake completed; tonic's balancer does not wait for the handshake, so a hung
+/// member (a SIGSTOPped process, whose kernel still accepts TCP) takes requests it
+/// never answers. Here a member is used once it has answered (its dial connects,
+/// authenticates and asks `Status`); the member that answered last is asked first;
+/// and a read goes on to the next member when one fails to reach it or does not
+/// answer within [`Members::hedge_delay`], the first answer winning. Writes are never
+/// repeated here: callers send them with [`Members::client`] only.
+#[derive(Clone)]
+pub struct Members {
+    inner: Arc<MembersInner>,
+}
+
+struct MembersInner {
+    connector: Connector,
+    endpoints: Vec<String>,
+    /// Filled by a successful dial; a failed or cancelled dial leaves it empty, so
+    /// the next call that needs the member dials again.
+    clients: Vec<OnceCell<Client>>,
+    /// Index of the member that answered last.
+    preferred: AtomicUsize,
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("endpoints", &self.inner.endpoints)
+            .field("preferred", &self.inner.preferred.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failure that says nothing against the next member: the request did not reach
+/// etcd, or etcd answered Unavailable (no leader, leader changed, request timed
+/// out), which etcd's own client retries on another member for reads.
+fn goes_on(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        // 14 is gRPC's UNAVAILABLE (tonic is not a direct dependency); tonic gives it
+        // to failed connections too.
+        etcd_client::Error::GRpcStatus(s) => s.code() as i32 == 14,
+        _ => false,
+    }
+}
+
+impl Members {
+    pub fn endpoints(&self) -> &[String] {
+        &self.inner.endpoints
+    }
+
+    pub fn connector(&self) -> &Connector {
+        &self.inner.connector
+    }
+
+    /// The endpoint of the member asked first.
+    pub fn preferred(&self) -> &str {
+        &self.inner.endpoints[self.preferred_index()]
+    }
+
+    fn preferred_index(&self) -> usize {
+        self.inner.preferred.load(Ordering::Relaxed) % self.inner.endpoints.len()
+    }
+
+    /// How long a read waits for a member before asking the next one as well: a
+    /// quarter of the request deadline, at most the dial deadline.
+    pub fn hedge_delay(&self) -> Duration {
+        let c = &self.inner.connector;
+        (c.request_timeout / 4).min(c.dial_timeout)
+    }
+
+    /// The client of the member that answered last (dialled again if its client
+    /// was lost), for calls that must not be repeated.
+    pub async fn client(&self) -> Result<Client> {
+        let i = self.preferred_index();
+        match self.dial(i).await {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                let i = self.dial_any().await?;
+                self.dial(i).await
+            }
+        }
+    }
+
+    /// Connects to member `i` and checks that it answers, once; later calls get
+    /// the same client.
+    async fn dial(&self, i: usize) -> Result<Client> {
+        let endpoint = &self.inner.endpoints[i];
+        let connector = &self.inner.connector;
+        let what = format!("connecting to {endpoint}");
+        let client = self.inner.clients[i]
+            .get_or_try_init(|| {
+                with_deadline(&what, connector.dial_deadline(), async {
+                    let client =
+                        Client::connect([endpoint.as_str()], Some(connector.options.clone()))
+                            .await?;
+                    // The connection is made lazily: an answer proves the HTTP/2
+                    // handshake completed. Any answer from etcd does (an error too).
+                    match client.maintenance_client().status().await {
+                        Err(e) if goes_on(&e) => Err(e),
+                        _ => Ok(client),
+                    }
+                })
+            })
+            .await?;
+        Ok(client.clone())
+    }
+
+    /// Dials every member not yet dialled, in parallel; the first to answer
+    /// becomes the preferred member. The others' dials are dropped (and made
+    /// again when needed).
+    async fn dial_any(&self) -> Result<usize> {
+        let n = self.inner.endpoints.len();
+        // A member dialled before answers at once.
+        let mut dials: FuturesUnordered<_> = (0..n)
+            .map(|i| async move { (i, self.dial(i).await) })
+            .collect();
+        let mut errors = Vec::new();
+        while let Some((i, dialled)) = dials.next().await {
+            match dialled {
+                Ok(_) => {
+                    self.inner.preferred.store(i, Ordering::Relaxed);
+                    return Ok(i);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let what = format!("connecting to {}", self.inner.endpoints.join(","));
+        Err(none_answered(what, errors))
+    }
+}
+
+/// One error for the failures of every member: a timeout if all timed out.
+fn none_answered(what: String, mut errors: Vec<EtcdError>) -> EtcdError {
+    if errors.len() == 1 {
+        if let Some(only) = errors.pop() {
+            return only;
+        }
+    }
+    let timeouts: Option<Vec<Duration>> = errors
+        .iter()
+        .map(|e| match e {
+            EtcdError::Timeout { after, .. } => Some(*after),
+            _ => None,
+        })
+        .collect();
+    if let Some(after) = timeouts.and_then(|t| t.into_iter().max()) {
+        return EtcdError::Timeout { what, after };
+    }
+    let message = errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    EtcdError::Call { what, message }
+}
+
+impl Members {
+    /// Runs a read (`call` may be sent to several members) under the request
+    /// deadline: to the preferred member first, to the next one when it cannot be
+    /// reached or answers Unavailable, and to the next one as well when it has not
+    /// answered within [`Members::hedge_delay`]. The first answer wins, and its
+    /// member is asked first from then on. An error etcd answers (other than
+    /// Unavailable) is the answer.
+    pub async fn read<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let timeout = self.inner.connector.request_timeout;
+        let deadline = Instant::now() + timeout;
+        let hedge = self.hedge_delay();
+        let n = self.inner.endpoints.len();
+        let first = self.preferred_index();
+        let mut order = (0..n).map(|k| (first + k) % n);
+        let call = &call;
+        let attempt = |i: usize| async move {
+            let endpoint = &self.inner.endpoints[i];
+            let answer = match self.dial(i).await {
+                Ok(client) => match call(client).await {
+                    Err(e) if goes_on(&e) => Err(EtcdError::Call {
+                        what: format!("{what} (at {endpoint})"),
+                        message: error_chain(&e),
+                    }),
+                    Ok(v) => Ok(Ok(v)),
+                    Err(e) => Ok(Err(e)),
+                },
+                Err(e) => Err(e),
+            };
+            (i, answer)
+        };
+        let mut running = FuturesUnordered::new();
+        let mut errors = Vec::new();
+        let mut next_at = Instant::now();
+        let mut left = true;
+        loop {
+            if left && (running.is_empty() || Instant::now() >= next_at) {
+                match order.next() {
+                    Some(i) => {
+                        running.push(attempt(i));
+                        next_at = Instant::now() + hedge;
+                    }
+                    None => left = false,
+                }
+            }
+            if running.is_empty() {
+                return Err(none_answered(what.to_string(), errors));
+            }
+            tokio::select! {
+                Some((i, answer)) = running.next() => match answer {
+                    Ok(answer) => {
+                        self.inner.preferred.store(i, Ordering::Relaxed);
+                        return answer.map_err(|e| EtcdError::Call {
+                            what: format!("{what} (at {})", self.inner.endpoints[i]),
+                            message: error_chain(&e),
+                        });
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        next_at = Instant::now();
+                    }
+                },
+                _ = tokio::time::sleep_until(next_at), if left => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(EtcdError::Timeout { what: what.to_string(), after: timeout });
+                }
+            }
+        }
     }
 }

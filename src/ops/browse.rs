@@ -6,12 +6,10 @@
 //! the next range at the folder's end, so a page costs about its own size however
 //! many keys lie below it.
 
-use std::time::Duration;
-
-use etcd_client::{Client, GetOptions};
+use etcd_client::GetOptions;
 use futures::StreamExt;
 
-use crate::etcd::{with_deadline, EtcdError};
+use crate::etcd::{EtcdError, Members};
 
 /// The most entries one page may ask for.
 pub const MAX_LIMIT: usize = 1000;
@@ -174,8 +172,9 @@ fn meta(kv: &etcd_client::KeyValue) -> KeyMeta {
 
 /// Lists the level under `req.prefix`: the keys directly under it and one folder
 /// per distinct next path segment, in key order, at most `req.limit` of them.
-/// Every call to etcd has the deadline `timeout`.
-pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Result<Level> {
+/// Every call to etcd is a read under the request deadline, on the next member
+/// when one does not answer ([`Members::read`]).
+pub async fn list(members: &Members, req: &ListRequest) -> Result<Level> {
     if req.limit == 0 || req.limit > MAX_LIMIT {
         return Err(invalid(
             "limit",
@@ -190,7 +189,6 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
         None if prefix.is_empty() => Some(vec![0]),
         None => Some(prefix.clone()),
     };
-    let mut kv = client.kv_client();
     let mut entries: Vec<Entry> = Vec::new();
     let mut revision = 0;
     // Keys a range may return: what the page still needs, unless the last range
@@ -209,7 +207,12 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
             .with_keys_only()
             .with_limit(want as i64);
         let what = format!("listing keys under {:?}", String::from_utf8_lossy(prefix));
-        let resp = with_deadline(&what, timeout, kv.get(from, Some(options))).await?;
+        let resp = members
+            .read(&what, |c| {
+                let (from, options) = (from.clone(), options.clone());
+                async move { c.kv_client().get(from, Some(options)).await }
+            })
+            .await?;
         if revision == 0 {
             revision = resp.header().map_or(0, |h| h.revision());
         }
@@ -255,7 +258,7 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
         None
     };
     if req.counts {
-        count_folders(client, timeout, &mut entries).await?;
+        count_folders(members, &mut entries).await?;
     }
     Ok(Level {
         prefix: prefix.clone(),
@@ -266,7 +269,7 @@ pub async fn list(client: &Client, timeout: Duration, req: &ListRequest) -> Resu
 }
 
 /// Fills in how many keys lie below each folder (count-only ranges, a few at once).
-async fn count_folders(client: &Client, timeout: Duration, entries: &mut [Entry]) -> Result<()> {
+async fn count_folders(members: &Members, entries: &mut [Entry]) -> Result<()> {
     let paths: Vec<(usize, Vec<u8>)> = entries
         .iter()
         .enumerate()
@@ -276,18 +279,19 @@ async fn count_folders(client: &Client, timeout: Duration, entries: &mut [Entry]
         })
         .collect();
     let counted: Vec<(usize, std::result::Result<i64, EtcdError>)> = futures::stream::iter(paths)
-        .map(|(i, path)| {
-            let mut kv = client.kv_client();
-            async move {
-                let what = format!("counting keys under {:?}", String::from_utf8_lossy(&path));
-                let options = GetOptions::new()
-                    .with_range(prefix_end(&path))
-                    .with_count_only();
-                let n = with_deadline(&what, timeout, kv.get(path, Some(options)))
-                    .await
-                    .map(|r| r.count());
-                (i, n)
-            }
+        .map(|(i, path)| async move {
+            let what = format!("counting keys under {:?}", String::from_utf8_lossy(&path));
+            let options = GetOptions::new()
+                .with_range(prefix_end(&path))
+                .with_count_only();
+            let n = members
+                .read(&what, |c| {
+                    let (path, options) = (path.clone(), options.clone());
+                    async move { c.kv_client().get(path, Some(options)).await }
+                })
+                .await
+                .map(|r| r.count());
+            (i, n)
         })
         .buffer_unordered(COUNT_CONCURRENCY)
         .collect()
@@ -374,18 +378,14 @@ pub fn unhex(param: &'static str, text: &str) -> Result<Vec<u8>> {
 /// Reads `key`; `None` if it does not exist. Values longer than `max_value` bytes
 /// are cut (etcd has no partial reads, so the value is fetched whole: at most its
 /// request size limit, 1.5 MiB by default).
-pub async fn read(
-    client: &Client,
-    timeout: Duration,
-    key: &[u8],
-    max_value: usize,
-) -> Result<Option<KeyValue>> {
+pub async fn read(members: &Members, key: &[u8], max_value: usize) -> Result<Option<KeyValue>> {
     if key.is_empty() {
         return Err(invalid("key", "must not be empty"));
     }
-    let mut kv = client.kv_client();
     let what = format!("reading key {:?}", String::from_utf8_lossy(key));
-    let mut resp = with_deadline(&what, timeout, kv.get(key, None)).await?;
+    let mut resp = members
+        .read(&what, |c| async move { c.kv_client().get(key, None).await })
+        .await?;
     Ok(resp.take_kvs().into_iter().next().map(|kv| {
         let meta = meta(&kv);
         let (_, mut value) = kv.into_key_value();

@@ -53,8 +53,12 @@ pub async fn get(s: &Session, args: &GetArgs) -> Result<GetResult> {
     if args.serializable {
         o = o.with_serializable();
     }
-    let mut kv = s.client.kv_client();
-    let resp = s.call("get", kv.get(r.key.clone(), Some(o))).await?;
+    let resp = s
+        .read("get", |c| {
+            let (key, o) = (r.key.clone(), o.clone());
+            async move { c.kv_client().get(key, Some(o)).await }
+        })
+        .await?;
     Ok(GetResult {
         header: Header::of(resp.header()),
         kvs: resp.kvs().iter().map(Kv::of).collect(),

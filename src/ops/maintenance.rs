@@ -292,7 +292,21 @@ pub async fn snapshot_save(s: &Session, path: &Path) -> Result<SnapshotSaved> {
         move |source| OpsError::Io { what, source }
     };
     let result = async {
-        let mut file = tokio::fs::File::create(&part)
+        // The whole keyspace: readable by the owner only, from the first byte
+        // (etcdctl's 0600). A stale .part of an earlier run may have other
+        // permissions, so it goes; O_EXCL then refuses a file or symlink put in
+        // its place meanwhile.
+        match tokio::fs::remove_file(&part).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("removing the stale")(e))
+            }
+            _ => {}
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&part)
             .await
             .map_err(io("creating"))?;
         let mut m = s.client.maintenance_client();

@@ -7,12 +7,17 @@ use std::time::Duration;
 use etcd_client::Client;
 
 use super::{OpsError, Result};
-use crate::etcd::{error_chain, Connector, EtcdError};
+use crate::etcd::{error_chain, Connector, EtcdError, Members};
 
 /// The client and what it needs to turn failures into operator messages.
 #[derive(Clone)]
 pub struct Session {
+    /// The client of the member that answered first when the session was opened
+    /// (a hung member never does): every call not made through [`Session::read`]
+    /// goes there, and is never repeated elsewhere.
     pub client: Client,
+    /// Every endpoint's member, for reads that go on to the next member.
+    members: Members,
     connector: Connector,
     /// Endpoints as the operator gave them (etcdctl prints them unchanged).
     endpoints: Vec<String>,
@@ -21,7 +26,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects to `endpoints` (balanced); fails within dial + request deadline.
+    /// Dials every endpoint at once and keeps the member that answers first; fails
+    /// when none answers within the dial deadline (plus the request deadline with
+    /// a user to authenticate).
     /// `https`: what a bare `host:port` means (etcdctl: https when TLS is configured).
     pub async fn open(connector: &Connector, endpoints: &[String], https: bool) -> Result<Session> {
         if endpoints.is_empty() {
@@ -34,12 +41,17 @@ impl Session {
                 _ => crate::config::normalize_endpoint(e),
             })
             .collect();
-        let client = connector
-            .connect(&urls)
+        let members = connector
+            .members(&urls)
+            .await
+            .map_err(|e| map_etcd(e, &endpoints.join(",")))?;
+        let client = members
+            .client()
             .await
             .map_err(|e| map_etcd(e, &endpoints.join(",")))?;
         Ok(Session {
             client,
+            members,
             connector: connector.clone(),
             endpoints: endpoints.to_vec(),
             https,
@@ -61,6 +73,20 @@ impl Session {
 
     pub fn connector(&self) -> &Connector {
         &self.connector
+    }
+
+    /// Runs a read under the request deadline, on the next member when one cannot
+    /// be reached or does not answer in time (see [`Members::read`]). Only for
+    /// calls that may be sent twice.
+    pub async fn read<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        self.members
+            .read(what, call)
+            .await
+            .map_err(|e| map_etcd(e, &self.endpoints.join(",")))
     }
 
     /// Runs one etcd call under the request deadline.

@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use etcd_client::Client;
 use serde_json::{json, Value};
 
 use super::pages::urlencode;
 use super::{ApiError, AppState};
 use crate::config::ClusterConfig;
-use crate::etcd::{Connector, EtcdError};
+use crate::etcd::{Connector, EtcdError, Members};
 use crate::ops::browse::{self, BrowseError, Entry, KeyMeta, KeyValue, Level, ListRequest};
 
 /// Entries a page shows when the request does not say.
@@ -28,9 +27,10 @@ const LISTING_DEADLINES: u32 = 4;
 struct ClusterClient {
     endpoints: Vec<String>,
     connector: Connector,
-    /// Connected on first use; forgotten after an error so the next request
-    /// reconnects (and re-authenticates) instead of reusing a broken channel.
-    client: Mutex<Option<Client>>,
+    /// Connected on first use (to the members that answer; a read goes on to the
+    /// next member when one hangs later); forgotten after an error so the next
+    /// request reconnects (and re-authenticates) instead of reusing a broken channel.
+    client: Mutex<Option<Members>>,
 }
 
 /// gRPC clients of the configured clusters, by name.
@@ -69,11 +69,12 @@ impl EtcdClients {
             .ok_or_else(|| ApiError::NotFound(format!("unknown cluster {name:?}")))
     }
 
-    /// Runs `op` with the cluster's client and request deadline; the whole of it
-    /// is bounded too. etcd's failures become 503 naming the cluster.
+    /// Runs `op` with the cluster's members (every call under the request
+    /// deadline); the whole of it is bounded too. etcd's failures become 503
+    /// naming the cluster.
     async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, ApiError>
     where
-        F: FnOnce(Client, Duration) -> Fut,
+        F: FnOnce(Members) -> Fut,
         Fut: std::future::Future<Output = browse::Result<T>>,
     {
         let cluster = self.cluster(name)?;
@@ -89,7 +90,7 @@ impl EtcdClients {
                 // Not under the lock: a hung connect must not queue every request.
                 let c = cluster
                     .connector
-                    .connect(&cluster.endpoints)
+                    .members(&cluster.endpoints)
                     .await
                     .map_err(|e| unavailable(&e))?;
                 *cluster.client.lock().unwrap() = Some(c.clone());
@@ -98,7 +99,7 @@ impl EtcdClients {
         };
         let timeout = cluster.connector.request_timeout();
         let whole = timeout * LISTING_DEADLINES;
-        match tokio::time::timeout(whole, op(client, timeout)).await {
+        match tokio::time::timeout(whole, op(client)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(BrowseError::Invalid { param, message })) => {
                 Err(ApiError::BadRequest(format!("{param}: {message}")))
@@ -109,16 +110,17 @@ impl EtcdClients {
     }
 
     pub async fn list(&self, name: &str, req: ListRequest) -> Result<Level, ApiError> {
-        self.run(name, |client, timeout| async move {
-            browse::list(&client, timeout, &req).await
-        })
+        self.run(
+            name,
+            |members| async move { browse::list(&members, &req).await },
+        )
         .await
     }
 
     pub async fn read(&self, name: &str, key: Vec<u8>) -> Result<KeyValue, ApiError> {
         let found = self
-            .run(name, |client, timeout| async move {
-                browse::read(&client, timeout, &key, browse::DEFAULT_MAX_VALUE)
+            .run(name, |members| async move {
+                browse::read(&members, &key, browse::DEFAULT_MAX_VALUE)
                     .await
                     .map(|kv| kv.ok_or(key))
             })

@@ -1361,3 +1361,48 @@ async fn ctl_over_tls_with_auth() {
         "{err}"
     );
 }
+
+/// `snapshot save` holds the whole keyspace: the file is the owner's only (0600,
+/// as etcdctl writes it), also over an old world-readable file, and a stale
+/// `.part` (here a symlink an attacker left) is replaced, never followed.
+/// `watch --max-events 0` would wait for ever: it is refused, naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_snapshot_is_private_and_max_events_zero_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let eps = cluster.client_urls();
+    ok("put", ctl(&eps, &["put", "secret", "s3cr3t"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snap.db");
+    let part = dir.path().join("snap.db.part");
+    let victim = dir.path().join("victim");
+    std::fs::write(&file, b"old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, &part).unwrap();
+    ok(
+        "snapshot save",
+        ctl(&eps, &["snapshot", "save", file.to_str().unwrap()]),
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "snapshot written with mode {mode:o}");
+    assert!(std::fs::metadata(&file).unwrap().len() > 1000);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    assert!(std::fs::symlink_metadata(&part).is_err(), "no .part left");
+
+    let mut child = spawn_ctl(&eps, &["watch", "k", "--max-events", "0"]);
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "watch --max-events 0 succeeded: {err}");
+    assert!(err.contains("--max-events"), "{err}");
+    let watched = ok(
+        "watch --max-events 1",
+        ctl(
+            &eps,
+            &["watch", "secret", "--rev", "1", "--max-events", "1"],
+        ),
+    );
+    assert_eq!(watched, "PUT\nsecret\ns3cr3t\n");
+}

@@ -24,6 +24,7 @@ mod examples;
 mod failover;
 mod hardening;
 mod history;
+mod hung;
 mod keys;
 mod metrics;
 mod security;
