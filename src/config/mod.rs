@@ -60,15 +60,15 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub data_dir: PathBuf,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub raw_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub minute_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub hour_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub checkpoint_interval: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub maintenance_interval: Duration,
 }
 
@@ -85,21 +85,21 @@ impl StoreSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectSettings {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub interval: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub request_timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub dial_timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub consistency_interval: Duration,
     /// How long a member's `/health` "true" is trusted while its Status answers
     /// with no errors; zero asks `/health` at every probe.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub health_interval: Duration,
     /// How long the member list is reused while every Status answers as before;
     /// zero asks for it at every probe.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub member_list_interval: Duration,
     pub max_raft_index_lag: u64,
 }
@@ -295,7 +295,7 @@ impl Settings {
             if value < min {
                 return Err(invalid(
                     field,
-                    format!("must be at least {}", humantime::format_duration(min)),
+                    format!("must be at least {}", crate::time::duration::format(min)),
                 ));
             }
         }
