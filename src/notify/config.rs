@@ -261,6 +261,27 @@ impl ReceiverConfig {
         }
     }
 
+    /// The files this receiver reads (a CA, a secret), by field; the config checks that
+    /// they are there.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let fields: [(&'static str, Option<&PathBuf>); 2] = match self {
+            ReceiverConfig::Email(c) => [
+                ("ca_file", c.ca_file.as_ref()),
+                ("password_file", c.password_file.as_ref()),
+            ],
+            ReceiverConfig::Slack(c) => [("url_file", c.url_file.as_ref()), ("", None)],
+            ReceiverConfig::Pagerduty(c) => [
+                ("routing_key_file", c.routing_key_file.as_ref()),
+                ("", None),
+            ],
+            ReceiverConfig::Webhook(c) => [("token_file", c.token_file.as_ref()), ("", None)],
+        };
+        fields
+            .into_iter()
+            .filter_map(|(field, path)| Some((field, path?.as_path())))
+            .collect()
+    }
+
     /// Checks what types alone cannot, without reading files or the environment; every
     /// error names the receiver and the field.
     pub fn validate(&self) -> Result<()> {
