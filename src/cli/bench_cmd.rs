@@ -69,7 +69,8 @@ pub struct BenchArgs {
     /// (server.listen), and the clusters --cluster names.
     #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Directory of the store runs are kept in (default: store.data_dir, ./data).
+    /// Directory of the store runs are kept in (default: the monitor answering on
+    /// server.listen, 127.0.0.1:9393, when one does; else store.data_dir, ./data).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// A cluster of the config: its endpoints, TLS, auth and metrics URLs are used,
@@ -79,8 +80,9 @@ pub struct BenchArgs {
     /// Do not store the run.
     #[arg(long, global = true)]
     pub no_save: bool,
-    /// The running monitor to store runs through (and read them from) when it holds
-    /// the store file (default: http:// + the config's server.listen).
+    /// The running monitor to store runs through (and read them from): without -c and
+    /// --data-dir, when it answers; else when it holds the store file (default:
+    /// http:// + the config's server.listen).
     #[arg(long, global = true)]
     pub monitor_url: Option<String>,
     #[command(subcommand)]
@@ -302,11 +304,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     let runs = if args.no_save {
         None
     } else {
-        Some(RunStore::open(
-            &settings,
-            args.monitor_url.as_deref(),
-            true,
-        )?)
+        Some(runtime.block_on(find_runs(&args, &settings, true))?)
     };
     let bar = std::io::stderr().is_terminal().then(|| progress_bar(&spec));
     let run = runtime.block_on(async {
@@ -374,9 +372,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     Ok(if report.interrupted { 130 } else { 0 })
 }
 
+/// Where runs are kept and read: with no `-c` and no `--data-dir`, the monitor
+/// answering on `server.listen` (a running `demo` or `serve`: its dashboard shows the
+/// run) when there is one; else the store in `store.data_dir` (or the monitor that
+/// holds it).
+async fn find_runs(
+    args: &BenchArgs,
+    settings: &Settings,
+    create: bool,
+) -> anyhow::Result<RunStore> {
+    if args.config.is_none() && args.data_dir.is_none() {
+        if let Some(monitor) =
+            RunStore::running_monitor(settings, args.monitor_url.as_deref()).await
+        {
+            eprintln!(
+                "runs are kept in {} (no -c or --data-dir given; --data-dir DIR keeps them in a file)",
+                monitor.describe()
+            );
+            return Ok(monitor);
+        }
+    }
+    RunStore::open(settings, args.monitor_url.as_deref(), create)
+}
+
 /// `bench list | show | compare`.
 async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let runs = RunStore::open(settings, args.monitor_url.as_deref(), false)?;
+    let runs = find_runs(args, settings, false).await?;
     let json = args.output == Output::Json;
     match &args.workload {
         BenchWorkload::List {
