@@ -28,12 +28,11 @@ pub fn format(d: Duration) -> String {
     if nanos == 0 {
         return "0s".into();
     }
-    for (size, unit) in UNITS {
-        if nanos % size == 0 {
-            return format!("{}{unit}", nanos / size);
-        }
-    }
-    unreachable!("every duration is a whole number of nanoseconds")
+    let (size, unit) = UNITS
+        .into_iter()
+        .find(|(size, _)| nanos.is_multiple_of(*size))
+        .unwrap_or((1, "ns"));
+    format!("{}{unit}", nanos / size)
 }
 
 /// What the `with` functions take: a duration, or an optional one.
