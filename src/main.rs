@@ -1,7 +1,10 @@
+use std::process::ExitCode;
+
 use clap::Parser;
+use etcd_monitor::cli::output;
 use tracing_subscriber::EnvFilter;
 
-fn main() {
+fn main() -> ExitCode {
     let cli = etcd_monitor::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -10,8 +13,13 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Err(e) = etcd_monitor::cli::run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    match etcd_monitor::cli::run(cli) {
+        Ok(status) => ExitCode::from(status),
+        // `... | head -1`: the reader had enough; see cli::output.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

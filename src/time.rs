@@ -8,6 +8,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod duration;
+
 /// 1970-01-01T00:00:00Z.
 pub const EARLIEST_MS: i64 = 0;
 /// 9999-12-31T23:59:59.999Z: the last time RFC 3339 can write with four digits.

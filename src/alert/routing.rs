@@ -117,7 +117,7 @@ pub struct RouteConfig {
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
     /// An alert firing this long without being acknowledged also goes to `escalate_to`.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::time::duration")]
     pub escalate_after: Option<Duration>,
     #[serde(default)]
     pub escalate_to: Vec<String>,
@@ -131,13 +131,13 @@ pub struct GroupingSettings {
     #[serde(default = "default_group_by")]
     pub group_by: Vec<String>,
     /// How long a new group waits for more alerts before its first notification.
-    #[serde(default = "default_group_wait", with = "humantime_serde")]
+    #[serde(default = "default_group_wait", with = "crate::time::duration")]
     pub group_wait: Duration,
     /// How long a group waits before telling about changes (new or resolved alerts).
-    #[serde(default = "default_group_interval", with = "humantime_serde")]
+    #[serde(default = "default_group_interval", with = "crate::time::duration")]
     pub group_interval: Duration,
     /// How long before an unchanged, still firing group is notified again.
-    #[serde(default = "default_repeat_interval", with = "humantime_serde")]
+    #[serde(default = "default_repeat_interval", with = "crate::time::duration")]
     pub repeat_interval: Duration,
 }
 
@@ -170,12 +170,12 @@ impl Default for GroupingSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySettings {
-    #[serde(default = "default_initial_backoff", with = "humantime_serde")]
+    #[serde(default = "default_initial_backoff", with = "crate::time::duration")]
     pub initial_backoff: Duration,
-    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    #[serde(default = "default_max_backoff", with = "crate::time::duration")]
     pub max_backoff: Duration,
     /// A notification not delivered within this is given up (and logged, and shown).
-    #[serde(default = "default_retry_deadline", with = "humantime_serde")]
+    #[serde(default = "default_retry_deadline", with = "crate::time::duration")]
     pub deadline: Duration,
 }
 

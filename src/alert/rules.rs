@@ -46,9 +46,9 @@ pub struct AlertingSettings {
 pub struct BuiltinOverride {
     pub enabled: Option<bool>,
     pub threshold: Option<f64>,
-    #[serde(default, rename = "for", with = "humantime_serde")]
+    #[serde(default, rename = "for", with = "crate::time::duration")]
     pub for_: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::time::duration")]
     pub keep_firing_for: Option<Duration>,
     pub severity: Option<Severity>,
     /// Added to the alert's labels.
@@ -70,9 +70,9 @@ pub struct UserRuleConfig {
     pub aggregate: Aggregation,
     pub op: Comparison,
     pub threshold: f64,
-    #[serde(default, rename = "for", with = "humantime_serde")]
+    #[serde(default, rename = "for", with = "crate::time::duration")]
     pub for_: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::time::duration")]
     pub keep_firing_for: Option<Duration>,
     #[serde(default = "default_user_severity")]
     pub severity: Severity,

@@ -77,7 +77,7 @@ pub struct BenchSpec {
     /// Stop after this many requests (puts for watch-latency)...
     pub total: Option<u64>,
     /// ...or after this long (whichever comes first when both are set).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::time::duration")]
     pub duration: Option<Duration>,
     /// Requests per second over all clients; latencies are then measured from each
     /// request's scheduled start.

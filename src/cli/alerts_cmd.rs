@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 
+use super::output::{self, out, outln};
 use super::AlertsCommand;
 use crate::alert::manager::{read_history, HistoryFilter};
 use crate::config::{Overrides, Settings};
@@ -38,20 +39,20 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             match runtime.block_on(notify::send_test(&target))? {
-                Delivery::Sent { attempts, elapsed } => println!(
+                Delivery::Sent { attempts, elapsed } => outln!(
                     "test notification sent to {receiver} ({attempts} attempt(s), {} ms)",
                     elapsed.as_millis()
-                ),
-                Delivery::Skipped => println!("nothing sent to {receiver}"),
+                )?,
+                Delivery::Skipped => outln!("nothing sent to {receiver}")?,
             }
             Ok(())
         }
         AlertsCommand::ExportPrometheus { config } => {
             let settings = Settings::load(config.as_deref(), &Overrides::default())?;
-            print!(
+            out!(
                 "{}",
                 crate::alert::export_prometheus_rules(&settings.alerting)?
-            );
+            )?;
             Ok(())
         }
         AlertsCommand::History {
@@ -76,17 +77,19 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
                 },
             )?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-                return Ok(());
+                return output::json_pretty(&entries);
             }
             for e in entries {
                 let when = crate::time::rfc3339_seconds(e.at_ms);
                 let who = e.by.map(|b| format!(" by {b}")).unwrap_or_default();
                 let member = e.member.map(|m| format!("/{m}")).unwrap_or_default();
-                println!(
+                outln!(
                     "{when}  {:<15} {} {}{member}{who}  {}",
-                    e.event, e.alertname, e.cluster, e.detail
-                );
+                    e.event,
+                    e.alertname,
+                    e.cluster,
+                    e.detail
+                )?;
             }
             Ok(())
         }

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use super::bench_history::RunStore;
 use super::conn_args::ConnArgs;
+use super::output::{self, out};
 use crate::bench::history::{Comparison, RunFilter, RunList, RunSource, StoredRun};
 use crate::bench::{self, BenchSpec, Consistency, Progress, Workload};
 use crate::config::{ClusterConfig, Overrides, Settings};
@@ -68,7 +69,8 @@ pub struct BenchArgs {
     /// (server.listen), and the clusters --cluster names.
     #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Directory of the store runs are kept in (default: store.data_dir, ./data).
+    /// Directory of the store runs are kept in (default: the monitor answering on
+    /// server.listen, 127.0.0.1:9393, when one does; else store.data_dir, ./data).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// A cluster of the config: its endpoints, TLS, auth and metrics URLs are used,
@@ -78,8 +80,9 @@ pub struct BenchArgs {
     /// Do not store the run.
     #[arg(long, global = true)]
     pub no_save: bool,
-    /// The running monitor to store runs through (and read them from) when it holds
-    /// the store file (default: http:// + the config's server.listen).
+    /// The running monitor to store runs through (and read them from): without -c and
+    /// --data-dir, when it answers; else when it holds the store file (default:
+    /// http:// + the config's server.listen).
     #[arg(long, global = true)]
     pub monitor_url: Option<String>,
     #[command(subcommand)]
@@ -267,7 +270,9 @@ impl BenchArgs {
     }
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// The exit status: 1 when a run was not stored or a compared run regressed, 130
+/// when the run was interrupted.
+pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     // Still one thread here: no runtime yet.
     args.conn.export_inline_password();
     let settings = Settings::load(
@@ -299,11 +304,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runs = if args.no_save {
         None
     } else {
-        Some(RunStore::open(
-            &settings,
-            args.monitor_url.as_deref(),
-            true,
-        )?)
+        Some(runtime.block_on(find_runs(&args, &settings, true))?)
     };
     let bar = std::io::stderr().is_terminal().then(|| progress_bar(&spec));
     let run = runtime.block_on(async {
@@ -332,9 +333,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let run = run.context("benchmark failed")?;
     let report = &run.report;
-    match args.output {
+    // The run is stored even when the reader of the report went away (`| head`): the
+    // cluster was loaded for it.
+    let printed = match args.output {
         Output::Simple => {
-            print!("{}", report.render_text());
+            let printed = out!("{}", report.render_text());
             eprintln!(
                 "run {}: {} keys under {} deleted{}",
                 report.run_id,
@@ -346,9 +349,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     ""
                 }
             );
+            printed.map_err(anyhow::Error::from)
         }
-        Output::Json => println!("{}", serde_json::to_string_pretty(report)?),
-    }
+        Output::Json => output::json_pretty(report),
+    };
     if let Some(runs) = runs {
         match runtime.block_on(runs.save(&run)) {
             Ok(()) => eprintln!(
@@ -360,19 +364,40 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Err(e) => {
                 // The report is printed above; only keeping it failed.
                 eprintln!("error: run {} was not stored: {e:#}", run.id);
-                std::process::exit(1);
+                return Ok(1);
             }
         }
     }
-    if report.interrupted {
-        std::process::exit(130);
+    printed?;
+    Ok(if report.interrupted { 130 } else { 0 })
+}
+
+/// Where runs are kept and read: with no `-c` and no `--data-dir`, the monitor
+/// answering on `server.listen` (a running `demo` or `serve`: its dashboard shows the
+/// run) when there is one; else the store in `store.data_dir` (or the monitor that
+/// holds it).
+async fn find_runs(
+    args: &BenchArgs,
+    settings: &Settings,
+    create: bool,
+) -> anyhow::Result<RunStore> {
+    if args.config.is_none() && args.data_dir.is_none() {
+        if let Some(monitor) =
+            RunStore::running_monitor(settings, args.monitor_url.as_deref()).await
+        {
+            eprintln!(
+                "runs are kept in {} (no -c or --data-dir given; --data-dir DIR keeps them in a file)",
+                monitor.describe()
+            );
+            return Ok(monitor);
+        }
     }
-    Ok(())
+    RunStore::open(settings, args.monitor_url.as_deref(), create)
 }
 
 /// `bench list | show | compare`.
-async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<()> {
-    let runs = RunStore::open(settings, args.monitor_url.as_deref(), false)?;
+async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<u8> {
+    let runs = find_runs(args, settings, false).await?;
     let json = args.output == Output::Json;
     match &args.workload {
         BenchWorkload::List {
@@ -392,34 +417,34 @@ async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<()
                 })
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                output::json_pretty(&list)?;
             } else {
-                print!("{}", render_list(&list));
+                out!("{}", render_list(&list))?;
             }
         }
         BenchWorkload::Show { id } => {
             let run = runs.get(id).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&run)?);
+                output::json_pretty(&run)?;
             } else {
-                print!("{}", render_run(&run));
+                out!("{}", render_run(&run))?;
             }
         }
         BenchWorkload::Compare { ids, threshold } => {
             let threshold = threshold.unwrap_or(settings.bench.regression_threshold);
             let comparison = runs.compare(ids, threshold).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&comparison)?);
+                output::json_pretty(&comparison)?;
             } else {
-                print!("{}", render_comparison(&comparison));
+                out!("{}", render_comparison(&comparison))?;
             }
             if comparison.regressions > 0 {
-                std::process::exit(1);
+                return Ok(1);
             }
         }
         _ => unreachable!("spec() is Some for the workloads"),
     }
-    Ok(())
+    Ok(0)
 }
 
 fn ms(secs: Option<f64>) -> String {
@@ -509,7 +534,7 @@ fn render_run(run: &StoredRun) -> String {
             .map_or("no request limit".into(), |t| format!("{t} requests")),
         r.spec.duration.map_or(String::new(), |d| format!(
             " for {}",
-            humantime::format_duration(d)
+            crate::time::duration::format(d)
         )),
         r.spec.key_size,
         r.spec.val_size,

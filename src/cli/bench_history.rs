@@ -1,6 +1,8 @@
 //! Where `etcd-monitor bench` keeps and finds runs: the store file itself when no
 //! monitor holds it, else the running monitor's API (redb lets one process open a
-//! file at a time, and `serve` keeps its store open).
+//! file at a time, and `serve` keeps its store open). A command that names no store
+//! (no `-c`, no `--data-dir`) goes to the monitor answering on `server.listen`
+//! (127.0.0.1:9393 by default: a running `demo` or `serve`) when there is one.
 
 use std::time::Duration;
 
@@ -19,7 +21,62 @@ pub enum RunStore {
 /// A deadline for each call to the monitor's API.
 const API_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait for a monitor that may not be there: on loopback an answer takes
+/// milliseconds, and a port nobody listens on is refused at once.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What `/api/v1/health` says it is.
+const SERVICE_NAME: &str = "etcd-monitor";
+
+/// The monitor's base URL: `monitor_url`, else http:// + the config's `server.listen`
+/// (loopback when it listens on every address).
+fn monitor_base(settings: &Settings, monitor_url: Option<&str>) -> String {
+    match monitor_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let mut addr = settings.server.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    }
+}
+
 impl RunStore {
+    /// The monitor answering at `monitor_url` (default: the config's `server.listen`),
+    /// when its `/api/v1/health` says it is etcd-monitor within [`PROBE_TIMEOUT`]. For
+    /// a command that names no store (no `-c`, no `--data-dir`): the runs of `bench`
+    /// against the cluster of a running `demo` or `serve` belong in that monitor, whose
+    /// dashboard shows them, not in a `./data` nobody looks at.
+    pub async fn running_monitor(
+        settings: &Settings,
+        monitor_url: Option<&str>,
+    ) -> Option<RunStore> {
+        let base = monitor_base(settings, monitor_url);
+        let probe = reqwest::Client::builder()
+            .timeout(PROBE_TIMEOUT)
+            .build()
+            .ok()?;
+        let resp = probe
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let health: serde_json::Value = resp.json().await.ok()?;
+        if health["name"] != SERVICE_NAME {
+            return None;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(API_TIMEOUT)
+            .build()
+            .ok()?;
+        Some(RunStore::Monitor { base, http })
+    }
+
     /// Opens the store in `store.data_dir`; when a running monitor holds it, talks to
     /// that monitor at `monitor_url` (default: the config's `server.listen`).
     /// `create` makes the file when there is none (storing a run); reading never does.
@@ -39,16 +96,7 @@ impl RunStore {
         match Store::open_dir(dir, settings.store.retention()) {
             Ok(store) => Ok(RunStore::File(Box::new(store))),
             Err(StoreError::InUse { .. }) => {
-                let base = match monitor_url {
-                    Some(u) => u.trim_end_matches('/').to_string(),
-                    None => {
-                        let mut addr = settings.server.listen;
-                        if addr.ip().is_unspecified() {
-                            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                        }
-                        format!("http://{addr}")
-                    }
-                };
+                let base = monitor_base(settings, monitor_url);
                 let http = reqwest::Client::builder()
                     .timeout(API_TIMEOUT)
                     .build()

@@ -1,7 +1,7 @@
 //! `etcd-monitor check disk|perf|cluster`: run a check, print its findings, exit with
 //! the worst one's status.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::output::{self, outln, OutputError};
 use crate::check::{self, cluster, disk, perf, Finding, Status};
 use crate::config::{ClusterConfig, CollectSettings, Overrides, Settings};
 use crate::etcd::Connector;
@@ -105,18 +106,15 @@ pub struct ClusterArgs {
     pub output: Output,
 }
 
-pub fn run(cmd: CheckCommand) -> anyhow::Result<()> {
+/// The worst finding's exit status; 3 when the check could not run.
+pub fn run(cmd: CheckCommand) -> anyhow::Result<u8> {
     match run_check(cmd) {
-        Ok(status) => {
-            let _ = std::io::stdout().flush();
-            if status != Status::Pass {
-                std::process::exit(status.exit_code());
-            }
-            Ok(())
-        }
+        Ok(status) => Ok(u8::try_from(status.exit_code()).unwrap_or(3)),
+        // The reader of the report went away: main ends quietly.
+        Err(e) if output::is_closed(&e) => Err(e),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(3);
+            Ok(3)
         }
     }
 }
@@ -165,10 +163,10 @@ fn run_disk(a: DiskArgs) -> anyhow::Result<Status> {
     }
     let status = check::worst(&report.findings);
     if a.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::json_pretty(&report)?;
         return Ok(status);
     }
-    println!(
+    outln!(
         "Disk check of {}: {} writes of {} B, fdatasync after each ({:.1} MiB in {:.1} s, {:.0} writes/s)",
         report.dir.display(),
         report.writes,
@@ -176,35 +174,46 @@ fn run_disk(a: DiskArgs) -> anyhow::Result<Status> {
         report.size_bytes as f64 / 1048576.0,
         report.elapsed_seconds,
         report.writes_per_second
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "fdatasync            {:>10} {:>10} {:>10} {:>8}",
-        "p50", "p99", "max", "syncs"
-    );
+        "p50",
+        "p99",
+        "max",
+        "syncs"
+    )?;
     let l = &report.fdatasync;
-    println!(
+    outln!(
         "{:<20} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>8}",
-        "etcd-monitor", l.p50_ms, l.p99_ms, l.max_ms, l.count
-    );
+        "etcd-monitor",
+        l.p50_ms,
+        l.p99_ms,
+        l.max_ms,
+        l.count
+    )?;
     match &report.fio {
         Some(f) => {
-            println!(
+            outln!(
                 "{:<20} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>8}",
-                f.version, f.p50_ms, f.p99_ms, f.max_ms, f.syncs
-            );
+                f.version,
+                f.p50_ms,
+                f.p99_ms,
+                f.max_ms,
+                f.syncs
+            )?;
             if let Some(r) = report.fio_ratio {
-                println!("fio p99 / etcd-monitor p99: {r:.2}");
+                outln!("fio p99 / etcd-monitor p99: {r:.2}")?;
             }
-            println!("fio command: {}", f.command);
+            outln!("fio command: {}", f.command)?;
         }
-        None => println!(
+        None => outln!(
             "fio: not run: {}",
             report.fio_skipped.as_deref().unwrap_or("")
-        ),
+        )?,
     }
-    println!();
-    print_findings(&report.findings);
+    outln!()?;
+    print_findings(&report.findings)?;
     Ok(status)
 }
 
@@ -272,7 +281,7 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
     let profile = a.load.profile();
     let duration = a.duration.unwrap_or(Duration::from_secs(profile.seconds));
     if a.output == Output::Text {
-        println!(
+        outln!(
             "check perf --load {}: {} writes/s by {} clients for {:.0?} against {} (prefix {})",
             serde_json::to_value(a.load)?.as_str().unwrap_or("?"),
             profile.limit,
@@ -280,7 +289,7 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
             duration,
             cluster.endpoints.join(","),
             a.prefix
-        );
+        )?;
     }
     let pb = bar(
         duration.as_millis() as u64,
@@ -301,11 +310,11 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
     }
     let status = check::worst(&report.findings);
     if a.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::json_pretty(&report)?;
         return Ok(status);
     }
     let s = &report.stats;
-    println!(
+    outln!(
         "{} puts in {:.2} s ({:.1}/s): average {:.4} s, p50 {:.4} s, p99 {:.4} s, fastest {:.4} s; {} keys deleted afterwards",
         s.requests,
         s.total_seconds,
@@ -315,12 +324,12 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
         s.latency.p99_ms / 1000.0,
         s.fastest_seconds,
         report.keys_deleted
-    );
+    )?;
     for skipped in &report.skipped_endpoints {
-        println!("left out (did not answer): {skipped}");
+        outln!("left out (did not answer): {skipped}")?;
     }
     for line in &report.lines {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(status)
 }
@@ -336,34 +345,34 @@ fn run_cluster(a: ClusterArgs) -> anyhow::Result<Status> {
     }
     let report = runtime()?.block_on(cluster::run(&cluster, &collect, a.wait))?;
     if a.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::json_pretty(&report)?;
         return Ok(report.worst);
     }
-    println!(
+    outln!(
         "Readiness of cluster {} ({})",
         report.cluster,
         report.endpoints.join(",")
-    );
-    println!();
-    print_findings(&report.findings);
+    )?;
+    outln!()?;
+    print_findings(&report.findings)?;
     Ok(report.worst)
 }
 
-fn print_findings(findings: &[Finding]) {
+fn print_findings(findings: &[Finding]) -> Result<(), OutputError> {
     let width = findings
         .iter()
         .map(|f| f.check.len())
         .max()
         .unwrap_or(5)
         .max(5);
-    println!("{:<7}{:<width$}  DETAIL", "STATUS", "CHECK");
+    outln!("{:<7}{:<width$}  DETAIL", "STATUS", "CHECK")?;
     for f in findings {
-        println!("{:<7}{:<width$}  {}", f.status.as_str(), f.check, f.detail);
+        outln!("{:<7}{:<width$}  {}", f.status.as_str(), f.check, f.detail)?;
         if f.status != Status::Pass && !f.recommendation.is_empty() {
-            println!("{:<7}{:<width$}  -> {}", "", "", f.recommendation);
+            outln!("{:<7}{:<width$}  -> {}", "", "", f.recommendation)?;
         }
     }
     let worst = check::worst(findings);
-    println!();
-    println!("{worst} (exit status {})", worst.exit_code());
+    outln!()?;
+    outln!("{worst} (exit status {})", worst.exit_code())
 }

@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::conn_args::ConnArgs;
+use super::output::{self, outln, OutputError};
 use crate::config::{Overrides, Settings};
 use crate::etcd::Connector;
 use crate::ops::json::{self, Kv};
@@ -379,7 +380,8 @@ struct Ctx {
     yes: bool,
 }
 
-pub fn run(args: CtlArgs) -> anyhow::Result<()> {
+/// The exit status: 1 for a failed cas, 130 when interrupted, a lock's command's own.
+pub fn run(args: CtlArgs) -> anyhow::Result<u8> {
     // Still one thread: no runtime yet.
     args.conn.export_inline_password();
     let (cluster, data_dir) = target(&args)?;
@@ -423,10 +425,8 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         dispatch(&mut ctx, args.command).await
     })?;
     drop(runtime);
-    if code != 0 {
-        std::process::exit(code);
-    }
-    Ok(())
+    // A command's own status (lock's): 0..=255, and 128 + signal.
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 /// The cluster to talk to and where audit records go.
@@ -597,7 +597,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                 out.key_text(&key),
                 kv::put(&s, &key, &value, lease)
             );
-            out.json_or(&r, || println!("OK"))?;
+            out.json_or(&r, || outln!("OK"))?;
         }
         CtlCommand::Del { range, prev_kv } => {
             let range = range.range();
@@ -613,10 +613,11 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             let target = describe_range(&out, &range);
             let r = audited!(ctx, "del", target, kv::del(&s, &range, prev_kv));
             out.json_or(&r, || {
-                println!("{}", r.deleted);
+                outln!("{}", r.deleted)?;
                 for kv in &r.prev_kvs {
-                    out.kv(kv, false);
+                    out.kv(kv, false)?;
                 }
+                Ok(())
             })?;
         }
         CtlCommand::Watch {
@@ -631,17 +632,19 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                 rev,
                 prev_kv,
             };
+            let mut printed = Ok(());
             kv::watch(
                 &s,
                 &args,
                 |ev| {
-                    out.event(ev);
+                    printed = out.event(ev);
                     seen += 1;
-                    max_events.is_none_or(|m| seen < m)
+                    printed.is_ok() && max_events.is_none_or(|m| seen < m)
                 },
                 super::shutdown_signal(),
             )
             .await?;
+            printed?;
         }
         CtlCommand::Txn { json_file, .. } => {
             let spec = match json_file {
@@ -688,16 +691,17 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             );
             out.json_or(&r, || {
                 if r.succeeded {
-                    println!("OK");
+                    outln!("OK")?;
                 } else {
                     match &r.current {
                         Some(kv) => {
-                            println!("FAILED: the value is now");
-                            out.kv(kv, true);
+                            outln!("FAILED: the value is now")?;
+                            out.kv(kv, true)?;
                         }
-                        None => println!("FAILED: the key does not exist"),
+                        None => outln!("FAILED: the key does not exist")?,
                     }
                 }
+                Ok(())
             })?;
             if !r.succeeded {
                 return Ok(1);
@@ -709,8 +713,9 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             let r = ops::maintenance::alarm_list(&s).await?;
             out.json_or(&r, || {
                 for a in &r.alarms {
-                    println!("memberID:{} alarm:{} ", a.member_id, a.name());
+                    outln!("memberID:{} alarm:{} ", a.member_id, a.name())?;
                 }
+                Ok(())
             })?;
         }
         CtlCommand::Alarm(AlarmCommand::Disarm) => {
@@ -723,8 +728,9 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             );
             out.json_or(&r, || {
                 for a in &r.alarms {
-                    println!("memberID:{} alarm:{} ", a.member_id, a.name());
+                    outln!("memberID:{} alarm:{} ", a.member_id, a.name())?;
                 }
+                Ok(())
             })?;
         }
         CtlCommand::Compact { rev, physical } => {
@@ -736,7 +742,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                 ops::maintenance::compact(&s, rev, physical)
             );
             out.json_or(&json::HeaderOnly { header: h }, || {
-                println!("compacted revision {rev}")
+                outln!("compacted revision {rev}")
             })?;
         }
         CtlCommand::Defrag { defrag_timeout } => {
@@ -759,14 +765,14 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                     ops::maintenance::defrag_one(&s, &t.endpoint, defrag_timeout, healthy_within)
                 );
                 match out.mode {
-                    WriteOut::Json => println!("{}", serde_json::to_string(t)?),
-                    _ => println!("Finished defragmenting etcd member[{}]", t.endpoint),
+                    WriteOut::Json => outln!("{}", serde_json::to_string(t)?)?,
+                    _ => outln!("Finished defragmenting etcd member[{}]", t.endpoint)?,
                 }
             }
         }
         CtlCommand::Snapshot(SnapshotCommand::Save { file }) => {
             let r = ops::maintenance::snapshot_save(&s, &file).await?;
-            out.json_or(&r, || println!("Snapshot saved at {}", file.display()))?;
+            out.json_or(&r, || outln!("Snapshot saved at {}", file.display()))?;
         }
         CtlCommand::Lease(l) => return lease(ctx, l).await,
         CtlCommand::Lock { name, command } => {
@@ -783,10 +789,14 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             ctx.audit.take();
             let Some(held) = held else { return Ok(130) };
             if command.is_empty() {
-                println!("{}", String::from_utf8_lossy(&held.key));
-                std::io::stdout().flush().ok();
-                super::shutdown_signal().await;
+                let printed =
+                    outln!("{}", String::from_utf8_lossy(&held.key)).and_then(|()| output::flush());
+                // Nobody reads which key is held: let it go at once.
+                if printed.is_ok() {
+                    super::shutdown_signal().await;
+                }
                 ops::sync::unlock(&s, held).await?;
+                printed?;
                 return Ok(0);
             }
             let status = tokio::process::Command::new(&command[0])
@@ -812,17 +822,18 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
             let name = bytes(&name);
             match proposal.filter(|_| !listen) {
                 None => {
+                    let mut printed = Ok(());
                     ops::sync::observe(
                         &s,
                         &name,
                         |kv| {
-                            out.kv(kv, false);
-                            std::io::stdout().flush().ok();
-                            true
+                            printed = out.kv(kv, false).and_then(|()| output::flush());
+                            printed.is_ok()
                         },
                         super::shutdown_signal(),
                     )
                     .await?;
+                    printed?;
                 }
                 Some(p) => {
                     let target = out.key_text(&name);
@@ -835,17 +846,22 @@ async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
                     // As for lock: do not hold the store's file while leading.
                     ctx.audit.take();
                     let Some(won) = won else { return Ok(130) };
-                    out.kv(
-                        &Kv {
-                            key: won.leader.key().to_vec(),
-                            value: bytes(&p),
-                            ..Default::default()
-                        },
-                        false,
-                    );
-                    std::io::stdout().flush().ok();
-                    super::shutdown_signal().await;
+                    let printed = out
+                        .kv(
+                            &Kv {
+                                key: won.leader.key().to_vec(),
+                                value: bytes(&p),
+                                ..Default::default()
+                            },
+                            false,
+                        )
+                        .and_then(|()| output::flush());
+                    // As for lock: nobody reads who leads, so resign at once.
+                    if printed.is_ok() {
+                        super::shutdown_signal().await;
+                    }
                     ops::sync::resign(&s, won).await?;
+                    printed?;
                 }
             }
         }
@@ -914,7 +930,7 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
                             "IS LEARNER",
                         ],
                         &rows,
-                    );
+                    )?;
                 }
             }
         }
@@ -933,10 +949,10 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
             out.json_or(&r, || {
                 let id = r.member.as_ref().map_or(0, |m| m.id);
                 let kind = if learner { "Learner" } else { "Member" };
-                println!(
+                outln!(
                     "{kind} {id:16x} added to cluster {:16x}\n",
                     r.header.cluster_id
-                );
+                )?;
                 let mut initial = Vec::new();
                 for m in &r.members {
                     let n = if m.id == id {
@@ -950,13 +966,14 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
                         }
                     }
                 }
-                println!("ETCD_NAME=\"{name}\"");
-                println!("ETCD_INITIAL_CLUSTER=\"{}\"", initial.join(","));
-                println!(
+                outln!("ETCD_NAME=\"{name}\"")?;
+                outln!("ETCD_INITIAL_CLUSTER=\"{}\"", initial.join(","))?;
+                outln!(
                     "ETCD_INITIAL_ADVERTISE_PEER_URLS=\"{}\"",
                     peer_urls.join(",")
-                );
-                println!("ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+                )?;
+                outln!("ETCD_INITIAL_CLUSTER_STATE=\"existing\"")?;
+                Ok(())
             })?;
         }
         MemberCommand::Remove { id } => {
@@ -969,7 +986,7 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
                 ops::cluster::remove(&s, id)
             );
             out.json_or(&r, || {
-                println!(
+                outln!(
                     "Member {id:16x} removed from cluster {:16x}",
                     r.header.cluster_id
                 )
@@ -985,7 +1002,7 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
                 ops::cluster::promote(&s, id)
             );
             out.json_or(&r, || {
-                println!(
+                outln!(
                     "Member {id:16x} promoted in cluster {:16x}",
                     r.header.cluster_id
                 )
@@ -1001,7 +1018,7 @@ async fn member(ctx: &mut Ctx, cmd: MemberCommand) -> anyhow::Result<i32> {
                 ops::cluster::update(&s, id, &peer_urls)
             );
             out.json_or(&r, || {
-                println!(
+                outln!(
                     "Member {id:16x} updated in cluster {:16x}",
                     r.header.cluster_id
                 )
@@ -1093,7 +1110,7 @@ async fn endpoint(ctx: &mut Ctx, cmd: EndpointCommand) -> anyhow::Result<i32> {
                             "ERRORS",
                         ],
                         &rows,
-                    );
+                    )?;
                 }
             }
             if failed > 0 {
@@ -1127,15 +1144,16 @@ async fn endpoint(ctx: &mut Ctx, cmd: EndpointCommand) -> anyhow::Result<i32> {
                         WriteOut::Table,
                         &["ENDPOINT", "HEALTH", "TOOK", "ERROR"],
                         &rows,
-                    );
+                    )?;
                 }
                 WriteOut::Simple => {
                     for h in &results {
                         if h.health {
-                            println!(
+                            outln!(
                                 "{} is healthy: successfully committed proposal: took = {}",
-                                h.endpoint, h.took
-                            );
+                                h.endpoint,
+                                h.took
+                            )?;
                         } else {
                             eprintln!(
                                 "{} is unhealthy: failed to commit proposal: {}",
@@ -1165,7 +1183,7 @@ async fn lease(ctx: &mut Ctx, cmd: LeaseCommand) -> anyhow::Result<i32> {
                 ops::lease::grant(&s, ttl)
             );
             out.json_or(&r, || {
-                println!("lease {:016x} granted with TTL({}s)", r.id, r.ttl)
+                outln!("lease {:016x} granted with TTL({}s)", r.id, r.ttl)
             })?;
         }
         LeaseCommand::Revoke { id } => {
@@ -1177,7 +1195,7 @@ async fn lease(ctx: &mut Ctx, cmd: LeaseCommand) -> anyhow::Result<i32> {
                 ops::lease::revoke(&s, id)
             );
             out.json_or(&json::HeaderOnly { header: h }, || {
-                println!("lease {id:016x} revoked")
+                outln!("lease {id:016x} revoked")
             })?;
         }
         LeaseCommand::Timetolive { id, keys } => {
@@ -1185,8 +1203,7 @@ async fn lease(ctx: &mut Ctx, cmd: LeaseCommand) -> anyhow::Result<i32> {
             let r = ops::lease::time_to_live(&s, id, keys).await?;
             out.json_or(&r, || {
                 if r.ttl == -1 {
-                    println!("lease {id:016x} already expired");
-                    return;
+                    return outln!("lease {id:016x} already expired");
                 }
                 let mut line = format!(
                     "lease {id:016x} granted with TTL({}s), remaining({}s)",
@@ -1196,33 +1213,38 @@ async fn lease(ctx: &mut Ctx, cmd: LeaseCommand) -> anyhow::Result<i32> {
                     let names: Vec<String> = k.iter().map(|k| out.key_text(k)).collect();
                     line.push_str(&format!(", attached keys([{}])", names.join(" ")));
                 }
-                println!("{line}");
+                outln!("{line}")
             })?;
         }
         LeaseCommand::List => {
             let r = ops::lease::list(&s).await?;
             out.json_or(&r, || {
-                println!("found {} leases", r.leases.len());
+                outln!("found {} leases", r.leases.len())?;
                 for l in &r.leases {
-                    println!("{:016x}", l.id);
+                    outln!("{:016x}", l.id)?;
                 }
+                Ok(())
             })?;
         }
         LeaseCommand::KeepAlive { id, once } => {
             let id = ops::lease::parse_id(&id)?;
+            let mut printed = Ok(());
             ops::lease::keep_alive(
                 &s,
                 id,
                 once,
                 |r| {
-                    let _ = out.json_or(r, || {
-                        println!("lease {:016x} keepalived with TTL({})", r.id, r.ttl)
-                    });
-                    std::io::stdout().flush().ok();
+                    printed = out
+                        .json_or(r, || {
+                            outln!("lease {:016x} keepalived with TTL({})", r.id, r.ttl)
+                        })
+                        .and_then(|()| Ok(output::flush()?));
+                    printed.is_ok()
                 },
                 super::shutdown_signal(),
             )
             .await?;
+            printed?;
         }
     }
     Ok(0)
@@ -1256,18 +1278,19 @@ struct Printer {
 
 impl Printer {
     fn json<T: serde::Serialize + ?Sized>(&self, v: &T) -> anyhow::Result<()> {
-        println!("{}", serde_json::to_string(v)?);
+        outln!("{}", serde_json::to_string(v)?)?;
         Ok(())
     }
 
     /// JSON in json mode; `simple` otherwise (table: etcdctl's refusal).
-    fn json_or<T: serde::Serialize>(&self, v: &T, simple: impl FnOnce()) -> anyhow::Result<()> {
+    fn json_or<T: serde::Serialize>(
+        &self,
+        v: &T,
+        simple: impl FnOnce() -> Result<(), OutputError>,
+    ) -> anyhow::Result<()> {
         match self.mode {
             WriteOut::Json => self.json(v),
-            WriteOut::Simple => {
-                simple();
-                Ok(())
-            }
+            WriteOut::Simple => Ok(simple()?),
             WriteOut::Table => bail!("table is not supported as output format for this command (etcdctl's rule); use -w simple or -w json"),
         }
     }
@@ -1290,67 +1313,75 @@ impl Printer {
         escape(b)
     }
 
-    fn kv(&self, kv: &Kv, value_only: bool) {
-        let mut o = std::io::stdout().lock();
+    fn kv(&self, kv: &Kv, value_only: bool) -> Result<(), OutputError> {
+        let mut line = Vec::new();
         if !value_only {
-            let _ = o.write_all(&self.bytes(&kv.key));
-            let _ = o.write_all(b"\n");
+            line.extend(self.bytes(&kv.key));
+            line.push(b'\n');
         }
-        let _ = o.write_all(&self.bytes(&kv.value));
-        let _ = o.write_all(b"\n");
+        line.extend(self.bytes(&kv.value));
+        line.push(b'\n');
+        output::write_bytes(&line)
     }
 
     fn get(&self, r: &json::GetResult, value_only: bool) -> anyhow::Result<()> {
         self.json_or(r, || {
             for kv in &r.kvs {
-                self.kv(kv, value_only);
+                self.kv(kv, value_only)?;
             }
             if r.kvs.is_empty() && r.count > 0 {
                 // --count-only
-                println!("{}", r.count);
+                outln!("{}", r.count)?;
             }
+            Ok(())
         })
     }
 
-    fn event(&self, ev: &kv::WatchEvent) {
+    fn event(&self, ev: &kv::WatchEvent) -> Result<(), OutputError> {
         if self.mode == WriteOut::Json {
             // One etcdctl-shaped watch response per event.
             if let Ok(line) = serde_json::to_string(ev) {
-                println!("{line}");
+                outln!("{line}")?;
             }
         } else {
-            println!("{}", if ev.put { "PUT" } else { "DELETE" });
+            outln!("{}", if ev.put { "PUT" } else { "DELETE" })?;
             if let Some(prev) = &ev.prev {
-                self.kv(prev, false);
+                self.kv(prev, false)?;
             }
-            self.kv(&ev.kv, false);
+            self.kv(&ev.kv, false)?;
         }
-        std::io::stdout().flush().ok();
+        output::flush()
     }
 
-    fn txn(&self, r: &json::TxnResult) {
-        println!("{}", if r.succeeded { "SUCCESS" } else { "FAILURE" });
+    fn txn(&self, r: &json::TxnResult) -> Result<(), OutputError> {
+        outln!("{}", if r.succeeded { "SUCCESS" } else { "FAILURE" })?;
         for resp in &r.responses {
-            println!();
+            outln!()?;
             match &resp.response {
                 json::OpResult::Get(g) => {
                     for kv in &g.kvs {
-                        self.kv(kv, false);
+                        self.kv(kv, false)?;
                     }
                 }
-                json::OpResult::Put(_) => println!("OK"),
-                json::OpResult::Delete(d) => println!("{}", d.deleted),
+                json::OpResult::Put(_) => outln!("OK")?,
+                json::OpResult::Delete(d) => outln!("{}", d.deleted)?,
             }
         }
+        Ok(())
     }
 
     /// Comma-separated lines, or a table like etcdctl's (tablewriter).
-    fn rows(&self, mode: WriteOut, header: &[&str], rows: &[Vec<String>]) {
+    fn rows(
+        &self,
+        mode: WriteOut,
+        header: &[&str],
+        rows: &[Vec<String>],
+    ) -> Result<(), OutputError> {
         if mode != WriteOut::Table {
             for r in rows {
-                println!("{}", r.join(", "));
+                outln!("{}", r.join(", "))?;
             }
-            return;
+            return Ok(());
         }
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for r in rows {
@@ -1363,14 +1394,14 @@ impl Printer {
             .map(|w| format!("+{}", "-".repeat(w + 2)))
             .collect::<String>()
             + "+";
-        println!("{line}");
+        outln!("{line}")?;
         let head: Vec<String> = header
             .iter()
             .zip(&widths)
             .map(|(h, w)| format!(" {h:^w$} "))
             .collect();
-        println!("|{}|", head.join("|"));
-        println!("{line}");
+        outln!("|{}|", head.join("|"))?;
+        outln!("{line}")?;
         for r in rows {
             let cells: Vec<String> = r
                 .iter()
@@ -1378,9 +1409,9 @@ impl Printer {
                 // etcdctl sets tablewriter to right-align every cell.
                 .map(|(c, w)| format!(" {c:>w$} "))
                 .collect();
-            println!("|{}|", cells.join("|"));
+            outln!("|{}|", cells.join("|"))?;
         }
-        println!("{line}");
+        outln!("{line}")
     }
 }
 

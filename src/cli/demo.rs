@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::output::{self, outln, OutputError};
 use super::DemoArgs;
 use crate::config::{ClusterConfig, Overrides, Settings};
 use crate::localetcd::{LocalCluster, LocalClusterOptions};
@@ -47,26 +48,35 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         settings.validate()?;
 
         let monitor = Monitor::start(&settings)?;
-        println!("etcd members:");
-        for m in &cluster.members {
-            println!(
-                "  {}  {}  (log: {})",
-                m.name,
-                m.client_url,
-                m.log_path.display()
-            );
+        if let Err(e) = print_guide(&cluster, addr) {
+            // The reader went away (`demo | head -3`): stop as a pipe's writer does.
+            monitor.shutdown().await;
+            return Err(e.into());
         }
-        println!(
-            "try:    ETCDCTL_API=3 etcdctl --endpoints={} endpoint status -w table",
-            cluster.client_urls().join(",")
-        );
-        println!("API:    http://{addr}/api/v1/clusters");
-        println!("        http://{addr}/api/v1/clusters/demo");
-        println!("Press Ctrl-C to stop the monitor and the cluster.");
         monitor.serve(listener, super::shutdown_signal()).await?;
         monitor.shutdown().await;
         drop(cluster);
         eprintln!("demo cluster stopped and removed");
         Ok(())
     })
+}
+
+fn print_guide(cluster: &LocalCluster, addr: std::net::SocketAddr) -> Result<(), OutputError> {
+    outln!("etcd members:")?;
+    for m in &cluster.members {
+        outln!(
+            "  {}  {}  (log: {})",
+            m.name,
+            m.client_url,
+            m.log_path.display()
+        )?;
+    }
+    outln!(
+        "try:    ETCDCTL_API=3 etcdctl --endpoints={} endpoint status -w table",
+        cluster.client_urls().join(",")
+    )?;
+    outln!("API:    http://{addr}/api/v1/clusters")?;
+    outln!("        http://{addr}/api/v1/clusters/demo")?;
+    outln!("Press Ctrl-C to stop the monitor and the cluster.")?;
+    output::flush()
 }

@@ -8,6 +8,7 @@ mod config_cmd;
 mod conn_args;
 mod ctl_cmd;
 mod demo;
+pub mod output;
 mod serve;
 mod store_cmd;
 
@@ -150,13 +151,17 @@ pub enum ConfigCommand {
     },
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `Ok` holds the exit status (0: success; `check`'s verdicts, a
+/// regression in `bench compare`, a failed `ctl cas`, a `ctl lock` command's own...).
+/// `main` turns an error into a message and status 1, and a reader of standard output
+/// that went away ([`output::is_closed`]) into a quiet 0.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Demo(args) => demo::run(args),
-        Command::Config(cmd) => config_cmd::run(cmd),
-        Command::Store(cmd) => store_cmd::run(cmd),
-        Command::Alerts(cmd) => alerts_cmd::run(cmd),
+        Command::Serve(args) => serve::run(args).map(|()| 0),
+        Command::Demo(args) => demo::run(args).map(|()| 0),
+        Command::Config(cmd) => config_cmd::run(cmd).map(|()| 0),
+        Command::Store(cmd) => store_cmd::run(cmd).map(|()| 0),
+        Command::Alerts(cmd) => alerts_cmd::run(cmd).map(|()| 0),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl_cmd::run(*args),

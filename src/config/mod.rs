@@ -60,15 +60,15 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub data_dir: PathBuf,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub raw_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub minute_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub hour_retention: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub checkpoint_interval: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub maintenance_interval: Duration,
 }
 
@@ -85,21 +85,21 @@ impl StoreSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectSettings {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub interval: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub request_timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub dial_timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub consistency_interval: Duration,
     /// How long a member's `/health` "true" is trusted while its Status answers
     /// with no errors; zero asks `/health` at every probe.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub health_interval: Duration,
     /// How long the member list is reused while every Status answers as before;
     /// zero asks for it at every probe.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub member_list_interval: Duration,
     pub max_raft_index_lag: u64,
 }
@@ -295,7 +295,7 @@ impl Settings {
             if value < min {
                 return Err(invalid(
                     field,
-                    format!("must be at least {}", humantime::format_duration(min)),
+                    format!("must be at least {}", crate::time::duration::format(min)),
                 ));
             }
         }
@@ -356,12 +356,7 @@ impl Settings {
                     ("key_file", &tls.key_file),
                 ] {
                     if let Some(path) = path {
-                        if !path.is_file() {
-                            return Err(invalid(
-                                format!("{at}.tls.{key}"),
-                                format!("{} is not a readable file", path.display()),
-                            ));
-                        }
+                        check_file(&format!("{at}.tls.{key}"), path)?;
                     }
                 }
             }
@@ -375,6 +370,9 @@ impl Settings {
                         "set exactly one of password_env and password_file",
                     ));
                 }
+                if let Some(path) = &auth.password_file {
+                    check_file(&format!("{at}.auth.password_file"), path)?;
+                }
             }
         }
         self.bench
@@ -383,6 +381,11 @@ impl Settings {
         self.alerting
             .validate()
             .map_err(|e| invalid(e.field, format!("rule {:?}: {}", e.rule, e.message)))?;
+        for (i, receiver) in self.alerting.receivers.iter().enumerate() {
+            for (key, path) in receiver.files() {
+                check_file(&format!("alerting.receivers[{i}].{key}"), path)?;
+            }
+        }
         Ok(())
     }
 }
@@ -418,6 +421,22 @@ pub fn normalize_endpoint(e: &str) -> String {
         e.to_string()
     } else {
         format!("http://{e}")
+    }
+}
+
+/// A file the config names (a certificate, a password) must be there to be read when
+/// it is needed: found at load (`config check`, `serve` start), not at the first probe
+/// or notification. Only opened, never read (a secret stays where it is).
+fn check_file(field: &str, path: &Path) -> Result<()> {
+    let bad = |what: String| Err(invalid(field, format!("{} {what}", path.display())));
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bad("does not exist".into()),
+        Err(e) => bad(format!("cannot be read: {e}")),
+        Ok(m) if !m.is_file() => bad("is not a file".into()),
+        Ok(_) => match std::fs::File::open(path) {
+            Ok(_) => Ok(()),
+            Err(e) => bad(format!("cannot be read: {e}")),
+        },
     }
 }
 

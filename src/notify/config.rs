@@ -105,7 +105,7 @@ pub struct EmailConfig {
     pub name: String,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[serde(with = "crate::time::duration", default = "default_timeout")]
     pub timeout: Duration,
     pub smtp_host: String,
     /// Defaults by `tls`: 587, 465 or 25.
@@ -129,7 +129,7 @@ pub struct SlackConfig {
     pub name: String,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[serde(with = "crate::time::duration", default = "default_timeout")]
     pub timeout: Duration,
     pub url: Option<Secret>,
     pub url_env: Option<String>,
@@ -189,7 +189,7 @@ pub struct PagerDutyConfig {
     pub name: String,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[serde(with = "crate::time::duration", default = "default_timeout")]
     pub timeout: Duration,
     /// The integration's 32-character routing key comes from one of these two.
     pub routing_key_env: Option<String>,
@@ -212,7 +212,7 @@ pub struct WebhookConfig {
     pub name: String,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[serde(with = "crate::time::duration", default = "default_timeout")]
     pub timeout: Duration,
     pub url: String,
     /// Send at most this many alerts per notification (0: all), counting the rest in
@@ -259,6 +259,27 @@ impl ReceiverConfig {
             ReceiverConfig::Pagerduty(c) => c.timeout,
             ReceiverConfig::Webhook(c) => c.timeout,
         }
+    }
+
+    /// The files this receiver reads (a CA, a secret), by field; the config checks that
+    /// they are there.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let fields: [(&'static str, Option<&PathBuf>); 2] = match self {
+            ReceiverConfig::Email(c) => [
+                ("ca_file", c.ca_file.as_ref()),
+                ("password_file", c.password_file.as_ref()),
+            ],
+            ReceiverConfig::Slack(c) => [("url_file", c.url_file.as_ref()), ("", None)],
+            ReceiverConfig::Pagerduty(c) => [
+                ("routing_key_file", c.routing_key_file.as_ref()),
+                ("", None),
+            ],
+            ReceiverConfig::Webhook(c) => [("token_file", c.token_file.as_ref()), ("", None)],
+        };
+        fields
+            .into_iter()
+            .filter_map(|(field, path)| Some((field, path?.as_path())))
+            .collect()
     }
 
     /// Checks what types alone cannot, without reading files or the environment; every

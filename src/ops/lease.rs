@@ -78,12 +78,13 @@ pub async fn list(s: &Session) -> Result<LeaseListResult> {
 }
 
 /// Keeps lease `id` alive: once, or every third of its TTL until `stop` resolves;
-/// `on_renew` sees every answer. An expired lease ends it with an error.
+/// `on_renew` sees every answer, and ends it by returning false. An expired lease ends it
+/// with an error.
 pub async fn keep_alive(
     s: &Session,
     id: i64,
     once: bool,
-    mut on_renew: impl FnMut(&KeepAliveResult),
+    mut on_renew: impl FnMut(&KeepAliveResult) -> bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let mut l = s.client.lease_client();
@@ -113,8 +114,7 @@ pub async fn keep_alive(
             id: resp.id(),
             ttl: resp.ttl(),
         };
-        on_renew(&r);
-        if once {
+        if !on_renew(&r) || once {
             return Ok(());
         }
         let wait = std::time::Duration::from_secs((r.ttl as u64 / 3).max(1));

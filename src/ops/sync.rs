@@ -26,7 +26,8 @@ impl LeaseSession {
         let keeper = tokio::spawn(async move {
             // Ends only on error (the lease is lost): the holder learns from its own
             // next call, and the lock expires for everyone else after the TTL.
-            let _ = super::lease::keep_alive(&bg, id, false, |_| {}, std::future::pending()).await;
+            let _ =
+                super::lease::keep_alive(&bg, id, false, |_| true, std::future::pending()).await;
         });
         Ok(LeaseSession {
             id,

@@ -21,6 +21,7 @@ fn find(state: &AppState, name: &str) -> Result<Arc<ClusterSnapshot>, ApiError> 
 /// The monitor's own health.
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
+        "name": "etcd-monitor",
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),

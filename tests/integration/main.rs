@@ -18,6 +18,7 @@ mod bench_history;
 mod browser;
 mod checks;
 mod cli;
+mod cli_edges;
 mod ctl;
 mod dashboard;
 mod examples;
