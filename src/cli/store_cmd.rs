@@ -22,6 +22,19 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
     if !path.exists() {
         bail!("no store at {} (store.data_dir)", path.display());
     }
+    // A read-only look first: a file with problems is refused before the read-write
+    // open would write to it.
+    let problems = Store::check_file(&path)?;
+    if !problems.is_empty() {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        bail!(
+            "{} problem(s) in {}; the file was not changed",
+            problems.len(),
+            path.display()
+        );
+    }
     let store = Store::open(&path, settings.store.retention())
         .with_context(|| format!("cannot open {}", path.display()))?;
     let stats = store.stats()?;
@@ -63,10 +76,7 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
         stats.file_bytes.saturating_sub(in_tables)
     );
     if let Some(ms) = stats.health.last_compaction_ms {
-        println!(
-            "last compaction {}",
-            crate::time::rfc3339_seconds(ms)
-        );
+        println!("last compaction {}", crate::time::rfc3339_seconds(ms));
     }
     if check {
         let problems = store.check()?;

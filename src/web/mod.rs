@@ -268,6 +268,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
 /// storing a run the command line made while this monitor holds the store).
 fn operator_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/silences/{id}", web::delete().to(alerts::expire_silence))
+        // Deleting a stored benchmark run: an operator action.
+        .route("/benchmarks/{id}", web::delete().to(bench::delete))
         .route(
             "/alerts/{fingerprint}/ack",
             web::post().to(alerts::acknowledge),
