@@ -1713,6 +1713,12 @@ impl Store {
     /// before the read-write open would write to it. A file that needs redb's repair
     /// (not shut down cleanly) has no problem found here; [`Store::open`] repairs it.
     pub fn check_file(path: &Path) -> Result<Vec<String>> {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(StoreError::Corrupt(format!(
+                "{}: the file is empty (0 bytes), which a store file never is. The file was not changed.",
+                path.display()
+            )));
+        }
         let walk = || -> Result<Vec<String>> {
             if !verify_read_only(path)? {
                 return Ok(Vec::new());

@@ -25,3 +25,4 @@ mod history;
 mod keys;
 mod metrics;
 mod security;
+mod store_file;
