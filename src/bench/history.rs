@@ -926,7 +926,8 @@ mod tests {
     fn validation_names_the_field_of_values_no_page_can_show() {
         let good = run("r1", 1.0, 1.0, None);
         good.validate().unwrap();
-        let cases: Vec<(&str, Box<dyn Fn(&mut StoredRun)>)> = vec![
+        type Spoil = Box<dyn Fn(&mut StoredRun)>;
+        let cases: Vec<(&str, Spoil)> = vec![
             (
                 "report.started_unix_ms",
                 Box::new(|r| r.report.started_unix_ms = i64::MAX),
