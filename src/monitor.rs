@@ -50,6 +50,14 @@ impl Monitor {
             &settings.store.data_dir,
             settings.store.retention(),
         )?);
+        let retention = settings.bench.retention;
+        store.on_maintenance(
+            "deleted benchmark runs past [bench.retention]",
+            Box::new(move |store, now_ms| {
+                crate::bench::history::apply_retention(store, &retention, now_ms)
+                    .map_err(|e| e.to_string())
+            }),
+        );
         let writer = StoreWriter::start(
             store.clone(),
             settings.store.checkpoint_interval,

@@ -839,6 +839,59 @@ fn a_store_with_garbage_in_the_middle_is_refused_untouched() {
     assert_refused_untouched(&path, "garbage in the middle");
 }
 
+#[test]
+fn a_store_with_200_bytes_flipped_in_the_middle_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    {
+        let store = open(&path);
+        let mut rng = Rng(0x5eed_0000_0000_0001);
+        let names: Vec<String> = (0..60).map(|i| format!("m_{i}")).collect();
+        for hour in 0..6 {
+            let batches: Vec<MemberSamples> = (0..360)
+                .flat_map(|step| {
+                    let at = T0 + hour * HOUR + step * 10_000;
+                    ["m0", "m1"].map(|m| MemberSamples {
+                        cluster: CLUSTER.into(),
+                        member: m.into(),
+                        at_ms: at,
+                        samples: names
+                            .iter()
+                            .map(|n| (n.clone(), rng.below(1_000_000) as f64))
+                            .collect(),
+                    })
+                })
+                .collect();
+            store.ingest_all(&batches).unwrap();
+            store.checkpoint().unwrap();
+        }
+    }
+    let mut bytes = file_bytes(&path);
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 200] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = assert_refused_untouched(&path, "200 bytes flipped in the middle");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    let p = path.clone();
+    let checked = std::panic::catch_unwind(move || Store::check_file(&p));
+    assert!(
+        !matches!(checked, Ok(Ok(ref problems)) if problems.is_empty()),
+        "check_file found nothing in a damaged file"
+    );
+    assert!(bytes == file_bytes(&path), "check_file modified the file");
+}
+
+#[test]
+fn an_empty_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    std::fs::write(&path, b"").unwrap();
+    let msg = assert_refused_untouched(&path, "an empty file");
+    assert!(msg.contains("empty"), "{msg}");
+}
+
 fn hq(metric: &str, from: i64, to: i64, step: i64, aggregate: Aggregate) -> HistoryQuery {
     HistoryQuery {
         cluster: CLUSTER.into(),

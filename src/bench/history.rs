@@ -147,8 +147,13 @@ impl StoredRun {
         }
     }
 
-    /// Checks a run handed in from outside (the API) before it is stored.
+    /// Checks a run handed in from outside (the API) before it is stored: every time
+    /// in [`crate::time`]'s range, counts, durations and rates finite and within
+    /// bounds no real run reaches, text and lists bounded. The error names the field.
     pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, message: String| {
+            Err(HistoryError::Invalid(format!("{field}: {message}")))
+        };
         if self.id.is_empty()
             || self.id.len() > 64
             || !self
@@ -169,9 +174,245 @@ impl StoredRun {
         if self.cluster.is_empty() {
             return Err(HistoryError::Invalid("cluster: must not be empty".into()));
         }
-        self.report.spec.validate().map_err(HistoryError::Invalid)
+        let r = &self.report;
+        self.texts()
+            .into_iter()
+            .try_for_each(|(field, text, max)| {
+                if text.len() > max {
+                    invalid(
+                        &field,
+                        format!("{} bytes; at most {max} are kept", text.len()),
+                    )
+                } else {
+                    Ok(())
+                }
+            })?;
+        for (field, len, max) in [
+            ("report.histogram", r.histogram.len(), MAX_BUCKETS),
+            ("report.percentiles", r.percentiles.len(), MAX_BUCKETS),
+            ("report.errors", r.errors.len(), MAX_LIST_ITEMS),
+            ("facts.members", self.facts.members.len(), MAX_LIST_ITEMS),
+            ("facts.errors", self.facts.errors.len(), MAX_LIST_ITEMS),
+            (
+                "indicators.errors",
+                self.indicators.errors.len(),
+                MAX_LIST_ITEMS,
+            ),
+        ] {
+            if len > max {
+                return invalid(field, format!("{len} entries; at most {max}"));
+            }
+        }
+        crate::time::check("report.started_unix_ms", r.started_unix_ms)
+            .map_err(HistoryError::Invalid)?;
+        let s = &r.summary;
+        let mut secs = vec![
+            ("report.summary.total_secs", s.total_secs),
+            ("report.summary.slowest_secs", s.slowest_secs),
+            ("report.summary.fastest_secs", s.fastest_secs),
+            ("report.summary.average_secs", s.average_secs),
+            ("report.summary.stddev_secs", s.stddev_secs),
+        ];
+        secs.extend(
+            r.histogram
+                .iter()
+                .map(|b| ("report.histogram.mark_secs", b.mark_secs)),
+        );
+        secs.extend(
+            r.percentiles
+                .iter()
+                .map(|p| ("report.percentiles.secs", p.secs)),
+        );
+        let i = &self.indicators;
+        secs.extend(
+            [
+                ("indicators.wal_fsync_p99_seconds", i.wal_fsync_p99_seconds),
+                (
+                    "indicators.backend_commit_p99_seconds",
+                    i.backend_commit_p99_seconds,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(f, v)| v.map(|v| (f, v))),
+        );
+        for (field, v) in secs {
+            if !(0.0..=MAX_SECS).contains(&v) {
+                return invalid(
+                    field,
+                    format!("{v} is not a number of seconds in 0..={MAX_SECS}"),
+                );
+            }
+        }
+        let mut rates = vec![("report.summary.requests_per_sec", s.requests_per_sec)];
+        rates.extend(r.spec.rate.map(|v| ("report.spec.rate", v)));
+        rates.extend(i.leader_changes.map(|v| ("indicators.leader_changes", v)));
+        rates.extend(
+            i.proposals_failed
+                .map(|v| ("indicators.proposals_failed", v)),
+        );
+        for (field, v) in rates {
+            if !(0.0..=MAX_COUNT as f64).contains(&v) {
+                return invalid(field, format!("{v} is not a number in 0..={MAX_COUNT}"));
+            }
+        }
+        if let Some(p) = r
+            .percentiles
+            .iter()
+            .find(|p| !(0.0..=100.0).contains(&p.percent))
+        {
+            return invalid(
+                "report.percentiles.percent",
+                format!("{} is not in 0..=100", p.percent),
+            );
+        }
+        let mut counts = vec![
+            ("report.summary.requests", s.requests),
+            ("report.summary.errors", s.errors),
+            ("report.ops.reads", r.ops.reads),
+            ("report.ops.writes", r.ops.writes),
+            ("report.ops.keepalives", r.ops.keepalives),
+            ("report.ops.watch_events", r.ops.watch_events),
+            (
+                "report.cluster.raft_index_before",
+                r.cluster.raft_index_before,
+            ),
+            (
+                "report.cluster.raft_index_after",
+                r.cluster.raft_index_after,
+            ),
+            ("report.spec.key_space_size", r.spec.key_space_size),
+            ("report.spec.conns", r.spec.conns as u64),
+            ("report.spec.clients", r.spec.clients as u64),
+            ("report.spec.key_size", r.spec.key_size as u64),
+            ("report.spec.val_size", r.spec.val_size as u64),
+            ("host.cpus", self.host.cpus as u64),
+            ("indicators.members_observed", i.members_observed as u64),
+        ];
+        counts.extend(r.spec.total.map(|t| ("report.spec.total", t)));
+        counts.extend(
+            r.histogram
+                .iter()
+                .map(|b| ("report.histogram.count", b.count)),
+        );
+        counts.extend(r.errors.values().map(|n| ("report.errors", *n)));
+        for (field, v) in counts {
+            if v > MAX_COUNT {
+                return invalid(field, format!("{v} is more than {MAX_COUNT}"));
+            }
+        }
+        let mut signed = vec![
+            ("report.keys_deleted", r.keys_deleted),
+            ("report.cluster.revision_before", r.cluster.revision_before),
+            ("report.cluster.revision_after", r.cluster.revision_after),
+        ];
+        signed.extend(self.facts.db_size_bytes.map(|b| ("facts.db_size_bytes", b)));
+        signed.extend(
+            self.facts
+                .members
+                .iter()
+                .filter_map(|m| m.db_size_bytes.map(|b| ("facts.members.db_size_bytes", b))),
+        );
+        for (field, v) in signed {
+            if !(0..=MAX_COUNT as i64).contains(&v) {
+                return invalid(field, format!("{v} is not in 0..={MAX_COUNT}"));
+            }
+        }
+        if r.spec.duration.is_some_and(|d| d > MAX_DURATION) {
+            return invalid(
+                "report.spec.duration",
+                format!("longer than {}", humantime::format_duration(MAX_DURATION)),
+            );
+        }
+        r.spec
+            .validate()
+            .map_err(|e| HistoryError::Invalid(format!("report.spec: {e}")))
+    }
+
+    /// Every text of the run: (field, text, most bytes kept).
+    fn texts(&self) -> Vec<(String, &str, usize)> {
+        let r = &self.report;
+        let mut out: Vec<(String, &str, usize)> = vec![
+            ("cluster".into(), self.cluster.as_str(), MAX_TEXT),
+            ("report.prefix".into(), r.prefix.as_str(), MAX_TEXT),
+            (
+                "report.cluster.endpoint".into(),
+                r.cluster.endpoint.as_str(),
+                MAX_TEXT,
+            ),
+            (
+                "host.hostname".into(),
+                self.host.hostname.as_str(),
+                MAX_NAME,
+            ),
+            ("host.os".into(), self.host.os.as_str(), MAX_NAME),
+            ("host.arch".into(), self.host.arch.as_str(), MAX_NAME),
+            (
+                "host.monitor_version".into(),
+                self.host.monitor_version.as_str(),
+                MAX_NAME,
+            ),
+            (
+                "report.hdr_histogram_v2_base64".into(),
+                r.hdr_histogram_v2_base64.as_deref().unwrap_or(""),
+                MAX_HDR_BASE64,
+            ),
+        ];
+        if let RunSource::Schedule { name } = &self.source {
+            out.push(("source.name".into(), name.as_str(), MAX_NAME));
+        }
+        if let Some(p) = &r.spec.prefix {
+            out.push(("report.spec.prefix".into(), p.as_str(), MAX_TEXT));
+        }
+        let f = &self.facts;
+        for (field, v) in [
+            ("facts.cluster_id", &f.cluster_id),
+            ("facts.leader", &f.leader),
+            ("facts.version", &f.version),
+        ] {
+            if let Some(v) = v {
+                out.push((field.into(), v.as_str(), MAX_NAME));
+            }
+        }
+        for m in &f.members {
+            out.push(("facts.members.id".into(), m.id.as_str(), MAX_NAME));
+            out.push(("facts.members.name".into(), m.name.as_str(), MAX_NAME));
+            if let Some(e) = &m.endpoint {
+                out.push(("facts.members.endpoint".into(), e.as_str(), MAX_TEXT));
+            }
+            if let Some(v) = &m.version {
+                out.push(("facts.members.version".into(), v.as_str(), MAX_NAME));
+            }
+        }
+        for e in &f.errors {
+            out.push(("facts.errors".into(), e.as_str(), MAX_TEXT));
+        }
+        for e in &self.indicators.errors {
+            out.push(("indicators.errors".into(), e.as_str(), MAX_TEXT));
+        }
+        for e in r.errors.keys() {
+            out.push(("report.errors".into(), e.as_str(), MAX_TEXT));
+        }
+        out
     }
 }
+
+/// Bounds of a run taken in (see [`StoredRun::validate`]): far above what a run
+/// produces, low enough that no page or command has to cope with more.
+pub const MAX_TEXT: usize = 1024;
+pub const MAX_NAME: usize = 256;
+/// etcd's report has 10 histogram buckets and 8 percentiles.
+pub const MAX_BUCKETS: usize = 100;
+pub const MAX_LIST_ITEMS: usize = 1000;
+/// An hdr histogram of a long run with wide latencies is some tens of KB.
+pub const MAX_HDR_BASE64: usize = 1 << 20;
+/// 10^15: requests, counts, bytes and rates.
+pub const MAX_COUNT: u64 = 1_000_000_000_000_000;
+/// About 31 years, in seconds: latencies and run times.
+pub const MAX_SECS: f64 = 1e9;
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+/// The most runs a store keeps: a run is refused past it. `[bench.retention]
+/// max_count` (at most this) keeps the number lower.
+pub const MAX_STORED_RUNS: u64 = 100_000;
 
 /// Stores a new run; an id already stored is refused (runs are never overwritten).
 pub fn save(store: &Store, run: &StoredRun) -> Result<()> {
@@ -179,9 +420,106 @@ pub fn save(store: &Store, run: &StoredRun) -> Result<()> {
     if store.read_record(RUNS_TABLE, run.id.as_bytes())?.is_some() {
         return Err(HistoryError::Exists(run.id.clone()));
     }
+    let stored = store.count_records(RUNS_TABLE)?;
+    if stored >= MAX_STORED_RUNS {
+        return Err(HistoryError::Invalid(format!(
+            "bench runs: {stored} are stored, the most a store keeps; delete some (etcd-monitor bench delete) or lower [bench.retention]"
+        )));
+    }
     let value = run.encode();
     store.write_records(&[(RUNS_TABLE, run.id.as_bytes(), Some(&value))])?;
     Ok(())
+}
+
+/// Deletes a stored run (readable or not).
+pub fn delete(store: &Store, id: &str) -> Result<()> {
+    if store.read_record(RUNS_TABLE, id.as_bytes())?.is_none() {
+        return Err(HistoryError::NotFound(id.to_string()));
+    }
+    store.write_records(&[(RUNS_TABLE, id.as_bytes(), None)])?;
+    Ok(())
+}
+
+/// How long stored runs are kept, and how many (`[bench.retention]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunRetention {
+    /// A run that started longer ago than this is deleted.
+    #[serde(with = "humantime_serde")]
+    pub max_age: std::time::Duration,
+    /// Past this many runs the oldest (in id order, which is time order for the
+    /// runs etcd-monitor makes) are deleted.
+    pub max_count: u64,
+}
+
+impl Default for RunRetention {
+    fn default() -> Self {
+        RunRetention {
+            max_age: std::time::Duration::from_secs(400 * 86_400),
+            max_count: 10_000,
+        }
+    }
+}
+
+impl RunRetention {
+    /// `Err((field, message))`.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let age = self.max_age.as_secs();
+        if !(3600..=100 * 366 * 86_400).contains(&age) {
+            return Err((
+                "bench.retention.max_age".into(),
+                "must be between 1h and 100 years".into(),
+            ));
+        }
+        if !(1..=MAX_STORED_RUNS).contains(&self.max_count) {
+            return Err((
+                "bench.retention.max_count".into(),
+                format!("must be 1..={MAX_STORED_RUNS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Deletes the runs past `retention` as of `now_ms`: older than its age, then the
+/// oldest past its count. A run that cannot be read is kept by age (its time is
+/// unknown; it is listed as unreadable, to delete by hand) and counted by id.
+/// Returns how many were deleted.
+pub fn apply_retention(store: &Store, retention: &RunRetention, now_ms: i64) -> Result<u64> {
+    let max_age_ms = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = now_ms.saturating_sub(max_age_ms);
+    let mut expired: Vec<Vec<u8>> = Vec::new();
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    // Oldest first, a page at a time.
+    const PAGE: usize = 500;
+    let mut from: Vec<u8> = Vec::new();
+    loop {
+        let rows = store.scan_records(RUNS_TABLE, &from, None, PAGE, false)?;
+        for (key, value) in &rows {
+            let id = String::from_utf8_lossy(key);
+            match StoredRun::decode(&id, value) {
+                Ok(run) if run.report.started_unix_ms < cutoff => expired.push(key.clone()),
+                _ => kept.push(key.clone()),
+            }
+        }
+        match rows.last() {
+            Some((key, _)) if rows.len() == PAGE => {
+                from = key.clone();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    let over = (kept.len() as u64).saturating_sub(retention.max_count) as usize;
+    expired.extend(kept.into_iter().take(over));
+    for chunk in expired.chunks(PAGE) {
+        let ops: Vec<crate::store::RecordOp<'_>> = chunk
+            .iter()
+            .map(|k| (RUNS_TABLE, k.as_slice(), None))
+            .collect();
+        store.write_records(&ops)?;
+    }
+    Ok(expired.len() as u64)
 }
 
 pub fn get(store: &Store, id: &str) -> Result<StoredRun> {
@@ -276,9 +614,13 @@ pub struct ComparedRun {
     pub indicators: RunIndicators,
 }
 
+/// `value` relative to `base`; none when either is missing, not finite, or the base
+/// is not above 0 (a record of another version may hold anything).
 fn change(base: Option<f64>, value: Option<f64>) -> Option<f64> {
     match (base, value) {
-        (Some(b), Some(v)) if b > 0.0 => Some(v / b - 1.0),
+        (Some(b), Some(v)) if b > 0.0 && b.is_finite() && v.is_finite() => {
+            Some(v / b - 1.0).filter(|c| c.is_finite())
+        }
         _ => None,
     }
 }
@@ -578,5 +920,171 @@ mod tests {
             Err(HistoryError::NotFound(_))
         ));
         assert_eq!(get(&store, &ids[1]).unwrap().cluster, "y");
+    }
+
+    #[test]
+    fn validation_names_the_field_of_values_no_page_can_show() {
+        let good = run("r1", 1.0, 1.0, None);
+        good.validate().unwrap();
+        type Spoil = Box<dyn Fn(&mut StoredRun)>;
+        let cases: Vec<(&str, Spoil)> = vec![
+            (
+                "report.started_unix_ms",
+                Box::new(|r| r.report.started_unix_ms = i64::MAX),
+            ),
+            (
+                "report.started_unix_ms",
+                Box::new(|r| r.report.started_unix_ms = -1),
+            ),
+            (
+                "report.summary.requests",
+                Box::new(|r| r.report.summary.requests = u64::MAX),
+            ),
+            (
+                "report.summary.total_secs",
+                Box::new(|r| r.report.summary.total_secs = f64::NAN),
+            ),
+            (
+                "report.summary.requests_per_sec",
+                Box::new(|r| r.report.summary.requests_per_sec = f64::INFINITY),
+            ),
+            (
+                "report.percentiles.secs",
+                Box::new(|r| r.report.percentiles[0].secs = -1.0),
+            ),
+            (
+                "report.keys_deleted",
+                Box::new(|r| r.report.keys_deleted = i64::MIN),
+            ),
+            (
+                "report.spec.duration",
+                Box::new(|r| r.report.spec.duration = Some(std::time::Duration::MAX)),
+            ),
+            (
+                "cluster",
+                Box::new(|r| r.cluster = "x".repeat(MAX_TEXT + 1)),
+            ),
+            (
+                "host.hostname",
+                Box::new(|r| r.host.hostname = "x".repeat(MAX_NAME + 1)),
+            ),
+            (
+                "report.errors",
+                Box::new(|r| {
+                    r.report.errors.insert("e".repeat(MAX_TEXT + 1), 1);
+                }),
+            ),
+        ];
+        for (field, spoil) in cases {
+            let mut r = good.clone();
+            spoil(&mut r);
+            let e = r.validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{field}: ")), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn changes_and_histograms_are_total() {
+        assert_eq!(change(Some(0.0), Some(1.0)), None);
+        assert_eq!(change(Some(f64::MIN_POSITIVE), Some(f64::MAX)), None);
+        assert_eq!(change(Some(f64::INFINITY), Some(1.0)), None);
+        assert_eq!(change(Some(1.0), Some(f64::NAN)), None);
+        assert_eq!(change(Some(2.0), Some(1.0)), Some(-0.5));
+        let mut a = run("a", 0.0, 0.0, None);
+        a.report.summary.requests = u64::MAX;
+        a.report.started_unix_ms = i64::MAX;
+        a.report.histogram = vec![
+            crate::bench::Bucket {
+                mark_secs: f64::MAX,
+                count: u64::MAX,
+            },
+            crate::bench::Bucket {
+                mark_secs: 1.0,
+                count: u64::MAX / 3,
+            },
+        ];
+        let text = a.report.render_text();
+        assert!(text.contains(&format!("[{}]", u64::MAX)), "{text}");
+        compare(&[a.clone(), run("b", 1.0, 1.0, None)], 0.1).unwrap();
+        compare(&[run("b", 1.0, 1.0, None), a], 0.1).unwrap();
+    }
+
+    #[test]
+    fn retention_deletes_old_runs_then_the_oldest_past_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path(), crate::store::Retention::default()).unwrap();
+        let day = 86_400_000i64;
+        let now = 1_800_000_000_000i64;
+        for (i, age_days) in [500, 300, 3, 2, 1].iter().enumerate() {
+            let mut r = run(&format!("2026010{i}T000000.000Z-0000"), 1.0, 1.0, None);
+            r.report.started_unix_ms = now - age_days * day;
+            save(&store, &r).unwrap();
+        }
+        // An unreadable run is kept by age, counted by its id.
+        store
+            .write_records(&[(RUNS_TABLE, b"0-unreadable", Some(&[1, b'{'][..]))])
+            .unwrap();
+        let retention = RunRetention {
+            max_age: std::time::Duration::from_secs(400 * 86_400),
+            max_count: 3,
+        };
+        retention.validate().unwrap();
+        let tasks_retention = retention;
+        store.on_maintenance(
+            "bench retention",
+            Box::new(move |store, now_ms| {
+                apply_retention(store, &tasks_retention, now_ms).map_err(|e| e.to_string())
+            }),
+        );
+        store.maintain(now).unwrap();
+        let all = list(
+            &store,
+            &RunFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let ids: Vec<&str> = all.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "20260104T000000.000Z-0000",
+                "20260103T000000.000Z-0000",
+                "20260102T000000.000Z-0000"
+            ]
+        );
+        assert!(all.unreadable.is_empty(), "{:?}", all.unreadable);
+        assert_eq!(apply_retention(&store, &retention, now).unwrap(), 0);
+        delete(&store, "20260104T000000.000Z-0000").unwrap();
+        assert!(matches!(
+            delete(&store, "20260104T000000.000Z-0000"),
+            Err(HistoryError::NotFound(_))
+        ));
+        for (field, bad) in [
+            (
+                "bench.retention.max_count",
+                RunRetention {
+                    max_count: 0,
+                    ..retention
+                },
+            ),
+            (
+                "bench.retention.max_count",
+                RunRetention {
+                    max_count: MAX_STORED_RUNS + 1,
+                    ..retention
+                },
+            ),
+            (
+                "bench.retention.max_age",
+                RunRetention {
+                    max_age: std::time::Duration::ZERO,
+                    ..retention
+                },
+            ),
+        ] {
+            assert_eq!(bad.validate().unwrap_err().0, field);
+        }
     }
 }

@@ -304,7 +304,11 @@ pub fn render_histogram(buckets: &[Bucket]) -> String {
     let max = buckets.iter().map(|b| b.count).max().unwrap_or(0);
     let mut out = String::from("\nResponse time histogram:\n");
     for b in buckets {
-        let bar = (b.count * 40).checked_div(max).unwrap_or(0) as usize;
+        // In u128: a stored run of another version may hold any count.
+        let bar = (u128::from(b.count) * 40)
+            .checked_div(u128::from(max))
+            .unwrap_or(0)
+            .min(40) as usize;
         let _ = writeln!(
             out,
             "  {} [{}]\t|{}",

@@ -26,6 +26,9 @@ pub struct BenchSettings {
     pub regression_threshold: f64,
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,
+    /// How long stored runs are kept, and how many.
+    #[serde(default)]
+    pub retention: super::history::RunRetention,
 }
 
 fn default_threshold() -> f64 {
@@ -37,6 +40,7 @@ impl Default for BenchSettings {
         BenchSettings {
             regression_threshold: DEFAULT_REGRESSION_THRESHOLD,
             schedules: Vec::new(),
+            retention: Default::default(),
         }
     }
 }
@@ -63,6 +67,7 @@ impl BenchSettings {
                 "must be a share above 0 (0.1 = 10%)".into(),
             ));
         }
+        self.retention.validate()?;
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.schedules.iter().enumerate() {
             let at = |field: &str| format!("bench.schedules[{i}].{field}");

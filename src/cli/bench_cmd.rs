@@ -170,6 +170,12 @@ pub enum BenchWorkload {
     },
     /// Show one stored run: etcd's report and what the cluster and host were.
     Show { id: String },
+    /// Delete stored runs.
+    Delete {
+        /// Run ids.
+        #[arg(num_args = 1.., required = true)]
+        ids: Vec<String>,
+    },
     /// Compare stored runs with the first: throughput and latency changes, and
     /// regressions past the threshold. Exit status 1 when a run regressed.
     Compare {
@@ -224,6 +230,7 @@ impl BenchArgs {
             },
             BenchWorkload::List { .. }
             | BenchWorkload::Show { .. }
+            | BenchWorkload::Delete { .. }
             | BenchWorkload::Compare { .. } => return None,
         };
         Some(BenchSpec {
@@ -430,6 +437,22 @@ async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<u8
                 out!("{}", render_run(&run))?;
             }
         }
+        BenchWorkload::Delete { ids } => {
+            // Each run on its own: one unknown id does not keep the others.
+            let mut failed = 0;
+            for id in ids {
+                match runs.delete(id).await {
+                    Ok(()) => println!("deleted {id}"),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} runs not deleted", ids.len());
+            }
+        }
         BenchWorkload::Compare { ids, threshold } => {
             let threshold = threshold.unwrap_or(settings.bench.regression_threshold);
             let comparison = runs.compare(ids, threshold).await?;
@@ -628,7 +651,7 @@ fn render_comparison(c: &Comparison) -> String {
         out,
         "{} of {} runs regressed.",
         c.regressions,
-        c.runs.len() - 1
+        c.runs.len().saturating_sub(1)
     );
     out
 }

@@ -186,6 +186,19 @@ impl RunStore {
         }
     }
 
+    pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        match self {
+            RunStore::File(store) => Ok(history::delete(store, id)?),
+            RunStore::Monitor { .. } => {
+                let id = crate::web::pages::urlencode(id);
+                let _: serde_json::Value = self
+                    .api(|http, base| http.delete(format!("{base}/api/v1/benchmarks/{id}")))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     pub async fn compare(&self, ids: &[String], threshold: f64) -> anyhow::Result<Comparison> {
         match self {
             RunStore::File(store) => Ok(history::compare_stored(store, ids, threshold)?),

@@ -23,6 +23,19 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
     if !path.exists() {
         bail!("no store at {} (store.data_dir)", path.display());
     }
+    // A read-only look first: a file with problems is refused before the read-write
+    // open would write to it.
+    let problems = Store::check_file(&path)?;
+    if !problems.is_empty() {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        bail!(
+            "{} problem(s) in {}; the file was not changed",
+            problems.len(),
+            path.display()
+        );
+    }
     let store = Store::open(&path, settings.store.retention())
         .with_context(|| format!("cannot open {}", path.display()))?;
     let stats = store.stats()?;

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::{Deserialize, Serialize};
 
 use codec::BlockEncoder;
@@ -492,8 +494,15 @@ pub struct StoreHealth {
 /// handle that saw an I/O error until it is reopened.
 type Opener = Box<dyn Fn() -> std::result::Result<Database, redb::DatabaseError> + Send + Sync>;
 
+/// Work of another module done by [`Store::maintain`] (retention of its records):
+/// given the store and the time, returns how many records it deleted.
+pub type MaintenanceTask =
+    Box<dyn Fn(&Store, i64) -> std::result::Result<u64, String> + Send + Sync>;
+
 pub struct Store {
     path: PathBuf,
+    /// (what, task), run by every maintenance.
+    maintenance: Mutex<Vec<(&'static str, MaintenanceTask)>>,
     /// `None` only between a failed write and a successful reopen.
     db: RwLock<Option<Database>>,
     opener: Opener,
@@ -550,14 +559,224 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Checks an existing file without writing to it, before the read-write open:
-/// redb's read-write open rewrites the header and allocator state even when nothing
-/// is committed, and may panic on pages corrupted outside redb. So the schema version
-/// is read, and every table walked, through a read-only open first, with a panic
-/// taken as corruption. A file that was not shut down cleanly (killed) cannot be
-/// opened read-only; it goes on to the read-write open, which repairs it.
-fn preflight(path: &Path) -> Result<()> {
-    let walk = || -> Result<Option<u32>> {
+/// A table of `tx`, or `None` when the file has none (a read-only look at a file an
+/// older version wrote, which lacks this version's tables).
+fn open_opt<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the registry, the head and the log into `inner`, as of `tx`; `older`: the
+/// file is of an older schema (its head's streams in the first block format).
+/// Returns the time of the last compaction (0: none). Runs on the read-only open of
+/// the preflight too, so that a file whose records do not decode is refused before
+/// anything writes to it.
+fn read_state(tx: &redb::ReadTransaction, inner: &mut Inner, older: bool) -> Result<u64> {
+    // An older version's registry first: its ids precede any of this version's.
+    for (table, front_coded) in [(SERIES_FRONT_CODED, true), (SERIES, false)] {
+        let Some(table) = open_opt(tx, table)? else {
+            continue;
+        };
+        for row in table.iter()? {
+            let (first, run) = row?;
+            let decoded = if front_coded {
+                SeriesRun::decode_front_coded(run.value())
+            } else {
+                let texts_of = |key: u64| inner.run_texts(key);
+                SeriesRun::decode(run.value(), &texts_of)
+            };
+            let run = decoded.map_err(|e| {
+                StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
+            })?;
+            inner.runs.push((first.value(), run.texts.len() as u64));
+            for (id, text) in (first.value()..).zip(run.texts) {
+                let meta = SeriesMeta {
+                    cluster: run.cluster.clone(),
+                    member: run.member.clone(),
+                    series: text,
+                };
+                inner.register(id, meta)?;
+            }
+        }
+    }
+    // Before schema 4 the head's streams are in the first block format.
+    let head_format = if older {
+        codec::FORMAT_PLAIN
+    } else {
+        codec::FORMAT
+    };
+    // The head as last written whole, then the deltas written since, in order.
+    let mut open: HashMap<u64, [(i64, usize, Vec<u8>); 3]> = HashMap::new();
+    if let Some(table) = open_opt(tx, HEAD)? {
+        for row in table.iter()? {
+            let (key, value) = row?;
+            inner.head_whole_bytes += value.value().len() as u64;
+            let named =
+                |e: StoreError| StoreError::Corrupt(format!("head record {}: {e}", key.value()));
+            for rec in records::decode_heads(value.value()).map_err(named)? {
+                let mut blocks: [(i64, usize, Vec<u8>); 3] = Default::default();
+                for (slot, (start, bytes)) in blocks.iter_mut().zip(rec.blocks) {
+                    if !bytes.is_empty() {
+                        let (_, count) = codec::header(bytes).map_err(named)?;
+                        *slot = (start, count, codec::stream_of(bytes)?.to_vec());
+                    }
+                }
+                open.insert(rec.id, blocks);
+            }
+        }
+    }
+    if let Some(table) = open_opt(tx, HEAD_LOG)? {
+        for row in table.iter()? {
+            let (key, value) = row?;
+            inner.head_log_bytes += value.value().len() as u64;
+            inner.next_head_log = key.value() + 1;
+            let named =
+                |e: String| StoreError::Corrupt(format!("head delta record {}: {e}", key.value()));
+            for d in records::decode_head_deltas(value.value()).map_err(|e| named(e.to_string()))? {
+                let slot = &mut open.entry(d.id).or_default()[usize::from(d.tier)];
+                if slot.0 != d.start {
+                    if d.offset != 0 {
+                        return Err(named(format!(
+                            "series {} starts a block at byte {}",
+                            d.id, d.offset
+                        )));
+                    }
+                    *slot = (d.start, 0, Vec::new());
+                }
+                if d.offset > slot.2.len() {
+                    return Err(named(format!(
+                        "series {}: delta at byte {} of a {}-byte block",
+                        d.id,
+                        d.offset,
+                        slot.2.len()
+                    )));
+                }
+                slot.2.truncate(d.offset);
+                slot.2.extend_from_slice(d.tail);
+                slot.1 = d.count as usize;
+            }
+        }
+    }
+    for (id, blocks) in open {
+        let named = |e: StoreError| StoreError::Corrupt(format!("head of series {id}: {e}"));
+        let bytes = [Tier::Raw, Tier::Minute, Tier::Hour].map(|t| {
+            let (_, count, stream) = &blocks[t as usize];
+            codec::assemble(head_format, t.columns(), *count as u32, stream)
+        });
+        let rec = records::HeadRecord {
+            id,
+            blocks: [0, 1, 2].map(|i| (blocks[i].0, bytes[i].as_slice())),
+        };
+        let head = SeriesHead::from_record(&rec).map_err(named)?;
+        let slot = inner
+            .heads
+            .get_mut(id as usize)
+            .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
+        *slot = head;
+    }
+    let mut compacted = 0;
+    if let Some(meta) = open_opt(tx, META)? {
+        let get_u64 = |k: &str| -> Result<u64> {
+            Ok(meta
+                .get(k)?
+                .map(|v| decode::<u64>(k, v.value()))
+                .transpose()?
+                .unwrap_or(0))
+        };
+        inner.samples_ingested_total = get_u64("samples_ingested_total")?;
+        compacted = get_u64("last_compaction_ms")?;
+    }
+    // Replay what was ingested after the last checkpoint: an older version's log
+    // first (its records precede any of this version's), then this version's.
+    let mut replayed = 0;
+    for (table, decode) in [
+        (WAL_PER_SAMPLE, WalRecord::decode_per_sample as WalDecoder),
+        (WAL, WalRecord::decode as WalDecoder),
+    ] {
+        let Some(table) = open_opt(tx, table)? else {
+            continue;
+        };
+        for row in table.iter()? {
+            let (seq, rec) = row?;
+            // Decoded against the head as replayed so far: the state it was written against.
+            let rec = {
+                let heads = &inner.heads;
+                decode(rec.value(), &|id| {
+                    heads.get(id as usize).and_then(|h| h.last)
+                })?
+            };
+            for (id, v) in &rec.samples {
+                if *id >= inner.series.len() as u64 {
+                    return Err(StoreError::Corrupt(format!(
+                        "log record {} names unknown series {id}",
+                        seq.value()
+                    )));
+                }
+                inner.append(*id, rec.at_ms, *v);
+            }
+            inner.samples_ingested_total += rec.samples.len() as u64;
+            inner.next_wal = seq.value() + 1;
+            replayed += 1;
+        }
+    }
+    inner.wal_records = replayed;
+    Ok(compacted)
+}
+
+/// Tables of our own types: walked as those types (the other modules' records are
+/// all [`RecordTable`]s).
+fn walk_typed(tx: &redb::ReadTransaction) -> Result<()> {
+    if let Some(meta) = open_opt(tx, META)? {
+        for row in meta.iter()? {
+            row?;
+        }
+    }
+    for table in [
+        SERIES_FRONT_CODED,
+        SERIES,
+        HEAD,
+        HEAD_LOG,
+        WAL,
+        WAL_PER_SAMPLE,
+    ] {
+        if let Some(t) = open_opt(tx, table)? {
+            for row in t.iter()? {
+                row?;
+            }
+        }
+    }
+    for tier in Tier::ALL {
+        if let Some(t) = open_opt(tx, tier.table())? {
+            for row in t.iter()? {
+                row?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Looks at an existing file through a read-only open, without writing to it
+/// (redb's read-write open rewrites the header and the allocator state even when
+/// nothing is committed): the schema version, then every table redb lists walked
+/// page by page (an untyped table's stats visit each of its pages), ours and the
+/// other modules' records also row by row as their types, and the registry, the
+/// head and the log decoded as [`Store::open`] will. A panic inside redb on damaged
+/// pages counts as corruption.
+///
+/// `Ok(false)`: redb's read-only open wants a repair first (`RepairAborted`): after
+/// an unclean shutdown, or when the allocator state it would load is damaged.
+///
+/// Cost: every page of the file is read once more at each open (a sequential read
+/// of the file, mostly from the page cache right after), and the registry, head and
+/// log are decoded twice; no block is decoded.
+fn verify_read_only(path: &Path) -> Result<bool> {
+    let walk = || -> Result<Option<Option<u32>>> {
         let db = match Database::builder().open_read_only(path) {
             Err(redb::DatabaseError::RepairAborted) => return Ok(None),
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
@@ -569,81 +788,195 @@ fn preflight(path: &Path) -> Result<()> {
         };
         let tx = db.begin_read()?;
         let mut version = None;
-        match tx.open_table(META) {
-            Ok(meta) => {
-                for row in meta.iter()? {
-                    let (k, v) = row?;
-                    if k.value() == "schema_version" {
-                        version = Some(decode::<u32>("schema_version", v.value())?);
-                    }
-                }
+        if let Some(meta) = open_opt(&tx, META)? {
+            if let Some(v) = meta.get("schema_version")? {
+                version = Some(decode::<u32>("schema_version", v.value())?);
             }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(e.into()),
         }
-        if version.is_some_and(|v| v != SCHEMA_VERSION) {
-            return Ok(version);
+        if version.is_some_and(|v| !(OLDEST_READABLE_SCHEMA..=SCHEMA_VERSION).contains(&v)) {
+            return Ok(Some(version));
         }
-        for table in [SERIES_FRONT_CODED, SERIES, HEAD, WAL, WAL_PER_SAMPLE] {
-            match tx.open_table(table) {
+        let names: Vec<String> = tx.list_tables()?.map(|h| h.name().to_string()).collect();
+        for handle in tx.list_tables()? {
+            tx.open_untyped_table(handle)?.stats()?;
+        }
+        for handle in tx.list_multimap_tables()? {
+            tx.open_untyped_multimap_table(handle)?.stats()?;
+        }
+        walk_typed(&tx)?;
+        for name in names.iter().filter(|n| !OWN_TABLES.contains(&n.as_str())) {
+            match tx.open_table(RecordTable::new(name)) {
                 Ok(t) => {
                     for row in t.iter()? {
                         row?;
                     }
                 }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                // Not a plain record table (a newer version's?): its pages were
+                // walked above.
+                Err(redb::TableError::TableTypeMismatch { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        for tier in Tier::ALL {
-            match tx.open_table(tier.table()) {
-                Ok(t) => {
-                    for row in t.iter()? {
-                        row?;
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(version)
+        let older = version.is_some_and(|v| v < SCHEMA_VERSION);
+        read_state(&tx, &mut Inner::default(), older)?;
+        Ok(Some(version))
     };
     let named = |e: StoreError| match e {
-        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+        StoreError::Corrupt(m) => StoreError::Corrupt(format!(
+            "{}: {m}. The file was not changed.",
+            path.display()
+        )),
         StoreError::Db(m) => StoreError::Db(format!("{}: {m}", path.display())),
         other => other,
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)) {
-        Ok(Ok(Some(found))) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+        Ok(Ok(Some(Some(found)))) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
             path: path.to_path_buf(),
             found,
         }),
-        Ok(Ok(Some(found))) if found < OLDEST_READABLE_SCHEMA => Err(StoreError::OlderSchema {
-            path: path.to_path_buf(),
-            found,
-        }),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(Some(Some(found)))) if found < OLDEST_READABLE_SCHEMA => {
+            Err(StoreError::OlderSchema {
+                path: path.to_path_buf(),
+                found,
+            })
+        }
+        Ok(Ok(Some(_))) => Ok(true),
+        Ok(Ok(None)) => Ok(false),
         Ok(Err(e)) => Err(named(e)),
         Err(_) => Err(StoreError::Corrupt(format!(
-            "{}: redb failed reading its pages",
+            "{}: redb failed reading its pages. The file was not changed.",
             path.display()
         ))),
     }
 }
 
+/// The names of the tables [`walk_typed`] walks.
+const OWN_TABLES: [&str; 10] = [
+    "meta",
+    "series_runs",
+    "series",
+    "head",
+    "head_log",
+    "wal_runs",
+    "wal",
+    "blocks_raw",
+    "blocks_1m",
+    "blocks_1h",
+];
+
+/// Checks an existing file before the read-write open, leaving it as it is unless it
+/// needs a repair that succeeds (see [`verify_read_only`] and [`repair_on_a_copy`]).
+fn preflight(path: &Path) -> Result<()> {
+    if verify_read_only(path)? {
+        return Ok(());
+    }
+    repair_on_a_copy(path)
+}
+
+/// redb repairs a file that needs it (one not shut down cleanly; one whose allocator
+/// state is damaged) while opening it for writing, and that repair writes. So it is
+/// done on a copy in the same directory first: only when the repaired copy opens
+/// read-only and walks cleanly does it replace the file (a rename, after an fsync);
+/// otherwise the copy is removed and the file refused, left byte for byte as it was.
+///
+/// Cost, only for a file that needs repair: one more file of the store's size on the
+/// same disk while it runs, and the time to copy it, to repair the copy (redb reads
+/// every page) and to walk the copy once more.
+fn repair_on_a_copy(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Db(format!(
+            "{} needs a repair, and {what} failed: {e}. The file was not changed.",
+            path.display()
+        ))
+    };
+    let copy = tempfile::Builder::new()
+        .prefix(".etcd-monitor-repair-")
+        .suffix(".redb")
+        .tempfile_in(dir)
+        .map_err(|e| io("making a copy to repair", e))?;
+    // Copies the permission bits too.
+    std::fs::copy(path, copy.path()).map_err(|e| io("copying it to repair the copy", e))?;
+    let refused = |why: String| {
+        StoreError::Corrupt(format!(
+            "{}: needs a repair (it was not shut down cleanly, or it is damaged), and a repaired copy of it is not sound: {why}. The file was not changed.",
+            path.display()
+        ))
+    };
+    let copy_path = copy.path().to_path_buf();
+    let repaired = std::panic::catch_unwind(|| {
+        // Opening for writing repairs; closing records the allocator state.
+        Database::builder().open(&copy_path)?.close()?;
+        Ok::<_, redb::DatabaseError>(())
+    });
+    match repaired {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(refused(e.to_string())),
+        Err(_) => return Err(refused("redb failed reading its pages".into())),
+    }
+    match verify_read_only(&copy_path) {
+        Ok(true) => {}
+        Ok(false) => return Err(refused("it still needs a repair".into())),
+        Err(StoreError::NewerSchema { found, .. }) => {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+            })
+        }
+        Err(StoreError::OlderSchema { found, .. }) => {
+            return Err(StoreError::OlderSchema {
+                path: path.to_path_buf(),
+                found,
+            })
+        }
+        Err(e) => return Err(refused(e.to_string())),
+    }
+    copy.as_file()
+        .sync_all()
+        .map_err(|e| io("syncing the repaired copy", e))?;
+    copy.persist(path)
+        .map_err(|e| io("replacing the file with its repaired copy", e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    tracing::warn!(path = %path.display(), "store: the file needed a repair (not shut down cleanly?); a repaired copy replaced it");
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) `DIR/etcd-monitor.redb`.
     pub fn open_dir(dir: &Path, retention: Retention) -> Result<Store> {
+        let created = !dir.exists();
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
-        Store::open(&dir.join(FILE_NAME), retention)
+        Store::open_as(&dir.join(FILE_NAME), retention, created)
     }
 
-    /// Opens (or creates) the store file. A file of a newer schema, or one redb cannot
-    /// read, is refused and left as it is.
+    /// Opens (or creates) the store file. A file of a newer schema, one redb cannot
+    /// read, one whose records do not decode, or an empty one, is refused and left as
+    /// it is.
     pub fn open(path: &Path, retention: Retention) -> Result<Store> {
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
-            preflight(path)?;
+        Store::open_as(path, retention, false)
+    }
+
+    /// `new_dir`: the directory was created just now, so an empty file in it can only
+    /// be one that a store being created left (nothing else wrote there).
+    fn open_as(path: &Path, retention: Retention, new_dir: bool) -> Result<Store> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > 0 => preflight(path)?,
+            // redb writes a new file's header as it creates it: an empty file was not
+            // written by a store (or is what a crash at that moment left), and
+            // taking it as a new store would hide whatever emptied it.
+            Ok(_) if !new_dir => {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: the file is empty (0 bytes), which a store file never is; move it aside or remove it to start a new history. The file was not changed.",
+                    path.display()
+                )))
+            }
+            _ => {}
         }
         let file = path.to_path_buf();
         Store::open_with(
@@ -674,6 +1007,7 @@ impl Store {
         })?;
         let store = Store {
             path: path.to_path_buf(),
+            maintenance: Mutex::new(Vec::new()),
             db: RwLock::new(Some(db)),
             opener,
             inner: Mutex::new(Inner::default()),
@@ -762,144 +1096,12 @@ impl Store {
         }
         let tx = db.begin_read()?;
         let mut inner = lock(&self.inner);
-        // An older version's registry first: its ids precede any of this version's.
-        for (table, front_coded) in [(SERIES_FRONT_CODED, true), (SERIES, false)] {
-            for row in tx.open_table(table)?.iter()? {
-                let (first, run) = row?;
-                let decoded = if front_coded {
-                    SeriesRun::decode_front_coded(run.value())
-                } else {
-                    let texts_of = |key: u64| inner.run_texts(key);
-                    SeriesRun::decode(run.value(), &texts_of)
-                };
-                let run = decoded.map_err(|e| {
-                    StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
-                })?;
-                inner.runs.push((first.value(), run.texts.len() as u64));
-                for (id, text) in (first.value()..).zip(run.texts) {
-                    let meta = SeriesMeta {
-                        cluster: run.cluster.clone(),
-                        member: run.member.clone(),
-                        series: text,
-                    };
-                    inner.register(id, meta)?;
-                }
-            }
-        }
-        // Before schema 4 the head's streams are in the first block format.
-        let head_format = if upgrade_from.is_some() {
-            codec::FORMAT_PLAIN
-        } else {
-            codec::FORMAT
-        };
-        // The head as last written whole, then the deltas written since, in order.
-        let mut open: HashMap<u64, [(i64, usize, Vec<u8>); 3]> = HashMap::new();
-        for row in tx.open_table(HEAD)?.iter()? {
-            let (key, value) = row?;
-            inner.head_whole_bytes += value.value().len() as u64;
-            let named =
-                |e: StoreError| StoreError::Corrupt(format!("head record {}: {e}", key.value()));
-            for rec in records::decode_heads(value.value()).map_err(named)? {
-                let mut blocks: [(i64, usize, Vec<u8>); 3] = Default::default();
-                for (slot, (start, bytes)) in blocks.iter_mut().zip(rec.blocks) {
-                    if !bytes.is_empty() {
-                        let (_, count) = codec::header(bytes).map_err(named)?;
-                        *slot = (start, count, codec::stream_of(bytes)?.to_vec());
-                    }
-                }
-                open.insert(rec.id, blocks);
-            }
-        }
-        for row in tx.open_table(HEAD_LOG)?.iter()? {
-            let (key, value) = row?;
-            inner.head_log_bytes += value.value().len() as u64;
-            inner.next_head_log = key.value() + 1;
-            let named =
-                |e: String| StoreError::Corrupt(format!("head delta record {}: {e}", key.value()));
-            for d in records::decode_head_deltas(value.value()).map_err(|e| named(e.to_string()))? {
-                let slot = &mut open.entry(d.id).or_default()[usize::from(d.tier)];
-                if slot.0 != d.start {
-                    if d.offset != 0 {
-                        return Err(named(format!(
-                            "series {} starts a block at byte {}",
-                            d.id, d.offset
-                        )));
-                    }
-                    *slot = (d.start, 0, Vec::new());
-                }
-                if d.offset > slot.2.len() {
-                    return Err(named(format!(
-                        "series {}: delta at byte {} of a {}-byte block",
-                        d.id,
-                        d.offset,
-                        slot.2.len()
-                    )));
-                }
-                slot.2.truncate(d.offset);
-                slot.2.extend_from_slice(d.tail);
-                slot.1 = d.count as usize;
-            }
-        }
-        for (id, blocks) in open {
-            let named = |e: StoreError| StoreError::Corrupt(format!("head of series {id}: {e}"));
-            let bytes = [Tier::Raw, Tier::Minute, Tier::Hour].map(|t| {
-                let (_, count, stream) = &blocks[t as usize];
-                codec::assemble(head_format, t.columns(), *count as u32, stream)
-            });
-            let rec = records::HeadRecord {
-                id,
-                blocks: [0, 1, 2].map(|i| (blocks[i].0, bytes[i].as_slice())),
-            };
-            let head = SeriesHead::from_record(&rec).map_err(named)?;
-            let slot = inner
-                .heads
-                .get_mut(id as usize)
-                .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
-            *slot = head;
-        }
-        let meta = tx.open_table(META)?;
-        let get_u64 = |k: &str| -> Result<u64> {
-            Ok(meta
-                .get(k)?
-                .map(|v| decode::<u64>(k, v.value()))
-                .transpose()?
-                .unwrap_or(0))
-        };
-        inner.samples_ingested_total = get_u64("samples_ingested_total")?;
-        let compacted = get_u64("last_compaction_ms")?;
-        // Replay what was ingested after the last checkpoint: an older version's log
-        // first (its records precede any of this version's), then this version's.
-        let mut replayed = 0;
-        for (table, decode) in [
-            (WAL_PER_SAMPLE, WalRecord::decode_per_sample as WalDecoder),
-            (WAL, WalRecord::decode as WalDecoder),
-        ] {
-            for row in tx.open_table(table)?.iter()? {
-                let (seq, rec) = row?;
-                // Decoded against the head as replayed so far: the state it was written against.
-                let rec = {
-                    let heads = &inner.heads;
-                    decode(rec.value(), &|id| {
-                        heads.get(id as usize).and_then(|h| h.last)
-                    })?
-                };
-                for (id, v) in &rec.samples {
-                    if *id >= inner.series.len() as u64 {
-                        return Err(StoreError::Corrupt(format!(
-                            "log record {} names unknown series {id}",
-                            seq.value()
-                        )));
-                    }
-                    inner.append(*id, rec.at_ms, *v);
-                }
-                inner.samples_ingested_total += rec.samples.len() as u64;
-                inner.next_wal = seq.value() + 1;
-                replayed += 1;
-            }
-        }
-        inner.wal_records = replayed;
-        if replayed > 0 {
-            tracing::info!(records = replayed, "store: replayed the write-ahead log");
+        let compacted = read_state(&tx, &mut inner, upgrade_from.is_some())?;
+        if inner.wal_records > 0 {
+            tracing::info!(
+                records = inner.wal_records,
+                "store: replayed the write-ahead log"
+            );
         }
         drop(inner);
         let mut health = lock(&self.health);
@@ -1114,10 +1316,26 @@ impl Store {
             }
             tx.commit()?;
         }
-        if deleted > 0 {
+        let mut records = 0;
+        for (what, task) in lock(&self.maintenance).iter() {
+            match task(self, now_ms) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(records = n, "store maintenance: {what}");
+                    records += n;
+                }
+                Err(e) => tracing::error!("store maintenance: {what}: {e}"),
+            }
+        }
+        if deleted > 0 || records > 0 {
             self.compact()?;
         }
         Ok(deleted)
+    }
+
+    /// Adds work to every maintenance from now on (see [`MaintenanceTask`]).
+    pub fn on_maintenance(&self, what: &'static str, task: MaintenanceTask) {
+        lock(&self.maintenance).push((what, task));
     }
 
     /// Compacts when the pages freed since the last compaction (checkpoints empty the
@@ -1220,6 +1438,18 @@ impl Store {
             tx.abort()?;
         }
         Ok(deleted)
+    }
+
+    /// How many plain records `table` holds.
+    pub fn count_records(&self, table: &str) -> Result<u64> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_read()?;
+        match tx.open_table(RecordTable::new(table)) {
+            Ok(t) => Ok(t.len()?),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One plain record, if it is there.
@@ -1504,44 +1734,86 @@ impl Store {
         })
     }
 
-    /// Decodes every stored block and head; returns the problems found (empty: sound).
+    /// Decodes every stored block; returns the problems found (empty: sound).
     pub fn check(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
         let guard = self.db()?;
         let db = guard.as_ref().ok_or_else(closed)?;
         let tx = db.begin_read()?;
         let known = lock(&self.inner).series.len() as u64;
-        for tier in Tier::ALL {
-            for row in tx.open_table(tier.table())?.iter()? {
-                let (key, bytes) = row?;
-                let (id, start) = key.value();
-                if id >= known {
-                    problems.push(format!("{} block of unknown series {id}", tier.name()));
-                }
-                match codec::decode(bytes.value()) {
-                    Ok(b) => {
-                        if b.timestamps.windows(2).any(|w| w[0] >= w[1]) {
-                            problems.push(format!(
-                                "{} block ({id}, {start}): timestamps out of order",
-                                tier.name()
-                            ));
-                        }
-                        if b.timestamps
-                            .iter()
-                            .any(|t| floor(*t, tier.block_ms()) != start)
-                        {
-                            problems.push(format!(
-                                "{} block ({id}, {start}): point outside its window",
-                                tier.name()
-                            ));
-                        }
+        check_blocks(&tx, known)
+    }
+
+    /// As [`Store::check`], on a file that is not open, through a read-only open that
+    /// writes nothing: `store check` and `store stats` refuse a file with problems
+    /// before the read-write open would write to it. A file that needs redb's repair
+    /// (not shut down cleanly) has no problem found here; [`Store::open`] repairs it.
+    pub fn check_file(path: &Path) -> Result<Vec<String>> {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(StoreError::Corrupt(format!(
+                "{}: the file is empty (0 bytes), which a store file never is. The file was not changed.",
+                path.display()
+            )));
+        }
+        let walk = || -> Result<Vec<String>> {
+            if !verify_read_only(path)? {
+                return Ok(Vec::new());
+            }
+            let db = Database::builder().open_read_only(path)?;
+            let tx = db.begin_read()?;
+            let mut inner = Inner::default();
+            let older = open_opt(&tx, META)?
+                .and_then(|m| m.get("schema_version").ok().flatten())
+                .and_then(|v| decode::<u32>("schema_version", v.value()).ok())
+                .is_some_and(|v| v < SCHEMA_VERSION);
+            read_state(&tx, &mut inner, older)?;
+            check_blocks(&tx, inner.series.len() as u64)
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)) {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Corrupt(format!(
+                "{}: redb failed reading its pages. The file was not changed.",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// The problems of the blocks in `tx` (`known`: the number of series registered).
+fn check_blocks(tx: &redb::ReadTransaction, known: u64) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for tier in Tier::ALL {
+        let Some(table) = open_opt(tx, tier.table())? else {
+            continue;
+        };
+        for row in table.iter()? {
+            let (key, bytes) = row?;
+            let (id, start) = key.value();
+            if id >= known {
+                problems.push(format!("{} block of unknown series {id}", tier.name()));
+            }
+            match codec::decode(bytes.value()) {
+                Ok(b) => {
+                    if b.timestamps.windows(2).any(|w| w[0] >= w[1]) {
+                        problems.push(format!(
+                            "{} block ({id}, {start}): timestamps out of order",
+                            tier.name()
+                        ));
                     }
-                    Err(e) => problems.push(format!("{} block ({id}, {start}): {e}", tier.name())),
+                    if b.timestamps
+                        .iter()
+                        .any(|t| floor(*t, tier.block_ms()) != start)
+                    {
+                        problems.push(format!(
+                            "{} block ({id}, {start}): point outside its window",
+                            tier.name()
+                        ));
+                    }
                 }
+                Err(e) => problems.push(format!("{} block ({id}, {start}): {e}", tier.name())),
             }
         }
-        Ok(problems)
     }
+    Ok(problems)
 }
 
 /// Packs records into values of about [`records::HEAD_VALUE_BYTES`]: each value fits

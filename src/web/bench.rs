@@ -82,6 +82,16 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<StoredRun>) -> A
     Ok(HttpResponse::Created().json(json!({ "id": id })))
 }
 
+/// Deletes a stored run (an operator action: see `operator_routes`).
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
+    let store = state.store.clone();
+    let id = id.into_inner();
+    let deleted = id.clone();
+    web::block(move || history::delete(&store, &deleted)).await??;
+    tracing::info!(run = %id, "benchmark run deleted");
+    Ok(HttpResponse::Ok().json(json!({ "deleted": id })))
+}
+
 /// `a`, `b` and more `ids` (repeated or comma-separated), and a `threshold`, as the
 /// API and the page take them. `a` is the baseline, then `b`; runs given as `ids`
 /// follow oldest first (run ids sort by time), so ticking runs in a list compares

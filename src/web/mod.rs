@@ -361,7 +361,14 @@ fn register(r: &mut Routes) {
         ],
     );
     r.get("/api/v1/benchmarks/compare", bench::compare);
-    r.get("/api/v1/benchmarks/{id}", bench::one);
+    // Deleting a stored run is an operator action.
+    r.at(
+        "/api/v1/benchmarks/{id}",
+        vec![
+            (Role::Viewer, Method::GET, web::route().to(bench::one)),
+            (Role::Operator, Method::DELETE, web::route().to(bench::delete)),
+        ],
+    );
 }
 
 #[cfg(test)]

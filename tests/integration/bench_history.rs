@@ -334,3 +334,219 @@ fn schedules_only_run_against_clusters_that_allow_benchmarks() {
     let out = write(true, "0 30 3 * * *");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A run as another version (or a damaged file) may have stored it: times past
+/// year 9999, counts at the top of u64, absurd durations and rates.
+fn hostile(run: &Value, id: &str) -> Value {
+    let mut run = run.clone();
+    run["id"] = id.into();
+    run["report"]["run_id"] = id.into();
+    run["report"]["started_unix_ms"] = i64::MAX.into();
+    let summary = &mut run["report"]["summary"];
+    summary["requests"] = u64::MAX.into();
+    summary["errors"] = u64::MAX.into();
+    summary["total_secs"] = 1e300.into();
+    summary["requests_per_sec"] = 1e300.into();
+    summary["slowest_secs"] = (-1.0).into();
+    for b in run["report"]["histogram"].as_array_mut().unwrap() {
+        b["count"] = u64::MAX.into();
+    }
+    run["report"]["spec"]["duration"] = "500000000years".into();
+    run["report"]["keys_deleted"] = i64::MIN.into();
+    run["facts"]["db_size_bytes"] = i64::MAX.into();
+    run
+}
+
+fn encoded(run: &Value) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend(serde_json::to_vec(run).unwrap());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_runs_are_refused_stored_ones_break_nothing_and_runs_are_deleted() {
+    use etcd_monitor::bench::history::RUNS_TABLE;
+    use etcd_monitor::store::{Retention, Store};
+
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let urls = cluster.client_urls();
+    let endpoints = urls.join(",");
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let (good, _) = stored_put(dir, &endpoints, &[], "50");
+    let out = bench(dir, &["show", &good, "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // Written straight into the file, as an older version or a bad disk would have.
+    let (far, garbled, unknown) = ("99991231T235959.999Z-far", "garbled-run", "format-9-run");
+    {
+        let store = Store::open_dir(dir, Retention::default()).unwrap();
+        let far_bytes = encoded(&hostile(&run, far));
+        store
+            .write_records(&[
+                (RUNS_TABLE, far.as_bytes(), Some(far_bytes.as_slice())),
+                (RUNS_TABLE, garbled.as_bytes(), Some(&[1, b'{'][..])),
+                (RUNS_TABLE, unknown.as_bytes(), Some(&[9, 1, 2][..])),
+            ])
+            .unwrap();
+    }
+    let clean = |args: &[&str]| {
+        let out = bench(dir, args);
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(1)) && !e.contains("panicked"),
+            "{args:?}: {:?}\n{o}\n{e}",
+            out.status
+        );
+        (out.status.code(), o, e)
+    };
+    let (code, text, _) = clean(&["list"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains(&format!("unix ms {}", i64::MAX)), "{text}");
+    assert!(
+        text.contains(&format!("unreadable: stored benchmark run {garbled}")),
+        "{text}"
+    );
+    assert!(text.contains("unknown format 9"), "{text}");
+    let (code, text, _) = clean(&["show", far]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains(&format!("Started:    unix ms {}", i64::MAX)),
+        "{text}"
+    );
+    clean(&["compare", &good, far]);
+    clean(&["compare", far, &good, "--output", "json"]);
+    let (code, _, err) = clean(&["show", garbled]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains(garbled), "{err}");
+
+    let mut settings = test_settings(
+        vec![ClusterConfig::plain("main", urls.clone())],
+        Duration::from_secs(1),
+    );
+    settings.store.data_dir = dir.to_path_buf();
+    let monitor = Monitor::start(settings).await;
+    let page = |path: String| {
+        let http = monitor.http.clone();
+        let url = format!("{}{path}", monitor.base);
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, html) = page("/benchmarks".into()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(far) && html.contains(garbled), "{html}");
+    let (status, html) = page(format!("/benchmarks/{far}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("unix ms {}", i64::MAX)), "{html}");
+    let (status, _) = page(format!("/benchmarks/compare?a={good}&b={far}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = page(format!("/benchmarks/compare?a={far}&b={good}")).await;
+    assert_eq!(status, 200);
+    let (status, list) = monitor.get("/api/v1/benchmarks").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["unreadable"].as_array().unwrap().len(), 2, "{list}");
+
+    // Posted, such runs are refused, naming the field.
+    let post = |body: Value| {
+        let http = monitor.http.clone();
+        let url = format!("{}/api/v1/benchmarks", monitor.base);
+        async move {
+            let resp = http.post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let mut posted = run.clone();
+    posted["id"] = "posted-far".into();
+    posted["report"]["run_id"] = "posted-far".into();
+    posted["report"]["started_unix_ms"] = i64::MAX.into();
+    let (status, e) = post(posted.clone()).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.to_string().contains("report.started_unix_ms"), "{e}");
+    posted["report"]["started_unix_ms"] = run["report"]["started_unix_ms"].clone();
+    for (field, value) in [
+        ("cluster", Value::from("c".repeat(5000))),
+        ("report.summary.requests", Value::from(u64::MAX)),
+    ] {
+        let mut bad = posted.clone();
+        match field {
+            "cluster" => bad["cluster"] = value,
+            _ => bad["report"]["summary"]["requests"] = value,
+        }
+        let (status, e) = post(bad).await;
+        assert_eq!(status, 400, "{field}: {e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    let (status, e) = post(hostile(&run, "posted-hostile")).await;
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = post(posted).await;
+    assert_eq!(status, 201, "a sane run is still taken: {e}");
+
+    // Deleted through the API, and by the command line through the running monitor.
+    let delete = |id: &str| {
+        let http = monitor.http.clone();
+        let url = format!("{}/api/v1/benchmarks/{id}", monitor.base);
+        async move { http.delete(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(delete(far).await, 200);
+    assert_eq!(delete(far).await, 404);
+    let out = bench(
+        dir,
+        &["--monitor-url", &monitor.base, "delete", garbled, unknown],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bench(dir, &["--monitor-url", &monitor.base, "delete", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no benchmark run nope"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, list) = monitor.get("/api/v1/benchmarks").await;
+    let ids: Vec<&str> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["posted-far", good.as_str()], "{list}");
+    assert_eq!(list["unreadable"], serde_json::json!([]));
+    monitor.stop().await;
+
+    // From the file, with no monitor running.
+    let out = bench(dir, &["delete", "posted-far"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, text, _) = clean(&["list"]);
+    assert!(
+        !text.contains("posted-far") && text.contains(&good),
+        "{text}"
+    );
+
+    // Retention: the store's maintenance keeps the newest [bench.retention] max_count.
+    let (newer, _) = stored_put(dir, &endpoints, &[], "20");
+    let mut settings = test_settings(
+        vec![ClusterConfig::plain("main", urls.clone())],
+        Duration::from_secs(1),
+    );
+    settings.store.data_dir = dir.to_path_buf();
+    settings.bench.retention.max_count = 1;
+    settings.validate().unwrap();
+    let monitor = Monitor::start(settings).await;
+    let store = monitor.store.clone();
+    tokio::task::spawn_blocking(move || store.maintain(etcd_monitor::unix_ms_now()))
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, list) = monitor.get("/api/v1/benchmarks").await;
+    let ids: Vec<&str> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [newer.as_str()], "{list}");
+    monitor.stop().await;
+}

@@ -29,3 +29,4 @@ mod hung;
 mod keys;
 mod metrics;
 mod security;
+mod store_file;
