@@ -63,10 +63,7 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
         stats.file_bytes.saturating_sub(in_tables)
     );
     if let Some(ms) = stats.health.last_compaction_ms {
-        println!(
-            "last compaction {}",
-            crate::time::rfc3339_seconds(ms)
-        );
+        println!("last compaction {}", crate::time::rfc3339_seconds(ms));
     }
     if check {
         let problems = store.check()?;

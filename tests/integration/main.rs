@@ -17,6 +17,7 @@ mod bench_history;
 mod browser;
 mod checks;
 mod cli;
+mod connections;
 mod ctl;
 mod dashboard;
 mod examples;
