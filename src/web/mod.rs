@@ -274,26 +274,28 @@ async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web
 }
 
 /// Read-only routes: whoever may look at the monitor.
+///
+/// Each path is one resource holding all its methods (`web::resource(p).route(..)`,
+/// never `cfg.route(p, ..)` twice for one path): a method the resource lacks is then
+/// a 405 with `Allow`, not a 404.
 fn viewer_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::overview))
-        .route("/clusters/{name}", web::get().to(pages::cluster))
-        .route(
-            "/clusters/{name}/members/{member}",
-            web::get().to(pages::member),
+    cfg.service(web::resource("/").route(web::get().to(pages::overview)))
+        .service(web::resource("/clusters/{name}").route(web::get().to(pages::cluster)))
+        .service(
+            web::resource("/clusters/{name}/members/{member}").route(web::get().to(pages::member)),
         )
-        .route("/clusters/{name}/keys", web::get().to(pages::keys))
-        .route("/clusters/{name}/keys/value", web::get().to(pages::key))
-        .route("/alerts", web::get().to(pages::alerts))
-        .route("/benchmarks", web::get().to(pages::benchmarks))
-        .route(
-            "/benchmarks/compare",
-            web::get().to(pages::benchmark_comparison),
+        .service(web::resource("/clusters/{name}/keys").route(web::get().to(pages::keys)))
+        .service(web::resource("/clusters/{name}/keys/value").route(web::get().to(pages::key)))
+        .service(web::resource("/alerts").route(web::get().to(pages::alerts)))
+        .service(web::resource("/benchmarks").route(web::get().to(pages::benchmarks)))
+        .service(
+            web::resource("/benchmarks/compare").route(web::get().to(pages::benchmark_comparison)),
         )
-        .route("/benchmarks/{id}", web::get().to(pages::benchmark))
-        .route("/explore", web::get().to(pages::explore))
-        .route("/about", web::get().to(pages::about))
-        .route("/events", web::get().to(sse::events))
-        .route("/assets/{file:.*}", web::get().to(assets::asset));
+        .service(web::resource("/benchmarks/{id}").route(web::get().to(pages::benchmark)))
+        .service(web::resource("/explore").route(web::get().to(pages::explore)))
+        .service(web::resource("/about").route(web::get().to(pages::about)))
+        .service(web::resource("/events").route(web::get().to(sse::events)))
+        .service(web::resource("/assets/{file:.*}").route(web::get().to(assets::asset)));
     // Only in the library's own tests (never in the binary nor the integration
     // tests' build): a handler that panics, to show the panic is a 500.
     #[cfg(test)]
@@ -307,25 +309,24 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         web::scope("/api/v1")
-            .route("/health", web::get().to(api::health))
-            .route("/clusters", web::get().to(api::clusters))
-            .route("/clusters/{name}", web::get().to(api::cluster))
-            .route("/clusters/{name}/members", web::get().to(api::members))
-            .route("/clusters/{name}/metrics", web::get().to(api::metrics))
-            .route("/clusters/{name}/latency", web::get().to(api::latency))
-            .route("/clusters/{name}/keys", web::get().to(keys::list))
-            .route("/clusters/{name}/keys/value", web::get().to(keys::value))
-            .route(
-                "/clusters/{name}/metrics/history",
-                web::get().to(api::history),
+            .service(web::resource("/health").route(web::get().to(api::health)))
+            .service(web::resource("/clusters").route(web::get().to(api::clusters)))
+            .service(web::resource("/clusters/{name}").route(web::get().to(api::cluster)))
+            .service(web::resource("/clusters/{name}/members").route(web::get().to(api::members)))
+            .service(web::resource("/clusters/{name}/metrics").route(web::get().to(api::metrics)))
+            .service(web::resource("/clusters/{name}/latency").route(web::get().to(api::latency)))
+            .service(web::resource("/clusters/{name}/keys").route(web::get().to(keys::list)))
+            .service(web::resource("/clusters/{name}/keys/value").route(web::get().to(keys::value)))
+            .service(
+                web::resource("/clusters/{name}/metrics/history")
+                    .route(web::get().to(api::history)),
             )
-            .route(
-                "/clusters/{name}/metrics/series",
-                web::get().to(api::series),
+            .service(
+                web::resource("/clusters/{name}/metrics/series").route(web::get().to(api::series)),
             )
-            .route("/store", web::get().to(api::store))
-            .route("/alerts", web::get().to(alerts::active))
-            .route("/alerts/history", web::get().to(alerts::history))
+            .service(web::resource("/store").route(web::get().to(api::store)))
+            .service(web::resource("/alerts").route(web::get().to(alerts::active)))
+            .service(web::resource("/alerts/history").route(web::get().to(alerts::history)))
             // GET lists (viewer); POST creates (operator, see operator_routes).
             .service(
                 web::resource("/silences")
@@ -342,8 +343,8 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(bench::list))
                     .route(web::post().to(bench::create)),
             )
-            .route("/benchmarks/compare", web::get().to(bench::compare))
-            .route("/benchmarks/{id}", web::get().to(bench::one))
+            .service(web::resource("/benchmarks/compare").route(web::get().to(bench::compare)))
+            .service(web::resource("/benchmarks/{id}").route(web::get().to(bench::one)))
             .configure(operator_routes),
     );
 }
@@ -353,10 +354,9 @@ fn viewer_routes(cfg: &mut web::ServiceConfig) {
 /// control will guard this group (and POST /silences and POST /benchmarks above:
 /// storing a run the command line made while this monitor holds the store).
 fn operator_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/silences/{id}", web::delete().to(alerts::expire_silence))
-        .route(
-            "/alerts/{fingerprint}/ack",
-            web::post().to(alerts::acknowledge),
+    cfg.service(web::resource("/silences/{id}").route(web::delete().to(alerts::expire_silence)))
+        .service(
+            web::resource("/alerts/{fingerprint}/ack").route(web::post().to(alerts::acknowledge)),
         );
 }
 
