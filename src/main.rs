@@ -4,12 +4,23 @@ use clap::Parser;
 use etcd_monitor::cli::output;
 use tracing_subscriber::EnvFilter;
 
+/// Adds the web layer's quieting of actix-http unless the user's filter names it.
+fn quiet_actix(filter: EnvFilter) -> EnvFilter {
+    if filter.to_string().contains("actix_http") {
+        return filter;
+    }
+    etcd_monitor::web::QUIET_LOG_DIRECTIVES
+        .split(',')
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
+}
+
 fn main() -> ExitCode {
     let cli = etcd_monitor::cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
+        .with_env_filter(quiet_actix(
             EnvFilter::try_from_env("ETCD_MONITOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        ))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

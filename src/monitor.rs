@@ -28,6 +28,8 @@ pub struct Monitor {
     pub alerts: AlertManager,
     writer: StoreWriter,
     interval: std::time::Duration,
+    /// `[server]`: connection bounds and the host names answered.
+    server: crate::config::ServerSettings,
     regression_threshold: f64,
     /// Tells the alert manager and scheduled benchmarks to stop.
     stop: tokio::sync::watch::Sender<bool>,
@@ -94,6 +96,7 @@ impl Monitor {
             alerts,
             writer,
             interval: settings.collect.interval,
+            server: settings.server.clone(),
             regression_threshold: settings.bench.regression_threshold,
             stop,
             etcd,
@@ -117,7 +120,7 @@ impl Monitor {
             regression_threshold: self.regression_threshold,
             etcd: self.etcd.clone(),
         };
-        crate::web::launch(state, listener, shutdown).await
+        crate::web::launch(state, &self.server, listener, shutdown).await
     }
 
     /// Stops collecting, writes what is queued and takes a last checkpoint.

@@ -54,7 +54,24 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Connections served at once; further ones wait in the kernel's backlog until
+    /// one ends (lowered to half the open-file limit if that is smaller).
+    pub max_connections: usize,
+    /// A request's headers, and then its body, must each arrive within it.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// An idle keep-alive connection is closed after it (zero: one request per connection).
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Host names (besides IP addresses, `localhost` and, on a wildcard address, the
+    /// machine's name) that requests may name in `Host`; `"*"` accepts any. A name
+    /// starting with `.` accepts its subdomains.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
+
+/// Bounds of `server.max_connections`.
+pub const MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<usize> = 1..=65_536;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +87,50 @@ pub struct StoreSettings {
     pub checkpoint_interval: Duration,
     #[serde(with = "crate::time::duration")]
     pub maintenance_interval: Duration,
+}
+
+impl ServerSettings {
+    fn validate(&self) -> Result<()> {
+        if !MAX_CONNECTIONS_RANGE.contains(&self.max_connections) {
+            return Err(invalid(
+                "server.max_connections",
+                format!(
+                    "must be between {} and {}",
+                    MAX_CONNECTIONS_RANGE.start(),
+                    MAX_CONNECTIONS_RANGE.end()
+                ),
+            ));
+        }
+        if self.request_timeout < Duration::from_millis(100)
+            || self.request_timeout > Duration::from_secs(3600)
+        {
+            return Err(invalid(
+                "server.request_timeout",
+                "must be between 100ms and 1h",
+            ));
+        }
+        if self.keep_alive > Duration::from_secs(3600) {
+            return Err(invalid("server.keep_alive", "must be at most 1h"));
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            let name = host.strip_prefix('.').unwrap_or(host);
+            let valid = host == "*"
+                || (!name.is_empty()
+                    && name.len() <= 253
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+            if !valid {
+                return Err(invalid(
+                    format!("server.allowed_hosts[{i}]"),
+                    format!(
+                        "{host:?} must be \"*\" or a host name (letters, digits, '-', '_', '.'; no scheme, port or path)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl StoreSettings {
@@ -254,6 +315,7 @@ impl Settings {
 
     /// Checks what types alone cannot; every message names the field.
     pub fn validate(&self) -> Result<()> {
+        self.server.validate()?;
         let c = &self.collect;
         if c.interval < Duration::from_millis(100) {
             return Err(invalid("collect.interval", "must be at least 100ms"));
@@ -526,6 +588,29 @@ mod tests {
         assert!(e.contains("collect.interval"), "{e}");
         let e = load_err("[server]\nlisten = \"nowhere\"\n");
         assert!(e.contains("server.listen"), "{e}");
+        for (toml, field) in [
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            (
+                "[server]\nmax_connections = 100000\n",
+                "server.max_connections",
+            ),
+            (
+                "[server]\nrequest_timeout = \"0s\"\n",
+                "server.request_timeout",
+            ),
+            ("[server]\nkeep_alive = \"2h\"\n", "server.keep_alive"),
+            (
+                "[server]\nallowed_hosts = [\"ok.example\", \"http://x\"]\n",
+                "server.allowed_hosts[1]",
+            ),
+            (
+                "[server]\nallowed_hosts = [\"\"]\n",
+                "server.allowed_hosts[0]",
+            ),
+        ] {
+            let e = load_err(toml);
+            assert!(e.contains(field), "{toml}: {e}");
+        }
         let e = load_err("[collect]\nintervall = \"1s\"\n");
         assert!(e.contains("intervall"), "{e}");
         let e = load_err("[[clusters]]\nname = \"a b\"\nendpoints = [\"http://x:1\"]\n");

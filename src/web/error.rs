@@ -18,6 +18,18 @@ pub enum ApiError {
     /// A cluster did not answer (in time): the monitor is fine, the cluster is not.
     #[error("{0}")]
     Unavailable(String),
+    /// A state-changing request from another site's page.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The route exists, not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The client did not send its request (body) in time.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// `Host` names a server this monitor is not (DNS rebinding).
+    #[error("{0}")]
+    MisdirectedRequest(String),
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -47,6 +59,10 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::MisdirectedRequest(_) => "misdirected_request",
         }
     }
 }
@@ -59,12 +75,20 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::RequestTimeout(_)) {
+            // The rest of the body may still come: the connection cannot be reused.
+            response.force_close();
+        }
+        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 
@@ -98,5 +122,13 @@ pub fn query_error(
 }
 
 pub fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("bad JSON body: {err}")).into()
+    use actix_web::error::{JsonPayloadError, PayloadError};
+    match &err {
+        JsonPayloadError::Payload(PayloadError::Io(e))
+            if e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            ApiError::RequestTimeout(e.to_string()).into()
+        }
+        _ => ApiError::BadRequest(format!("bad JSON body: {err}")).into(),
+    }
 }

@@ -80,10 +80,14 @@ impl EtcdClients {
         let cluster = self.cluster(name)?;
         let unavailable = |e: &dyn std::fmt::Display| {
             // A broken channel or an expired token: connect afresh next time.
-            *cluster.client.lock().unwrap() = None;
+            *cluster.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
             ApiError::Unavailable(format!("cluster {name}: {e}"))
         };
-        let cached = cluster.client.lock().unwrap().clone();
+        let cached = cluster
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let client = match cached {
             Some(c) => c,
             None => {
@@ -93,7 +97,7 @@ impl EtcdClients {
                     .members(&cluster.endpoints)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                *cluster.client.lock().unwrap() = Some(c.clone());
+                *cluster.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
                 c
             }
         };

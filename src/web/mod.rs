@@ -11,7 +11,9 @@ mod api;
 mod assets;
 mod bench;
 pub mod chart;
+mod conn;
 mod error;
+mod guard;
 pub mod keys;
 pub mod pages;
 mod sse;
@@ -51,14 +53,36 @@ pub struct AppState {
 /// markup, never inline styles or scripts.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Headers of every answer.
+const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+];
+
+/// Adds [`SECURITY_HEADERS`] to an answer that does not pass the middleware.
+fn add_security_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    for (name, value) in SECURITY_HEADERS {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then drains connections.
 /// `state` is what every handler reads; its `started` is when the server started.
+/// `server` bounds connections (count, timeouts) and names the hosts answered.
 pub async fn launch(
     state: AppState,
+    server: &crate::config::ServerSettings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let limits = conn::Limits::new(server);
+    let policy = guard::Policy::new(server, listener.local_addr()?);
+    guard::install_panic_hook();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (done, finished) = tokio::sync::oneshot::channel();
     // actix's services are not Send: they live on one thread of their own, with a
@@ -70,7 +94,8 @@ pub async fn launch(
                 .enable_all()
                 .build()
                 .and_then(|rt| {
-                    tokio::task::LocalSet::new().block_on(&rt, serve(state, listener, stopped))
+                    tokio::task::LocalSet::new()
+                        .block_on(&rt, serve(state, policy, limits, listener, stopped))
                 });
             let _ = done.send(served);
         })?;
@@ -96,25 +121,43 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// CPU when idle. Here the service (and its timer) exists only while a connection is
 /// open. Building the app per connection costs tens of microseconds, once per
 /// keep-alive connection.
+///
+/// At most `limits.max_connections` are served at once: while that many are open,
+/// no more are accepted, and new ones wait in the kernel's backlog (costing no
+/// descriptor of ours) until one ends; every connection ends within bounded time
+/// (see [`conn`]).
 async fn serve(
     state: AppState,
+    policy: guard::Policy,
+    limits: conn::Limits,
     listener: TcpListener,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let mut connections = tokio::task::JoinSet::new();
     let mut stopping = stop.clone();
+    let mut accept_errors = conn::RateLimitedLog::new(std::time::Duration::from_secs(10));
+    let policy = web::Data::new(policy);
     loop {
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if connections.len() < limits.max_connections => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn_local(serve_connection(state.clone(), stream, stop.clone()));
+                    connections.spawn_local(serve_connection(
+                        state.clone(),
+                        policy.clone(),
+                        limits.clone(),
+                        stream,
+                        stop.clone(),
+                    ));
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!("dashboard: cannot accept a connection: {e}");
+                    // Out of file descriptors and the like: wait rather than spin, and
+                    // say so once in a while rather than at every attempt.
+                    accept_errors.warn(|suppressed| {
+                        format!("dashboard: cannot accept a connection: {e}{suppressed}")
+                    });
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
@@ -135,19 +178,32 @@ async fn serve(
 
 async fn serve_connection(
     state: AppState,
+    policy: web::Data<guard::Policy>,
+    limits: conn::Limits,
     stream: tokio::net::TcpStream,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use actix_service::{
         map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
     };
-    let app = app(state)
+    let app = app(state, policy)
         .into_factory()
         .map_err(|e: actix_web::Error| e.error_response());
-    let mut builder = actix_http::HttpService::build();
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let mut builder = actix_http::HttpService::build()
+        // The first request's headers (later ones: the silence watchdog below).
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .keep_alive(if limits.keep_alive.is_zero() {
+            actix_http::KeepAlive::Disabled
+        } else {
+            actix_http::KeepAlive::Timeout(limits.keep_alive)
+        });
     if let Ok(addr) = stream.local_addr() {
         builder = builder.local_addr(addr);
     }
+    let (stream, silence) = conn::Watched::new(stream, limits.silence_limit());
     let service = builder
         .graceful_shutdown_signal(move || {
             let mut stop = stop.clone();
@@ -155,20 +211,37 @@ async fn serve_connection(
                 let _ = stop.wait_for(|s| *s).await;
             }
         })
-        .finish(map_config(app, |_| actix_web::dev::AppConfig::default()))
-        .tcp();
+        .finish(map_config(app, |_| actix_web::dev::AppConfig::default()));
     match service.new_service(()).await {
         Ok(service) => {
-            // A connection's protocol errors (a client gone mid-request) are its own.
-            let _ = service.call(stream).await;
+            tokio::select! {
+                served = service.call((stream, actix_http::Protocol::Http1, peer)) => {
+                    // A connection's protocol errors (a malformed request, a client gone
+                    // mid-request) are the client's: actix-http's own ERROR line for them
+                    // is silenced (see `QUIET_LOG_DIRECTIVES`), this one is debug.
+                    if let Err(e) = served {
+                        tracing::debug!("dashboard: connection from {peer:?} ended: {e}");
+                    }
+                }
+                () = silence.expired() => {
+                    tracing::debug!("dashboard: connection from {peer:?} closed: nothing sent to it for {:?}", limits.silence_limit());
+                }
+            }
         }
         Err(()) => tracing::error!("dashboard: the HTTP service could not be built"),
     }
 }
 
+/// Log filter directives the binary adds unless the user's filter names actix_http:
+/// actix-http logs a client's malformed request or broken body at ERROR ("stream
+/// error: ..."), so any client could write ERROR lines into the log. The monitor
+/// logs them at debug itself (target `etcd_monitor::web`).
+pub const QUIET_LOG_DIRECTIVES: &str = "actix_http::h1::dispatcher=off";
+
 /// The application: state, extractor error handlers, security headers and routes.
 fn app(
     state: AppState,
+    policy: web::Data<guard::Policy>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -180,6 +253,7 @@ fn app(
 > {
     App::new()
         .app_data(web::Data::new(state))
+        .app_data(policy)
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         // A request body is a silence or an acknowledgement: tens of KiB at most
@@ -189,11 +263,12 @@ fn app(
                 .limit(MAX_JSON_BODY)
                 .error_handler(error::json_error),
         )
+        // Inside the headers below, so that its own answers carry them too.
+        .wrap(actix_web::middleware::from_fn(guard::guard))
         .wrap(
-            DefaultHeaders::new()
-                .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("Referrer-Policy", "same-origin")),
+            SECURITY_HEADERS
+                .iter()
+                .fold(DefaultHeaders::new(), |h, &header| h.add(header)),
         )
         .configure(|cfg| {
             register(&mut Routes {
@@ -307,6 +382,14 @@ fn register(r: &mut Routes) {
     r.get("/events", sse::events);
     r.get("/assets/{file:.*}", assets::asset);
 
+    // Only in the library's own tests (never in the binary nor the integration
+    // tests' build): a handler that panics, to show the panic is a 500.
+    #[cfg(test)]
+    r.get("/api/v1/test/panic", || async {
+        panic!("a test handler panicked on purpose");
+        #[allow(unreachable_code)]
+        actix_web::HttpResponse::Ok().finish()
+    });
     r.get("/api/v1/health", api::health);
     r.get("/api/v1/clusters", api::clusters);
     r.get("/api/v1/clusters/{name}", api::cluster);
@@ -372,7 +455,7 @@ fn register(r: &mut Routes) {
 }
 
 #[cfg(test)]
-mod tests {
+mod route_tests {
     use super::*;
 
     #[test]
@@ -386,5 +469,99 @@ mod tests {
                 assert_eq!(r.role, Role::Operator, "a change needs an operator: {r:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use crate::config::{ClusterConfig, Overrides, Settings};
+
+    /// Writes `request` and reads one answer (with `Content-Length`) from `s`.
+    fn exchange(s: &mut std::net::TcpStream, request: &str) -> String {
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .and_then(|n| n.trim().parse::<usize>().ok())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed; got {text:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// A handler's panic is a 500 with the JSON error, on a connection that then
+    /// serves the next request; later connections are served too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_panic_is_a_500_and_the_connection_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::load_with_env(None, &Overrides::default(), |_| None).unwrap();
+        settings.store.data_dir = dir.path().to_path_buf();
+        // No etcd is needed: nothing here asks a cluster.
+        settings.clusters = vec![ClusterConfig::plain(
+            "none",
+            vec!["http://127.0.0.1:1".into()],
+        )];
+        let monitor = crate::monitor::Monitor::start(&settings).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let served = monitor
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            (monitor, served)
+        });
+        let answers = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            let mut answers = vec![
+                exchange(&mut s, &get("/api/v1/test/panic")),
+                exchange(&mut s, &get("/api/v1/health")),
+            ];
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            answers.push(exchange(&mut s, &get("/api/v1/test/panic")));
+            answers.push(exchange(&mut s, &get("/")));
+            answers
+        })
+        .await
+        .unwrap();
+        assert!(answers[0].starts_with("HTTP/1.1 500"), "{}", answers[0]);
+        assert!(
+            answers[0].contains("\"code\":\"internal\""),
+            "{}",
+            answers[0]
+        );
+        assert!(
+            answers[0].contains("content-security-policy"),
+            "{}",
+            answers[0]
+        );
+        assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
+        assert!(answers[2].starts_with("HTTP/1.1 500"), "{}", answers[2]);
+        assert!(answers[3].starts_with("HTTP/1.1 200"), "{}", answers[3]);
+        let _ = stop.send(());
+        let (monitor, served) = server.await.unwrap();
+        served.unwrap();
+        monitor.shutdown().await;
     }
 }

@@ -19,6 +19,7 @@ mod browser;
 mod checks;
 mod cli;
 mod cli_edges;
+mod connections;
 mod ctl;
 mod dashboard;
 mod examples;

@@ -90,6 +90,22 @@ impl ResponseError for PageError {
                 "Cluster unavailable",
                 "The cluster did not answer within its deadline; its page on the overview shows which members are reachable.",
             ),
+            ApiError::Forbidden(_) => (
+                "Refused",
+                "Changes are accepted only from the monitor's own pages.",
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                "Method not allowed",
+                "This address exists; follow the page's own links and forms.",
+            ),
+            ApiError::RequestTimeout(_) => (
+                "Request timed out",
+                "The request did not arrive in time; try again.",
+            ),
+            ApiError::MisdirectedRequest(_) => (
+                "Unknown host name",
+                "Open the monitor by its address, or add this name to server.allowed_hosts.",
+            ),
         };
         let page = ErrorPage {
             layout: Layout::new(heading, Nav::None, None),
