@@ -449,7 +449,11 @@ fn register(r: &mut Routes) {
         "/api/v1/benchmarks/{id}",
         vec![
             (Role::Viewer, Method::GET, web::route().to(bench::one)),
-            (Role::Operator, Method::DELETE, web::route().to(bench::delete)),
+            (
+                Role::Operator,
+                Method::DELETE,
+                web::route().to(bench::delete),
+            ),
         ],
     );
 }

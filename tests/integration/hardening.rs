@@ -51,7 +51,7 @@ async fn post(monitor: &Monitor, path: &str, body: &Value) -> (u16, Value) {
     let text = resp.text().await.unwrap();
     (
         status,
-        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text)),
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
 
