@@ -20,10 +20,10 @@ pub struct AlertLimits {
     /// Bytes of one silence's matchers, author and comment together.
     pub max_silence_bytes: usize,
     /// Ended silences are kept this long (shown on the alerts page), then deleted.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub silence_retention: Duration,
     /// Alert history entries older than this are deleted.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub history_retention: Duration,
     /// At most this many history entries are kept; the oldest go first.
     pub max_history_entries: u64,

@@ -445,7 +445,7 @@ pub fn delete(store: &Store, id: &str) -> Result<()> {
 #[serde(deny_unknown_fields, default)]
 pub struct RunRetention {
     /// A run that started longer ago than this is deleted.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub max_age: std::time::Duration,
     /// Past this many runs the oldest (in id order, which is time order for the
     /// runs etcd-monitor makes) are deleted.

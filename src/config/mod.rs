@@ -58,10 +58,10 @@ pub struct ServerSettings {
     /// one ends (lowered to half the open-file limit if that is smaller).
     pub max_connections: usize,
     /// A request's headers, and then its body, must each arrive within it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub request_timeout: Duration,
     /// An idle keep-alive connection is closed after it (zero: one request per connection).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::duration")]
     pub keep_alive: Duration,
     /// Host names (besides IP addresses, `localhost` and, on a wildcard address, the
     /// machine's name) that requests may name in `Host`; `"*"` accepts any. A name
