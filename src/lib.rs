@@ -18,6 +18,7 @@ pub mod ops;
 pub mod promtext;
 pub mod store;
 pub mod time;
+pub mod units;
 pub mod web;
 
 /// This process's resident memory, from /proc (Linux); `None` elsewhere.

@@ -12,7 +12,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use super::rules::{Condition, Rule, Scope};
-use crate::web::units::{human, Unit};
+use crate::units::{human, Unit};
 
 /// What a template is rendered with.
 #[derive(Debug, Clone, Serialize)]

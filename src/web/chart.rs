@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use super::units::{self, Unit};
+use crate::units::{self, Unit};
 
 /// One line on a chart.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -17,7 +17,6 @@ mod guard;
 pub mod keys;
 pub mod pages;
 mod sse;
-pub mod units;
 
 use std::future::Future;
 use std::net::TcpListener;

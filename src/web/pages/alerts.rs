@@ -12,7 +12,7 @@ use crate::alert::manager::{AlertView, AlertsView, HistoryEntry, HistoryFilter, 
 use crate::alert::routing::Silence;
 use crate::alert::rules::RESERVED_LABELS;
 use crate::alert::AlertPhase;
-use crate::web::units::{human_short, Unit};
+use crate::units::{human_short, Unit};
 use crate::web::{ApiError, AppState};
 
 /// History entries a page shows unless `limit` says otherwise.

@@ -8,9 +8,9 @@ use super::alerts::layout;
 use super::views::{ms_time, Badge, Layout, Link, Nav, TimeView};
 use super::{ok, urlencode, PageError, PageResult};
 use crate::bench::history::{self, ComparedRun, RunSummary, StoredRun};
+use crate::units::{human, Unit};
 use crate::web::bench::{CompareParams, ListParams};
 use crate::web::chart::{bars, Bar};
-use crate::web::units::{human, Unit};
 use crate::web::AppState;
 
 const CHART_WIDTH: u32 = 720;

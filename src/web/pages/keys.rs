@@ -8,8 +8,8 @@ use askama::Template;
 use super::alerts::layout;
 use super::{find, ok, urlencode, Layout, Link, Nav, PageResult};
 use crate::ops::browse::{self, Entry, KeyMeta};
+use crate::units::{human_short, Unit};
 use crate::web::keys::{bytes_query, KeyParams, KeysParams};
-use crate::web::units::{human_short, Unit};
 use crate::web::AppState;
 
 /// A row of the listing: a folder or a key.

@@ -17,10 +17,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
 use super::chart::{self, ChartSeries, ChartSpec};
-use super::units::Unit;
 use super::{ApiError, AppState};
 use crate::collect::snapshot::ClusterSnapshot;
 use crate::store::query::{self, Aggregate, HistoryQuery};
+use crate::units::Unit;
 pub use alerts::alerts;
 use alerts::{cluster_alert_rows, layout, AlertBadges};
 pub use bench::{benchmark, benchmark_comparison, benchmarks};
@@ -758,7 +758,7 @@ pub async fn about(state: web::Data<AppState>) -> PageResult {
         version: env!("CARGO_PKG_VERSION"),
         uptime: duration_text(state.started.elapsed().as_millis() as i64),
         memory: crate::resident_memory_bytes()
-            .map(|b| super::units::human(b as f64, Unit::Bytes))
+            .map(|b| crate::units::human(b as f64, Unit::Bytes))
             .unwrap_or_else(|| "unknown".into()),
         clusters: state.board.names().count(),
         interval: humantime::format_duration(std::time::Duration::from_millis(

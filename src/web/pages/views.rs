@@ -7,7 +7,7 @@ use super::alerts::{AlertBadges, AlertRow};
 use super::{urlencode, TimeRange, RANGES};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot, Timestamp};
 use crate::store::{StoreHealth, StoreStats};
-use crate::web::units::{human, Unit};
+use crate::units::{human, Unit};
 
 /// Which navigation entry a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]

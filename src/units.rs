@@ -1,4 +1,4 @@
-//! Human-readable numbers for the dashboard: one place decides how a latency, a size,
+//! Human-readable numbers, shared vocabulary for every layer (pages, alert templates): one place decides how a latency, a size,
 //! a rate, a count or a ratio reads, so tables, charts and tooltips agree.
 //!
 //! Three significant digits everywhere (`12.3 ms`, `3.34 MiB`, `1.23k/s`, `87.3 %`);
