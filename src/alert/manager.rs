@@ -175,6 +175,31 @@ struct NflogEntry {
     sent_at_ms: i64,
 }
 
+/// Decodes `bytes` as each record the manager stores and shows what decodes, as the
+/// pages and API would: for the fuzz target of stored records.
+#[doc(hidden)]
+pub fn fuzz_stored_records(bytes: &[u8]) {
+    use crate::time::rfc3339_millis;
+    if let Some(e) = readable::<HistoryEntry>(HISTORY_TABLE, bytes) {
+        let _ = (rfc3339_millis(e.at_ms), serde_json::to_string(&e));
+    }
+    if let Some(s) = readable::<Silence>(SILENCES_TABLE, bytes) {
+        let _ = (rfc3339_millis(s.starts_at_ms), rfc3339_millis(s.ends_at_ms));
+        let _ = (s.matches(&BTreeMap::new()), serde_json::to_string(&s));
+    }
+    if let Some(a) = readable::<Acknowledgement>(ACKS_TABLE, bytes) {
+        let _ = (rfc3339_millis(a.at_ms), serde_json::to_string(&a));
+    }
+    if let Some(n) = readable::<NflogEntry>(NFLOG_TABLE, bytes) {
+        let _ = rfc3339_millis(n.sent_at_ms);
+    }
+    if let Ok(state) = EvaluatorState::from_bytes(bytes) {
+        for alert in state.alerts.values() {
+            let _ = serde_json::to_string(alert);
+        }
+    }
+}
+
 /// Silences and acknowledgements: changed by users, read by the manager's task.
 #[derive(Debug, Default)]
 struct Control {
@@ -210,6 +235,10 @@ struct Shared {
     published: Condvar,
     history_seq: AtomicU32,
     limits: super::limits::AlertLimits,
+    /// Held from the count of open silences to the new one's insertion, so that
+    /// concurrent requests cannot pass `max_silences` together (`control` itself is
+    /// not held over the disk write, which would stall the manager's task).
+    adding_silence: Mutex<()>,
 }
 
 /// The handle the web layer and the CLI hold.
@@ -378,6 +407,7 @@ impl AlertManager {
                 "the silence must end after it starts, and in the future",
             ));
         }
+        let _adding = lock(&self.shared.adding_silence);
         let open = lock(&self.shared.control)
             .silences
             .iter()
@@ -702,6 +732,7 @@ pub fn start(
         published_version: Mutex::new(0),
         published: Condvar::new(),
         history_seq: AtomicU32::new(0),
+        adding_silence: Mutex::new(()),
         limits: alerting.limits.clone(),
     });
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -1230,5 +1261,52 @@ impl Engine {
         }
         let shared = self.shared.clone();
         let _ = tokio::task::spawn_blocking(move || shared.record(&history)).await;
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use crate::store::Retention;
+
+    /// Sixteen threads create silences at once with room for three: three are made.
+    /// Before the count and the insertion were under one lock, up to all sixteen
+    /// passed the count together.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_creates_do_not_pass_max_silences() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(&dir.path().join("s.redb"), Retention::default()).unwrap());
+        let mut settings = Settings::load_with_env(None, &Default::default(), |_| None).unwrap();
+        settings.clusters.clear();
+        settings.alerting.limits.max_silences = 3;
+        let collectors = crate::collect::Collectors::start(&settings, None).unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let (manager, _task) = start(&settings, collectors.board.clone(), store, stop).unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let (manager, barrier) = (manager.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    manager
+                        .create_silence(NewSilence {
+                            matchers: vec![format!("member=m{i}")],
+                            starts_at_ms: None,
+                            ends_at_ms: None,
+                            duration: Some(Duration::from_secs(3600)),
+                            created_by: "test".into(),
+                            comment: "race".into(),
+                        })
+                        .is_ok()
+                })
+            })
+            .collect();
+        let made = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|&ok| ok)
+            .count();
+        assert_eq!(made, 3);
     }
 }
