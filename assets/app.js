@@ -23,7 +23,8 @@
       }
     });
     // Chart axis labels carry data-ts and the form the server chose (data-fmt).
-    root.querySelectorAll("svg text[data-ts]").forEach((el) => {
+    // (and the times in "no data before 04:20").
+    root.querySelectorAll("svg text[data-ts], svg tspan[data-ts]").forEach((el) => {
       const ms = Number(el.dataset.ts);
       if (!Number.isFinite(ms)) return;
       const d = new Date(ms);

@@ -77,6 +77,9 @@ const X_TICK_SPACING: f64 = 90.0;
 const HOVER_SPACING: f64 = 6.0;
 /// Narrower empty stretches are shaded but not labelled: the text would not fit.
 const GAP_LABEL_MIN_W: f64 = 52.0;
+/// The narrowest empty stretch at an end of the range that says since or before when
+/// ("no data before 04:20").
+const EDGE_LABEL_MIN_W: f64 = 130.0;
 
 /// The chart as an `<svg class="chart">` element, sized `width` x `height` (at least
 /// 160 x 90) in user units, scaling with CSS.
@@ -279,14 +282,40 @@ pub fn render(spec: &ChartSpec, series: &[ChartSeries]) -> String {
 
     if has_data {
         let mid = (frame.top + frame.bottom) / 2.0 + 4.0;
+        // A chart with data only at one end (a young monitor, a member gone quiet)
+        // must not read as a chart without data: an empty stretch at either end of the
+        // range says when the data starts or stops, where it has the room.
+        let fmt = if i128::from(to) - i128::from(from) < 2 * i128::from(DAY) {
+            TimeFmt::Hm
+        } else {
+            TimeFmt::Md
+        };
         for &(a, b) in &regions {
             let (xa, xb) = (frame.x(a), frame.x(b));
-            if xb - xa >= GAP_LABEL_MIN_W {
-                out.push_str(r#"<text class="nodata""#);
-                attr_px(&mut out, "x", (xa + xb) / 2.0);
-                attr_px(&mut out, "y", mid);
-                out.push_str(r#" text-anchor="middle">no data</text>"#);
+            if xb - xa < GAP_LABEL_MIN_W {
+                continue;
             }
+            let edge = match (a == from, b == to) {
+                (true, false) => Some(("no data before ", b)),
+                (false, true) => Some(("no data since ", a)),
+                _ => None,
+            };
+            out.push_str(r#"<text class="nodata""#);
+            attr_px(&mut out, "x", (xa + xb) / 2.0);
+            attr_px(&mut out, "y", mid);
+            out.push_str(r#" text-anchor="middle">"#);
+            match edge {
+                Some((words, t)) if xb - xa >= EDGE_LABEL_MIN_W => {
+                    let _ = write!(
+                        out,
+                        r#"{words}<tspan data-ts="{t}" data-fmt="{}">{}</tspan>"#,
+                        fmt.name(),
+                        fmt.format(t)
+                    );
+                }
+                _ => out.push_str("no data"),
+            }
+            out.push_str("</text>");
         }
     } else {
         out.push_str(r#"<text class="nodata""#);
@@ -1262,6 +1291,42 @@ mod tests {
     }
 
     #[test]
+    fn data_at_one_end_is_not_called_a_chart_without_data() {
+        // A young monitor: the last 5 minutes of the hour. Before the fix the stretch
+        // before it said "no data", and a newcomer read the chart as empty.
+        let young: Vec<_> = regular(240, |i| i as f64)
+            .into_iter()
+            .filter(|&(t, _)| t - T0 >= 55 * 60_000)
+            .collect();
+        let first = young[0].0;
+        let svg = render(&spec("young"), &[series("a", young)]);
+        assert_clean(&svg);
+        let before = format!(
+            r#">no data before <tspan data-ts="{first}" data-fmt="hm">{}</tspan></text>"#,
+            TimeFmt::Hm.format(first)
+        );
+        assert!(svg.contains(&before), "{svg}");
+        assert!(!svg.contains(">no data</text>"), "{svg}");
+        // A member gone quiet after 20 minutes: "since".
+        let quiet: Vec<_> = regular(80, |i| i as f64);
+        let last = quiet[79].0;
+        let svg = render(&spec("quiet"), &[series("a", quiet)]);
+        assert!(
+            svg.contains(&format!(r#">no data since <tspan data-ts="{last}""#)),
+            "{svg}"
+        );
+        // Too narrow for the long form: the short one.
+        let mut narrow = spec("narrow");
+        narrow.width = 260;
+        let young: Vec<_> = regular(240, |i| i as f64)
+            .into_iter()
+            .filter(|&(t, _)| t - T0 >= 30 * 60_000)
+            .collect();
+        let svg = render(&narrow, &[series("a", young)]);
+        assert!(svg.contains(">no data</text>"), "{svg}");
+    }
+
+    #[test]
     fn gaps_break_the_line_and_say_no_data() {
         // 0..20 min, nothing for 30 minutes but a lone point at 35 min, then 50..60 min.
         let mut pts = regular(240, |i| i as f64);
@@ -1299,7 +1364,7 @@ mod tests {
             .collect();
         let svg = render(&spec("late"), &[series("a", pts)]);
         assert_eq!(svg.matches(r#"<rect class="gap""#).count(), 1);
-        assert_eq!(svg.matches(">no data</text>").count(), 1);
+        assert_eq!(svg.matches(">no data before <tspan").count(), 1);
         // Another series covering the start fills it.
         let svg = render(
             &spec("late"),
