@@ -105,7 +105,7 @@ pub async fn cluster_facts(
 ) -> (ClusterFacts, Vec<String>) {
     let mut facts = ClusterFacts::default();
     let timeout = connector.request_timeout();
-    let client = match connector.connect(endpoints).await {
+    let client = match connector.answering_client(endpoints).await {
         Ok(c) => c,
         Err(e) => {
             facts.errors.push(e.to_string());

@@ -133,7 +133,7 @@ async fn auth_state(cluster: &ClusterConfig, collect: &CollectSettings) -> Auth 
         Ok(c) => c,
         Err(e) => return Auth::Unknown(e.to_string()),
     };
-    let mut client = match connector.connect(&cluster.endpoints).await {
+    let mut client = match connector.answering_client(&cluster.endpoints).await {
         Ok(c) => c,
         Err(e) => return Auth::Unknown(e.to_string()),
     };

@@ -208,6 +208,12 @@ impl Connector {
         Ok(members)
     }
 
+    /// A client of one member of `endpoints` that answered (see [`Members`]): for a
+    /// few calls where a hung member must not fail or stall them.
+    pub async fn answering_client(&self, endpoints: &[String]) -> Result<Client> {
+        self.members(endpoints).await?.client().await
+    }
+
     /// A gRPC client for `endpoints`, balanced across them by tonic, which also
     /// sends requests to a member that accepted TCP but never answers: where a
     /// hung member must not fail a call, use [`Connector::members`].
