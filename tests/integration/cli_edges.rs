@@ -332,6 +332,36 @@ fn config_check_shows_durations_as_written() {
     }
 }
 
+/// A list set from the environment is split at commas (before, it was one string and
+/// `serve` refused it: "invalid type: string, expected a sequence").
+#[test]
+fn allowed_hosts_from_the_environment_are_a_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "").unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "-c"])
+        .arg(&file)
+        .env(
+            "ETCD_MONITOR__SERVER__ALLOWED_HOSTS",
+            "monitor.example.com,.example.org",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(r#"allowed_hosts = ["#)
+            && text.contains(r#""monitor.example.com""#)
+            && text.contains(r#"".example.org""#),
+        "{text}"
+    );
+}
+
 fn bench_put(cwd: &Path, monitor_addr: &str, endpoints: &str) -> Output {
     Command::new(BIN)
         .current_dir(cwd)
