@@ -11,6 +11,8 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod etcd;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod localetcd;
 pub mod monitor;
 pub mod notify;

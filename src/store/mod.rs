@@ -13,7 +13,8 @@
 
 pub mod codec;
 pub mod query;
-mod records;
+#[doc(hidden)]
+pub mod records;
 mod writer;
 
 use std::collections::HashMap;
