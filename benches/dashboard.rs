@@ -524,11 +524,10 @@ async fn measure(
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let served = monitor
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await;
+        let served = etcd_monitor::web::serve(&monitor, listener, async move {
+            let _ = stopped.await;
+        })
+        .await;
         (monitor, served)
     });
 

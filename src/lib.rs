@@ -13,12 +13,14 @@ pub mod config;
 pub mod etcd;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod labels;
 pub mod localetcd;
 pub mod monitor;
 pub mod notify;
 pub mod ops;
 pub mod promtext;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod units;
 pub mod web;

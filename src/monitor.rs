@@ -1,8 +1,7 @@
-//! The running product: store, its writer, collectors, and the web server over them.
+//! The running product: store, its writer, collectors, the alert manager and
+//! scheduled benchmarks. The web layer serves the dashboard over it (`web::serve`).
 //! `serve`, `demo` and the integration tests all start it the same way.
 
-use std::future::Future;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::alert::manager::{self as alert_manager, AlertManager};
@@ -10,6 +9,7 @@ use crate::alert::AlertError;
 use crate::collect::Collectors;
 use crate::config::Settings;
 use crate::etcd::EtcdError;
+use crate::ops::clients::ClusterClients;
 use crate::store::{Store, StoreError, StoreWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +27,14 @@ pub struct Monitor {
     pub store: Arc<Store>,
     pub alerts: AlertManager,
     writer: StoreWriter,
-    interval: std::time::Duration,
+    pub interval: std::time::Duration,
     /// `[server]`: connection bounds and the host names answered.
-    server: crate::config::ServerSettings,
-    regression_threshold: f64,
+    pub server: crate::config::ServerSettings,
+    pub regression_threshold: f64,
     /// Tells the alert manager and scheduled benchmarks to stop.
     stop: tokio::sync::watch::Sender<bool>,
-    etcd: crate::web::EtcdClients,
+    /// The key browser's clients of the configured clusters.
+    pub etcd: ClusterClients,
     alert_task: tokio::task::JoinHandle<()>,
     bench_task: tokio::task::JoinHandle<()>,
 }
@@ -43,7 +44,7 @@ impl Monitor {
     pub fn start(settings: &Settings) -> Result<Monitor, MonitorError> {
         // The key browser's clients: reading TLS files and passwords fails here,
         // before anything starts; nothing connects until a page asks.
-        let etcd = crate::web::EtcdClients::new(
+        let etcd = ClusterClients::new(
             &settings.clusters,
             settings.collect.request_timeout,
             settings.collect.dial_timeout,
@@ -65,16 +66,19 @@ impl Monitor {
             settings.store.checkpoint_interval,
             settings.store.maintenance_interval,
         );
-        let collectors = match Collectors::start(settings, Some(writer.handle())) {
-            Ok(c) => c,
-            Err(e) => {
-                writer.stop();
-                return Err(e.into());
-            }
-        };
+        let collectors =
+            match Collectors::start(&settings.clusters, &settings.collect, Some(writer.handle())) {
+                Ok(c) => c,
+                Err(e) => {
+                    writer.stop();
+                    return Err(e.into());
+                }
+            };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (alerts, alert_task) = match alert_manager::start(
-            settings,
+            &settings.alerting,
+            &settings.clusters,
+            settings.server.listen,
             collectors.board.clone(),
             store.clone(),
             stop_rx.clone(),
@@ -103,24 +107,6 @@ impl Monitor {
             alert_task,
             bench_task,
         })
-    }
-
-    /// Serves the dashboard and API on `listener` until `shutdown` completes.
-    pub async fn serve(
-        &self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
-        let state = crate::web::AppState {
-            board: self.collectors.board.clone(),
-            store: self.store.clone(),
-            alerts: self.alerts.clone(),
-            started: std::time::Instant::now(),
-            interval_ms: self.interval.as_millis() as i64,
-            regression_threshold: self.regression_threshold,
-            etcd: self.etcd.clone(),
-        };
-        crate::web::launch(state, &self.server, listener, shutdown).await
     }
 
     /// Stops collecting, writes what is queued and takes a last checkpoint.

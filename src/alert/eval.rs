@@ -28,7 +28,7 @@ use super::{cert, AlertError, Fingerprint, Result};
 use crate::collect::derive::Indicators;
 use crate::collect::probe::{member_label, INDICATOR_PREFIX};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
-use crate::config::{ClusterConfig, Settings};
+use crate::etcd::ClusterConfig;
 use crate::store::{Store, Tier};
 
 /// Where an alert is in its life.
@@ -193,12 +193,7 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// The rules of `settings.alerting` over the clusters of `settings`.
-    pub fn new(settings: &Settings) -> Result<Evaluator> {
-        Evaluator::for_clusters(&settings.alerting, &settings.clusters)
-    }
-
-    /// As [`Evaluator::new`], from the parts of the settings it uses.
+    /// The rules of `[alerting]` over the monitored clusters.
     pub fn for_clusters(
         alerting: &AlertingSettings,
         clusters: &[ClusterConfig],

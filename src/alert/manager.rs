@@ -19,7 +19,7 @@ use super::eval::{Alert, AlertPhase, Evaluator, EvaluatorState, TransitionKind};
 use super::routing::{parse_matchers, Acknowledgement, Matcher, RouteConfig, Silence};
 use super::{AlertError, AlertingSettings, Fingerprint, Result};
 use crate::collect::SnapshotBoard;
-use crate::config::Settings;
+use crate::etcd::ClusterConfig;
 use crate::notify::{self, Notification, NotifiedAlert, Receiver, RetryPolicy};
 use crate::store::{RecordOp, Store};
 
@@ -643,14 +643,17 @@ struct Engine {
 
 /// Starts the manager's task on the current tokio runtime. Reads what the store holds
 /// (state, silences, acknowledgements, notification log) first.
+/// `listen` is where the monitor answers: links in notifications point there unless
+/// `alerting.external_url` says otherwise.
 pub fn start(
-    settings: &Settings,
+    alerting: &AlertingSettings,
+    clusters: &[ClusterConfig],
+    listen: std::net::SocketAddr,
     board: SnapshotBoard,
     store: Arc<Store>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(AlertManager, tokio::task::JoinHandle<()>)> {
-    let alerting: &AlertingSettings = &settings.alerting;
-    let mut evaluator = Evaluator::new(settings)?;
+    let mut evaluator = Evaluator::for_clusters(alerting, clusters)?;
     if let Some(bytes) = store
         .read_record(STATE_TABLE, EVALUATOR_KEY)
         .map_err(AlertError::from)?
@@ -739,7 +742,7 @@ pub fn start(
     let external_url = alerting
         .external_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.server.listen));
+        .unwrap_or_else(|| format!("http://{listen}"));
     let mut engine = Engine {
         shared: shared.clone(),
         next_prune_ms: 0,
@@ -1277,12 +1280,22 @@ mod limit_tests {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(Store::open(&dir.path().join("s.redb"), Retention::default()).unwrap());
-        let mut settings = Settings::load_with_env(None, &Default::default(), |_| None).unwrap();
+        let mut settings =
+            crate::config::Settings::load_with_env(None, &Default::default(), |_| None).unwrap();
         settings.clusters.clear();
         settings.alerting.limits.max_silences = 3;
-        let collectors = crate::collect::Collectors::start(&settings, None).unwrap();
+        let collectors =
+            crate::collect::Collectors::start(&settings.clusters, &settings.collect, None).unwrap();
         let (_stop_tx, stop) = watch::channel(false);
-        let (manager, _task) = start(&settings, collectors.board.clone(), store, stop).unwrap();
+        let (manager, _task) = start(
+            &settings.alerting,
+            &settings.clusters,
+            settings.server.listen,
+            collectors.board.clone(),
+            store,
+            stop,
+        )
+        .unwrap();
         let barrier = Arc::new(std::sync::Barrier::new(16));
         let threads: Vec<_> = (0..16)
             .map(|i| {

@@ -711,7 +711,7 @@ async fn watch_latency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ClusterConfig;
+    use crate::etcd::ClusterConfig;
 
     /// Invalid specs are refused before any connection (the endpoint does not exist).
     #[tokio::test]

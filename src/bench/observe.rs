@@ -191,7 +191,7 @@ async fn scrape_all(
     urls: &[String],
 ) -> (BTreeMap<String, MetricsSample>, Vec<String>) {
     let results = futures::future::join_all(urls.iter().map(|url| async move {
-        let body = crate::collect::probe::fetch_metrics(connector, url).await?;
+        let body = connector.metrics(url).await.map_err(|e| e.to_string())?;
         let scrape = crate::promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
         Ok(MetricsSample::from_scrape(&scrape, Instant::now()))
     }))

@@ -10,7 +10,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::history::{self, RunSource};
 use super::BenchSpec;
-use crate::config::{ClusterConfig, CollectSettings};
+use crate::collect::settings::CollectSettings;
+use crate::etcd::ClusterConfig;
 use crate::etcd::Connector;
 use crate::store::Store;
 

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::{worst, Finding, Result, Status};
 use crate::collect::derive::MetricsSample;
 use crate::collect::probe::probe_deadline;
+use crate::collect::settings::CollectSettings;
 use crate::collect::snapshot::MemberSnapshot;
 use crate::collect::{ClusterProber, ClusterSnapshot};
-use crate::config::{ClusterConfig, CollectSettings};
+use crate::etcd::ClusterConfig;
 use crate::etcd::{Connector, EtcdError};
 
 const MIB: f64 = 1024.0 * 1024.0;

@@ -179,7 +179,7 @@ impl RunStore {
         match self {
             RunStore::File(store) => Ok(history::get(store, id)?),
             RunStore::Monitor { .. } => {
-                let id = crate::web::pages::urlencode(id);
+                let id = crate::text::urlencode(id);
                 self.api(|http, base| http.get(format!("{base}/api/v1/benchmarks/{id}")))
                     .await
             }
@@ -190,7 +190,7 @@ impl RunStore {
         match self {
             RunStore::File(store) => Ok(history::delete(store, id)?),
             RunStore::Monitor { .. } => {
-                let id = crate::web::pages::urlencode(id);
+                let id = crate::text::urlencode(id);
                 let _: serde_json::Value = self
                     .api(|http, base| http.delete(format!("{base}/api/v1/benchmarks/{id}")))
                     .await?;

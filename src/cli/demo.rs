@@ -53,7 +53,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             monitor.shutdown().await;
             return Err(e.into());
         }
-        monitor.serve(listener, super::shutdown_signal()).await?;
+        crate::web::serve(&monitor, listener, super::shutdown_signal()).await?;
         monitor.shutdown().await;
         drop(cluster);
         eprintln!("demo cluster stopped and removed");

@@ -48,7 +48,7 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         info!(file = %monitor.store.path().display(), "history store");
         info!("API on http://{addr}/api/v1/clusters");
-        monitor.serve(listener, super::shutdown_signal()).await?;
+        crate::web::serve(&monitor, listener, super::shutdown_signal()).await?;
         monitor.shutdown().await;
         Ok(())
     })

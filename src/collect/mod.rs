@@ -3,6 +3,7 @@
 
 pub mod derive;
 pub mod probe;
+pub mod settings;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -12,10 +13,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{ClusterConfig, CollectSettings, Settings};
+use crate::etcd::ClusterConfig;
 use crate::etcd::EtcdError;
 use crate::store::WriterHandle;
 pub use probe::ClusterProber;
+pub use settings::CollectSettings;
 pub use snapshot::{ClusterSnapshot, ClusterStatus};
 
 /// The latest snapshot of every monitored cluster, in config order. Each one is
@@ -65,17 +67,18 @@ impl Collectors {
     /// one supervised collector per cluster.
     /// `history` receives every member's samples after each probe (none: not kept).
     pub fn start(
-        settings: &Settings,
+        clusters: &[ClusterConfig],
+        collect: &CollectSettings,
         history: Option<WriterHandle>,
     ) -> Result<Collectors, EtcdError> {
         // Fail at start on unreadable certificates or passwords, not in the loop.
-        for cluster in &settings.clusters {
-            ClusterProber::new(cluster.clone(), settings.collect.clone())?;
+        for cluster in clusters {
+            ClusterProber::new(cluster.clone(), collect.clone())?;
         }
         let (stop, stop_rx) = watch::channel(false);
         let mut boards = Vec::new();
         let mut tasks = Vec::new();
-        for cluster in &settings.clusters {
+        for cluster in clusters {
             let (tx, rx) = watch::channel(Arc::new(ClusterSnapshot::pending(
                 &cluster.name,
                 &cluster.tags,
@@ -83,7 +86,7 @@ impl Collectors {
             boards.push((cluster.name.clone(), rx));
             tasks.push(tokio::spawn(supervise(
                 cluster.clone(),
-                settings.collect.clone(),
+                collect.clone(),
                 tx,
                 history.clone(),
                 stop_rx.clone(),

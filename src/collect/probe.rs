@@ -17,7 +17,8 @@ use futures::future::join_all;
 
 use super::derive::{Indicators, MetricsSample};
 use super::snapshot::*;
-use crate::config::{ClusterConfig, CollectSettings};
+use crate::collect::settings::CollectSettings;
+use crate::etcd::ClusterConfig;
 use crate::etcd::{with_deadline, Connector, EtcdError};
 use crate::promtext;
 use crate::store::MemberSamples;
@@ -177,7 +178,11 @@ impl ClusterProber {
     }
 
     async fn scrape(&self, url: &str) -> Result<Scraped, String> {
-        let body = fetch_metrics(&self.connector, url).await?;
+        let body = self
+            .connector
+            .metrics(url)
+            .await
+            .map_err(|e| e.to_string())?;
         let at = Instant::now();
         let scrape = promtext::parse(&body).map_err(|e| format!("GET {url}: {e}"))?;
         Ok(Scraped {
@@ -567,16 +572,6 @@ impl ClusterProber {
         self.last_consistency = Some((Instant::now(), check.clone()));
         Some(check)
     }
-}
-
-/// The body of a member's `/metrics` (under the connector's deadline); an HTTP error
-/// status is an error naming the URL.
-pub async fn fetch_metrics(connector: &Connector, url: &str) -> Result<String, String> {
-    let (code, body) = connector.http_get(url).await.map_err(|e| e.to_string())?;
-    if !code.is_success() {
-        return Err(format!("GET {url}: HTTP {code}"));
-    }
-    Ok(body)
 }
 
 /// How a member is named in history: its name, or its ID before it has one.

@@ -9,6 +9,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// The commented default configuration file; `etcd-monitor config default` prints it.
+pub use crate::collect::settings::CollectSettings;
+pub use crate::etcd::settings::{
+    normalize_endpoint, split_endpoints, AuthConfig, ClusterConfig, TlsConfig,
+};
+
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// Prefix of environment overrides: `ETCD_MONITOR__SECTION__KEY`.
@@ -140,80 +145,6 @@ impl StoreSettings {
             minute: self.minute_retention,
             hour: self.hour_retention,
         }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CollectSettings {
-    #[serde(with = "crate::time::duration")]
-    pub interval: Duration,
-    #[serde(with = "crate::time::duration")]
-    pub request_timeout: Duration,
-    #[serde(with = "crate::time::duration")]
-    pub dial_timeout: Duration,
-    #[serde(with = "crate::time::duration")]
-    pub consistency_interval: Duration,
-    /// How long a member's `/health` "true" is trusted while its Status answers
-    /// with no errors; zero asks `/health` at every probe.
-    #[serde(with = "crate::time::duration")]
-    pub health_interval: Duration,
-    /// How long the member list is reused while every Status answers as before;
-    /// zero asks for it at every probe.
-    #[serde(with = "crate::time::duration")]
-    pub member_list_interval: Duration,
-    pub max_raft_index_lag: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterConfig {
-    pub name: String,
-    pub endpoints: Vec<String>,
-    #[serde(default)]
-    pub metrics_urls: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-    #[serde(default)]
-    pub auth: Option<AuthConfig>,
-    /// Scheduled benchmarks may load this cluster (never by default).
-    #[serde(default)]
-    pub allow_benchmark: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-}
-
-/// Credentials for etcd's auth. The password itself never sits in the config:
-/// it is read from an environment variable or a file when a client connects.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub user: String,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
-}
-
-impl AuthConfig {
-    /// Reads the password from where the config says it lives.
-    pub fn password(&self) -> std::result::Result<String, String> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (auth.password_env) is not set"));
-        }
-        if let Some(path) = &self.password_file {
-            return std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read auth.password_file {}: {e}", path.display()));
-        }
-        Err("auth needs password_env or password_file".into())
     }
 }
 
@@ -483,40 +414,6 @@ impl Settings {
     }
 }
 
-impl ClusterConfig {
-    /// A cluster with only a name and endpoints (no TLS, auth or tags).
-    pub fn plain(name: &str, endpoints: Vec<String>) -> Self {
-        ClusterConfig {
-            name: name.to_string(),
-            endpoints,
-            metrics_urls: Vec::new(),
-            tags: Vec::new(),
-            tls: None,
-            auth: None,
-            allow_benchmark: false,
-        }
-    }
-}
-
-/// Splits `a,b c` as etcdctl does for `--endpoints` and `ETCDCTL_ENDPOINTS`.
-pub fn split_endpoints(list: &str) -> Vec<String> {
-    list.split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(normalize_endpoint)
-        .collect()
-}
-
-/// `127.0.0.1:2379` -> `http://127.0.0.1:2379` (etcdctl accepts both); trailing `/` dropped.
-pub fn normalize_endpoint(e: &str) -> String {
-    let e = e.trim().trim_end_matches('/');
-    if e.contains("://") {
-        e.to_string()
-    } else {
-        format!("http://{e}")
-    }
-}
-
 /// A file the config names (a certificate, a password) must be there to be read when
 /// it is needed: found at load (`config check`, `serve` start), not at the first probe
 /// or notification. Only opened, never read (a secret stays where it is).
@@ -608,9 +505,9 @@ mod tests {
     fn load_err(toml: &str) -> String {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(toml.as_bytes()).unwrap();
-        Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env)
-            .unwrap_err()
-            .to_string()
+        let e = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap_err();
+        // As `main` prints it: the error and its causes.
+        crate::etcd::error_chain(&e)
     }
 
     #[test]

@@ -11,7 +11,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::config::ClusterConfig;
+pub mod settings;
+
+pub use settings::ClusterConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
@@ -226,6 +228,19 @@ impl Connector {
             Client::connect(endpoints, Some(self.options.clone())),
         )
         .await
+    }
+
+    /// The body of a member's `/metrics` at `url` (under the request deadline); an
+    /// HTTP error status is an error naming the URL.
+    pub async fn metrics(&self, url: &str) -> Result<String> {
+        let (code, body) = self.http_get(url).await?;
+        if !code.is_success() {
+            return Err(EtcdError::Call {
+                what: format!("GET {url}"),
+                message: format!("HTTP {code}"),
+            });
+        }
+        Ok(body)
     }
 
     /// GET `url` and return the body, within the request deadline.

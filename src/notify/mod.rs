@@ -315,7 +315,7 @@ impl Notification {
 /// as 16 hex digits. Alertmanager sends this as an alert's `fingerprint`.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     // One implementation: the alert module identifies alerts by the same hash.
-    crate::alert::Fingerprint::of(labels).to_string()
+    crate::labels::Fingerprint::of(labels).to_string()
 }
 
 /// Go's zero `time.Time` as JSON encodes it; Alertmanager sends it as `endsAt` of an

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod browse;
+pub mod clients;
 pub mod cluster;
 pub mod json;
 pub mod kv;

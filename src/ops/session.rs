@@ -38,7 +38,7 @@ impl Session {
             .iter()
             .map(|e| match (https, e.contains("://")) {
                 (true, false) => format!("https://{}", e.trim().trim_end_matches('/')),
-                _ => crate::config::normalize_endpoint(e),
+                _ => crate::etcd::settings::normalize_endpoint(e),
             })
             .collect();
         let members = connector

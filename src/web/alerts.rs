@@ -7,22 +7,9 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::alert::manager::{HistoryFilter, NewSilence};
-use crate::alert::{AlertError, Fingerprint};
+use crate::alert::Fingerprint;
 
 type ApiResult = Result<HttpResponse, ApiError>;
-
-impl From<AlertError> for ApiError {
-    fn from(e: AlertError) -> Self {
-        match e {
-            AlertError::BadRequest(m) => ApiError::BadRequest(m),
-            AlertError::NotFound(m) => ApiError::NotFound(m),
-            other => {
-                tracing::error!("alerts: {other}");
-                ApiError::Internal(other.to_string())
-            }
-        }
-    }
-}
 
 /// Pending and firing alerts, with what mutes them and where they go.
 pub async fn active(state: web::Data<AppState>) -> HttpResponse {

@@ -16,21 +16,6 @@ pub const MAX_LIST: usize = 1000;
 /// Runs one comparison may hold.
 pub const MAX_COMPARED: usize = 20;
 
-impl From<HistoryError> for ApiError {
-    fn from(e: HistoryError) -> Self {
-        match e {
-            HistoryError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            HistoryError::Invalid(_) => ApiError::BadRequest(e.to_string()),
-            HistoryError::Exists(_) => ApiError::Conflict(e.to_string()),
-            HistoryError::Store(s) => s.into(),
-            HistoryError::Corrupt { .. } => {
-                tracing::error!("benchmarks: {e}");
-                ApiError::Internal(e.to_string())
-            }
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {

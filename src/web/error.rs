@@ -1,8 +1,13 @@
-//! The one mapping from errors to HTTP: `{"error":{"code":..,"message":..}}`.
+//! The one mapping from errors to HTTP: `{"error":{"code":..,"message":..}}`,
+//! and from every domain error to it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
+
+use crate::alert::AlertError;
+use crate::bench::history::HistoryError;
+use crate::ops::clients::ClientsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,6 +45,50 @@ impl From<crate::store::StoreError> for ApiError {
                 tracing::error!("store: {other}");
                 ApiError::Internal(format!("history store: {other}"))
             }
+        }
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        match e {
+            AlertError::BadRequest(m) => ApiError::BadRequest(m),
+            AlertError::NotFound(m) => ApiError::NotFound(m),
+            other => {
+                tracing::error!("alerts: {other}");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            HistoryError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            HistoryError::Exists(_) => ApiError::Conflict(e.to_string()),
+            HistoryError::Store(s) => s.into(),
+            HistoryError::Corrupt { .. } => {
+                tracing::error!("benchmarks: {e}");
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ClientsError> for ApiError {
+    fn from(e: ClientsError) -> Self {
+        match e {
+            ClientsError::UnknownCluster(_) | ClientsError::NoKey { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            ClientsError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+            // The cluster's own words, after its name.
+            ClientsError::Unavailable { cluster, source } => {
+                ApiError::Unavailable(format!("cluster {cluster}: {source}"))
+            }
+            ClientsError::Incomplete { .. } => ApiError::Unavailable(e.to_string()),
         }
     }
 }

@@ -1,142 +1,16 @@
-//! The key browser's side of the web layer: one etcd client per configured cluster
-//! (connected on first use, through the cluster's [`Connector`]), query parameters
-//! to [`browse`] requests, and the JSON API over them. Read-only: changes from the
-//! web wait for access control.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! The key browser's side of the web layer: query parameters to [`browse`]
+//! requests, and the JSON API over them; the clients are [`crate::ops::clients`].
+//! Read-only: changes from the web wait for access control.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::pages::urlencode;
 use super::{ApiError, AppState};
-use crate::config::ClusterConfig;
-use crate::etcd::{Connector, EtcdError, Members};
-use crate::ops::browse::{self, BrowseError, Entry, KeyMeta, KeyValue, Level, ListRequest};
+use crate::ops::browse::{self, Entry, KeyMeta, ListRequest};
 
 /// Entries a page shows when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
-
-/// A listing makes one call per dense folder and one count per folder, each with
-/// the request deadline; this bounds the whole, so a slow cluster cannot hold a
-/// page for limit × deadline.
-const LISTING_DEADLINES: u32 = 4;
-
-struct ClusterClient {
-    endpoints: Vec<String>,
-    connector: Connector,
-    /// Connected on first use (to the members that answer; a read goes on to the
-    /// next member when one hangs later); forgotten after an error so the next
-    /// request reconnects (and re-authenticates) instead of reusing a broken channel.
-    client: Mutex<Option<Members>>,
-}
-
-/// gRPC clients of the configured clusters, by name.
-#[derive(Clone, Default)]
-pub struct EtcdClients {
-    clusters: Arc<HashMap<String, ClusterClient>>,
-}
-
-impl EtcdClients {
-    /// Reads every cluster's TLS files and password now (a bad path fails at start);
-    /// connects nothing yet.
-    pub fn new(
-        clusters: &[ClusterConfig],
-        request_timeout: Duration,
-        dial_timeout: Duration,
-    ) -> Result<EtcdClients, EtcdError> {
-        let mut map = HashMap::new();
-        for c in clusters {
-            map.insert(
-                c.name.clone(),
-                ClusterClient {
-                    endpoints: c.endpoints.clone(),
-                    connector: Connector::new(c, request_timeout, dial_timeout)?,
-                    client: Mutex::new(None),
-                },
-            );
-        }
-        Ok(EtcdClients {
-            clusters: Arc::new(map),
-        })
-    }
-
-    fn cluster(&self, name: &str) -> Result<&ClusterClient, ApiError> {
-        self.clusters
-            .get(name)
-            .ok_or_else(|| ApiError::NotFound(format!("unknown cluster {name:?}")))
-    }
-
-    /// Runs `op` with the cluster's members (every call under the request
-    /// deadline); the whole of it is bounded too. etcd's failures become 503
-    /// naming the cluster.
-    async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(Members) -> Fut,
-        Fut: std::future::Future<Output = browse::Result<T>>,
-    {
-        let cluster = self.cluster(name)?;
-        let unavailable = |e: &dyn std::fmt::Display| {
-            // A broken channel or an expired token: connect afresh next time.
-            *cluster.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            ApiError::Unavailable(format!("cluster {name}: {e}"))
-        };
-        let cached = cluster
-            .client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let client = match cached {
-            Some(c) => c,
-            None => {
-                // Not under the lock: a hung connect must not queue every request.
-                let c = cluster
-                    .connector
-                    .members(&cluster.endpoints)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                *cluster.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
-                c
-            }
-        };
-        let timeout = cluster.connector.request_timeout();
-        let whole = timeout * LISTING_DEADLINES;
-        match tokio::time::timeout(whole, op(client)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(BrowseError::Invalid { param, message })) => {
-                Err(ApiError::BadRequest(format!("{param}: {message}")))
-            }
-            Ok(Err(BrowseError::Etcd(e))) => Err(unavailable(&e)),
-            Err(_) => Err(unavailable(&format!("no complete answer within {whole:?}"))),
-        }
-    }
-
-    pub async fn list(&self, name: &str, req: ListRequest) -> Result<Level, ApiError> {
-        self.run(
-            name,
-            |members| async move { browse::list(&members, &req).await },
-        )
-        .await
-    }
-
-    pub async fn read(&self, name: &str, key: Vec<u8>) -> Result<KeyValue, ApiError> {
-        let found = self
-            .run(name, |members| async move {
-                browse::read(&members, &key, browse::DEFAULT_MAX_VALUE)
-                    .await
-                    .map(|kv| kv.ok_or(key))
-            })
-            .await?;
-        found.map_err(|key| {
-            ApiError::NotFound(format!(
-                "cluster {name} has no key {:?}",
-                String::from_utf8_lossy(&key)
-            ))
-        })
-    }
-}
 
 /// `prefix`, `after`: as text, or as hex (`prefix_hex`, `after_hex`) for keys that
 /// are not UTF-8. `limit`: 1..=1000.

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use crate::collect::SnapshotBoard;
 use crate::store::Store;
 pub use error::ApiError;
-pub use keys::EtcdClients;
 
 /// What every handler can read.
 #[derive(Clone)]
@@ -45,7 +44,26 @@ pub struct AppState {
     /// `[bench] regression_threshold`: comparisons use it unless asked otherwise.
     pub regression_threshold: f64,
     /// The key browser's connections to the configured clusters.
-    pub etcd: EtcdClients,
+    pub etcd: crate::ops::clients::ClusterClients,
+}
+
+/// Serves the dashboard and API of a started monitor on `listener` until `shutdown`
+/// completes.
+pub async fn serve(
+    monitor: &crate::monitor::Monitor,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let state = AppState {
+        board: monitor.collectors.board.clone(),
+        store: monitor.store.clone(),
+        alerts: monitor.alerts.clone(),
+        started: Instant::now(),
+        interval_ms: i64::try_from(monitor.interval.as_millis()).unwrap_or(i64::MAX),
+        regression_threshold: monitor.regression_threshold,
+        etcd: monitor.etcd.clone(),
+    };
+    launch(state, &monitor.server, listener, shutdown).await
 }
 
 /// Pages may load only the monitor's own CSS and scripts; SVG charts are inline
@@ -94,7 +112,7 @@ pub async fn launch(
                 .build()
                 .and_then(|rt| {
                     tokio::task::LocalSet::new()
-                        .block_on(&rt, serve(state, policy, limits, listener, stopped))
+                        .block_on(&rt, serve_on(state, policy, limits, listener, stopped))
                 });
             let _ = done.send(served);
         })?;
@@ -125,7 +143,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// no more are accepted, and new ones wait in the kernel's backlog (costing no
 /// descriptor of ours) until one ends; every connection ends within bounded time
 /// (see [`conn`]).
-async fn serve(
+async fn serve_on(
     state: AppState,
     policy: guard::Policy,
     limits: conn::Limits,
@@ -525,11 +543,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let served = monitor
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await;
+            let served = super::serve(&monitor, listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
             (monitor, served)
         });
         let answers = tokio::task::spawn_blocking(move || {

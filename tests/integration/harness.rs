@@ -103,11 +103,10 @@ impl Monitor {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(async move {
-            let served = product
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await;
+            let served = etcd_monitor::web::serve(&product, listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
             (product, served)
         });
         Monitor {

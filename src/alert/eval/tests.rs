@@ -9,7 +9,7 @@ use crate::collect::probe::set_status;
 use crate::collect::snapshot::{
     Alarm, ConsistencyCheck, LeaderInfo, MemberStatus, Quorum, Timestamp,
 };
-use crate::config::TlsConfig;
+use crate::etcd::settings::TlsConfig;
 use crate::store::{MemberSamples, Retention};
 
 /// 2026-11-27 00:00:00 UTC.

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::alerts::layout;
 use super::views::{ms_time, Badge, Layout, Link, Nav, TimeView};
-use super::{ok, urlencode, PageError, PageResult};
+use super::{ok, urlencode, PageResult};
 use crate::bench::history::{self, ComparedRun, RunSummary, StoredRun};
 use crate::units::{human, Unit};
 use crate::web::bench::{CompareParams, ListParams};
@@ -496,11 +496,4 @@ pub async fn benchmark_comparison(
         p99_svg: bars("p99 latency", &p99, CHART_WIDTH),
         json_href,
     })
-}
-
-/// Stored runs' errors as the API maps them, for `?` in the handlers above.
-impl From<history::HistoryError> for PageError {
-    fn from(e: history::HistoryError) -> Self {
-        PageError(e.into())
-    }
 }

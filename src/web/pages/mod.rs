@@ -44,20 +44,10 @@ impl std::fmt::Display for PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
-        PageError(e)
-    }
-}
-
-impl From<actix_web::error::BlockingError> for PageError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl From<crate::store::StoreError> for PageError {
-    fn from(e: crate::store::StoreError) -> Self {
+/// Every error the API maps (see [`super::error`]) is a page's error too, with the
+/// same status.
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
         PageError(e.into())
     }
 }
@@ -777,18 +767,7 @@ pub async fn not_found(req: HttpRequest) -> PageResult {
     ))))
 }
 
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use crate::text::urlencode;
 
 #[cfg(test)]
 mod tests {

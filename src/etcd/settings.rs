@@ -1,0 +1,92 @@
+//! How to reach a cluster (`[[clusters]]`): endpoints, TLS, auth, tags. Loaded
+//! and checked by [`crate::config`]; used by every connection.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub metrics_urls: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Scheduled benchmarks may load this cluster (never by default).
+    #[serde(default)]
+    pub allow_benchmark: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// Credentials for etcd's auth. The password itself never sits in the config:
+/// it is read from an environment variable or a file when a client connects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub user: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// Reads the password from where the config says it lives.
+    pub fn password(&self) -> std::result::Result<String, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var)
+                .map_err(|_| format!("environment variable {var} (auth.password_env) is not set"));
+        }
+        if let Some(path) = &self.password_file {
+            return std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read auth.password_file {}: {e}", path.display()));
+        }
+        Err("auth needs password_env or password_file".into())
+    }
+}
+
+impl ClusterConfig {
+    /// A cluster with only a name and endpoints (no TLS, auth or tags).
+    pub fn plain(name: &str, endpoints: Vec<String>) -> Self {
+        ClusterConfig {
+            name: name.to_string(),
+            endpoints,
+            metrics_urls: Vec::new(),
+            tags: Vec::new(),
+            tls: None,
+            auth: None,
+            allow_benchmark: false,
+        }
+    }
+}
+
+/// Splits `a,b c` as etcdctl does for `--endpoints` and `ETCDCTL_ENDPOINTS`.
+pub fn split_endpoints(list: &str) -> Vec<String> {
+    list.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(normalize_endpoint)
+        .collect()
+}
+
+/// `127.0.0.1:2379` -> `http://127.0.0.1:2379` (etcdctl accepts both); trailing `/` dropped.
+pub fn normalize_endpoint(e: &str) -> String {
+    let e = e.trim().trim_end_matches('/');
+    if e.contains("://") {
+        e.to_string()
+    } else {
+        format!("http://{e}")
+    }
+}

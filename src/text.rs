@@ -1,0 +1,26 @@
+//! Encodings of text shared by the pages, the API and the command line.
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a query
+/// value or a path segment.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_unreserved_characters_stay() {
+        assert_eq!(super::urlencode("a-Z_0.~"), "a-Z_0.~");
+        assert_eq!(super::urlencode("a b/c?d=é"), "a%20b%2Fc%3Fd%3D%C3%A9");
+        assert_eq!(super::urlencode(""), "");
+    }
+}
