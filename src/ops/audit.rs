@@ -35,22 +35,37 @@ pub fn key(at_unix_ms: i64, suffix: u64) -> [u8; 16] {
     k
 }
 
+/// The trail keeps this many records, the newest: years of changes made by hand,
+/// a few tens of MB at most.
+pub const MAX_RECORDS: u64 = 100_000;
+
 pub fn write(store: &Store, record: &AuditRecord) -> Result<()> {
+    write_bounded(store, record, MAX_RECORDS)
+}
+
+fn write_bounded(store: &Store, record: &AuditRecord, keep_at_most: u64) -> Result<()> {
     let k = key(record.at_unix_ms, fastrand::u64(..));
     let v = postcard::to_allocvec(record).expect("postcard encodes plain structs");
     store.write_records(&[(TABLE, &k, Some(&v))])?;
+    store.trim_records(TABLE, &[], keep_at_most)?;
     Ok(())
 }
 
-/// Records in time order, oldest first (at most `limit`).
+/// Records in time order, oldest first (at most `limit`). A record that does not
+/// decode (damaged, or written by another version) is left out with a warning
+/// rather than hiding the rest of the trail.
 pub fn read(store: &Store, limit: usize) -> Result<Vec<AuditRecord>> {
     let rows = store.scan_records(TABLE, &[], None, limit, false)?;
-    rows.iter()
-        .map(|(_, v)| {
-            postcard::from_bytes(v)
-                .map_err(|e| crate::store::StoreError::Corrupt(format!("audit record: {e}")).into())
+    Ok(rows
+        .iter()
+        .filter_map(|(k, v)| match postcard::from_bytes(v) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::warn!("audit record {}: {e}; left out", crate::ops::browse::hex(k));
+                None
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// The OS user running this process: $USER or $LOGNAME, else the uid.
@@ -65,6 +80,36 @@ pub fn os_user() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::store::Retention;
+
+    #[test]
+    fn the_trail_is_bounded_and_a_bad_record_hides_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), Retention::default()).unwrap();
+        let record = |i: i64| AuditRecord {
+            at_unix_ms: 1_700_000_000_000 + i,
+            actor: "root".into(),
+            source: "ctl".into(),
+            cluster: "c".into(),
+            action: "put".into(),
+            target: format!("/k{i}"),
+            outcome: "ok".into(),
+        };
+        for i in 0..8 {
+            write_bounded(&store, &record(i), 5).unwrap();
+        }
+        let kept = read(&store, 100).unwrap();
+        let targets: Vec<_> = kept.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["/k3", "/k4", "/k5", "/k6", "/k7"]);
+        // Garbage between them: left out, the others still read.
+        let k = key(1_700_000_000_005, 1);
+        store
+            .write_records(&[(TABLE, &k[..], Some(&[0xff, 0xff, 0xff][..]))])
+            .unwrap();
+        assert_eq!(read(&store, 100).unwrap().len(), 5);
+    }
+
     #[test]
     fn keys_sort_by_time() {
         let a = super::key(1_000, u64::MAX);
