@@ -252,22 +252,7 @@ impl BenchArgs {
     /// The cluster to load: the config's `--cluster`, else the flags'.
     fn cluster(&self, settings: &Settings) -> anyhow::Result<ClusterConfig> {
         match &self.cluster {
-            Some(name) => settings
-                .clusters
-                .iter()
-                .find(|c| &c.name == name)
-                .cloned()
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "no cluster named {name:?} in the config (clusters: {})",
-                        settings
-                            .clusters
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }),
+            Some(name) => Ok(settings.cluster(Some(name))?.clone()),
             None => Ok(self.flags_cluster()),
         }
     }

@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -234,31 +233,9 @@ fn target(t: &TargetArgs) -> anyhow::Result<(ClusterConfig, CollectSettings)> {
         ..Default::default()
     };
     let settings = Settings::load(t.config.as_deref(), &overrides)?;
-    let cluster = match (&endpoints, &t.cluster) {
-        (None, Some(name)) => settings
-            .clusters
-            .iter()
-            .find(|c| &c.name == name)
-            .cloned()
-            .with_context(|| {
-                let names: Vec<&str> = settings.clusters.iter().map(|c| c.name.as_str()).collect();
-                format!(
-                    "no cluster named {name:?} in the config (it has: {})",
-                    names.join(", ")
-                )
-            })?,
-        _ => match settings.clusters.as_slice() {
-            [one] => one.clone(),
-            many => {
-                let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
-                bail!(
-                    "the config has {} clusters: pick one with --cluster NAME ({})",
-                    many.len(),
-                    names.join(", ")
-                )
-            }
-        },
-    };
+    // With --endpoints, the flags make the one cluster.
+    let name = t.cluster.as_deref().filter(|_| endpoints.is_none());
+    let cluster = settings.cluster(name)?.clone();
     Ok((cluster, settings.collect))
 }
 

@@ -441,30 +441,7 @@ fn target(args: &CtlArgs) -> anyhow::Result<(crate::config::ClusterConfig, Optio
             ..Default::default()
         },
     )?;
-    let found = match &args.cluster {
-        Some(name) => settings.clusters.iter().find(|c| &c.name == name),
-        None if settings.clusters.len() == 1 => settings.clusters.first(),
-        None => bail!(
-            "{} has {} clusters: choose one with --cluster NAME ({})",
-            config.display(),
-            settings.clusters.len(),
-            settings
-                .clusters
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut cluster = found
-        .ok_or_else(|| {
-            anyhow!(
-                "no cluster named {:?} in {}",
-                args.cluster.as_deref().unwrap_or(""),
-                config.display()
-            )
-        })?
-        .clone();
+    let mut cluster = settings.cluster(args.cluster.as_deref())?.clone();
     // Flags given on the command line win over the config.
     if args.conn.has_security() {
         let flags = args.conn.cluster(&cluster.name);

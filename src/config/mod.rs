@@ -28,6 +28,9 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("invalid config: {field}: {message}")]
     Invalid { field: String, message: String },
+    /// `--cluster` names no configured cluster, or is needed and missing.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 pub type Result<T> = std::result::Result<T, ConfigError>;
@@ -271,6 +274,35 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The cluster named `name`, or with no name the only one: the one look-up of
+    /// every command that takes `--cluster`.
+    pub fn cluster(&self, name: Option<&str>) -> Result<&ClusterConfig> {
+        let names = || {
+            let names: Vec<&str> = self.clusters.iter().map(|c| c.name.as_str()).collect();
+            names.join(", ")
+        };
+        match name {
+            Some(name) => self
+                .clusters
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| {
+                    ConfigError::Cluster(format!(
+                        "no cluster named {name:?} in the config (clusters: {})",
+                        names()
+                    ))
+                }),
+            None => match self.clusters.as_slice() {
+                [one] => Ok(one),
+                many => Err(ConfigError::Cluster(format!(
+                    "the config has {} clusters: pick one with --cluster NAME ({})",
+                    many.len(),
+                    names()
+                ))),
+            },
+        }
+    }
+
     /// Checks what types alone cannot; every message names the field.
     pub fn validate(&self) -> Result<()> {
         self.server.validate()?;
@@ -508,6 +540,25 @@ mod tests {
         let e = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap_err();
         // As `main` prints it: the error and its causes.
         crate::etcd::error_chain(&e)
+    }
+
+    #[test]
+    fn a_cluster_is_found_by_name_or_as_the_only_one() {
+        let mut s = Settings::load_with_env(None, &Overrides::default(), no_env).unwrap();
+        s.clusters = vec![ClusterConfig::plain("a", vec![FALLBACK_ENDPOINT.into()])];
+        assert_eq!(s.cluster(None).unwrap().name, "a");
+        assert_eq!(s.cluster(Some("a")).unwrap().name, "a");
+        s.clusters
+            .push(ClusterConfig::plain("b", vec![FALLBACK_ENDPOINT.into()]));
+        assert_eq!(s.cluster(Some("b")).unwrap().name, "b");
+        assert_eq!(
+            s.cluster(None).unwrap_err().to_string(),
+            "the config has 2 clusters: pick one with --cluster NAME (a, b)"
+        );
+        assert_eq!(
+            s.cluster(Some("c")).unwrap_err().to_string(),
+            "no cluster named \"c\" in the config (clusters: a, b)"
+        );
     }
 
     #[test]
