@@ -927,6 +927,7 @@ impl CpuSample {
                 }
             }
         }
+        // SAFETY: rusage is plain data, for which all-zero bytes are a valid value.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: getrusage writes into the struct we own.
         unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };

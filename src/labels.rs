@@ -45,7 +45,7 @@ impl fmt::Display for Fingerprint {
 
 impl std::str::FromStr for Fingerprint {
     type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, String> {
         if s.len() != 16 {
             return Err(format!("fingerprint {s:?} is not 16 hex digits"));
         }
@@ -57,7 +57,7 @@ impl std::str::FromStr for Fingerprint {
 
 // Hex text in JSON (as Alertmanager shows it); a plain u64 in postcard.
 impl Serialize for Fingerprint {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             s.collect_str(self)
         } else {
@@ -67,7 +67,7 @@ impl Serialize for Fingerprint {
 }
 
 impl<'de> Deserialize<'de> for Fingerprint {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
             let text = String::deserialize(d)?;
             text.parse().map_err(serde::de::Error::custom)

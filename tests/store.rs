@@ -910,9 +910,9 @@ fn history_picks_the_tier_and_rejects_bad_queries() {
     let path = store_path(&dir);
     // Short retentions so every tier's choice can be seen on a small store.
     let retention = Retention {
-        raw: std::time::Duration::from_secs(6 * 3600),
-        minute: std::time::Duration::from_secs(2 * 86_400),
-        hour: std::time::Duration::from_secs(400 * 86_400),
+        raw: Duration::from_secs(6 * 3600),
+        minute: Duration::from_secs(2 * 86_400),
+        hour: Duration::from_secs(400 * 86_400),
     };
     let store = Store::open(&path, retention).unwrap();
     // 3 days, one sample every 30 s: value = minutes since T0 (so averages are exact).

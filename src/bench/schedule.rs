@@ -29,7 +29,7 @@ pub struct BenchSettings {
     pub schedules: Vec<ScheduleConfig>,
     /// How long stored runs are kept, and how many.
     #[serde(default)]
-    pub retention: super::history::RunRetention,
+    pub retention: history::RunRetention,
 }
 
 fn default_threshold() -> f64 {

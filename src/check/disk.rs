@@ -159,8 +159,9 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs writes into the zeroed struct we own; path is NUL-terminated.
+    // SAFETY: statvfs is plain data, for which all-zero bytes are a valid value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs writes into the struct we own; path is NUL-terminated.
     let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());

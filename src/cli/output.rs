@@ -49,7 +49,7 @@ fn with_stdout(
     })
 }
 
-/// Writes formatted text (what [`out!`] and [`outln!`] expand to).
+/// Writes formatted text (what the `out!` and `outln!` macros expand to).
 pub fn write_fmt(args: fmt::Arguments<'_>) -> Result<(), OutputError> {
     with_stdout(|o| o.write_fmt(args))
 }

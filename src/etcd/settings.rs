@@ -43,7 +43,7 @@ pub struct AuthConfig {
 
 impl AuthConfig {
     /// Reads the password from where the config says it lives.
-    pub fn password(&self) -> std::result::Result<String, String> {
+    pub fn password(&self) -> Result<String, String> {
         if let Some(var) = &self.password_env {
             return std::env::var(var)
                 .map_err(|_| format!("environment variable {var} (auth.password_env) is not set"));

@@ -112,8 +112,8 @@ mod tests {
 
     #[test]
     fn keys_sort_by_time() {
-        let a = super::key(1_000, u64::MAX);
-        let b = super::key(1_001, 0);
+        let a = key(1_000, u64::MAX);
+        let b = key(1_001, 0);
         assert!(a < b);
     }
 }

@@ -33,7 +33,7 @@ use records::{SeriesRun, WalRecord};
 pub use writer::{StoreWriter, WriterHandle};
 
 /// Decodes one log record against the series' values before it.
-type WalDecoder = fn(&[u8], &dyn Fn(u64) -> Option<f64>) -> Result<records::WalRecord>;
+type WalDecoder = fn(&[u8], &dyn Fn(u64) -> Option<f64>) -> Result<WalRecord>;
 
 /// Version of the file's layout; a file with a higher one is refused.
 /// 2: series registry in front-coded runs, head state in page-sized values without the rollup

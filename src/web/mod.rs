@@ -318,7 +318,7 @@ pub enum Role {
 /// panics) and access control will read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteInfo {
-    pub method: actix_web::http::Method,
+    pub method: Method,
     /// actix's pattern: `/clusters/{name}`.
     pub path: &'static str,
     pub role: Role,
@@ -344,11 +344,7 @@ struct Routes<'a, 'b> {
 
 impl Routes<'_, '_> {
     /// One resource at `path`: each `(role, method, route)` is one handler.
-    fn at(
-        &mut self,
-        path: &'static str,
-        routes: Vec<(Role, actix_web::http::Method, actix_web::Route)>,
-    ) {
+    fn at(&mut self, path: &'static str, routes: Vec<(Role, Method, actix_web::Route)>) {
         self.resource(web::resource(path), path, routes);
     }
 
@@ -356,7 +352,7 @@ impl Routes<'_, '_> {
         &mut self,
         mut resource: actix_web::Resource,
         path: &'static str,
-        routes: Vec<(Role, actix_web::http::Method, actix_web::Route)>,
+        routes: Vec<(Role, Method, actix_web::Route)>,
     ) {
         for (role, method, route) in routes {
             self.list.push(RouteInfo {

@@ -80,7 +80,7 @@ pub fn test_settings(clusters: Vec<ClusterConfig>, interval: Duration) -> Settin
 pub struct Monitor {
     pub base: String,
     pub http: reqwest::Client,
-    pub store: std::sync::Arc<etcd_monitor::store::Store>,
+    pub store: Arc<etcd_monitor::store::Store>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<(Product, std::io::Result<()>)>>,
     /// The store's directory when the test did not choose one.

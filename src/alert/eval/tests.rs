@@ -629,8 +629,8 @@ fn alerts_of_a_cluster_no_longer_monitored_are_resolved() {
 fn certificate_expiry_fires_within_the_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("client.crt");
-    std::fs::write(&path, crate::alert::cert::tests::TEST_CERT).unwrap();
-    let expiry = crate::alert::cert::earliest_expiry_ms(&path).unwrap();
+    std::fs::write(&path, cert::tests::TEST_CERT).unwrap();
+    let expiry = cert::earliest_expiry_ms(&path).unwrap();
     let mut cluster = clusters().remove(0);
     cluster.tls = Some(TlsConfig {
         ca_file: None,

@@ -44,7 +44,7 @@ impl std::fmt::Display for PageError {
     }
 }
 
-/// Every error the API maps (see [`super::error`]) is a page's error too, with the
+/// Every error the API maps (see `web/error.rs`) is a page's error too, with the
 /// same status.
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
@@ -854,8 +854,8 @@ mod tests {
             unit_for("etcd_monitor:grpc_requests_per_second", Aggregate::Avg),
             Unit::PerSecond
         ));
-        assert_eq!(views::retention_text(2 * 86_400), "2 days");
-        assert_eq!(views::retention_text(400 * 86_400), "400 days");
-        assert_eq!(views::retention_text(6 * 3_600), "6 hours");
+        assert_eq!(retention_text(2 * 86_400), "2 days");
+        assert_eq!(retention_text(400 * 86_400), "400 days");
+        assert_eq!(retention_text(6 * 3_600), "6 hours");
     }
 }
