@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::bench_history::RunStore;
 use super::conn_args::ConnArgs;
-use super::output::{self, out};
+use super::output::{self, out, outln};
 use crate::bench::history::{Comparison, RunFilter, RunList, RunSource, StoredRun};
 use crate::bench::{self, BenchSpec, Consistency, Progress, Workload};
 use crate::config::{ClusterConfig, Overrides, Settings};
@@ -427,7 +427,7 @@ async fn stored_runs(args: &BenchArgs, settings: &Settings) -> anyhow::Result<u8
             let mut failed = 0;
             for id in ids {
                 match runs.delete(id).await {
-                    Ok(()) => println!("deleted {id}"),
+                    Ok(()) => outln!("deleted {id}")?,
                     Err(e) => {
                         eprintln!("error: {e:#}");
                         failed += 1;

@@ -28,7 +28,7 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
     let problems = Store::check_file(&path)?;
     if !problems.is_empty() {
         for p in &problems {
-            println!("problem: {p}");
+            outln!("problem: {p}")?;
         }
         bail!(
             "{} problem(s) in {}; the file was not changed",
