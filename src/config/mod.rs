@@ -218,12 +218,21 @@ impl Settings {
         builder = builder.add_source(
             config::Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
-                .separator("__")
-                // The lists a deployment sets from its environment, comma-separated;
-                // every other value stays one string.
-                .list_separator(",")
-                .with_list_parse_key("server.allowed_hosts"),
+                .separator("__"),
         );
+        // A list a deployment sets from its environment, comma-separated. (The
+        // source's own list parsing comes only with `try_parsing`, which would also
+        // turn a name like "1e3" into the number 1000.)
+        let hosts_var = format!("{ENV_PREFIX}__SERVER__ALLOWED_HOSTS");
+        if let Ok(hosts) = std::env::var(&hosts_var) {
+            let hosts: Vec<String> = hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect();
+            builder = builder.set_override("server.allowed_hosts", hosts)?;
+        }
         if let Some(listen) = &overrides.listen {
             builder = builder.set_override("server.listen", listen.as_str())?;
         }
