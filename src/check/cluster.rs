@@ -243,12 +243,59 @@ fn latency_finding(
     Finding::new(check, status, detail, rec)
 }
 
+/// A figure no member's `/metrics` gave.
+fn no_metrics(check: &str) -> Finding {
+    Finding::new(
+        check,
+        Status::Warn,
+        "unknown: no member's /metrics had this histogram",
+        "Make /metrics reachable (or set metrics_urls in the config) and run again.",
+    )
+}
+
+/// What every check reads: the snapshot, what was learnt besides it, and the
+/// members that answered.
+struct Inputs<'a> {
+    snap: &'a ClusterSnapshot,
+    ctx: &'a Context,
+    reachable: Vec<&'a MemberSnapshot>,
+}
+
+/// The checks, in the order their findings are reported.
+type Check = fn(&Inputs<'_>, &mut Vec<Finding>);
+const CHECKS: [Check; 12] = [
+    members,
+    leader,
+    voting_members,
+    version_skew,
+    alarms,
+    quota,
+    fragmentation,
+    latency,
+    leader_changes,
+    tls,
+    auth,
+    consistency,
+];
+
 /// Every finding about one snapshot, in a fixed order.
 pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
+    let inputs = Inputs {
+        snap,
+        ctx,
+        reachable: snap.members.iter().filter(|m| m.reachable).collect(),
+    };
     let mut out = Vec::new();
-    let reachable: Vec<&MemberSnapshot> = snap.members.iter().filter(|m| m.reachable).collect();
+    for check in CHECKS {
+        check(&inputs, &mut out);
+    }
+    out
+}
 
-    // Members and quorum.
+/// Members and quorum.
+fn members(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
+    let reachable = &i.reachable;
     let down: Vec<String> = snap
         .members
         .iter()
@@ -304,8 +351,12 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             ),
         )
     });
+}
 
-    // Leader.
+/// Leader.
+fn leader(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
+    let reachable = &i.reachable;
     out.push(match &snap.leader {
         Some(l) if reachable.iter().all(|m| m.flags.is_empty()) => Finding::pass(
             "leader",
@@ -341,8 +392,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
              (members' logs, network between peers, slow disks).",
         ),
     });
+}
 
-    // Voting members.
+/// Voting members.
+fn voting_members(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     let voting = snap.quorum.voting_members;
     let learners = snap.members.iter().filter(|m| m.is_learner).count();
     let learners_note = if learners > 0 {
@@ -381,8 +435,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             format!("{voting} voting members{learners_note} tolerate {tolerated} failure(s)"),
         )
     });
+}
 
-    // Version skew.
+/// Version skew.
+fn version_skew(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let reachable = &i.reachable;
     let mut versions: Vec<String> = reachable
         .iter()
         .filter_map(|m| m.status.as_ref().map(|s| s.version.clone()))
@@ -414,8 +471,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             "Bring every member to the same patch release.",
         ),
     });
+}
 
-    // Alarms.
+/// Alarms.
+fn alarms(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     out.push(if snap.alarms.is_empty() {
         Finding::pass("alarms", "no alarm raised")
     } else {
@@ -451,8 +511,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             rec.join(" "),
         )
     });
+}
 
-    // Quota headroom.
+/// Quota headroom.
+fn quota(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     let quota = snap
         .members
         .iter()
@@ -493,8 +556,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             }
         }
     });
+}
 
-    // Fragmentation (the etcd mixin: in use < half of the file, and in use > 100 MiB).
+/// Fragmentation (the etcd mixin: in use < half of the file, and in use > 100 MiB).
+fn fragmentation(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     let frag = snap
         .members
         .iter()
@@ -529,15 +595,12 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             }
         }
     });
+}
 
-    let no_metrics = |check: &str| {
-        Finding::new(
-            check,
-            Status::Warn,
-            "unknown: no member's /metrics had this histogram",
-            "Make /metrics reachable (or set metrics_urls in the config) and run again.",
-        )
-    };
+/// Latency: p99 of WAL fsync, backend commit and peer round trips.
+fn latency(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
+    let ctx = i.ctx;
     out.push(latency_finding(
         "wal fsync p99",
         worst_p99(snap, ctx, |i| i.wal_fsync_p99_seconds, |l| l.wal_fsync),
@@ -579,8 +642,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             no_metrics("peer rtt p99")
         },
     ));
+}
 
-    // Leader changes.
+/// Leader changes.
+fn leader_changes(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     let changes = snap
         .members
         .iter()
@@ -620,8 +686,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
         ),
         (None, _) => no_metrics("leader changes"),
     });
+}
 
-    // TLS.
+/// TLS.
+fn tls(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
     let plain_clients: Vec<String> = snap
         .members
         .iter()
@@ -658,8 +727,11 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
              --peer-trusted-ca-file, --peer-client-cert-auth).",
         )
     });
+}
 
-    // Auth.
+/// Auth.
+fn auth(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let ctx = i.ctx;
     out.push(match &ctx.auth {
         Auth::On(why) => Finding::pass("auth", format!("on: {why}")),
         Auth::Off => Finding::new(
@@ -676,8 +748,12 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             "Run the check with the cluster's credentials.",
         ),
     });
+}
 
-    // HashKV consistency.
+/// HashKV consistency.
+fn consistency(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let snap = i.snap;
+    let reachable = &i.reachable;
     out.push(match &snap.consistency {
         Some(c) if !c.mismatched.is_empty() => Finding::new(
             "consistency",
@@ -718,7 +794,6 @@ pub fn evaluate(snap: &ClusterSnapshot, ctx: &Context) -> Vec<Finding> {
             "Run the check again when every member answers.",
         ),
     });
-    out
 }
 
 #[cfg(test)]
@@ -843,6 +918,49 @@ mod tests {
         }
         let f = evaluate(&s, &ctx(Auth::On("configured".into())));
         assert_eq!(worst(&f), Status::Pass, "{f:#?}");
+    }
+
+    /// Each check on its own reports under its own names only, and evaluate is the
+    /// checks in order.
+    #[test]
+    fn each_check_reports_under_its_own_names() {
+        let snap = healthy(3);
+        let ctx = ctx(Auth::Off);
+        let inputs = Inputs {
+            snap: &snap,
+            ctx: &ctx,
+            reachable: snap.members.iter().collect(),
+        };
+        let expected: [(Check, &[&str]); 12] = [
+            (members, &["members"]),
+            (leader, &["leader"]),
+            (voting_members, &["voting members"]),
+            (version_skew, &["version skew"]),
+            (alarms, &["alarms"]),
+            (quota, &["quota headroom"]),
+            (fragmentation, &["fragmentation"]),
+            (
+                latency,
+                &["wal fsync p99", "backend commit p99", "peer rtt p99"],
+            ),
+            (leader_changes, &["leader changes"]),
+            (tls, &["client tls", "peer tls"]),
+            (auth, &["auth"]),
+            (consistency, &["consistency"]),
+        ];
+        let mut all = Vec::new();
+        for (check, names) in expected {
+            let mut out = Vec::new();
+            check(&inputs, &mut out);
+            let got: Vec<&str> = out.iter().map(|f| f.check.as_str()).collect();
+            assert_eq!(got, names);
+            all.extend(out);
+        }
+        let whole = evaluate(&snap, &ctx);
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            serde_json::to_string(&all).unwrap()
+        );
     }
 
     #[test]
