@@ -158,12 +158,9 @@ async fn auth_state(cluster: &ClusterConfig, collect: &CollectSettings) -> Auth 
     }
 }
 
+/// A member as the rest of the monitor names it.
 fn who(m: &MemberSnapshot) -> String {
-    if m.name.is_empty() {
-        m.id.clone()
-    } else {
-        m.name.clone()
-    }
+    crate::collect::probe::member_label(m)
 }
 
 /// 512 KiB, 20.0 MiB, 2.0 GiB.

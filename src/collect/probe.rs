@@ -866,7 +866,7 @@ pub fn set_status(snap: &mut ClusterSnapshot) {
         unavailable.push("no leader: no reachable member reports one".into());
     }
     for m in &snap.members {
-        let who = if m.name.is_empty() { &m.id } else { &m.name };
+        let who = member_label(m);
         if !m.healthy {
             let why = m.error.as_deref().unwrap_or("unhealthy");
             let what = if m.reachable {

@@ -5,6 +5,7 @@ use askama::Template;
 
 use super::alerts::{AlertBadges, AlertRow};
 use super::{urlencode, TimeRange, RANGES};
+use crate::collect::probe::member_label;
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot, Timestamp};
 use crate::store::{StoreHealth, StoreStats};
 use crate::units::{human, Unit};
@@ -380,7 +381,7 @@ impl MemberRow {
             href: format!(
                 "/clusters/{}/members/{}",
                 urlencode(&c.name),
-                urlencode(if m.name.is_empty() { &m.id } else { &m.name })
+                urlencode(&member_label(m))
             ),
             id: m.id.clone(),
             endpoint: m.client_urls.first().cloned().unwrap_or_else(dash),
