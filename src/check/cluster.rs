@@ -22,6 +22,7 @@ use crate::collect::snapshot::MemberSnapshot;
 use crate::collect::{ClusterProber, ClusterSnapshot};
 use crate::etcd::ClusterConfig;
 use crate::etcd::{Connector, EtcdError};
+use crate::units::{self, Unit};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -163,19 +164,12 @@ fn who(m: &MemberSnapshot) -> String {
     crate::collect::probe::member_label(m)
 }
 
-/// 512 KiB, 20.0 MiB, 2.0 GiB.
 fn size(bytes: f64) -> String {
-    if bytes < MIB {
-        format!("{:.0} KiB", bytes / 1024.0)
-    } else if bytes < 1024.0 * MIB {
-        format!("{:.1} MiB", bytes / MIB)
-    } else {
-        format!("{:.1} GiB", bytes / MIB / 1024.0)
-    }
+    units::human(bytes, Unit::Bytes)
 }
 
 fn ms(seconds: f64) -> String {
-    format!("{:.2} ms", seconds * 1000.0)
+    units::human(seconds, Unit::Seconds)
 }
 
 /// The highest value of one figure over the members, with the member's name; the
@@ -1042,7 +1036,7 @@ mod tests {
         assert!(
             fsync
                 .detail
-                .contains("m1: 20.00 ms since the member started"),
+                .contains("m1: 20.0 ms since the member started"),
             "{}",
             fsync.detail
         );
