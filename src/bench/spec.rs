@@ -186,31 +186,12 @@ impl BenchSpec {
 /// so two runs started in the same millisecond still differ.
 pub fn new_run_id() -> String {
     let ms = crate::unix_ms_now();
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d, h, mi, s) = crate::time::utc(ms);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z-{:04x}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        "{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z-{:04x}",
         ms.rem_euclid(1000),
         fastrand::u16(..)
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -239,8 +220,8 @@ mod tests {
 
     #[test]
     fn bench_run_ids_are_dated_and_prefixes_default() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(crate::time::utc(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(crate::time::utc(20_454 * 86_400_000), (2026, 1, 1, 0, 0, 0));
         let id = new_run_id();
         assert_eq!(id.len(), "20261127T134000.123Z-abcd".len(), "{id}");
         let spec = BenchSpec::default();
