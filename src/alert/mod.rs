@@ -10,6 +10,7 @@
 //! Routing, grouping, silences and notifying live elsewhere: this module only says
 //! which alerts exist and when they change state.
 
+pub mod builtin;
 pub mod cert;
 pub mod eval;
 pub mod limits;
