@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{worst, Finding, Result, Status};
 use crate::collect::derive::MetricsSample;
-use crate::collect::probe::probe_deadline;
+use crate::collect::probe::{member_label, probe_deadline};
 use crate::collect::settings::CollectSettings;
 use crate::collect::snapshot::MemberSnapshot;
 use crate::collect::{ClusterProber, ClusterSnapshot};
@@ -159,11 +159,6 @@ async fn auth_state(cluster: &ClusterConfig, collect: &CollectSettings) -> Auth 
     }
 }
 
-/// A member as the rest of the monitor names it.
-fn who(m: &MemberSnapshot) -> String {
-    crate::collect::probe::member_label(m)
-}
-
 fn size(bytes: f64) -> String {
     units::human(bytes, Unit::Bytes)
 }
@@ -185,12 +180,12 @@ fn worst_p99(
         .filter_map(|m| {
             let w = m.indicators.as_ref().and_then(window);
             match w {
-                Some(v) => Some((v, who(m), true)),
+                Some(v) => Some((v, member_label(m), true)),
                 None => ctx
                     .lifetime
                     .get(&m.id)
                     .and_then(lifetime)
-                    .map(|v| (v, who(m), false)),
+                    .map(|v| (v, member_label(m), false)),
             }
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -291,7 +286,13 @@ fn members(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         .members
         .iter()
         .filter(|m| !m.reachable)
-        .map(|m| format!("{} ({})", who(m), m.error.as_deref().unwrap_or("no answer")))
+        .map(|m| {
+            format!(
+                "{} ({})",
+                member_label(m),
+                m.error.as_deref().unwrap_or("no answer")
+            )
+        })
         .collect();
     out.push(if reachable.is_empty() {
         Finding::new(
@@ -360,7 +361,7 @@ fn leader(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         Some(_) => {
             let flags: Vec<String> = reachable
                 .iter()
-                .flat_map(|m| m.flags.iter().map(move |f| format!("{} {f}", who(m))))
+                .flat_map(|m| m.flags.iter().map(move |f| format!("{} {f}", member_label(m))))
                 .collect();
             Finding::new(
                 "leader",
@@ -516,7 +517,7 @@ fn quota(i: &Inputs<'_>, out: &mut Vec<Finding>) {
                 i.quota_usage_ratio?,
                 i.db_size_bytes?,
                 i.quota_backend_bytes?,
-                who(m),
+                member_label(m),
             ))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
@@ -557,7 +558,11 @@ fn fragmentation(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         .iter()
         .filter_map(|m| {
             let i = m.indicators.as_ref()?;
-            Some((i.fragmentation_ratio?, i.db_size_in_use_bytes?, who(m)))
+            Some((
+                i.fragmentation_ratio?,
+                i.db_size_in_use_bytes?,
+                member_label(m),
+            ))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     out.push(match frag {

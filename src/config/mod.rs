@@ -169,7 +169,8 @@ impl Settings {
         Self::load_with_env(file, overrides, |name| std::env::var(name).ok())
     }
 
-    /// As [`Settings::load`], with the `ETCDCTL_ENDPOINTS` lookup injectable for tests.
+    /// As [`Settings::load`], with the lookups of `ETCDCTL_ENDPOINTS` and
+    /// `ETCD_MONITOR__SERVER__ALLOWED_HOSTS` injectable for tests.
     pub fn load_with_env(
         file: Option<&Path>,
         overrides: &Overrides,
@@ -224,7 +225,7 @@ impl Settings {
         // source's own list parsing comes only with `try_parsing`, which would also
         // turn a name like "1e3" into the number 1000.)
         let hosts_var = format!("{ENV_PREFIX}__SERVER__ALLOWED_HOSTS");
-        if let Ok(hosts) = std::env::var(&hosts_var) {
+        if let Some(hosts) = env(&hosts_var) {
             let hosts: Vec<String> = hosts
                 .split(',')
                 .map(str::trim)
