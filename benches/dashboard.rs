@@ -34,7 +34,6 @@
 //! `DASHBOARD_BENCH_DATA=DIR` (keep the store in DIR; a later run with the same DIR
 //! only tops the history up to now instead of filling a day again).
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,10 +49,6 @@ use etcd_monitor::monitor::Monitor;
 use etcd_monitor::promtext;
 use etcd_monitor::store::{MemberSamples, Retention, Store};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/corpus/etcd-3.4-3member-5s.corpus.zst"
-);
 const CLUSTERS: usize = 10;
 const MEMBERS: usize = 3;
 const INTERVAL_MS: i64 = 15_000;
@@ -209,48 +204,20 @@ async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<Lo
 // ---------------------------------------------------------------------------
 // 1. A day of history
 
-/// One scrape of the corpus: member index, unix ms, body.
-struct Record {
-    member: usize,
-    unix_ms: i64,
-    body: String,
-}
+#[path = "../tests/support/corpus.rs"]
+mod corpus;
+use corpus::{CorpusScrape, CORPUS};
 
-fn load_corpus() -> Result<Vec<Record>> {
-    let file = std::fs::File::open(CORPUS)
-        .with_context(|| format!("opening the recorded corpus {CORPUS}"))?;
-    let mut dec = zstd::stream::read::Decoder::new(file)?;
-    dec.window_log_max(27)?;
-    let mut text = String::new();
-    dec.read_to_string(&mut text)
-        .context("decompressing the corpus")?;
-    let mut out: Vec<Record> = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("# corpus-scrape ") {
-            let mut member = None;
-            let mut unix_ms = None;
-            for kv in rest.split_whitespace() {
-                match kv.split_once('=') {
-                    Some(("member", m)) => {
-                        member = m.strip_prefix('m').and_then(|i| i.parse::<usize>().ok())
-                    }
-                    Some(("unix_ms", t)) => unix_ms = t.parse().ok(),
-                    _ => {}
-                }
-            }
-            match (member, unix_ms) {
-                (Some(member), Some(unix_ms)) if member < MEMBERS => out.push(Record {
-                    member,
-                    unix_ms,
-                    body: String::new(),
-                }),
-                _ => bail!("corpus: unexpected header {line:?}"),
-            }
-        } else if let Some(last) = out.last_mut() {
-            last.body.push_str(line);
-        }
+/// Every scrape of the corpus, each of a member `m0`..`m2`.
+fn load_corpus() -> Result<Vec<CorpusScrape>> {
+    let scrapes = corpus::load(Path::new(CORPUS)).map_err(|e| anyhow!(e))?;
+    if let Some(s) = scrapes
+        .iter()
+        .find(|s| s.member_index().is_none_or(|m| m >= MEMBERS))
+    {
+        bail!("corpus: unexpected member {:?}", s.member);
     }
-    Ok(out)
+    Ok(scrapes)
 }
 
 /// Every member's samples of one 15 s step, as a probe hands them to the store.
@@ -260,9 +227,9 @@ type StepSamples = [Vec<(String, f64)>; MEMBERS];
 /// `steps[step][member]` = every scraped sample and the `etcd_monitor:` indicators.
 fn corpus_steps() -> Result<Vec<StepSamples>> {
     let records = load_corpus()?;
-    let mut per_member: [Vec<&Record>; MEMBERS] = Default::default();
+    let mut per_member: [Vec<&CorpusScrape>; MEMBERS] = Default::default();
     for r in &records {
-        per_member[r.member].push(r);
+        per_member[r.member_index().unwrap_or(0)].push(r);
     }
     let steps = per_member.iter().map(Vec::len).min().unwrap_or(0) / CORPUS_STRIDE;
     if steps < 2 {

@@ -14,7 +14,6 @@
 //! c) latency of a 30-day, 1-hour-step history query of one series.
 
 use std::hint::black_box;
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,10 +21,6 @@ use etcd_monitor::promtext;
 use etcd_monitor::store::query::{self, HistoryQuery};
 use etcd_monitor::store::{Aggregate, MemberSamples, Retention, Store};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/corpus/etcd-3.4-3member-5s.corpus.zst"
-);
 const FIXTURES: [&str; 3] = [
     include_str!("../tests/fixtures/metrics/etcd-3.4.23.prom"),
     include_str!("../tests/fixtures/metrics/etcd-3.4.23-3member.prom"),
@@ -36,53 +31,12 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
 
-/// One scrape: member, unix ms, body.
-struct Record {
-    member: String,
-    unix_ms: i64,
-    body: String,
-}
+#[path = "../tests/support/corpus.rs"]
+mod corpus;
+use corpus::CORPUS;
 
-fn load_corpus(path: &Path) -> Vec<Record> {
-    let file = std::fs::File::open(path).expect("open corpus");
-    let mut dec = zstd::stream::read::Decoder::new(file).expect("zstd decoder");
-    dec.window_log_max(27).expect("window_log_max(27)");
-    let mut text = String::new();
-    dec.read_to_string(&mut text).expect("decompress corpus");
-    let mut out = Vec::new();
-    let mut header: Option<(String, i64)> = None;
-    let mut body = String::new();
-    let mut flush = |header: Option<(String, i64)>, body: &mut String| {
-        if let Some((member, unix_ms)) = header {
-            out.push(Record {
-                member,
-                unix_ms,
-                body: std::mem::take(body),
-            });
-        }
-    };
-    for line in text.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("# corpus-scrape ") {
-            flush(header.take(), &mut body);
-            let mut member = None;
-            let mut unix_ms = None;
-            for kv in rest.split_whitespace() {
-                match kv.split_once('=') {
-                    Some(("member", m)) => member = Some(m.to_string()),
-                    Some(("unix_ms", t)) => unix_ms = t.parse().ok(),
-                    _ => {}
-                }
-            }
-            header = Some((
-                member.expect("header has member="),
-                unix_ms.expect("header has unix_ms="),
-            ));
-        } else {
-            body.push_str(line);
-        }
-    }
-    flush(header.take(), &mut body);
-    out
+fn load_corpus(path: &Path) -> Vec<corpus::CorpusScrape> {
+    corpus::load(path).expect("the recorded corpus loads")
 }
 
 /// xorshift64

@@ -28,6 +28,22 @@ pub struct SnapshotBoard {
 }
 
 impl SnapshotBoard {
+    /// A board of snapshots that never change: a recorded state served as it was
+    /// (the golden test of the API's answers replays one).
+    pub fn fixed(snapshots: Vec<ClusterSnapshot>) -> SnapshotBoard {
+        let clusters = snapshots
+            .into_iter()
+            .map(|s| {
+                // The sender goes: readers keep the last value, and live updates end.
+                let (_, rx) = watch::channel(Arc::new(s.clone()));
+                (s.name, rx)
+            })
+            .collect();
+        SnapshotBoard {
+            clusters: Arc::new(clusters),
+        }
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.clusters.iter().map(|(n, _)| n.as_str())
     }
