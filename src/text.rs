@@ -22,5 +22,7 @@ mod tests {
         assert_eq!(super::urlencode("a-Z_0.~"), "a-Z_0.~");
         assert_eq!(super::urlencode("a b/c?d=é"), "a%20b%2Fc%3Fd%3D%C3%A9");
         assert_eq!(super::urlencode(""), "");
+        assert_eq!(super::urlencode("a b/<c>&d"), "a%20b%2F%3Cc%3E%26d");
+        assert_eq!(super::urlencode("m-0_1.x~"), "m-0_1.x~");
     }
 }

@@ -1,12 +1,11 @@
 //! The alerts page (`GET /alerts`) and the alert badges and boxes of the other pages:
 //! the alert manager's view, silences and history turned into display rows.
 
-use std::collections::BTreeMap;
-
 use actix_web::web;
 use askama::Template;
 
-use super::views::{duration_text, ms_time, Badge, Layout, Link, Nav, SelectOption, TimeView};
+use super::display::{duration_text, ms_time, TimeView};
+use super::layout::{layout, Badge, Layout, Link, Nav, SelectOption};
 use super::{ok, urlencode, PageError, PageResult};
 use crate::alert::manager::{AlertView, AlertsView, HistoryEntry, HistoryFilter, HISTORY_EVENTS};
 use crate::alert::routing::Silence;
@@ -20,7 +19,7 @@ const DEFAULT_HISTORY_LIMIT: usize = 50;
 const MAX_HISTORY_LIMIT: usize = 1000;
 
 /// Most urgent first; unknown severities last.
-fn severity_rank(severity: &str) -> u8 {
+pub(super) fn severity_rank(severity: &str) -> u8 {
     match severity {
         "critical" => 0,
         "warning" => 1,
@@ -29,7 +28,7 @@ fn severity_rank(severity: &str) -> u8 {
     }
 }
 
-fn severity_class(severity: &str) -> &'static str {
+pub(super) fn severity_class(severity: &str) -> &'static str {
     match severity {
         "critical" => "bad",
         "warning" => "warn",
@@ -62,63 +61,9 @@ pub fn cluster_alerts_href(cluster: &str) -> String {
     format!("/alerts?cluster={}", urlencode(cluster))
 }
 
-fn is_firing_unmuted(a: &AlertView) -> bool {
+/// Firing and not silenced nor acknowledged: what the badges count.
+pub(super) fn is_firing_unmuted(a: &AlertView) -> bool {
     a.alert.phase == AlertPhase::Firing && !a.is_muted()
-}
-
-/// The firing alerts nobody muted, counted by severity: the badges of the overview,
-/// the cluster page and the navigation.
-pub struct AlertBadges {
-    pub href: String,
-    pub total: usize,
-    /// One per severity, most urgent first ("1 critical", "2 warning").
-    pub badges: Vec<Badge>,
-}
-
-impl AlertBadges {
-    pub fn firing<'a>(alerts: impl IntoIterator<Item = &'a AlertView>, href: String) -> Self {
-        let mut counts: BTreeMap<(u8, &str), usize> = BTreeMap::new();
-        for a in alerts.into_iter().filter(|a| is_firing_unmuted(a)) {
-            let severity = a.alert.severity();
-            *counts
-                .entry((severity_rank(severity), severity))
-                .or_default() += 1;
-        }
-        AlertBadges {
-            href,
-            total: counts.values().sum(),
-            badges: counts
-                .iter()
-                .map(|((_, severity), n)| Badge {
-                    label: format!("{n} {severity}"),
-                    class: severity_class(severity),
-                })
-                .collect(),
-        }
-    }
-
-    /// Those of one cluster, linking to that cluster's alerts.
-    pub fn of_cluster(view: &AlertsView, cluster: &str) -> Self {
-        AlertBadges::firing(
-            view.alerts.iter().filter(|a| a.alert.cluster() == cluster),
-            cluster_alerts_href(cluster),
-        )
-    }
-
-    /// The whole count in the colour of the most urgent: for the navigation.
-    pub fn total_badge(&self) -> Option<Badge> {
-        self.badges.first().map(|most_urgent| Badge {
-            label: self.total.to_string(),
-            class: most_urgent.class,
-        })
-    }
-}
-
-/// The layout of a page, with the count of firing alerts beside "Alerts".
-pub fn layout(state: &AppState, title: &str, current: Nav, events_url: Option<String>) -> Layout {
-    let view = state.alerts.view();
-    let badges = AlertBadges::firing(&view.alerts, "/alerts".into());
-    Layout::new(title, current, events_url).with_alerts_badge(badges.total_badge())
 }
 
 pub struct Acknowledged {
@@ -574,6 +519,9 @@ pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::layout::AlertBadges;
     use super::*;
 
     fn entry(at_ms: i64) -> HistoryEntry {

@@ -5,8 +5,8 @@
 use actix_web::web;
 use askama::Template;
 
-use super::alerts::layout;
-use super::{find, ok, urlencode, Layout, Link, Nav, PageResult};
+use super::layout::{layout, Layout, Link, Nav};
+use super::{find, ok, urlencode, PageResult};
 use crate::ops::browse::{self, Entry, KeyMeta};
 use crate::units::{human_short, Unit};
 use crate::web::keys::{bytes_query, KeyParams, KeysParams};
