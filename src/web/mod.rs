@@ -6,15 +6,12 @@
 //! Every route is registered in one list ([`routes`]) with the role it needs, so
 //! that access control plugs in at one place and tests can walk every route.
 
-mod alerts;
 mod api;
 mod assets;
-mod bench;
 pub mod chart;
 mod conn;
 mod error;
 mod guard;
-pub mod keys;
 pub mod pages;
 mod sse;
 
@@ -403,27 +400,37 @@ fn register(r: &mut Routes) {
         #[allow(unreachable_code)]
         actix_web::HttpResponse::Ok().finish()
     });
-    r.get("/api/v1/health", api::health);
-    r.get("/api/v1/clusters", api::clusters);
-    r.get("/api/v1/clusters/{name}", api::cluster);
-    r.get("/api/v1/clusters/{name}/members", api::members);
-    r.get("/api/v1/clusters/{name}/metrics", api::metrics);
-    r.get("/api/v1/clusters/{name}/latency", api::latency);
-    r.get("/api/v1/clusters/{name}/keys", keys::list);
-    r.get("/api/v1/clusters/{name}/keys/value", keys::value);
-    r.get("/api/v1/clusters/{name}/metrics/history", api::history);
-    r.get("/api/v1/clusters/{name}/metrics/series", api::series);
-    r.get("/api/v1/store", api::store);
-    r.get("/api/v1/alerts", alerts::active);
-    r.get("/api/v1/alerts/history", alerts::history);
+    r.get("/api/v1/health", api::monitor::health);
+    r.get("/api/v1/clusters", api::clusters::clusters);
+    r.get("/api/v1/clusters/{name}", api::clusters::cluster);
+    r.get("/api/v1/clusters/{name}/members", api::clusters::members);
+    r.get("/api/v1/clusters/{name}/metrics", api::clusters::metrics);
+    r.get("/api/v1/clusters/{name}/latency", api::clusters::latency);
+    r.get("/api/v1/clusters/{name}/keys", api::keys::list);
+    r.get("/api/v1/clusters/{name}/keys/value", api::keys::value);
+    r.get(
+        "/api/v1/clusters/{name}/metrics/history",
+        api::history::history,
+    );
+    r.get(
+        "/api/v1/clusters/{name}/metrics/series",
+        api::history::series,
+    );
+    r.get("/api/v1/store", api::monitor::store);
+    r.get("/api/v1/alerts", api::alerts::active);
+    r.get("/api/v1/alerts/history", api::alerts::history);
     r.at(
         "/api/v1/silences",
         vec![
-            (Role::Viewer, Method::GET, web::route().to(alerts::silences)),
+            (
+                Role::Viewer,
+                Method::GET,
+                web::route().to(api::alerts::silences),
+            ),
             (
                 Role::Operator,
                 Method::POST,
-                web::route().to(alerts::create_silence),
+                web::route().to(api::alerts::create_silence),
             ),
         ],
     );
@@ -432,7 +439,7 @@ fn register(r: &mut Routes) {
         vec![(
             Role::Operator,
             Method::DELETE,
-            web::route().to(alerts::expire_silence),
+            web::route().to(api::alerts::expire_silence),
         )],
     );
     r.at(
@@ -440,32 +447,36 @@ fn register(r: &mut Routes) {
         vec![(
             Role::Operator,
             Method::POST,
-            web::route().to(alerts::acknowledge),
+            web::route().to(api::alerts::acknowledge),
         )],
     );
     // POST stores a run the command line made while this monitor holds the store.
     r.resource(
         web::resource("/api/v1/benchmarks").app_data(
             web::JsonConfig::default()
-                .limit(bench::MAX_RUN_BODY)
+                .limit(api::bench::MAX_RUN_BODY)
                 .error_handler(error::json_error),
         ),
         "/api/v1/benchmarks",
         vec![
-            (Role::Viewer, Method::GET, web::route().to(bench::list)),
-            (Role::Operator, Method::POST, web::route().to(bench::create)),
+            (Role::Viewer, Method::GET, web::route().to(api::bench::list)),
+            (
+                Role::Operator,
+                Method::POST,
+                web::route().to(api::bench::create),
+            ),
         ],
     );
-    r.get("/api/v1/benchmarks/compare", bench::compare);
+    r.get("/api/v1/benchmarks/compare", api::bench::compare);
     // Deleting a stored run is an operator action.
     r.at(
         "/api/v1/benchmarks/{id}",
         vec![
-            (Role::Viewer, Method::GET, web::route().to(bench::one)),
+            (Role::Viewer, Method::GET, web::route().to(api::bench::one)),
             (
                 Role::Operator,
                 Method::DELETE,
-                web::route().to(bench::delete),
+                web::route().to(api::bench::delete),
             ),
         ],
     );

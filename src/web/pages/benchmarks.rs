@@ -9,7 +9,7 @@ use super::layout::{layout, Layout, Link, Nav};
 use super::{ok, urlencode, PageResult};
 use crate::bench::history::{self, RunSummary};
 use crate::units::{human, Unit};
-use crate::web::bench::ListParams;
+use crate::web::api::bench::ListParams;
 use crate::web::AppState;
 
 /// Width of the bar charts of the run and comparison pages.

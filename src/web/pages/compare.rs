@@ -9,7 +9,7 @@ use super::display::{ms_time, TimeView};
 use super::layout::{layout, Badge, Layout, Link, Nav};
 use super::{ok, urlencode, PageResult};
 use crate::bench::history::ComparedRun;
-use crate::web::bench::CompareParams;
+use crate::web::api::bench::CompareParams;
 use crate::web::chart::{bars, Bar};
 use crate::web::AppState;
 

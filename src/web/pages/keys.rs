@@ -9,7 +9,7 @@ use super::layout::{layout, Layout, Link, Nav};
 use super::{find, ok, urlencode, PageResult};
 use crate::ops::browse::{self, Entry, KeyMeta};
 use crate::units::{human_short, Unit};
-use crate::web::keys::{bytes_query, KeyParams, KeysParams};
+use crate::web::api::keys::{bytes_query, KeyParams, KeysParams};
 use crate::web::AppState;
 
 /// A row of the listing: a folder or a key.
@@ -164,7 +164,7 @@ pub async fn keys(
             Entry::Key(k) => key_row(&base, prefix, k),
         })
         .collect();
-    let limit_query = if limit == crate::web::keys::DEFAULT_LIMIT {
+    let limit_query = if limit == crate::web::api::keys::DEFAULT_LIMIT {
         String::new()
     } else {
         format!("&limit={limit}")

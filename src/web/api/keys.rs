@@ -5,9 +5,9 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::pages::urlencode;
-use super::{ApiError, AppState};
 use crate::ops::browse::{self, Entry, KeyMeta, ListRequest};
+use crate::text::urlencode;
+use crate::web::{ApiError, AppState};
 
 /// Entries a page shows when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;

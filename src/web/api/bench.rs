@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
 use crate::bench::history::{self, HistoryError, RunFilter, StoredRun};
+use crate::web::{ApiError, AppState};
 
-type ApiResult = Result<HttpResponse, ApiError>;
+use super::ApiResult;
 
 /// A run is a few KB; its hdr histogram can make it some tens.
 pub const MAX_RUN_BODY: usize = 4 << 20;

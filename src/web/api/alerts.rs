@@ -5,11 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
 use crate::alert::manager::{HistoryFilter, NewSilence};
 use crate::alert::Fingerprint;
+use crate::web::{ApiError, AppState};
 
-type ApiResult = Result<HttpResponse, ApiError>;
+use super::ApiResult;
 
 /// Pending and firing alerts, with what mutes them and where they go.
 pub async fn active(state: web::Data<AppState>) -> HttpResponse {
