@@ -209,24 +209,58 @@ impl ClusterProber {
         let started = Instant::now();
         let mut snap = ClusterSnapshot::pending(&self.cluster.name, &self.cluster.tags);
         snap.probed_at = Some(Timestamp::now());
+        let members = self.refresh_members(&mut snap).await;
+        snap.cluster_id = self.cluster_id.map(member_id_hex);
 
+        // Every member's calls run at once, each under its own deadline.
+        let urls: Vec<Option<&str>> = members
+            .iter()
+            .map(|m| m.client_urls.first().map(String::as_str))
+            .collect();
+        let clients = self.clients(&urls).await;
+        let metrics_urls = self.metrics_urls(&members);
+        let scrapes = metrics_urls.iter().map(|url| self.scrape(url));
+        let (probes, scrapes) =
+            tokio::join!(self.ask_members(&members, clients), join_all(scrapes));
+        let answered_by_another = self.remember_answers(&members, &probes);
+
+        snap.members = members
+            .iter()
+            .zip(probes)
+            .map(|(m, p)| member_snapshot(m, p))
+            .collect();
+        let samples = self.attach_metrics(&mut snap, &metrics_urls, scrapes, at_ms);
+        self.list_alarms(&mut snap, &members).await;
+
+        derive_cluster_view(&mut snap, &self.settings);
+        snap.consistency = self.consistency(&snap, &members).await;
+        set_status(&mut snap);
+        self.relist_members =
+            answered_by_another || self.membership_may_have_changed(&snap, &members);
+        snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
+        ProbeResult {
+            snapshot: snap,
+            samples,
+        }
+    }
+
+    /// The members to probe: listed again when due, else those of the last list; a
+    /// failed list is one of the snapshot's errors.
+    async fn refresh_members(&mut self, snap: &mut ClusterSnapshot) -> Vec<MemberEntry> {
         let list_due = self.relist_members
             || self
                 .members_listed_at
                 .is_none_or(|at| at.elapsed() >= self.settings.member_list_interval);
-        let listed = if list_due {
-            Some(self.member_list().await)
-        } else {
-            None
-        };
-        match listed {
-            None => {}
-            Some(Ok((members, cluster_id))) => {
+        if !list_due {
+            return self.members.clone();
+        }
+        match self.member_list().await {
+            Ok((members, cluster_id)) => {
                 self.members = members;
                 self.cluster_id = cluster_id;
                 self.members_listed_at = Some(Instant::now());
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 snap.errors.push(e);
                 self.members_listed_at = None;
                 if self.members.is_empty() {
@@ -246,15 +280,16 @@ impl ClusterProber {
                 }
             }
         }
-        let members = self.members.clone();
-        snap.cluster_id = self.cluster_id.map(member_id_hex);
+        self.members.clone()
+    }
 
-        // Every member's calls run at once, each under its own deadline.
-        let urls: Vec<Option<&str>> = members
-            .iter()
-            .map(|m| m.client_urls.first().map(String::as_str))
-            .collect();
-        let clients = self.clients(&urls).await;
+    /// Every member's Status, and its `/health` unless a recent "true" can stand;
+    /// all members at once, each call under its own deadline.
+    async fn ask_members(
+        &self,
+        members: &[MemberEntry],
+        clients: Vec<Result<Client, String>>,
+    ) -> Vec<MemberProbe> {
         let timeout = self.connector.request_timeout();
         let connector = &self.connector;
         let health_interval = self.settings.health_interval;
@@ -308,13 +343,15 @@ impl ClusterProber {
                 },
             }
         });
-        let metrics_urls = self.metrics_urls(&members);
-        let scrapes = metrics_urls.iter().map(|url| self.scrape(url));
-        let (probes, scrapes) = tokio::join!(join_all(probes), join_all(scrapes));
+        join_all(probes).await
+    }
 
-        // An endpoint now served by another member than the list says.
+    /// Drops the clients of members that did not answer and remembers which said
+    /// "true" to `/health`. Returns whether an endpoint is now served by another
+    /// member than the list says.
+    fn remember_answers(&mut self, members: &[MemberEntry], probes: &[MemberProbe]) -> bool {
         let mut answered_by_another = false;
-        for (m, p) in members.iter().zip(&probes) {
+        for (m, p) in members.iter().zip(probes) {
             let Some(url) = m.client_urls.first() else {
                 continue;
             };
@@ -340,14 +377,11 @@ impl ClusterProber {
         }
         self.healthy_at
             .retain(|url, _| members.iter().any(|m| m.client_urls.first() == Some(url)));
+        answered_by_another
+    }
 
-        snap.members = members
-            .iter()
-            .zip(probes)
-            .map(|(m, p)| member_snapshot(m, p))
-            .collect();
-        let samples = self.attach_metrics(&mut snap, &metrics_urls, scrapes, at_ms);
-
+    /// The raised alarms, asked only when the members' Status cannot tell.
+    async fn list_alarms(&mut self, snap: &mut ClusterSnapshot, members: &[MemberEntry]) {
         // Since etcd 3.4 a member's Status lists every alarm raised (as an error,
         // like "memberID:.. alarm:NOSPACE"), and alarms are replicated to every
         // member: when all that answered run 3.4+ and report no error, no alarm
@@ -361,24 +395,26 @@ impl ClusterProber {
             && answered
                 .iter()
                 .all(|s| s.errors.is_empty() && status_lists_alarms(&s.version));
+        if no_alarm_in_status {
+            return;
+        }
         // Asked of a member that just answered (clients of the others were dropped
-        // above), so a hung member does not make the alarm list fail too.
-        let alarms = if no_alarm_in_status {
-            Ok(None)
-        } else if let Some(mut c) = self.any_client(&members) {
-            with_deadline(
-                "alarm list",
-                timeout,
-                c.alarm(AlarmAction::Get, AlarmType::None, None),
-            )
-            .await
-            .map(Some)
-        } else {
-            Err(EtcdError::Setup("alarm list: no member reachable".into()))
+        // by remember_answers), so a hung member does not make the alarm list fail
+        // too.
+        let Some(mut c) = self.any_client(members) else {
+            snap.errors
+                .push(EtcdError::Setup("alarm list: no member reachable".into()).to_string());
+            return;
         };
-        match alarms {
-            Ok(None) => {}
-            Ok(Some(resp)) => {
+        let timeout = self.connector.request_timeout();
+        match with_deadline(
+            "alarm list",
+            timeout,
+            c.alarm(AlarmAction::Get, AlarmType::None, None),
+        )
+        .await
+        {
+            Ok(resp) => {
                 snap.alarms = resp
                     .alarms()
                     .iter()
@@ -394,17 +430,6 @@ impl ClusterProber {
                     .collect()
             }
             Err(e) => snap.errors.push(e.to_string()),
-        }
-
-        derive_cluster_view(&mut snap, &self.settings);
-        snap.consistency = self.consistency(&snap, &members).await;
-        set_status(&mut snap);
-        self.relist_members =
-            answered_by_another || self.membership_may_have_changed(&snap, &members);
-        snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
-        ProbeResult {
-            snapshot: snap,
-            samples,
         }
     }
 
