@@ -91,6 +91,11 @@ pub struct RunSummary {
     pub version: Option<String>,
 }
 
+/// A refusal naming the field.
+fn invalid_field(field: &str, message: String) -> Result<()> {
+    Err(HistoryError::Invalid(format!("{field}: {message}")))
+}
+
 impl StoredRun {
     pub fn percentile(&self, percent: f64) -> Option<f64> {
         self.report
@@ -151,9 +156,28 @@ impl StoredRun {
     /// in [`crate::time`]'s range, counts, durations and rates finite and within
     /// bounds no real run reaches, text and lists bounded. The error names the field.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |field: &str, message: String| {
-            Err(HistoryError::Invalid(format!("{field}: {message}")))
-        };
+        self.check_identity()?;
+        self.check_sizes()?;
+        crate::time::check("report.started_unix_ms", self.report.started_unix_ms)
+            .map_err(HistoryError::Invalid)?;
+        self.check_seconds()?;
+        self.check_rates()?;
+        self.check_counts()?;
+        self.check_signed()?;
+        let r = &self.report;
+        if r.spec.duration.is_some_and(|d| d > MAX_DURATION) {
+            return invalid_field(
+                "report.spec.duration",
+                format!("longer than {}", humantime::format_duration(MAX_DURATION)),
+            );
+        }
+        r.spec
+            .validate()
+            .map_err(|e| HistoryError::Invalid(format!("report.spec: {e}")))
+    }
+
+    /// The id (what the file and the pages name the run by) and its cluster.
+    fn check_identity(&self) -> Result<()> {
         if self.id.is_empty()
             || self.id.len() > 64
             || !self
@@ -174,12 +198,17 @@ impl StoredRun {
         if self.cluster.is_empty() {
             return Err(HistoryError::Invalid("cluster: must not be empty".into()));
         }
+        Ok(())
+    }
+
+    /// Texts and lists, each within what is kept.
+    fn check_sizes(&self) -> Result<()> {
         let r = &self.report;
         self.texts()
             .into_iter()
             .try_for_each(|(field, text, max)| {
                 if text.len() > max {
-                    invalid(
+                    invalid_field(
                         &field,
                         format!("{} bytes; at most {max} are kept", text.len()),
                     )
@@ -200,11 +229,15 @@ impl StoredRun {
             ),
         ] {
             if len > max {
-                return invalid(field, format!("{len} entries; at most {max}"));
+                return invalid_field(field, format!("{len} entries; at most {max}"));
             }
         }
-        crate::time::check("report.started_unix_ms", r.started_unix_ms)
-            .map_err(HistoryError::Invalid)?;
+        Ok(())
+    }
+
+    /// Every duration a number of seconds in 0..=MAX_SECS.
+    fn check_seconds(&self) -> Result<()> {
+        let r = &self.report;
         let s = &r.summary;
         let mut secs = vec![
             ("report.summary.total_secs", s.total_secs),
@@ -237,12 +270,19 @@ impl StoredRun {
         );
         for (field, v) in secs {
             if !(0.0..=MAX_SECS).contains(&v) {
-                return invalid(
+                return invalid_field(
                     field,
                     format!("{v} is not a number of seconds in 0..={MAX_SECS}"),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Rates and fractional counts finite and in range; percentiles in 0..=100.
+    fn check_rates(&self) -> Result<()> {
+        let (r, i) = (&self.report, &self.indicators);
+        let s = &r.summary;
         let mut rates = vec![("report.summary.requests_per_sec", s.requests_per_sec)];
         rates.extend(r.spec.rate.map(|v| ("report.spec.rate", v)));
         rates.extend(i.leader_changes.map(|v| ("indicators.leader_changes", v)));
@@ -252,7 +292,7 @@ impl StoredRun {
         );
         for (field, v) in rates {
             if !(0.0..=MAX_COUNT as f64).contains(&v) {
-                return invalid(field, format!("{v} is not a number in 0..={MAX_COUNT}"));
+                return invalid_field(field, format!("{v} is not a number in 0..={MAX_COUNT}"));
             }
         }
         if let Some(p) = r
@@ -260,11 +300,18 @@ impl StoredRun {
             .iter()
             .find(|p| !(0.0..=100.0).contains(&p.percent))
         {
-            return invalid(
+            return invalid_field(
                 "report.percentiles.percent",
                 format!("{} is not in 0..=100", p.percent),
             );
         }
+        Ok(())
+    }
+
+    /// Whole counts at most MAX_COUNT.
+    fn check_counts(&self) -> Result<()> {
+        let (r, i) = (&self.report, &self.indicators);
+        let s = &r.summary;
         let mut counts = vec![
             ("report.summary.requests", s.requests),
             ("report.summary.errors", s.errors),
@@ -297,9 +344,15 @@ impl StoredRun {
         counts.extend(r.errors.values().map(|n| ("report.errors", *n)));
         for (field, v) in counts {
             if v > MAX_COUNT {
-                return invalid(field, format!("{v} is more than {MAX_COUNT}"));
+                return invalid_field(field, format!("{v} is more than {MAX_COUNT}"));
             }
         }
+        Ok(())
+    }
+
+    /// Revisions and sizes in 0..=MAX_COUNT.
+    fn check_signed(&self) -> Result<()> {
+        let r = &self.report;
         let mut signed = vec![
             ("report.keys_deleted", r.keys_deleted),
             ("report.cluster.revision_before", r.cluster.revision_before),
@@ -314,18 +367,10 @@ impl StoredRun {
         );
         for (field, v) in signed {
             if !(0..=MAX_COUNT as i64).contains(&v) {
-                return invalid(field, format!("{v} is not in 0..={MAX_COUNT}"));
+                return invalid_field(field, format!("{v} is not in 0..={MAX_COUNT}"));
             }
         }
-        if r.spec.duration.is_some_and(|d| d > MAX_DURATION) {
-            return invalid(
-                "report.spec.duration",
-                format!("longer than {}", humantime::format_duration(MAX_DURATION)),
-            );
-        }
-        r.spec
-            .validate()
-            .map_err(|e| HistoryError::Invalid(format!("report.spec: {e}")))
+        Ok(())
     }
 
     /// Every text of the run: (field, text, most bytes kept).
