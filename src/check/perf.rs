@@ -200,6 +200,30 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            hist: new_histogram(),
+            sum: 0.0,
+            sum_sq: 0.0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Adds another writer's tally to this one.
+    fn add(&mut self, other: Tally) -> Result<()> {
+        self.hist
+            .add(&other.hist)
+            .map_err(|e| CheckError::Invalid(format!("merging latencies: {e}")))?;
+        self.sum += other.sum;
+        self.sum_sq += other.sum_sq;
+        for (e, n) in other.errors {
+            *self.errors.entry(e).or_default() += n;
+        }
+        Ok(())
+    }
+}
+
 /// The statistics of etcd's report package: population stddev of the latencies.
 pub fn stats_from(
     hist: &hdrhistogram::Histogram<u64>,
@@ -267,8 +291,79 @@ pub async fn run(
         return Err(CheckError::Invalid("no endpoints".into()));
     }
     let timeout = connector.request_timeout();
-    // One connection per endpoint, each to that endpoint only; endpoints that do not
-    // answer a Status call are left out (etcdctl's balancer avoids them too).
+    let (conns, skipped) = connect_answering(connector, endpoints, timeout).await?;
+    let mut first = conns[0].clone();
+    let prefix = opts.prefix.clone();
+    ensure_empty(&mut first, &prefix, timeout).await?;
+
+    let value = vec![0u8; VALUE_SIZE];
+    let start = tokio::time::Instant::now();
+    let pace = Arc::new(Pace {
+        start,
+        end: start + duration,
+        period: Duration::from_secs_f64(1.0 / profile.limit as f64),
+        next: AtomicU64::new(0),
+    });
+    // Requests still in flight at the end may take this long before we give up.
+    let request_deadline = timeout.max(Duration::from_secs(5));
+    let tasks: Vec<_> = (0..profile.clients)
+        .map(|w| {
+            tokio::spawn(write_at_pace(
+                conns[w % conns.len()].clone(),
+                prefix.clone().into_bytes(),
+                value.clone(),
+                pace.clone(),
+                request_deadline,
+            ))
+        })
+        .collect();
+    let ticker = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            progress(start.elapsed().min(duration), duration);
+        }
+    };
+    let joined = tokio::select! {
+        j = futures::future::join_all(tasks) => j,
+        _ = ticker => unreachable!("the ticker never ends"),
+    };
+    let total = start.elapsed();
+    progress(duration, duration);
+    let mut all = Tally::new();
+    for j in joined {
+        let t = j.map_err(|e| CheckError::Invalid(format!("a writer failed: {e}")))?;
+        all.add(t)?;
+    }
+    let stats = stats_from(&all.hist, all.sum, all.sum_sq, all.errors, total);
+
+    let deleted = with_deadline(
+        "deleting the check's keys",
+        Duration::from_secs(30),
+        first.delete(prefix.as_str(), Some(DeleteOptions::new().with_prefix())),
+    )
+    .await?;
+    let (lines, findings) = judge(profile.limit, &stats);
+    Ok(PerfReport {
+        load: opts.load,
+        profile,
+        prefix,
+        duration_seconds: duration.as_secs_f64(),
+        stats,
+        keys_deleted: deleted.deleted(),
+        skipped_endpoints: skipped,
+        lines,
+        findings,
+    })
+}
+
+/// One connection per endpoint, each to that endpoint only; endpoints that do not
+/// answer a Status call are left out (etcdctl's balancer avoids them too) and
+/// returned as the second list.
+async fn connect_answering(
+    connector: &Connector,
+    endpoints: &[String],
+    timeout: Duration,
+) -> Result<(Vec<Client>, Vec<String>)> {
     let mut conns: Vec<Client> = Vec::new();
     let mut skipped = Vec::new();
     for e in endpoints {
@@ -289,13 +384,17 @@ pub async fn run(
             skipped.join("; ")
         )));
     }
-    let mut first = conns[0].clone();
-    let prefix = opts.prefix.clone();
+    Ok((conns, skipped))
+}
+
+/// The check writes only under a prefix that holds nothing, so deleting it after
+/// removes only its own keys.
+async fn ensure_empty(client: &mut Client, prefix: &str, timeout: Duration) -> Result<()> {
     let existing = with_deadline(
         "reading the prefix",
         timeout,
-        first.get(
-            prefix.as_str(),
+        client.get(
+            prefix,
             Some(
                 GetOptions::new()
                     .with_prefix()
@@ -306,106 +405,58 @@ pub async fn run(
     )
     .await?;
     if !existing.kvs().is_empty() {
-        return Err(CheckError::PrefixNotEmpty { prefix });
+        return Err(CheckError::PrefixNotEmpty {
+            prefix: prefix.to_string(),
+        });
     }
+    Ok(())
+}
 
-    let value = vec![0u8; VALUE_SIZE];
-    let period = Duration::from_secs_f64(1.0 / profile.limit as f64);
-    let next = Arc::new(AtomicU64::new(0));
-    let start = tokio::time::Instant::now();
-    let end = start + duration;
-    // Requests still in flight at the end may take this long before we give up.
-    let request_deadline = timeout.max(Duration::from_secs(5));
-    let mut tasks = Vec::new();
-    for w in 0..profile.clients {
-        let mut client = conns[w % conns.len()].clone();
-        let next = next.clone();
-        let value = value.clone();
-        let prefix = prefix.clone().into_bytes();
-        tasks.push(tokio::spawn(async move {
-            let mut t = Tally {
-                hist: new_histogram(),
-                sum: 0.0,
-                sum_sq: 0.0,
-                errors: BTreeMap::new(),
-            };
-            loop {
-                // Tickets at the limit's pace: the n-th put may start at start + n * period.
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                let at = start + period.mul_f64(n as f64);
-                if at >= end {
-                    break;
-                }
-                tokio::time::sleep_until(at).await;
-                let key = random_key(&prefix);
-                let sent = Instant::now();
-                let r =
-                    tokio::time::timeout(request_deadline, client.put(key, value.clone(), None))
-                        .await;
-                let took = sent.elapsed();
-                match r {
-                    Ok(Ok(_)) => {
-                        let s = took.as_secs_f64();
-                        t.hist.saturating_record(took.as_nanos().max(1) as u64);
-                        t.sum += s;
-                        t.sum_sq += s * s;
-                    }
-                    Ok(Err(e)) => *t.errors.entry(crate::etcd::error_chain(&e)).or_default() += 1,
-                    Err(_) => {
-                        *t.errors
-                            .entry(format!("no answer within {request_deadline:?}"))
-                            .or_default() += 1
-                    }
-                }
+/// The writers' shared schedule: the n-th put may start at `start + n * period`.
+struct Pace {
+    start: tokio::time::Instant,
+    end: tokio::time::Instant,
+    period: Duration,
+    next: AtomicU64,
+}
+
+/// One writer: takes tickets at the pace until the end, each a put of `value` to a
+/// random key under `prefix`.
+async fn write_at_pace(
+    mut client: Client,
+    prefix: Vec<u8>,
+    value: Vec<u8>,
+    pace: Arc<Pace>,
+    request_deadline: Duration,
+) -> Tally {
+    let mut t = Tally::new();
+    loop {
+        let n = pace.next.fetch_add(1, Ordering::Relaxed);
+        let at = pace.start + pace.period.mul_f64(n as f64);
+        if at >= pace.end {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        let key = random_key(&prefix);
+        let sent = Instant::now();
+        let r = tokio::time::timeout(request_deadline, client.put(key, value.clone(), None)).await;
+        let took = sent.elapsed();
+        match r {
+            Ok(Ok(_)) => {
+                let s = took.as_secs_f64();
+                t.hist.saturating_record(took.as_nanos().max(1) as u64);
+                t.sum += s;
+                t.sum_sq += s * s;
             }
-            t
-        }));
-    }
-    let ticker = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            progress(start.elapsed().min(duration), duration);
-        }
-    };
-    let joined = tokio::select! {
-        j = futures::future::join_all(tasks) => j,
-        _ = ticker => unreachable!("the ticker never ends"),
-    };
-    let total = start.elapsed();
-    progress(duration, duration);
-    let mut hist = new_histogram();
-    let (mut sum, mut sum_sq) = (0.0, 0.0);
-    let mut errors = BTreeMap::new();
-    for j in joined {
-        let t = j.map_err(|e| CheckError::Invalid(format!("a writer failed: {e}")))?;
-        hist.add(&t.hist)
-            .map_err(|e| CheckError::Invalid(format!("merging latencies: {e}")))?;
-        sum += t.sum;
-        sum_sq += t.sum_sq;
-        for (e, n) in t.errors {
-            *errors.entry(e).or_default() += n;
+            Ok(Err(e)) => *t.errors.entry(crate::etcd::error_chain(&e)).or_default() += 1,
+            Err(_) => {
+                *t.errors
+                    .entry(format!("no answer within {request_deadline:?}"))
+                    .or_default() += 1
+            }
         }
     }
-    let stats = stats_from(&hist, sum, sum_sq, errors, total);
-
-    let deleted = with_deadline(
-        "deleting the check's keys",
-        Duration::from_secs(30),
-        first.delete(prefix.as_str(), Some(DeleteOptions::new().with_prefix())),
-    )
-    .await?;
-    let (lines, findings) = judge(profile.limit, &stats);
-    Ok(PerfReport {
-        load: opts.load,
-        profile,
-        prefix,
-        duration_seconds: duration.as_secs_f64(),
-        stats,
-        keys_deleted: deleted.deleted(),
-        skipped_endpoints: skipped,
-        lines,
-        findings,
-    })
+    t
 }
 
 #[cfg(test)]
