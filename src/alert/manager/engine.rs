@@ -10,15 +10,19 @@
 //! a notification nor forgets to say that an alert resolved.
 //!
 //! Storage goes through the handle's side ([`Shared`]): this file names no table.
+//! The time comes from the clock the handle and the engine share, and notifications
+//! leave through a [`Deliver`] function, so that the tests drive the grouping with a
+//! manual clock and see what would be sent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 
 use super::handle::{self, NflogEntry, Shared, PRUNE_EVERY_MS};
-use super::{duration_ms, lock, now_ms, rfc3339, AlertView, AlertsView, HistoryEntry};
+use super::{duration_ms, lock, rfc3339, AlertView, AlertsView, HistoryEntry};
 use crate::alert::eval::{Alert, AlertPhase, Evaluator, TransitionKind};
 use crate::alert::routing::{parse_matchers, GroupingSettings, Matcher, RouteConfig};
 use crate::alert::{AlertError, AlertingSettings, Fingerprint, Result};
@@ -41,6 +45,32 @@ const RESOLVED_KEPT_MS: i64 = 24 * 3600 * 1000;
 fn to_system_time(ms: i64) -> SystemTime {
     let ms = ms.clamp(crate::time::EARLIEST_MS, crate::time::LATEST_MS);
     UNIX_EPOCH + Duration::from_millis(ms as u64)
+}
+
+/// Carries one notification to one receiver and says whether it arrived (the error
+/// as text, for the history). The engine's decisions end at this call: in production
+/// it is [`notify::deliver`] (retries and all, see [`notify_deliver`]); the tests
+/// record the notification instead.
+pub(super) type Deliver = Box<
+    dyn Fn(
+            Arc<Receiver>,
+            Notification,
+            RetryPolicy,
+        ) -> BoxFuture<'static, std::result::Result<(), String>>
+        + Send
+        + Sync,
+>;
+
+/// [`notify::deliver`], as the engine calls it.
+pub(super) fn notify_deliver() -> Deliver {
+    Box::new(|target, notification, policy| {
+        Box::pin(async move {
+            notify::deliver(&target, &notification, policy)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// A route with its matchers parsed.
@@ -90,12 +120,13 @@ impl Setup {
         alerting: &AlertingSettings,
         clusters: &[ClusterConfig],
         store: &Store,
+        now_ms: i64,
     ) -> Result<Setup> {
         let mut evaluator = Evaluator::for_clusters(alerting, clusters)?;
         if let Some(state) = handle::read_state(store)? {
             evaluator.restore(state);
         }
-        if let Err(e) = evaluator.seed_windows(store, now_ms()) {
+        if let Err(e) = evaluator.seed_windows(store, now_ms) {
             tracing::warn!("alert rules: refilling windows from history: {e}");
         }
         let mut receivers = HashMap::new();
@@ -139,6 +170,7 @@ pub(super) struct Engine {
     /// Resolved alerts some receiver has not been told about yet.
     resolved: HashMap<Fingerprint, Alert>,
     delivery_errors: Vec<String>,
+    deliver: Deliver,
     done_tx: mpsc::UnboundedSender<Delivered>,
 }
 
@@ -151,13 +183,14 @@ impl Engine {
         board: SnapshotBoard,
         shared: Arc<Shared>,
         nflog: HashMap<String, NflogEntry>,
+        deliver: Deliver,
     ) -> (Engine, Wakes) {
         // Alerts some receiver was told are firing, which are no longer active (they
         // resolved while the monitor was down, or before it could say so): tell them.
         let mut resolved = HashMap::new();
         let active: BTreeSet<Fingerprint> =
             setup.evaluator.active().map(|a| a.fingerprint).collect();
-        let now = now_ms();
+        let now = shared.now();
         for entry in nflog.values() {
             for (fp, alert) in &entry.firing {
                 if !active.contains(fp) {
@@ -189,6 +222,7 @@ impl Engine {
             nflog,
             resolved,
             delivery_errors: Vec::new(),
+            deliver,
             done_tx,
         };
         (engine, Wakes { done, poked })
@@ -238,9 +272,13 @@ impl Engine {
         }
     }
 
+    fn now(&self) -> i64 {
+        self.shared.now()
+    }
+
     /// Bounds the silences and the history, at most hourly.
     fn prune_if_due(&mut self) {
-        let now = now_ms();
+        let now = self.now();
         if now < self.next_prune_ms {
             return;
         }
@@ -252,7 +290,7 @@ impl Engine {
     /// `None`) and records what changed. One cluster at a time: each cluster's probe
     /// wakes the manager, and the other clusters' alerts stay as they are.
     async fn evaluate(&mut self, cluster: Option<&str>) {
-        let now = now_ms();
+        let now = self.now();
         let snapshots = match cluster {
             Some(name) => self.board.get(name).into_iter().collect(),
             None => self.board.all(),
@@ -414,7 +452,7 @@ impl Engine {
 
     /// Sends what is due; returns how long until something may be due.
     fn dispatch(&mut self) -> Duration {
-        let now = now_ms();
+        let now = self.now();
         self.publish(now);
         self.resolved.retain(|_, a| {
             a.resolved_at_ms
@@ -544,13 +582,12 @@ impl Engine {
                 .collect(),
             self.external_url.clone(),
         );
+        // Started here, awaited in a task of its own: a slow receiver stalls neither
+        // the engine nor the other groups.
+        let sending = (self.deliver)(target, notification, self.retry);
         let done = self.done_tx.clone();
-        let policy = self.retry;
         tokio::spawn(async move {
-            let result = notify::deliver(&target, &notification, policy)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let result = sending.await;
             let _ = done.send(Delivered {
                 key,
                 receiver,
@@ -565,7 +602,7 @@ impl Engine {
     fn notified(&self, a: &Alert) -> NotifiedAlert {
         let starts = a.fired_at_ms.unwrap_or(a.active_since_ms);
         let ends = (a.phase == AlertPhase::Resolved)
-            .then(|| to_system_time(a.resolved_at_ms.unwrap_or_else(now_ms)));
+            .then(|| to_system_time(a.resolved_at_ms.unwrap_or_else(|| self.now())));
         NotifiedAlert::new(
             a.labels.clone(),
             a.annotations.clone(),
@@ -577,7 +614,7 @@ impl Engine {
 
     /// Records the outcome of a delivery: the notification log and the history.
     async fn delivered(&mut self, d: Delivered) {
-        let now = now_ms();
+        let now = self.now();
         if let Some(g) = self.groups.get_mut(&d.key) {
             g.in_flight = false;
         }
@@ -634,3 +671,6 @@ impl Engine {
         let _ = tokio::task::spawn_blocking(move || shared.record(&history)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

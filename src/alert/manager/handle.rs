@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{duration_ms, lock, now_ms, AlertsView, HistoryEntry, HistoryFilter, NewSilence};
+use super::clock::Clock;
+use super::{duration_ms, lock, AlertsView, HistoryEntry, HistoryFilter, NewSilence};
 use crate::alert::eval::{Alert, AlertPhase, EvaluatorState};
 use crate::alert::limits::AlertLimits;
 use crate::alert::routing::{parse_matchers, Acknowledgement, Silence};
@@ -96,6 +97,7 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 
 /// What the handle and the engine's task share.
 pub(super) struct Shared {
+    clock: Clock,
     pub(super) store: Arc<Store>,
     pub(super) control: Mutex<Control>,
     view: RwLock<Arc<AlertsView>>,
@@ -130,8 +132,14 @@ fn readable<T: serde::de::DeserializeOwned>(table: &str, bytes: &[u8]) -> Option
 }
 
 impl Shared {
-    pub(super) fn new(store: Arc<Store>, control: Control, limits: AlertLimits) -> Shared {
+    pub(super) fn new(
+        store: Arc<Store>,
+        control: Control,
+        limits: AlertLimits,
+        clock: Clock,
+    ) -> Shared {
         Shared {
+            clock,
             store,
             control: Mutex::new(control),
             view: RwLock::new(Arc::new(AlertsView::default())),
@@ -142,6 +150,11 @@ impl Shared {
             adding_silence: Mutex::new(()),
             limits,
         }
+    }
+
+    /// Now, by the clock the handle and the engine share.
+    pub(super) fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The view last published.
@@ -290,7 +303,7 @@ impl AlertManager {
     /// Silences not ended (at most `max_silences`), then those ended in the last
     /// day, newest first, at most [`ENDED_SILENCES_SHOWN`] of them.
     pub fn silences(&self) -> Vec<Silence> {
-        let now = now_ms();
+        let now = self.shared.now();
         let day_ago = now.saturating_sub(24 * 3600 * 1000);
         let control = lock(&self.shared.control);
         let mut open: Vec<Silence> = Vec::new();
@@ -346,7 +359,7 @@ impl AlertManager {
         if req.comment.trim().is_empty() {
             return Err(bad("comment: say why"));
         }
-        let now = now_ms();
+        let now = self.shared.now();
         let starts = match req.starts_at_ms {
             Some(s) => crate::time::check("starts_at_ms", s).map_err(|e| bad(&e))?,
             None => now,
@@ -413,7 +426,7 @@ impl AlertManager {
             .limits
             .check_text("by", by)
             .map_err(AlertError::BadRequest)?;
-        let now = now_ms();
+        let now = self.shared.now();
         let silence = {
             let control = lock(&self.shared.control);
             let s = control
@@ -487,7 +500,7 @@ impl AlertManager {
             fingerprint,
             by: by.trim().to_string(),
             comment: comment.trim().to_string(),
-            at_ms: now_ms(),
+            at_ms: self.shared.now(),
         };
         let value = postcard::to_allocvec(&ack)?;
         self.shared

@@ -17,6 +17,7 @@
 //! This file holds what both sides speak of (history entries, the published view)
 //! and [`start`], which wires them together.
 
+mod clock;
 mod engine;
 mod handle;
 
@@ -33,7 +34,8 @@ use super::{AlertingSettings, Fingerprint, Result};
 use crate::collect::SnapshotBoard;
 use crate::etcd::ClusterConfig;
 use crate::store::Store;
-use engine::{Engine, Setup, Wakes};
+use clock::Clock;
+use engine::{Deliver, Engine, Setup, Wakes};
 use handle::Shared;
 pub use handle::{fuzz_stored_records, read_history, AlertManager, ENDED_SILENCES_SHOWN};
 
@@ -176,34 +178,50 @@ pub fn start(
     store: Arc<Store>,
     stop: watch::Receiver<bool>,
 ) -> Result<(AlertManager, tokio::task::JoinHandle<()>)> {
-    let (manager, engine, wakes) = assemble(alerting, clusters, listen, board, store)?;
+    let (manager, engine, wakes) = assemble(
+        alerting,
+        clusters,
+        listen,
+        board,
+        store,
+        Clock::system(),
+        engine::notify_deliver(),
+    )?;
     Ok((manager, tokio::spawn(engine.run(wakes, stop))))
 }
 
-/// The handle and the engine over what the store holds, not started yet.
+/// The handle and the engine over what the store holds, not started yet: both read
+/// the time from `clock`, and the engine sends through `deliver` (the tests pass a
+/// manual clock and a recorder).
 fn assemble(
     alerting: &AlertingSettings,
     clusters: &[ClusterConfig],
     listen: std::net::SocketAddr,
     board: SnapshotBoard,
     store: Arc<Store>,
+    clock: Clock,
+    deliver: Deliver,
 ) -> Result<(AlertManager, Engine, Wakes)> {
     // The rules and their state, receivers and routes, then what users changed and
     // the notification log: a broken config fails before the tables are scanned.
-    let setup = Setup::new(alerting, clusters, &store)?;
+    let setup = Setup::new(alerting, clusters, &store, clock.now_ms())?;
     let control = handle::read_control(&store)?;
     let nflog = handle::read_nflog(&store)?;
-    let shared = Arc::new(Shared::new(store, control, alerting.limits.clone()));
-    let (engine, wakes) = Engine::new(setup, alerting, listen, board, shared.clone(), nflog);
+    let shared = Arc::new(Shared::new(store, control, alerting.limits.clone(), clock));
+    let (engine, wakes) = Engine::new(
+        setup,
+        alerting,
+        listen,
+        board,
+        shared.clone(),
+        nflog,
+        deliver,
+    );
     Ok((AlertManager::new(shared), engine, wakes))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn now_ms() -> i64 {
-    crate::unix_ms_now()
 }
 
 /// A setting's duration in ms, saturating (a config may say "1000years").
