@@ -12,7 +12,8 @@
 //!   `alert_*` record tables, what is read back at start, and their bounds.
 //! - `engine`: the task: evaluates the rules over each new snapshot, publishes the
 //!   view, groups alerts per receiver and dispatches notifications, and keeps the
-//!   notification log.
+//!   notification log. Its tests (engine/tests.rs) drive it step by step.
+//! - `clock`: the time both sides read: the system clock, or in tests a manual one.
 //!
 //! This file holds what both sides speak of (history entries, the published view)
 //! and [`start`], which wires them together.
