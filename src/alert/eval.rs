@@ -12,6 +12,8 @@
 //! because it has no data yet. So a rule *holds* (leaves as they are) the alerts it
 //! cannot decide: those of a cluster not probed yet, of a member scraped once (rates
 //! and quantiles need two scrapes), and of windowed rules while their window fills.
+//!
+//! The built-in pack's checks themselves, one method each, are in eval/checks.rs.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,9 +29,11 @@ use super::window::{MemberWindow, WindowPoint, LONGEST_MS};
 use super::{cert, AlertError, Fingerprint, Result};
 use crate::collect::derive::Indicators;
 use crate::collect::probe::{member_label, INDICATOR_PREFIX};
-use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
+use crate::collect::snapshot::{ClusterSnapshot, MemberSnapshot};
 use crate::etcd::ClusterConfig;
 use crate::store::{Store, Tier};
+
+mod checks;
 
 /// Where an alert is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,13 +176,6 @@ struct CertificateFile {
 const CERT_REREAD_MS: i64 = 10 * 60 * 1000;
 /// Prometheus' lookback for instant queries, used for stored metrics.
 const LOOKBACK_MS: i64 = 5 * 60 * 1000;
-const FIVE_MINUTES_MS: i64 = 5 * 60 * 1000;
-const FIFTEEN_MINUTES_MS: i64 = 15 * 60 * 1000;
-/// The mixin's fragmentation rule ignores databases with less than 100 MiB in use.
-const FRAGMENTATION_MIN_IN_USE_BYTES: f64 = 104_857_600.0;
-/// Least history before the DB size is extrapolated: two points a few seconds apart
-/// would project their noise four hours ahead.
-const GROWTH_MIN_SPAN_SECONDS: f64 = 600.0;
 
 /// Evaluates the rules over each probe's snapshots; owns the alert state.
 #[derive(Debug)]
@@ -356,7 +353,7 @@ impl Evaluator {
                 .iter()
                 .map(|rule| match &rule.condition {
                     Condition::Builtin(BuiltinCheck::CertificateExpiring) => {
-                        certificate_outcome(self.certificates.get(&snap.name), rule, now_ms)
+                        checks::certificate_outcome(self.certificates.get(&snap.name), rule, now_ms)
                     }
                     Condition::Builtin(check) => ctx.builtin(*check, rule),
                     Condition::Indicator { name, aggregate } => {
@@ -597,256 +594,6 @@ impl ClusterContext<'_> {
         )
     }
 
-    fn builtin(&self, check: BuiltinCheck, rule: &Rule) -> Outcome {
-        let snap = self.snap;
-        let now = self.now_ms;
-        let mut outcome = Outcome::default();
-        match check {
-            BuiltinCheck::MembersDown => {
-                let down: Vec<String> = snap
-                    .members
-                    .iter()
-                    .filter_map(|m| {
-                        let failures = m
-                            .indicators
-                            .as_ref()
-                            .and_then(|i| i.peer_sent_failures_per_second);
-                        if !m.reachable {
-                            Some(format!("{} (unreachable)", member_label(m)))
-                        } else {
-                            failures
-                                .filter(|f| rule.op.holds(*f, rule.threshold))
-                                .map(|f| {
-                                    format!("{} (peer send failures {f:.3}/s)", member_label(m))
-                                })
-                        }
-                    })
-                    .collect();
-                if !down.is_empty() {
-                    outcome
-                        .hits
-                        .push(Hit::new(None, down.len() as f64).with("members", down.join(", ")));
-                }
-            }
-            BuiltinCheck::InsufficientMembers => {
-                let q = &snap.quorum;
-                let up = q.reachable_voting_members as f64;
-                if q.voting_members > 0 && up < (q.voting_members as f64 + 1.0) / 2.0 {
-                    outcome.hits.push(
-                        Hit::new(None, up)
-                            .with("voting_members", q.voting_members)
-                            .with("needed", q.needed),
-                    );
-                }
-            }
-            BuiltinCheck::NoLeader => {
-                for m in &snap.members {
-                    let by_metrics = m
-                        .indicators
-                        .as_ref()
-                        .and_then(|i| i.has_leader)
-                        .is_some_and(|l| !l);
-                    let by_status = m.status.as_ref().is_some_and(|s| s.leader == "0");
-                    if m.reachable && (by_metrics || by_status) {
-                        outcome.hits.push(Hit::new(Some(member_label(m)), 0.0));
-                    }
-                }
-            }
-            BuiltinCheck::LeaderChanges => {
-                // The mixin takes the highest member's count, as one election is seen
-                // by every member.
-                let counts: Vec<f64> = snap
-                    .members
-                    .iter()
-                    .filter_map(|m| {
-                        self.window(&member_label(m))?
-                            .sum(now, FIFTEEN_MINUTES_MS, |p| p.leader_changes)
-                    })
-                    .collect();
-                match Aggregation::Max.fold(&counts) {
-                    Some(v) if rule.op.holds(v, rule.threshold) => {
-                        outcome.hits.push(Hit::new(None, v));
-                    }
-                    Some(_) => {}
-                    None => outcome.hold_all = self.warming_up(FIFTEEN_MINUTES_MS),
-                }
-            }
-            BuiltinCheck::FailedGrpc => {
-                outcome = self.windowed(rule, FIVE_MINUTES_MS, |w| {
-                    let total = w.sum(now, FIVE_MINUTES_MS, |p| p.grpc_requests)?;
-                    let failed = w.sum(now, FIVE_MINUTES_MS, |p| p.grpc_failed)?;
-                    Some(if total > 0.0 {
-                        100.0 * failed / total
-                    } else {
-                        0.0
-                    })
-                });
-            }
-            BuiltinCheck::GrpcSlow => outcome = self.instant(rule, |i| i.grpc_unary_p99_seconds),
-            BuiltinCheck::PeerRttSlow => outcome = self.instant(rule, |i| i.peer_rtt_p99_seconds),
-            BuiltinCheck::FsyncSlow => outcome = self.instant(rule, |i| i.wal_fsync_p99_seconds),
-            BuiltinCheck::CommitSlow => {
-                outcome = self.instant(rule, |i| i.backend_commit_p99_seconds)
-            }
-            BuiltinCheck::FailedProposals => {
-                outcome = self.windowed(rule, FIFTEEN_MINUTES_MS, |w| {
-                    w.rate(now, FIFTEEN_MINUTES_MS, |p| p.proposals_failed)
-                });
-            }
-            BuiltinCheck::QuotaLowSpace => {
-                outcome = self.instant(rule, |i| Some(i.quota_usage_ratio? * 100.0));
-                self.add_member_values(&mut outcome, |i| {
-                    vec![
-                        ("db_size_bytes", i.db_size_bytes),
-                        ("quota_backend_bytes", i.quota_backend_bytes),
-                    ]
-                });
-            }
-            BuiltinCheck::ExcessiveGrowth => {
-                let ahead = rule.threshold * 3600.0;
-                for m in &snap.members {
-                    let label = member_label(m);
-                    let predicted = self.window(&label).and_then(|w| {
-                        if w.span_seconds(now, LONGEST_MS, |p| p.db_size_bytes)
-                            < GROWTH_MIN_SPAN_SECONDS
-                        {
-                            return None;
-                        }
-                        let quota = w.last(|p| p.quota_backend_bytes)?;
-                        let predicted =
-                            w.predict_linear(now, LONGEST_MS, ahead, |p| p.db_size_bytes)?;
-                        Some((predicted, quota))
-                    });
-                    match predicted {
-                        Some((p, quota)) if p > quota => outcome
-                            .hits
-                            .push(Hit::new(Some(label), p).with("quota_backend_bytes", quota)),
-                        Some(_) => {}
-                        None if self.warming_up(LONGEST_MS) => {
-                            outcome.hold_members.insert(label);
-                        }
-                        None => {}
-                    }
-                }
-            }
-            BuiltinCheck::Fragmentation => {
-                outcome = self.instant(rule, |i| {
-                    let in_use = i.db_size_in_use_bytes?;
-                    if in_use <= FRAGMENTATION_MIN_IN_USE_BYTES {
-                        return None;
-                    }
-                    Some(in_use / i.db_size_bytes.filter(|t| *t > 0.0)?)
-                });
-                self.add_member_values(&mut outcome, |i| {
-                    vec![
-                        ("db_size_bytes", i.db_size_bytes),
-                        ("db_size_in_use_bytes", i.db_size_in_use_bytes),
-                    ]
-                });
-            }
-            BuiltinCheck::MemberUnreachable => {
-                for m in snap.members.iter().filter(|m| !m.reachable) {
-                    let error = m.error.clone().unwrap_or_else(|| "no answer".into());
-                    outcome
-                        .hits
-                        .push(Hit::new(Some(member_label(m)), 0.0).with("error", error));
-                }
-            }
-            BuiltinCheck::ClusterUnavailable => {
-                if snap.status == ClusterStatus::Unavailable {
-                    outcome.hits.push(
-                        Hit::new(None, snap.quorum.reachable_voting_members as f64)
-                            .with("reasons", snap.reasons.join("; ")),
-                    );
-                }
-            }
-            BuiltinCheck::LeaderDisagreement => {
-                let reports: Vec<(String, &str, u64)> = snap
-                    .members
-                    .iter()
-                    .filter(|m| m.reachable)
-                    .filter_map(|m| {
-                        let s = m.status.as_ref()?;
-                        Some((member_label(m), s.leader.as_str(), s.raft_term))
-                    })
-                    .collect();
-                // A member without a leader is etcdNoLeader's business.
-                let leaders: HashSet<&str> =
-                    reports.iter().map(|r| r.1).filter(|l| *l != "0").collect();
-                let terms: HashSet<u64> = reports.iter().map(|r| r.2).collect();
-                if leaders.len() > 1 || terms.len() > 1 {
-                    let detail: Vec<String> = reports
-                        .iter()
-                        .map(|(m, l, t)| format!("{m}: leader {l}, term {t}"))
-                        .collect();
-                    outcome.hits.push(
-                        Hit::new(None, leaders.len().max(terms.len()) as f64)
-                            .with("leaders", leaders.len())
-                            .with("terms", terms.len())
-                            .with("detail", detail.join("; ")),
-                    );
-                }
-            }
-            BuiltinCheck::HashMismatch => {
-                if let Some(c) = &snap.consistency {
-                    for id in &c.mismatched {
-                        outcome.hits.push(
-                            Hit::new(Some(self.member_by_id(id)), 1.0).with("revision", c.revision),
-                        );
-                    }
-                }
-            }
-            BuiltinCheck::AlarmActive => {
-                for a in &snap.alarms {
-                    let member = snap
-                        .members
-                        .iter()
-                        .find(|m| m.id == a.member_id)
-                        .map(member_label)
-                        .or_else(|| a.member_name.clone())
-                        .unwrap_or_else(|| a.member_id.clone());
-                    let mut hit = Hit::new(Some(member), 1.0);
-                    hit.labels.push(("alarm".into(), a.alarm.clone()));
-                    outcome.hits.push(hit);
-                }
-            }
-            // Needs the evaluator's certificate files; see `certificate_outcome`.
-            BuiltinCheck::CertificateExpiring => outcome.hold_all = true,
-        }
-        outcome
-    }
-
-    fn member_by_id(&self, id: &str) -> String {
-        self.snap
-            .members
-            .iter()
-            .find(|m| m.id == id)
-            .map_or_else(|| id.to_string(), member_label)
-    }
-
-    /// Adds figures of each hit's member to its template values.
-    fn add_member_values(
-        &self,
-        outcome: &mut Outcome,
-        f: impl Fn(&Indicators) -> Vec<(&'static str, Option<f64>)>,
-    ) {
-        for hit in &mut outcome.hits {
-            let Some(ind) = self
-                .snap
-                .members
-                .iter()
-                .find(|m| Some(member_label(m)) == hit.member)
-                .and_then(|m| m.indicators.as_ref())
-            else {
-                continue;
-            };
-            for (name, v) in f(ind) {
-                hit.values
-                    .insert(name.to_string(), v.map_or(Json::Null, Json::from));
-            }
-        }
-    }
-
     fn indicator(&self, name: &str, aggregate: Aggregation, rule: &Rule) -> Outcome {
         let value = |m: &MemberSnapshot| indicator_value(m.indicators.as_ref()?, name);
         let undecided = |m: &MemberSnapshot| {
@@ -909,29 +656,6 @@ impl ClusterContext<'_> {
         }
         outcome
     }
-}
-
-/// Days until the client certificate expires, against the threshold in days. An
-/// unreadable file holds the alerts (a warning says why).
-fn certificate_outcome(file: Option<&CertificateFile>, rule: &Rule, now_ms: i64) -> Outcome {
-    let mut outcome = Outcome::default();
-    let Some(file) = file else {
-        return outcome;
-    };
-    let Ok(expiry) = file.expiry else {
-        outcome.hold_all = true;
-        return outcome;
-    };
-    let days = (expiry - now_ms) as f64 / 86_400_000.0;
-    if rule.op.holds(days, rule.threshold) {
-        let not_after = crate::time::rfc3339_seconds(expiry);
-        outcome.hits.push(
-            Hit::new(None, days)
-                .with("path", file.path.display().to_string())
-                .with("not_after", not_after.to_string()),
-        );
-    }
-    outcome
 }
 
 /// An indicator's value by name; booleans count as 0 and 1.
