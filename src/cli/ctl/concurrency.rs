@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use anyhow::Context;
 use clap::Args;
 
+use super::context::{audited, Ctx};
 use super::kv::bytes;
-use super::{audited, Ctx};
 use crate::cli::output::{self, outln};
 use crate::ops;
 use crate::ops::json::Kv;

@@ -4,8 +4,8 @@
 use anyhow::anyhow;
 use clap::Subcommand;
 
+use super::context::Ctx;
 use super::print::{humanize_bytes, WriteOut};
-use super::Ctx;
 use crate::cli::output::outln;
 use crate::ops::{self, session::Session};
 

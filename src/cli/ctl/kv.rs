@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::context::{audited, Ctx};
 use super::print::Printer;
-use super::{audited, Ctx};
 use crate::cli::output::outln;
 use crate::ops::json;
 use crate::ops::{self, kv};

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{audited, Ctx};
+use super::context::{audited, Ctx};
 use crate::cli::output::{self, outln};
 use crate::ops::{self, json};
 

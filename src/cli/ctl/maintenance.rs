@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::context::{audited, Ctx};
 use super::print::WriteOut;
-use super::{audited, Ctx};
 use crate::cli::output::outln;
 use crate::ops;
 

@@ -3,8 +3,8 @@
 
 use clap::Subcommand;
 
+use super::context::{audited, Ctx};
 use super::print::WriteOut;
-use super::{audited, Ctx};
 use crate::cli::output::outln;
 use crate::ops::{self, json};
 

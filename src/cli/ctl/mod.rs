@@ -1,15 +1,20 @@
 //! `etcd-monitor ctl`: etcdctl's everyday commands over `crate::ops`, with etcdctl's
 //! flags and output (`-w simple|json|table`), confirmation of cluster-wide changes,
 //! and an audit record of every change when a data dir is known.
+//!
+//! Here: the command tree and its dispatch. Each command group, as etcdctl groups
+//! them, has its own file with its clap arguments (`kv`, `member`, `endpoint`,
+//! `lease`, `maintenance`, `concurrency`); `print` renders etcdctl's output formats
+//! and `context` holds the session, the audit store and the confirmation.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 mod concurrency;
+mod context;
 mod endpoint;
 mod kv;
 mod lease;
@@ -17,17 +22,15 @@ mod maintenance;
 mod member;
 mod print;
 
+use self::context::{open_audit, target, Ctx};
 use self::endpoint::EndpointCommand;
 use self::lease::LeaseCommand;
 use self::maintenance::{AlarmCommand, SnapshotCommand};
 use self::member::MemberCommand;
 use self::print::{Printer, WriteOut};
 use super::conn_args::ConnArgs;
-use crate::config::{Overrides, Settings};
 use crate::etcd::Connector;
 use crate::ops::session::Session;
-use crate::ops::{audit, OpsError};
-use crate::store::{Store, StoreError, FILE_NAME};
 
 #[derive(Debug, Args)]
 #[command(
@@ -141,16 +144,6 @@ impl CtlCommand {
     }
 }
 
-/// Everything a command needs besides its own arguments.
-struct Ctx {
-    session: Session,
-    out: Printer,
-    audit: Option<Store>,
-    /// Cluster name or endpoints, for the audit record.
-    cluster: String,
-    yes: bool,
-}
-
 /// The exit status: 1 for a failed cas, 130 when interrupted, a lock's command's own.
 pub fn run(args: CtlArgs) -> anyhow::Result<u8> {
     // Still one thread: no runtime yet.
@@ -199,104 +192,6 @@ pub fn run(args: CtlArgs) -> anyhow::Result<u8> {
     // A command's own status (lock's): 0..=255, and 128 + signal.
     Ok(u8::try_from(code).unwrap_or(1))
 }
-
-/// The cluster to talk to and where audit records go.
-fn target(args: &CtlArgs) -> anyhow::Result<(crate::config::ClusterConfig, Option<PathBuf>)> {
-    let Some(config) = &args.config else {
-        return Ok((args.conn.cluster("ctl"), args.data_dir.clone()));
-    };
-    let settings = Settings::load(
-        Some(config),
-        &Overrides {
-            data_dir: args.data_dir.clone(),
-            ..Default::default()
-        },
-    )?;
-    let mut cluster = settings.cluster(args.cluster.as_deref())?.clone();
-    // Flags given on the command line win over the config.
-    if args.conn.has_security() {
-        let flags = args.conn.cluster(&cluster.name);
-        cluster.tls = flags.tls;
-        cluster.auth = flags.auth;
-    }
-    if args.conn.endpoints.is_some() {
-        cluster.endpoints = args.conn.cluster(&cluster.name).endpoints;
-    }
-    Ok((cluster, Some(settings.store.data_dir)))
-}
-
-fn open_audit(args: &CtlArgs, dir: &std::path::Path) -> anyhow::Result<Store> {
-    let settings = Settings::load(
-        args.config.as_deref(),
-        &Overrides {
-            data_dir: Some(dir.to_path_buf()),
-            ..Default::default()
-        },
-    )?;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
-    let path = dir.join(FILE_NAME);
-    match Store::open(&path, settings.store.retention()) {
-        Ok(store) => Ok(store),
-        Err(StoreError::InUse { path }) => bail!(
-            "the store {} is in use by a running monitor, so this change cannot be recorded in its audit table; nothing was changed. Stop the monitor, give another --data-dir, or give --no-audit to make the change without a record",
-            path.display()
-        ),
-        Err(e) => Err(e).with_context(|| format!("cannot open the audit store {}", path.display())),
-    }
-}
-
-impl Ctx {
-    /// Asks for confirmation of `what`: --yes, or "y" on a terminal; refused otherwise.
-    fn confirm(&self, what: &str) -> anyhow::Result<()> {
-        if self.yes {
-            return Ok(());
-        }
-        if !std::io::stdin().is_terminal() {
-            bail!("{what}: refusing without --yes (stdin is not a terminal to ask on); nothing was changed");
-        }
-        eprint!("{what} on {}? [y/N] ", self.cluster);
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
-            Ok(())
-        } else {
-            bail!("{what}: not confirmed; nothing was changed")
-        }
-    }
-
-    /// Records `action` on `target` with the outcome of `result`.
-    fn record<T>(&self, action: &str, target: &str, result: &Result<T, OpsError>) {
-        let Some(store) = &self.audit else { return };
-        let rec = audit::AuditRecord {
-            at_unix_ms: crate::unix_ms_now(),
-            actor: audit::os_user(),
-            source: "ctl".into(),
-            cluster: self.cluster.clone(),
-            action: action.into(),
-            target: target.into(),
-            outcome: match result {
-                Ok(_) => "ok".into(),
-                Err(e) => e.to_string(),
-            },
-        };
-        if let Err(e) = audit::write(store, &rec) {
-            // The change is made: failing now would make scripts retry it.
-            eprintln!("warning: {action} {target} was not recorded in the audit table: {e}");
-        }
-    }
-}
-
-/// Runs `fut` and records it.
-macro_rules! audited {
-    ($ctx:expr, $action:expr, $target:expr, $fut:expr) => {{
-        let result = $fut.await;
-        $ctx.record($action, &$target, &result);
-        result?
-    }};
-}
-use audited;
 
 async fn dispatch(ctx: &mut Ctx, cmd: CtlCommand) -> anyhow::Result<i32> {
     use CtlCommand as C;
