@@ -6,7 +6,7 @@ mod bench_history;
 mod check_cmd;
 mod config_cmd;
 mod conn_args;
-mod ctl_cmd;
+mod ctl;
 mod demo;
 pub mod output;
 mod serve;
@@ -54,7 +54,7 @@ pub enum Command {
     Bench(Box<bench_cmd::BenchArgs>),
     /// etcdctl's commands: keys, txn, members, endpoints, alarms, maintenance,
     /// snapshots, leases, locks and elections; changes confirmed and audited.
-    Ctl(Box<ctl_cmd::CtlArgs>),
+    Ctl(Box<ctl::CtlArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,7 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Alerts(cmd) => alerts_cmd::run(cmd).map(|()| 0),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
-        Command::Ctl(args) => ctl_cmd::run(*args),
+        Command::Ctl(args) => ctl::run(*args),
     }
 }
 

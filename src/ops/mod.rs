@@ -1,6 +1,6 @@
 //! etcdctl-like operations over etcd-client (never by running etcdctl): kv, txn,
 //! members, endpoints, alarms, maintenance, leases, locks and elections, plus the
-//! audit record of changes. No clap and no web here: the CLI (`cli::ctl_cmd`) and
+//! audit record of changes. No clap and no web here: the CLI (`cli::ctl`) and
 //! later the web layer call these functions and render their results.
 //!
 //! Results serialize with etcdctl's JSON field names (`-w json`), so that both
