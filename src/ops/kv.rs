@@ -18,6 +18,46 @@ pub struct Range {
     pub from_key: bool,
 }
 
+/// The options of etcd-client's range calls (get, delete, watch), each its own type
+/// with the same three ways to say which keys.
+trait RangeOptions: Sized {
+    fn with_prefix(self) -> Self;
+    fn with_from_key(self) -> Self;
+    fn with_range(self, end: Vec<u8>) -> Self;
+}
+
+macro_rules! range_options {
+    ($($t:ty),*) => {$(
+        impl RangeOptions for $t {
+            fn with_prefix(self) -> Self {
+                <$t>::with_prefix(self)
+            }
+            fn with_from_key(self) -> Self {
+                <$t>::with_from_key(self)
+            }
+            fn with_range(self, end: Vec<u8>) -> Self {
+                <$t>::with_range(self, end)
+            }
+        }
+    )*};
+}
+range_options!(GetOptions, DeleteOptions, WatchOptions);
+
+impl Range {
+    /// `options` for this range: `--prefix`, `--from-key`, or KEY to RANGE_END.
+    fn apply<O: RangeOptions>(&self, options: O) -> O {
+        if self.prefix {
+            options.with_prefix()
+        } else if self.from_key {
+            options.with_from_key()
+        } else if let Some(end) = &self.end {
+            options.with_range(end.clone())
+        } else {
+            options
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct GetArgs {
     pub range: Range,
@@ -29,15 +69,8 @@ pub struct GetArgs {
 }
 
 pub async fn get(s: &Session, args: &GetArgs) -> Result<GetResult> {
-    let mut o = GetOptions::new();
     let r = &args.range;
-    if r.prefix {
-        o = o.with_prefix();
-    } else if r.from_key {
-        o = o.with_from_key();
-    } else if let Some(end) = &r.end {
-        o = o.with_range(end.clone());
-    }
+    let mut o = r.apply(GetOptions::new());
     if args.keys_only {
         o = o.with_keys_only();
     }
@@ -97,14 +130,7 @@ pub async fn del(s: &Session, range: &Range, prev_kv: bool) -> Result<DeleteResu
     if !range.prefix && !range.from_key {
         check_key(&range.key)?;
     }
-    let mut o = DeleteOptions::new();
-    if range.prefix {
-        o = o.with_prefix();
-    } else if range.from_key {
-        o = o.with_from_key();
-    } else if let Some(end) = &range.end {
-        o = o.with_range(end.clone());
-    }
+    let mut o = range.apply(DeleteOptions::new());
     if prev_kv {
         o = o.with_prev_key();
     }
@@ -233,15 +259,8 @@ pub async fn watch(
     mut on_event: impl FnMut(&WatchEvent) -> bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let mut o = WatchOptions::new();
     let r = &args.range;
-    if r.prefix {
-        o = o.with_prefix();
-    } else if r.from_key {
-        o = o.with_from_key();
-    } else if let Some(end) = &r.end {
-        o = o.with_range(end.clone());
-    }
+    let mut o = r.apply(WatchOptions::new());
     if args.rev > 0 {
         o = o.with_start_revision(args.rev);
     }
