@@ -15,12 +15,13 @@ pub mod codec;
 pub mod query;
 #[doc(hidden)]
 pub mod records;
+mod tables;
+mod tier;
 mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
-use std::time::Duration;
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
@@ -30,6 +31,12 @@ use serde::{Deserialize, Serialize};
 use codec::BlockEncoder;
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 use records::{SeriesRun, WalRecord};
+use tables::{
+    open_opt, walk_typed, HEAD, HEAD_LOG, HOUR, META, MINUTE, OWN_TABLES, RAW, SERIES,
+    SERIES_FRONT_CODED, WAL, WAL_PER_SAMPLE,
+};
+use tier::floor;
+pub use tier::{Point, Retention, Tier};
 pub use writer::{StoreWriter, WriterHandle};
 
 /// Decodes one log record against the series' values before it.
@@ -51,24 +58,10 @@ const OLDEST_READABLE_SCHEMA: u32 = 2;
 const COMPACT_FLOOR_BYTES: u64 = 1 << 20;
 pub const FILE_NAME: &str = "etcd-monitor.redb";
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// The series registry: runs of series (see [`records::SeriesRun`]), keyed by first id.
-const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series_runs");
-/// The registry of schemas 2 and 3 (runs without copies): read, never written.
-const SERIES_FRONT_CODED: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
-const HEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("head");
-const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("head_log");
-/// The write-ahead log of schema 4 (see [`records::WalRecord`]).
-const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal_runs");
-/// The per-sample log of schemas 2 and 3: replayed after an upgrade, then emptied.
-const WAL_PER_SAMPLE: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
 /// One write of [`Store::write_records`]: (table, key, value to put or `None` to delete).
 pub type RecordOp<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
 /// Plain records of other modules, in tables they name.
 type RecordTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
-const RAW: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_raw");
-const MINUTE: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1m");
-const HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1h");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,90 +117,6 @@ fn decode<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-/// A storage tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Raw,
-    #[serde(rename = "1m")]
-    Minute,
-    #[serde(rename = "1h")]
-    Hour,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Raw, Tier::Minute, Tier::Hour];
-
-    /// Time window of one block.
-    pub fn block_ms(self) -> i64 {
-        match self {
-            Tier::Raw => 2 * 3_600_000,
-            Tier::Minute => 6 * 3_600_000,
-            Tier::Hour => 7 * 86_400_000,
-        }
-    }
-
-    /// Width of one point (0: raw samples).
-    pub fn step_ms(self) -> i64 {
-        match self {
-            Tier::Raw => 0,
-            Tier::Minute => 60_000,
-            Tier::Hour => 3_600_000,
-        }
-    }
-
-    fn columns(self) -> usize {
-        match self {
-            Tier::Raw => 1,
-            _ => 5,
-        }
-    }
-
-    fn table(self) -> TableDefinition<'static, (u64, i64), &'static [u8]> {
-        match self {
-            Tier::Raw => RAW,
-            Tier::Minute => MINUTE,
-            Tier::Hour => HOUR,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tier::Raw => "raw",
-            Tier::Minute => "1m",
-            Tier::Hour => "1h",
-        }
-    }
-}
-
-/// How long each tier is kept.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub raw: Duration,
-    pub minute: Duration,
-    pub hour: Duration,
-}
-
-impl Retention {
-    pub fn of(&self, tier: Tier) -> Duration {
-        match tier {
-            Tier::Raw => self.raw,
-            Tier::Minute => self.minute,
-            Tier::Hour => self.hour,
-        }
-    }
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            raw: Duration::from_secs(2 * 86_400),
-            minute: Duration::from_secs(30 * 86_400),
-            hour: Duration::from_secs(400 * 86_400),
-        }
-    }
-}
-
 /// What a series is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SeriesMeta {
@@ -232,44 +141,6 @@ pub struct MemberSamples {
     pub at_ms: i64,
     /// (series text, value)
     pub samples: Vec<(String, f64)>,
-}
-
-/// A point of any tier: a raw sample is a point whose min = max = sum = last and count = 1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    pub ts: i64,
-    pub min: f64,
-    pub max: f64,
-    pub sum: f64,
-    pub count: f64,
-    pub last: f64,
-}
-
-impl Point {
-    /// A raw sample as a point.
-    pub fn sample(ts: i64, v: f64) -> Point {
-        Point {
-            ts,
-            min: v,
-            max: v,
-            sum: v,
-            count: 1.0,
-            last: v,
-        }
-    }
-
-    fn columns(&self) -> [f64; 5] {
-        [self.min, self.max, self.sum, self.count, self.last]
-    }
-
-    /// Folds a later point of the same bucket in.
-    fn merge(&mut self, later: &Point) {
-        self.min = self.min.min(later.min);
-        self.max = self.max.max(later.max);
-        self.sum += later.sum;
-        self.count += later.count;
-        self.last = later.last;
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -440,11 +311,6 @@ struct Sealed {
     bytes: Vec<u8>,
 }
 
-fn floor(ts: i64, step: i64) -> i64 {
-    // Saturating: the earliest instants of i64 have no whole step below them.
-    ts.saturating_sub(ts.rem_euclid(step))
-}
-
 /// The series of one member.
 #[derive(Default)]
 struct MemberSeries {
@@ -558,19 +424,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves consistent-enough data (append-only);
     // keep monitoring rather than poison every later call.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A table of `tx`, or `None` when the file has none (a read-only look at a file an
-/// older version wrote, which lacks this version's tables).
-fn open_opt<K: redb::Key + 'static, V: redb::Value + 'static>(
-    tx: &redb::ReadTransaction,
-    def: TableDefinition<K, V>,
-) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
-    match tx.open_table(def) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Reads the registry, the head and the log into `inner`, as of `tx`; `older`: the
@@ -730,38 +583,6 @@ fn read_state(tx: &redb::ReadTransaction, inner: &mut Inner, older: bool) -> Res
     Ok(compacted)
 }
 
-/// Tables of our own types: walked as those types (the other modules' records are
-/// all [`RecordTable`]s).
-fn walk_typed(tx: &redb::ReadTransaction) -> Result<()> {
-    if let Some(meta) = open_opt(tx, META)? {
-        for row in meta.iter()? {
-            row?;
-        }
-    }
-    for table in [
-        SERIES_FRONT_CODED,
-        SERIES,
-        HEAD,
-        HEAD_LOG,
-        WAL,
-        WAL_PER_SAMPLE,
-    ] {
-        if let Some(t) = open_opt(tx, table)? {
-            for row in t.iter()? {
-                row?;
-            }
-        }
-    }
-    for tier in Tier::ALL {
-        if let Some(t) = open_opt(tx, tier.table())? {
-            for row in t.iter()? {
-                row?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Looks at an existing file through a read-only open, without writing to it
 /// (redb's read-write open rewrites the header and the allocator state even when
 /// nothing is committed): the schema version, then every table redb lists walked
@@ -850,20 +671,6 @@ fn verify_read_only(path: &Path) -> Result<bool> {
         ))),
     }
 }
-
-/// The names of the tables [`walk_typed`] walks.
-const OWN_TABLES: [&str; 10] = [
-    "meta",
-    "series_runs",
-    "series",
-    "head",
-    "head_log",
-    "wal_runs",
-    "wal",
-    "blocks_raw",
-    "blocks_1m",
-    "blocks_1h",
-];
 
 /// Checks an existing file before the read-write open, leaving it as it is unless it
 /// needs a repair that succeeds (see [`verify_read_only`] and [`repair_on_a_copy`]).
@@ -1083,15 +890,7 @@ impl Store {
                         meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
                     }
                 }
-                tx.open_table(SERIES)?;
-                tx.open_table(SERIES_FRONT_CODED)?;
-                tx.open_table(HEAD)?;
-                tx.open_table(HEAD_LOG)?;
-                tx.open_table(WAL)?;
-                tx.open_table(WAL_PER_SAMPLE)?;
-                for t in Tier::ALL {
-                    tx.open_table(t.table())?;
-                }
+                tables::create(&tx)?;
             }
             tx.commit()?;
         }
