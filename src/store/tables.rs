@@ -2,7 +2,7 @@
 //! name them all (the names the open-time walk knows, the walk itself, the tables a
 //! new file is created with). A new table of the store's own is added here, to
 //! `Store::stats`' list, and read and written where its state lives. Other modules'
-//! plain records are in tables they name.
+//! plain records are in tables they name (see [`super::record_tables`]).
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -66,7 +66,7 @@ pub(super) fn open_opt<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// Tables of our own types: walked as those types (the other modules' records are
-/// all [`RecordTable`](super::RecordTable)s).
+/// all [`RecordTable`](super::record_tables::RecordTable)s).
 pub(super) fn walk_typed(tx: &redb::ReadTransaction) -> Result<()> {
     if let Some(meta) = open_opt(tx, META)? {
         for row in meta.iter()? {
