@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::SeriesRun;
 use super::tables::{open_opt, SERIES, SERIES_FRONT_CODED};
-use super::{head::SeriesHead, lock, Inner, Result, Store, StoreError};
+use super::{lock, Inner, Result, SeriesHead, Store, StoreError};
 
 /// What a series is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
