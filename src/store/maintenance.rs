@@ -1,0 +1,203 @@
+//! Keeping the file current and bounded: checkpoints (the sealed blocks and the
+//! head's state written, the log emptied), retention (blocks past their tier's
+//! retention deleted, and the other modules' records through their maintenance
+//! tasks), and compaction (redb never shrinks a file by itself). The writer thread
+//! calls these on its timers; an upgrade calls `checkpoint_inner` once at open.
+
+use super::tables::{HEAD, HEAD_LOG, META, SERIES, WAL, WAL_PER_SAMPLE};
+use super::{closed, encode, lock, Result, Store, Tier, SCHEMA_VERSION};
+
+/// Free space below which a file is not compacted (see `compact_if_sparse`).
+const COMPACT_FLOOR_BYTES: u64 = 1 << 20;
+
+/// Work of another module done by [`Store::maintain`] (retention of its records):
+/// given the store and the time, returns how many records it deleted.
+pub type MaintenanceTask =
+    Box<dyn Fn(&Store, i64) -> std::result::Result<u64, String> + Send + Sync>;
+
+impl Store {
+    /// Writes the sealed blocks and the head's state, and empties the log.
+    pub fn checkpoint(&self) -> Result<()> {
+        let result = self.checkpoint_inner(false);
+        match &result {
+            Ok(()) => {
+                self.record_success();
+                lock(&self.health).last_checkpoint_ms = Some(crate::unix_ms_now());
+            }
+            Err(e) => self.record_error("checkpoint", e),
+        }
+        result
+    }
+
+    /// `upgrade`: write the head whole and mark the file with this schema version.
+    pub(super) fn checkpoint_inner(&self, upgrade: bool) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_write()?;
+        // (whole, bytes, delta values) of the head written, if any.
+        let mut written_head = None;
+        let runs = inner.pending_series_runs();
+        {
+            let mut series = tx.open_table(SERIES)?;
+            for (first, _, run) in &runs {
+                series.insert(first, run.as_slice())?;
+            }
+            for s in &inner.sealed {
+                tx.open_table(s.tier.table())?
+                    .insert((s.series, s.start), s.bytes.as_slice())?;
+            }
+            if upgrade || inner.heads.iter().any(|h| h.dirty) {
+                let deltas = inner.head_deltas();
+                let delta_bytes: u64 = deltas.iter().map(|v| v.len() as u64).sum();
+                if !upgrade && inner.head_log_bytes + delta_bytes <= inner.head_whole_bytes {
+                    let mut log = tx.open_table(HEAD_LOG)?;
+                    for (key, value) in (inner.next_head_log..).zip(&deltas) {
+                        log.insert(key, value.as_slice())?;
+                    }
+                    written_head = Some((false, delta_bytes, deltas.len() as u64));
+                } else {
+                    let mut head = tx.open_table(HEAD)?;
+                    head.retain(|_, _| false)?;
+                    tx.open_table(HEAD_LOG)?.retain(|_, _| false)?;
+                    let mut whole = 0;
+                    for (key, value) in (0..).zip(inner.whole_head()) {
+                        whole += value.len() as u64;
+                        head.insert(key, value.as_slice())?;
+                    }
+                    written_head = Some((true, whole, 0));
+                }
+            }
+            // Everything in the log is now in the head's state or in sealed blocks.
+            tx.open_table(WAL)?.retain(|_, _| false)?;
+            tx.open_table(WAL_PER_SAMPLE)?.retain(|_, _| false)?;
+            let mut meta = tx.open_table(META)?;
+            meta.insert(
+                "samples_ingested_total",
+                encode(&inner.samples_ingested_total).as_slice(),
+            )?;
+            if upgrade {
+                meta.insert("schema_version", encode(&SCHEMA_VERSION).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        inner.sealed.clear();
+        inner
+            .runs
+            .extend(runs.iter().map(|(first, count, _)| (*first, *count)));
+        inner.pending_series.clear();
+        inner.pending_wal.clear();
+        inner.wal_records = 0;
+        match written_head {
+            Some((true, bytes, _)) => {
+                inner.head_whole_bytes = bytes;
+                inner.head_log_bytes = 0;
+                inner.next_head_log = 0;
+            }
+            Some((false, bytes, values)) => {
+                inner.head_log_bytes += bytes;
+                inner.next_head_log += values;
+            }
+            None => {}
+        }
+        for h in inner.heads.iter_mut().filter(|h| h.dirty) {
+            for b in &mut h.blocks {
+                b.now_written();
+            }
+            h.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Deletes blocks past retention (as of `now_ms`), then compacts the file if
+    /// anything was deleted. Returns the number of blocks deleted.
+    pub fn maintain(&self, now_ms: i64) -> Result<u64> {
+        self.checkpoint()?;
+        let mut deleted = 0u64;
+        {
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
+            let tx = db.begin_write()?;
+            for tier in Tier::ALL {
+                let kept = i64::try_from(self.retention.of(tier).as_millis()).unwrap_or(i64::MAX);
+                let cutoff = now_ms.saturating_sub(kept);
+                let mut table = tx.open_table(tier.table())?;
+                table.retain(|(_, start), _| {
+                    let expired = start.saturating_add(tier.block_ms()) <= cutoff;
+                    deleted += u64::from(expired);
+                    !expired
+                })?;
+            }
+            tx.commit()?;
+        }
+        let mut records = 0;
+        for (what, task) in lock(&self.maintenance).iter() {
+            match task(self, now_ms) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(records = n, "store maintenance: {what}");
+                    records += n;
+                }
+                Err(e) => tracing::error!("store maintenance: {what}: {e}"),
+            }
+        }
+        if deleted > 0 || records > 0 {
+            self.compact()?;
+        }
+        Ok(deleted)
+    }
+
+    /// Adds work to every maintenance from now on (see [`MaintenanceTask`]).
+    pub fn on_maintenance(&self, what: &'static str, task: MaintenanceTask) {
+        lock(&self.maintenance).push((what, task));
+    }
+
+    /// Compacts when the pages freed since the last compaction (checkpoints empty the
+    /// log and replace head records; redb never shrinks a file by itself) exceed a
+    /// quarter of the pages in use, and 1 MiB. Free pages are counted on disk: redb
+    /// grows a file by doubling it and leaves the new part unwritten (a hole that
+    /// takes no space), and compaction cannot always give back what it frees, so
+    /// what stayed free after the last compaction does not count again.
+    /// Returns whether it compacted.
+    pub fn compact_if_sparse(&self) -> Result<bool> {
+        let free = self.free_bytes_on_disk()?;
+        let (used, baseline) = (free.1, lock(&self.inner).free_after_compaction);
+        if free.0.saturating_sub(baseline) > (used / 4).max(COMPACT_FLOOR_BYTES) {
+            self.compact()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// (bytes the file takes on disk beyond its pages in use, bytes in use).
+    fn free_bytes_on_disk(&self) -> Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let used = {
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
+            let tx = db.begin_write()?;
+            let stats = tx.stats()?;
+            tx.abort()?;
+            stats.allocated_pages() * stats.page_size() as u64
+        };
+        let on_disk = std::fs::metadata(&self.path).map_or(0, |m| m.len().min(m.blocks() * 512));
+        Ok((on_disk.saturating_sub(used), used))
+    }
+
+    /// Gives free pages back to the file system. Blocks readers and writers meanwhile.
+    pub fn compact(&self) -> Result<()> {
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let db = guard.as_mut().ok_or_else(closed)?;
+        while db.compact()? {}
+        let now = crate::unix_ms_now();
+        let tx = db.begin_write()?;
+        tx.open_table(META)?
+            .insert("last_compaction_ms", encode(&(now as u64)).as_slice())?;
+        tx.commit()?;
+        drop(guard);
+        lock(&self.health).last_compaction_ms = Some(now);
+        let free = self.free_bytes_on_disk()?.0;
+        lock(&self.inner).free_after_compaction = free;
+        Ok(())
+    }
+}

@@ -1,0 +1,262 @@
+//! The series registry: which (cluster, member, series text) each id stands for,
+//! how a batch's texts find their ids (new ones registered and queued for the
+//! file), the registry's records in the file (runs of consecutive ids of one
+//! member, see [`super::records::SeriesRun`]), and the lookups the queries start
+//! from. Ids are handed out from 0 and never reused.
+
+use std::collections::HashMap;
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::records::SeriesRun;
+use super::tables::{open_opt, SERIES, SERIES_FRONT_CODED};
+use super::{lock, Inner, Result, SeriesHead, Store, StoreError};
+
+/// What a series is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeriesMeta {
+    pub cluster: String,
+    pub member: String,
+    /// `name{label="value",...}` as scraped, or an indicator's name.
+    pub series: String,
+}
+
+impl SeriesMeta {
+    /// The metric name: the series text up to its labels.
+    pub fn name(&self) -> &str {
+        self.series.split('{').next().unwrap_or(&self.series)
+    }
+}
+
+/// The series of one member.
+#[derive(Default)]
+pub(super) struct MemberSeries {
+    by_text: HashMap<String, u64>,
+    /// The ids of the member's last batch, in order: a scrape lists its series in
+    /// the same order every time, so most samples are found by one comparison
+    /// instead of hashing their text.
+    last_batch: Vec<u64>,
+}
+
+impl Inner {
+    /// The ids of a batch's series, registering new ones.
+    pub(super) fn ids_for(
+        &mut self,
+        cluster: &str,
+        member: &str,
+        samples: &[(String, f64)],
+    ) -> Vec<u64> {
+        let Inner {
+            members,
+            series,
+            heads,
+            pending_series,
+            ..
+        } = self;
+        if !members.get(cluster).is_some_and(|m| m.contains_key(member)) {
+            members
+                .entry(cluster.to_string())
+                .or_default()
+                .insert(member.to_string(), MemberSeries::default());
+        }
+        let known = members
+            .get_mut(cluster)
+            .and_then(|m| m.get_mut(member))
+            .expect("inserted above");
+        let mut ids = Vec::with_capacity(samples.len());
+        for (i, (text, _)) in samples.iter().enumerate() {
+            let in_place = known
+                .last_batch
+                .get(i)
+                .copied()
+                .filter(|id| series[*id as usize].series == *text);
+            let id = match in_place.or_else(|| known.by_text.get(text).copied()) {
+                Some(id) => id,
+                None => {
+                    let id = series.len() as u64;
+                    series.push(SeriesMeta {
+                        cluster: cluster.to_string(),
+                        member: member.to_string(),
+                        series: text.clone(),
+                    });
+                    heads.push(SeriesHead::new());
+                    known.by_text.insert(text.clone(), id);
+                    pending_series.push(id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        known.last_batch.clone_from(&ids);
+        ids
+    }
+
+    /// Registers a series read from the file; its id must be the next one.
+    fn register(&mut self, id: u64, meta: SeriesMeta) -> Result<()> {
+        if id != self.series.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "series registry: series {id} follows series {}",
+                self.series.len() as i64 - 1
+            )));
+        }
+        self.members
+            .entry(meta.cluster.clone())
+            .or_default()
+            .entry(meta.member.clone())
+            .or_default()
+            .by_text
+            .insert(meta.series.clone(), id);
+        self.series.push(meta);
+        self.heads.push(SeriesHead::new());
+        Ok(())
+    }
+
+    /// The texts of the registry run whose first id is `key`.
+    fn run_texts(&self, key: u64) -> Option<Vec<String>> {
+        let &(first, count) = self.runs.iter().find(|(first, _)| *first == key)?;
+        let texts = self.series.get(first as usize..(first + count) as usize)?;
+        Some(texts.iter().map(|m| m.series.clone()).collect())
+    }
+
+    /// The registry records for the series registered since the last commit, one per
+    /// run of consecutive ids of one member: (first id, count, encoded run). Each
+    /// copies from the largest earlier run of its cluster.
+    pub(super) fn pending_series_runs(&self) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut runs: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+        let mut i = 0;
+        while i < self.pending_series.len() {
+            let first = self.pending_series[i];
+            let m = &self.series[first as usize];
+            let mut j = i + 1;
+            while j < self.pending_series.len() {
+                let (prev, id) = (self.pending_series[j - 1], self.pending_series[j]);
+                let next = &self.series[id as usize];
+                if id != prev + 1 || next.cluster != m.cluster || next.member != m.member {
+                    break;
+                }
+                j += 1;
+            }
+            let texts_of = |first: u64, count: u64| -> Vec<&str> {
+                self.series[first as usize..(first + count) as usize]
+                    .iter()
+                    .map(|s| s.series.as_str())
+                    .collect()
+            };
+            let base = self
+                .runs
+                .iter()
+                .copied()
+                .chain(runs.iter().map(|(first, count, _)| (*first, *count)))
+                .filter(|(f, _)| self.series[*f as usize].cluster == m.cluster)
+                .max_by_key(|(_, count)| *count);
+            let base_texts = base.map(|(f, count)| (f, texts_of(f, count)));
+            let count = (j - i) as u64;
+            let run = SeriesRun::encode(
+                &m.cluster,
+                &m.member,
+                &texts_of(first, count),
+                base_texts.as_ref().map(|(f, t)| (*f, t.as_slice())),
+            );
+            runs.push((first, count, run));
+            i = j;
+        }
+        runs
+    }
+
+    /// Reads the registry into `self`: the first step of reading the state (`read_state`).
+    pub(super) fn read_registry(&mut self, tx: &redb::ReadTransaction) -> Result<()> {
+        // An older version's registry first: its ids precede any of this version's.
+        for (table, front_coded) in [(SERIES_FRONT_CODED, true), (SERIES, false)] {
+            let Some(table) = open_opt(tx, table)? else {
+                continue;
+            };
+            for row in table.iter()? {
+                let (first, run) = row?;
+                let decoded = if front_coded {
+                    SeriesRun::decode_front_coded(run.value())
+                } else {
+                    let texts_of = |key: u64| self.run_texts(key);
+                    SeriesRun::decode(run.value(), &texts_of)
+                };
+                let run = decoded.map_err(|e| {
+                    StoreError::Corrupt(format!("series registry at {}: {e}", first.value()))
+                })?;
+                self.runs.push((first.value(), run.texts.len() as u64));
+                for (id, text) in (first.value()..).zip(run.texts) {
+                    let meta = SeriesMeta {
+                        cluster: run.cluster.clone(),
+                        member: run.member.clone(),
+                        series: text,
+                    };
+                    self.register(id, meta)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Series of `cluster` (optionally of one member, with names containing `filter`).
+    pub fn list_series(
+        &self,
+        cluster: &str,
+        member: Option<&str>,
+        filter: Option<&str>,
+    ) -> Vec<(u64, SeriesMeta)> {
+        self.series_where(cluster, member, |text| {
+            filter.is_none_or(|f| text.contains(f))
+        })
+    }
+
+    /// Series of `cluster` (optionally of one member) that are `metric`: either its
+    /// full text `name{labels}` or its name (every label set).
+    pub fn find_series(
+        &self,
+        cluster: &str,
+        member: Option<&str>,
+        metric: &str,
+    ) -> Vec<(u64, SeriesMeta)> {
+        if metric.contains('{') {
+            // One series per member: found by its text, without a scan.
+            let inner = lock(&self.inner);
+            let Some(members) = inner.members.get(cluster) else {
+                return Vec::new();
+            };
+            let mut out: Vec<(u64, SeriesMeta)> = members
+                .iter()
+                .filter(|(name, _)| member.is_none_or(|w| w == name.as_str()))
+                .filter_map(|(_, known)| known.by_text.get(metric))
+                .map(|id| (*id, inner.series[*id as usize].clone()))
+                .collect();
+            out.sort_by(|a, b| a.1.member.cmp(&b.1.member));
+            return out;
+        }
+        self.series_where(cluster, member, |text| {
+            text.split('{').next() == Some(metric)
+        })
+    }
+
+    /// The series of one cluster's members whose text passes `keep`, by member and text.
+    fn series_where(
+        &self,
+        cluster: &str,
+        member: Option<&str>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<(u64, SeriesMeta)> {
+        let inner = lock(&self.inner);
+        let Some(members) = inner.members.get(cluster) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u64, SeriesMeta)> = members
+            .iter()
+            .filter(|(name, _)| member.is_none_or(|w| w == name.as_str()))
+            .flat_map(|(_, known)| known.by_text.iter())
+            .filter(|(text, _)| keep(text))
+            .map(|(_, id)| (*id, inner.series[*id as usize].clone()))
+            .collect();
+        out.sort_by(|a, b| (&a.1.member, &a.1.series).cmp(&(&b.1.member, &b.1.series)));
+        out
+    }
+}
