@@ -13,8 +13,7 @@ use etcd_monitor::etcd::Connector;
 use etcd_monitor::localetcd::LocalClusterOptions;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::{signal, BIN};
 
 fn connector(urls: &[String]) -> Connector {
     Connector::new(
@@ -444,8 +443,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
         }
     })
     .await;
-    // SAFETY: kill(2) on the pid of our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    signal(&child, libc::SIGINT);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
