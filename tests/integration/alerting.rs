@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 use crate::http_sink::{HttpSink, Reply};
+use crate::process::BIN;
 
 /// Alerting config: the member-unreachable rule after 2 s, routed to one webhook, and
 /// group timings short enough for a test.
@@ -246,7 +247,7 @@ async fn killed_member_is_notified_once_and_its_recovery_once() {
 
 /// Starts the binary as a user would, with a config file.
 fn start_binary(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+    Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())

@@ -16,8 +16,8 @@ use etcd_monitor::web::{routes, RouteInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
+use crate::process::{sigterm, try_wait_exit, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
 /// Each request must be answered within this.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -356,21 +356,8 @@ async fn every_route_survives_hostile_parameters_and_bodies() {
         slowest.1
     );
 
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let stopping = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if stopping.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    sigterm(&child);
+    let status = try_wait_exit(&mut child, Duration::from_secs(5)).await;
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         failures.is_empty(),

@@ -13,8 +13,7 @@ use etcd_monitor::etcd::Connector;
 use etcd_monitor::localetcd::LocalClusterOptions;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::{signal, BIN};
 
 fn connector(urls: &[String]) -> Connector {
     Connector::new(
@@ -444,8 +443,7 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
         }
     })
     .await;
-    // SAFETY: kill(2) on the pid of our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    signal(&child, libc::SIGINT);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
@@ -465,22 +463,11 @@ async fn bench_refuses_a_non_empty_prefix_and_the_binary_prints_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_over_tls_with_auth() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let tls = crate::certs::make_certs(certs_dir.path());
-    let cluster = start_cluster(
-        3,
-        LocalClusterOptions {
-            client_tls: Some(tls.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let cluster = start_tls_cluster(3).await;
+    enable_auth(&cluster, "b3nch-pw").await;
+    let tls = cluster.tls();
     let urls = cluster.client_urls();
-    let options = tls_connect_options(&tls);
-    let mut admin = Client::connect(&urls, Some(options.clone())).await.unwrap();
-    admin.user_add("root", "b3nch-pw", None).await.unwrap();
-    admin.user_grant_role("root", "root").await.unwrap();
-    admin.auth_enable().await.unwrap();
+    let options = cluster.connect_options().unwrap();
 
     // Bare host:port with TLS flags means https, as with etcdctl.
     let endpoints = urls

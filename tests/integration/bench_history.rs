@@ -15,8 +15,7 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use serde_json::Value;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::BIN;
 
 fn bench(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -8,8 +8,7 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use serde_json::Value;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::BIN;
 
 fn run(args: &[&str]) -> Output {
     let out = Command::new(BIN).args(args).output().unwrap();

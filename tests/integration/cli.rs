@@ -6,8 +6,7 @@ use std::time::Duration;
 use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::{sigterm, wait_exit, BIN};
 
 #[test]
 fn config_default_is_valid_and_check_reports_bad_fields() {
@@ -117,24 +116,8 @@ async fn serve_monitors_endpoints_and_stops_on_sigterm() {
         health["resident_memory_bytes"].as_f64().unwrap() / 1048576.0
     );
 
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let status = wait_for(
-        "serve to exit after SIGTERM",
-        Duration::from_secs(10),
-        || {
-            let r = child.try_wait();
-            async move {
-                match r {
-                    Ok(Some(status)) => Ok(status),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        },
-    )
-    .await;
+    sigterm(&child);
+    let status = wait_exit(&mut child, "serve after SIGTERM", Duration::from_secs(10)).await;
     assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
 }
 

@@ -13,8 +13,7 @@ use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 use serde_json::{json, Value};
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::{sigterm, wait_exit, BIN};
 
 /// What `head -1` does, made certain: the pipe holds only 4 KiB, the reader takes one
 /// line and closes its end while the command still has more to write. Returns the
@@ -455,19 +454,7 @@ async fn bench_stores_its_run_in_the_monitor_on_the_default_address() {
     assert!(err.contains("data/etcd-monitor.redb"), "{err}");
     assert!(cwd.path().join("data/etcd-monitor.redb").is_file());
 
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(serve.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let status = wait_for("serve to exit", Duration::from_secs(10), || {
-        let r = serve.try_wait();
-        async move {
-            match r {
-                Ok(Some(s)) => Ok(s),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    sigterm(&serve);
+    let status = wait_exit(&mut serve, "serve", Duration::from_secs(10)).await;
     assert!(status.success());
 }

@@ -11,6 +11,7 @@ use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 use serde_json::{json, Value};
 
 use crate::harness::*;
+use crate::process::{sigterm, BIN};
 
 fn addr(monitor: &Monitor) -> String {
     monitor.base.trim_start_matches("http://").to_string()
@@ -351,7 +352,7 @@ fn start_binary(dir: &std::path::Path, port: u16, endpoints: &[String]) -> std::
         ),
     )
     .unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+    std::process::Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&config)
         .env_remove("ETCD_MONITOR_LOG")
@@ -400,7 +401,7 @@ async fn malformed_requests_write_no_error_lines() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    unsafe_sigterm(&child);
+    sigterm(&child);
     let out = tokio::task::spawn_blocking(move || {
         let mut err = String::new();
         child
@@ -419,12 +420,4 @@ async fn malformed_requests_write_no_error_lines() {
         errors.is_empty(),
         "ERROR lines from clients' requests:\n{out}"
     );
-}
-
-fn unsafe_sigterm(child: &std::process::Child) {
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: signals a child this test started.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
 }

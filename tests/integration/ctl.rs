@@ -1298,25 +1298,12 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
 /// wrong password fails without being printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_over_tls_with_auth() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let tls = crate::certs::make_certs(certs_dir.path());
-    let cluster = start_cluster(
-        1,
-        LocalClusterOptions {
-            client_tls: Some(tls.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
-    let urls = cluster.client_urls();
-    let options = tls_connect_options(&tls);
-    let mut admin = etcd_client::Client::connect(&urls, Some(options))
-        .await
-        .unwrap();
-    admin.user_add("root", "ctl-pw", None).await.unwrap();
-    admin.user_grant_role("root", "root").await.unwrap();
-    admin.auth_enable().await.unwrap();
-    let bare = urls[0].trim_start_matches("https://").to_string();
+    let cluster = start_tls_cluster(1).await;
+    enable_auth(&cluster, "ctl-pw").await;
+    let tls = cluster.tls();
+    let bare = cluster.client_urls()[0]
+        .trim_start_matches("https://")
+        .to_string();
     let run = |user: &str, args: &[&str]| {
         Command::new(BIN)
             .args(["ctl", "--endpoints", &bare, "--user", user])
@@ -1345,7 +1332,8 @@ async fn ctl_over_tls_with_auth() {
         run("root:ctl-pw", &["-w", "json", "endpoint", "status"]),
     );
     assert_eq!(status[0]["Endpoint"], bare.as_str());
-    let file = certs_dir.path().join("tls-snap.db");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tls-snap.db");
     ok(
         "snapshot save",
         run("root:ctl-pw", &["snapshot", "save", file.to_str().unwrap()]),

@@ -1,5 +1,6 @@
 //! Test harness: real etcd clusters on free loopback ports (via the crate's
-//! `localetcd`), an in-process monitor on port 0, and polling helpers with deadlines.
+//! `localetcd`), plain or over TLS with auth; an in-process monitor on port 0; and
+//! polling helpers with deadlines.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -7,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
-use etcd_monitor::localetcd::{LocalCluster, LocalClusterOptions};
+use etcd_monitor::localetcd::{LocalCluster, LocalClusterOptions, LocalTls};
 use etcd_monitor::monitor::Monitor as Product;
 use serde_json::Value;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -21,7 +22,34 @@ pub const FAST_ELECTIONS: [&str; 2] = ["--heartbeat-interval=50", "--election-ti
 
 pub struct TestCluster {
     pub local: LocalCluster,
+    /// The certificates clients present when the cluster serves TLS.
+    tls: Option<LocalTls>,
+    /// Where [`start_tls_cluster`] made the certificates.
+    _certs: Option<tempfile::TempDir>,
     _slot: OwnedSemaphorePermit,
+}
+
+impl TestCluster {
+    /// The test CA and the client certificate, for a cluster started with TLS.
+    pub fn tls(&self) -> &LocalTls {
+        self.tls.as_ref().expect("the cluster serves TLS")
+    }
+
+    /// etcd-client options for this cluster: its TLS certificates, if it has any.
+    pub fn connect_options(&self) -> Option<etcd_client::ConnectOptions> {
+        self.tls.as_ref().map(tls_connect_options)
+    }
+
+    fn print_logs(&self) {
+        for m in &self.local.members {
+            eprintln!(
+                "---- log of {} ({}) ----\n{}",
+                m.name,
+                m.client_url,
+                m.log_tail(30)
+            );
+        }
+    }
 }
 
 impl std::ops::Deref for TestCluster {
@@ -40,14 +68,7 @@ impl std::ops::DerefMut for TestCluster {
 impl Drop for TestCluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for m in &self.local.members {
-                eprintln!(
-                    "---- log of {} ({}) ----\n{}",
-                    m.name,
-                    m.client_url,
-                    m.log_tail(30)
-                );
-            }
+            self.print_logs();
         }
     }
 }
@@ -58,10 +79,33 @@ pub async fn start_cluster(size: usize, options: LocalClusterOptions) -> TestClu
     options
         .extra_args
         .extend(FAST_ELECTIONS.iter().map(|s| s.to_string()));
+    let tls = options.client_tls.clone();
     let local = LocalCluster::start(size, options)
         .await
         .unwrap_or_else(|e| panic!("cannot start a {size}-member etcd cluster: {e}"));
-    TestCluster { local, _slot: slot }
+    TestCluster {
+        local,
+        tls,
+        _certs: None,
+        _slot: slot,
+    }
+}
+
+/// A cluster serving clients over TLS and requiring client certificates, all made
+/// for the test by [`crate::certs::make_certs`] (see [`TestCluster::tls`]).
+pub async fn start_tls_cluster(size: usize) -> TestCluster {
+    let certs = tempfile::tempdir().unwrap();
+    let tls = crate::certs::make_certs(certs.path());
+    let mut cluster = start_cluster(
+        size,
+        LocalClusterOptions {
+            client_tls: Some(tls),
+            ..Default::default()
+        },
+    )
+    .await;
+    cluster._certs = Some(certs);
+    cluster
 }
 
 /// Settings for tests: fast probes, short deadlines, loopback port 0.
@@ -206,9 +250,10 @@ pub async fn start_full_cluster() -> TestCluster {
     panic!("etcd never refused a put over its quota");
 }
 
-/// Adds user root with `password` and turns authentication on.
+/// Adds user root with `password` and turns authentication on (over TLS if the
+/// cluster serves it).
 pub async fn enable_auth(cluster: &TestCluster, password: &str) {
-    let mut client = etcd_client::Client::connect(cluster.client_urls(), None)
+    let mut client = etcd_client::Client::connect(cluster.client_urls(), cluster.connect_options())
         .await
         .unwrap();
     client.user_add("root", password, None).await.unwrap();
@@ -262,7 +307,7 @@ pub fn member_by_name<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
 }
 
 /// etcd-client options that trust the test CA and present the test client certificate.
-pub fn tls_connect_options(tls: &etcd_monitor::localetcd::LocalTls) -> etcd_client::ConnectOptions {
+pub fn tls_connect_options(tls: &LocalTls) -> etcd_client::ConnectOptions {
     etcd_client::ConnectOptions::new().with_tls(
         etcd_client::TlsOptions::new()
             .ca_certificate(etcd_client::Certificate::from_pem(

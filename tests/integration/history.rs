@@ -10,8 +10,7 @@ use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 use serde_json::Value;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::BIN;
 
 /// Points of one series as `[ts, value]` pairs.
 async fn points(monitor: &Monitor, query: &str) -> Vec<(i64, f64)> {

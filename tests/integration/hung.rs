@@ -10,8 +10,7 @@ use etcd_monitor::config::ClusterConfig;
 use etcd_monitor::localetcd::LocalClusterOptions;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::BIN;
 
 /// A paused member, resumed (SIGCONT) when dropped, on a panic too: a stopped
 /// process would outlive the test's cluster otherwise.

@@ -6,6 +6,8 @@ mod certs;
 mod harness;
 #[path = "../support/http_sink.rs"]
 mod http_sink;
+#[path = "../support/process.rs"]
+mod process;
 
 mod alarms;
 mod alert_rules;

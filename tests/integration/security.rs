@@ -6,21 +6,12 @@ use std::time::Duration;
 use etcd_monitor::config::{AuthConfig, ClusterConfig, TlsConfig};
 use etcd_monitor::localetcd::LocalClusterOptions;
 
-use crate::certs::make_certs;
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificates() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let tls = make_certs(certs_dir.path());
-    let cluster = start_cluster(
-        3,
-        LocalClusterOptions {
-            client_tls: Some(tls.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let cluster = start_tls_cluster(3).await;
+    let tls = cluster.tls();
     assert!(cluster.client_urls()[0].starts_with("https://"));
     let with_certs = ClusterConfig {
         tls: Some(TlsConfig {

@@ -9,7 +9,7 @@ use etcd_monitor::localetcd::free_port;
 use etcd_monitor::store::{MemberSamples, Retention, Store, FILE_NAME};
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+use crate::process::BIN;
 
 fn sha256(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
