@@ -10,6 +10,20 @@
 //!   scrape being written. A checkpoint now and then writes the head's state and the
 //!   blocks it sealed, and empties the log.
 //! - Maintenance deletes blocks past their tier's retention and compacts the file.
+//!
+//! One concern a file, as Prometheus' TSDB keeps its head, WAL and compaction apart:
+//! - here: [`Store`], its error type, and the state it keeps in memory (`Inner`);
+//! - `open.rs`: opening the file, the read-only checks before anything writes to
+//!   it, the upgrade of an older schema;
+//! - `head.rs`: the head (open blocks, rollup points in progress, sealed blocks),
+//!   ingest and the write-ahead log, and reading the head's state back;
+//! - `series.rs`: the series registry; `tier.rs`: tiers, retention and points;
+//! - `maintenance.rs`: checkpoints, retention and compaction;
+//! - `stats.rs`: `store stats`, `store check` and the store's health;
+//! - `tables.rs`: the store's own redb tables; `record_tables.rs`: other modules'
+//!   plain records in tables they name;
+//! - [`codec`] (blocks), `records.rs` (the bytes of registry, head and log
+//!   records), [`query`] (reads), `writer.rs` (the writer thread).
 
 pub mod codec;
 mod head;
@@ -29,7 +43,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 use serde::{Deserialize, Serialize};
 
 pub use head::MemberSamples;
@@ -129,6 +143,10 @@ struct Inner {
     samples_dropped_total: u64,
 }
 
+/// The store: one redb file, and the registry and head it keeps in memory. Shared
+/// (in an `Arc`) by the writer thread, which ingests, checkpoints and maintains, and
+/// by the readers (web pages, the API, alert evaluation); every method takes `&self`
+/// and locks what it needs.
 pub struct Store {
     path: PathBuf,
     /// (what, task), run by every maintenance.
@@ -202,85 +220,6 @@ impl Store {
 
     fn record_success(&self) {
         lock(&self.health).last_error = None;
-    }
-
-    /// Points of series `id` in `tier` with `from <= ts < to`, in time order:
-    /// stored blocks, blocks sealed since the last checkpoint, then the head.
-    pub fn read(&self, id: u64, tier: Tier, from: i64, to: i64) -> Result<Vec<Point>> {
-        let mut points = Vec::new();
-        if from >= to {
-            return Ok(points);
-        }
-        let push_block = |bytes: &[u8], points: &mut Vec<Point>| -> Result<()> {
-            let b = codec::decode(bytes)?;
-            for (i, ts) in b.timestamps.iter().enumerate() {
-                if *ts < from || *ts >= to {
-                    continue;
-                }
-                points.push(if b.columns == 1 {
-                    Point::sample(*ts, b.values[0][i])
-                } else {
-                    Point {
-                        ts: *ts,
-                        min: b.values[0][i],
-                        max: b.values[1][i],
-                        sum: b.values[2][i],
-                        count: b.values[3][i],
-                        last: b.values[4][i],
-                    }
-                });
-            }
-            Ok(())
-        };
-        {
-            let guard = self.db()?;
-            let db = guard.as_ref().ok_or_else(closed)?;
-            let tx = db.begin_read()?;
-            let table = tx.open_table(tier.table())?;
-            let first = floor(from, tier.block_ms()).saturating_sub(tier.block_ms());
-            for row in table.range((id, first)..(id, to))? {
-                let (_, bytes) = row?;
-                push_block(bytes.value(), &mut points)?;
-            }
-        }
-        let inner = lock(&self.inner);
-        for s in inner
-            .sealed
-            .iter()
-            .filter(|s| s.series == id && s.tier == tier)
-        {
-            push_block(&s.bytes, &mut points)?;
-        }
-        if let Some(h) = inner.heads.get(id as usize) {
-            let open = &h.blocks[tier as usize];
-            if !open.enc.is_empty() {
-                push_block(&open.enc.to_bytes(), &mut points)?;
-            }
-            // Rollup points still accumulating.
-            let mut partial = Vec::new();
-            match tier {
-                Tier::Raw => {}
-                Tier::Minute => partial.extend(h.minute),
-                Tier::Hour => {
-                    let minute_hour = h.minute.map(|m| Point {
-                        ts: floor(m.ts, Tier::Hour.step_ms()),
-                        ..m
-                    });
-                    match (h.hour, minute_hour) {
-                        (Some(mut hour), Some(m)) if m.ts == hour.ts => {
-                            hour.merge(&m);
-                            partial.push(hour);
-                        }
-                        (hour, m) => partial.extend(hour.into_iter().chain(m)),
-                    }
-                }
-            }
-            points.extend(partial.into_iter().filter(|p| p.ts >= from && p.ts < to));
-        }
-        drop(inner);
-        points.sort_by_key(|p| p.ts);
-        points.dedup_by_key(|p| p.ts);
-        Ok(points)
     }
 }
 

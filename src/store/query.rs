@@ -1,9 +1,12 @@
 //! History queries: pick the tier from range and step, then aggregate its points
-//! into step-wide buckets.
+//! into step-wide buckets. Beneath them, [`Store::read`]: the points of one series
+//! in one tier, from the stored blocks, the blocks sealed since the last
+//! checkpoint, and the head.
 
+use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 
-use super::{Point, Result, Store, StoreError, Tier};
+use super::{closed, codec, floor, lock, Point, Result, Store, StoreError, Tier};
 
 /// Most points one series may return (Prometheus' limit too).
 pub const MAX_POINTS: i64 = 11_000;
@@ -165,6 +168,87 @@ pub fn bucketize(
         start = end;
     }
     out
+}
+
+impl Store {
+    /// Points of series `id` in `tier` with `from <= ts < to`, in time order:
+    /// stored blocks, blocks sealed since the last checkpoint, then the head.
+    pub fn read(&self, id: u64, tier: Tier, from: i64, to: i64) -> Result<Vec<Point>> {
+        let mut points = Vec::new();
+        if from >= to {
+            return Ok(points);
+        }
+        let push_block = |bytes: &[u8], points: &mut Vec<Point>| -> Result<()> {
+            let b = codec::decode(bytes)?;
+            for (i, ts) in b.timestamps.iter().enumerate() {
+                if *ts < from || *ts >= to {
+                    continue;
+                }
+                points.push(if b.columns == 1 {
+                    Point::sample(*ts, b.values[0][i])
+                } else {
+                    Point {
+                        ts: *ts,
+                        min: b.values[0][i],
+                        max: b.values[1][i],
+                        sum: b.values[2][i],
+                        count: b.values[3][i],
+                        last: b.values[4][i],
+                    }
+                });
+            }
+            Ok(())
+        };
+        {
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
+            let tx = db.begin_read()?;
+            let table = tx.open_table(tier.table())?;
+            let first = floor(from, tier.block_ms()).saturating_sub(tier.block_ms());
+            for row in table.range((id, first)..(id, to))? {
+                let (_, bytes) = row?;
+                push_block(bytes.value(), &mut points)?;
+            }
+        }
+        let inner = lock(&self.inner);
+        for s in inner
+            .sealed
+            .iter()
+            .filter(|s| s.series == id && s.tier == tier)
+        {
+            push_block(&s.bytes, &mut points)?;
+        }
+        if let Some(h) = inner.heads.get(id as usize) {
+            let open = &h.blocks[tier as usize];
+            if !open.enc.is_empty() {
+                push_block(&open.enc.to_bytes(), &mut points)?;
+            }
+            // Rollup points still accumulating.
+            let mut partial = Vec::new();
+            match tier {
+                Tier::Raw => {}
+                Tier::Minute => partial.extend(h.minute),
+                Tier::Hour => {
+                    let minute_hour = h.minute.map(|m| Point {
+                        ts: floor(m.ts, Tier::Hour.step_ms()),
+                        ..m
+                    });
+                    match (h.hour, minute_hour) {
+                        (Some(mut hour), Some(m)) if m.ts == hour.ts => {
+                            hour.merge(&m);
+                            partial.push(hour);
+                        }
+                        (hour, m) => partial.extend(hour.into_iter().chain(m)),
+                    }
+                }
+            }
+            points.extend(partial.into_iter().filter(|p| p.ts >= from && p.ts < to));
+        }
+        drop(inner);
+        points.sort_by_key(|p| p.ts);
+        points.dedup_by_key(|p| p.ts);
+        Ok(points)
+    }
 }
 
 #[cfg(test)]
