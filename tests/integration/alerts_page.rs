@@ -13,8 +13,8 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::dashboard::{assert_escaped, expect_page, fetch, shoot, shoot_phone, unexpected};
 use crate::harness::*;
+use crate::pages::{assert_clean, assert_escaped, expect_page, fetch, urlencode, Shots};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// A probe, its evaluation and a page fetch, with room for a slow machine.
@@ -218,7 +218,7 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
     ] {
         expect_page(&monitor, path, 400, names).await;
     }
-    let hostile_filter = format!("/alerts?event={}", crate::dashboard::urlencode(HOSTILE));
+    let hostile_filter = format!("/alerts?event={}", urlencode(HOSTILE));
     let page = fetch(&monitor, &hostile_filter).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert_escaped(&hostile_filter, &page.body, &["<script>alert("]);
@@ -368,9 +368,9 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         Duration::from_secs(5),
     )
     .await;
-    let mut shots = Vec::new();
-    shoot(&page, "alerts", &mut shots).await;
-    shoot_phone(&page, "alerts", &mut shots).await;
+    let mut shots = Shots::default();
+    shots.take(&page, "alerts").await;
+    shots.take_phone(&page, "alerts").await;
     for (path, shot) in [
         ("/", "alerts-overview-badge"),
         ("/clusters/solo", "alerts-cluster-box"),
@@ -382,18 +382,9 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
             Duration::from_secs(5),
         )
         .await;
-        shoot(&page, shot, &mut shots).await;
+        shots.take(&page, shot).await;
     }
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    assert!(page.dialogs().is_empty(), "dialogs: {:?}", page.dialogs());
-    let problems = unexpected(page.problems(), &[]);
-    assert!(
-        problems.is_empty(),
-        "the page reported errors:\n{}",
-        problems.join("\n")
-    );
+    assert_clean(&page, &[]);
 
     // Expiring the silence brings the alert back to "Firing".
     let resp = monitor

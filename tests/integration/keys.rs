@@ -13,8 +13,8 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::browser::Browser;
-use crate::dashboard::{js, shoot, shoot_phone, unexpected, urlencode};
 use crate::harness::*;
+use crate::pages::{assert_clean, js, urlencode, Shots};
 
 const KEYS: usize = 10_000;
 
@@ -464,11 +464,11 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     // reports a problem (a CSP violation would be one).
     let page = browser.new_page().await;
     page.set_viewport(1280, 900, false).await;
-    let mut shots = Vec::new();
+    let mut shots = Shots::default();
     let base = monitor.base.clone();
     page.goto(&format!("{base}/clusters/live/keys?prefix=tree%2F"))
         .await;
-    shoot(&page, "keys", &mut shots).await;
+    shots.take(&page, "keys").await;
     let folder = page
         .eval("document.querySelector('table.keys tr.folder a').href")
         .await;
@@ -479,21 +479,21 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         Duration::from_secs(5),
     )
     .await;
-    shoot_phone(&page, "keys-folder", &mut shots).await;
+    shots.take_phone(&page, "keys-folder").await;
     page.goto(&format!("{base}/clusters/live/keys/value?key=bin%2Fblob"))
         .await;
-    shoot(&page, "key-binary", &mut shots).await;
+    shots.take(&page, "key-binary").await;
     page.goto(&format!(
         "{base}/clusters/live/keys/value?key=large%2Fvalue"
     ))
     .await;
-    shoot_phone(&page, "key-large", &mut shots).await;
+    shots.take_phone(&page, "key-large").await;
     page.goto(&format!(
         "{base}/clusters/live/keys/value?key={}",
         urlencode(hostile)
     ))
     .await;
-    shoot(&page, "key-hostile", &mut shots).await;
+    shots.take(&page, "key-hostile").await;
     let shown = page
         .eval("document.querySelector('dl.facts dd code').textContent")
         .await;
@@ -505,17 +505,6 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         ))
         .await;
     assert_eq!(injected, 0, "{}", page.failure("injected elements").await);
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    let dialogs = page.dialogs();
-    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
-    let problems = unexpected(page.problems(), &[]);
-    assert!(
-        problems.is_empty(),
-        "the pages reported errors:\n{}",
-        problems.join("\n")
-    );
-
+    assert_clean(&page, &[]);
     monitor.stop().await;
 }

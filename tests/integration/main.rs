@@ -31,5 +31,6 @@ mod history;
 mod hung;
 mod keys;
 mod metrics;
+mod pages;
 mod security;
 mod store_file;
