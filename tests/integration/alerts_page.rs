@@ -109,7 +109,7 @@ fn overview_row<'a>(html: &'a str, name: &str) -> &'a str {
 async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
     let (cluster, browser) = tokio::join!(
         start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
+        Browser::shared()
     );
     let mut settings = test_settings(
         vec![ClusterConfig::plain("solo", cluster.client_urls())],
@@ -385,6 +385,7 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         shots.take(&page, shot).await;
     }
     assert_clean(&page, &[]);
+    page.close().await;
 
     // Expiring the silence brings the alert back to "Firing".
     let resp = monitor

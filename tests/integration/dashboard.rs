@@ -58,7 +58,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     let started = Instant::now();
     let (mut cluster, browser) = tokio::join!(
         start_cluster(3, LocalClusterOptions::default()),
-        Browser::launch()
+        Browser::shared()
     );
     let endpoints = cluster.client_urls();
     let _writes = Writer::start(endpoints.clone());
@@ -272,6 +272,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     shots.take(&page, "400").await;
 
     assert_clean(&page, &[not_found, bad_request]);
+    page.close().await;
     eprintln!("live dashboard test took {:?}", started.elapsed());
     monitor.stop().await;
 }
@@ -397,7 +398,7 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
 
     let (cluster, browser) = tokio::join!(
         start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
+        Browser::shared()
     );
     let mut config = ClusterConfig::plain("placeholder", cluster.client_urls());
     config.tags = vec![TAG.to_string(), "prod".to_string()];
@@ -523,5 +524,6 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
         shots.take(&page, shot).await;
     }
     assert_clean(&page, &[]);
+    page.close().await;
     monitor.stop().await;
 }

@@ -130,7 +130,7 @@ fn error_message(body: &Value) -> String {
 async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     let (cluster, browser) = tokio::join!(
         start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
+        Browser::shared()
     );
     let mut client = Client::connect(cluster.client_urls(), None).await.unwrap();
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
@@ -506,5 +506,6 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         .await;
     assert_eq!(injected, 0, "{}", page.failure("injected elements").await);
     assert_clean(&page, &[]);
+    page.close().await;
     monitor.stop().await;
 }
