@@ -3,6 +3,8 @@
 //! no CSP violation or script error), error pages over plain HTTP, and escaping of
 //! hostile cluster names, tags, series names and member labels.
 //!
+//! One 3-member cluster for the module; the test that kills a member has its own,
+//! and so has the test of the error pages (which name the one member).
 //! Screenshots: see [`crate::pages`].
 
 use std::time::{Duration, Instant};
@@ -12,9 +14,11 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use etcd_monitor::store::MemberSamples;
 use serde_json::Value;
 
-use crate::browser::Browser;
+use crate::browser::{Browser, Page};
 use crate::harness::*;
 use crate::pages::{assert_clean, assert_escaped, expect_page, fetch, js, urlencode, Shots};
+
+static CLUSTER: SharedCluster = SharedCluster::new(3, LocalClusterOptions::default);
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// What a page may take to show a change: a probe, its deadline, the event, the fetch.
@@ -53,32 +57,40 @@ impl Drop for Writer {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_dashboard_in_chromium_with_screenshots() {
-    let started = Instant::now();
-    let (mut cluster, browser) = tokio::join!(
-        start_cluster(3, LocalClusterOptions::default()),
-        Browser::shared()
-    );
-    let endpoints = cluster.client_urls();
-    let _writes = Writer::start(endpoints.clone());
+/// A monitor of `endpoints` as cluster `c3`, once healthy; and that snapshot.
+async fn start_c3(endpoints: &[String]) -> (Monitor, Value) {
     let monitor = Monitor::start(test_settings(
-        vec![ClusterConfig::plain("c3", endpoints.clone())],
+        vec![ClusterConfig::plain("c3", endpoints.to_vec())],
         INTERVAL,
     ))
     .await;
-    monitor
+    let healthy = monitor
         .wait_status("c3", "healthy", Duration::from_secs(20))
         .await;
-    let base = monitor.base.clone();
+    (monitor, healthy)
+}
+
+/// A tab with the desktop viewport.
+async fn desktop(browser: &Browser) -> Page<'_> {
     let page = browser.new_page().await;
     page.set_viewport(1280, 900, false).await;
+    page
+}
+
+/// The overview: healthy, all members up, and the leader etcdctl reports (the page
+/// updates itself, so a re-election in between only delays agreement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_health_and_the_leader_etcdctl_reports() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, _) = start_c3(&endpoints).await;
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
     let mut shots = Shots::default();
 
-    // (a) The overview: healthy, all members up, and the leader etcdctl reports (the
-    // page updates itself, so a re-election in between only delays agreement).
     page.goto(&format!("{base}/")).await;
-    let leader = wait_for(
+    wait_for(
         "the overview, the API and etcdctl to agree on a healthy c3 and its leader",
         Duration::from_secs(15),
         || async {
@@ -111,7 +123,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
                 && row["leader"] == leader_name.as_str()
                 && snap["leader"]["id"] == etcdctl_leader.as_str();
             if agreed {
-                Ok(leader_name)
+                Ok(())
             } else {
                 Err(format!(
                     "page row {row}; API leader {}; etcdctl leader {etcdctl_leader} ({leader_name})",
@@ -124,7 +136,29 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     shots.take(&page, "overview").await;
     shots.take_phone(&page, "overview").await;
 
-    // (b) The cluster page, then a follower killed: the page shows it down by itself.
+    assert_clean(&page, &[]);
+    page.close().await;
+    monitor.stop().await;
+}
+
+/// The cluster page, then a follower killed: the page shows it down by itself (no
+/// reload), the heading degraded, every member still listed; the down member's page
+/// says so. This test kills a member: a cluster of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_follower_shows_down_on_the_cluster_page_without_a_reload() {
+    let started = Instant::now();
+    let (mut cluster, browser) = tokio::join!(
+        start_cluster(3, LocalClusterOptions::default()),
+        Browser::shared()
+    );
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, healthy) = start_c3(&endpoints).await;
+    let leader = healthy["leader"]["name"].as_str().unwrap().to_string();
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
+    let mut shots = Shots::default();
+
     page.goto(&format!("{base}/clusters/c3")).await;
     page.wait_until(
         "three healthy member rows",
@@ -187,16 +221,6 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     shots.take(&page, "cluster-dark").await;
     page.set_color_scheme("light").await;
 
-    // (c) Every other page, each with what it must show.
-    page.goto(&format!("{base}/clusters/c3/members/{leader}"))
-        .await;
-    page.wait_until(
-        "the member page with its indicators",
-        "document.querySelector('h1').textContent.includes('healthy') && document.querySelectorAll('dl.indicators div').length > 5",
-        LIVE_DEADLINE,
-    )
-    .await;
-    shots.take(&page, "member").await;
     page.goto(&format!("{base}/clusters/c3/members/{follower_name}"))
         .await;
     page.wait_until(
@@ -206,6 +230,34 @@ async fn live_dashboard_in_chromium_with_screenshots() {
     )
     .await;
     shots.take(&page, "member-down").await;
+    assert_clean(&page, &[]);
+    eprintln!("the killed-follower test took {:?}", started.elapsed());
+    page.close().await;
+    monitor.stop().await;
+}
+
+/// Every other page, each with what it must show: a member with its indicators, the
+/// explorer's chart of the last 3 minutes, about, and the 404 and 400 pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_explorer_about_and_error_pages_show_what_they_must() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, healthy) = start_c3(&endpoints).await;
+    let leader = healthy["leader"]["name"].as_str().unwrap().to_string();
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
+    let mut shots = Shots::default();
+
+    page.goto(&format!("{base}/clusters/c3/members/{leader}"))
+        .await;
+    page.wait_until(
+        "the member page with its indicators",
+        "document.querySelector('h1').textContent.includes('healthy') && document.querySelectorAll('dl.indicators div').length > 5",
+        LIVE_DEADLINE,
+    )
+    .await;
+    shots.take(&page, "member").await;
     // The explorer over the last 3 minutes (at the default hour, a fresh monitor's
     // minute of history is a sliver), once the API has a few points to draw.
     let metric = "etcd_monitor:wal_fsync_p99_seconds";
@@ -273,7 +325,6 @@ async fn live_dashboard_in_chromium_with_screenshots() {
 
     assert_clean(&page, &[not_found, bad_request]);
     page.close().await;
-    eprintln!("live dashboard test took {:?}", started.elapsed());
     monitor.stop().await;
 }
 
@@ -396,10 +447,7 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
     let series = format!("{METRIC}{{l=\"<script>alert(5)</script>\"}}");
     let raw = ["<script>alert(", "<img src=x"];
 
-    let (cluster, browser) = tokio::join!(
-        start_cluster(1, LocalClusterOptions::default()),
-        Browser::shared()
-    );
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
     let mut config = ClusterConfig::plain("placeholder", cluster.client_urls());
     config.tags = vec![TAG.to_string(), "prod".to_string()];
     let mut settings = test_settings(vec![config], INTERVAL);
