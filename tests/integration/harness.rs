@@ -88,10 +88,16 @@ pub async fn start_cluster(size: usize, options: LocalClusterOptions) -> TestClu
     let slot = match CLUSTER_SLOTS.clone().try_acquire_owned() {
         Ok(slot) => slot,
         Err(_) => {
+            /// Counts a waiter until the wait ends, however it ends.
+            struct Waiting;
+            impl Drop for Waiting {
+                fn drop(&mut self) {
+                    SLOT_WAITERS.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
             SLOT_WAITERS.fetch_add(1, Ordering::SeqCst);
-            let slot = CLUSTER_SLOTS.clone().acquire_owned().await;
-            SLOT_WAITERS.fetch_sub(1, Ordering::SeqCst);
-            slot.unwrap()
+            let _waiting = Waiting;
+            CLUSTER_SLOTS.clone().acquire_owned().await.unwrap()
         }
     };
     let mut options = options;
