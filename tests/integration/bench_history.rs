@@ -87,16 +87,16 @@ async fn bench_keys(urls: &[String], ids: &[&str]) -> i64 {
     left
 }
 
-/// A fast run, as fast as the cluster goes, and a slow one held to 40 requests/s
-/// (far below what 8 clients get from 3 members on loopback), stored in `dir`;
-/// returns their ids.
-fn fast_and_slow(dir: &Path, endpoints: &str) -> (String, String) {
+/// A fast run, as fast as the cluster goes, and a slow one of `slow_total` requests
+/// held to 40 requests/s (far below what 8 clients get from 3 members on loopback),
+/// stored in `dir`; returns their ids.
+fn fast_and_slow(dir: &Path, endpoints: &str, slow_total: &str) -> (String, String) {
     let (fast, err) = stored_put(dir, endpoints, &[], "400");
     assert!(
         err.contains(&dir.join("etcd-monitor.redb").display().to_string()),
         "{err}"
     );
-    let (slow, _) = stored_put(dir, endpoints, &["--rate", "40"], "80");
+    let (slow, _) = stored_put(dir, endpoints, &["--rate", "40"], slow_total);
     (fast, slow)
 }
 
@@ -205,7 +205,7 @@ async fn runs_in_the_file_are_listed_shown_and_compared() {
     let endpoints = urls.join(",");
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
-    let (fast, slow) = fast_and_slow(dir, &endpoints);
+    let (fast, slow) = fast_and_slow(dir, &endpoints, "80");
 
     let out = bench(dir, &["list", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -292,7 +292,7 @@ async fn with_a_monitor_holding_the_store_runs_go_through_its_api() {
     let endpoints = urls.join(",");
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
-    let (fast, slow) = fast_and_slow(dir, &endpoints);
+    let (fast, slow) = fast_and_slow(dir, &endpoints, "20");
     let monitor = Monitor::start(holding(dir, &urls)).await;
 
     let (third, err) = stored_put(dir, &endpoints, &["--monitor-url", &monitor.base], "100");
@@ -373,7 +373,7 @@ async fn the_pages_list_show_and_compare_the_runs() {
     let endpoints = urls.join(",");
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
-    let (fast, slow) = fast_and_slow(dir, &endpoints);
+    let (fast, slow) = fast_and_slow(dir, &endpoints, "20");
     let monitor = Monitor::start(holding(dir, &urls)).await;
     let (third, _) = stored_put(dir, &endpoints, &["--monitor-url", &monitor.base], "100");
 
