@@ -13,7 +13,7 @@
 //!    At each wrap of the corpus the previous scrape is forgotten (as after a monitor
 //!    restart), so rates have a one-interval gap there rather than a reset spike.
 //! 2. Starts 10 single-member etcd clusters (`localetcd`; their member is `m0`, as
-//!    in the history) and the monitor (`Monitor::start` + `serve` on 127.0.0.1:0)
+//!    in the history) and the monitor (tests/support/monitor.rs: on 127.0.0.1:0)
 //!    over them and the filled store, probing every 15 s. Ten idle single-member
 //!    etcd processes cost about 4 % of one core (printed as "idle" below), so all ten
 //!    run even on 2 cores.
@@ -34,7 +34,6 @@
 //! `DASHBOARD_BENCH_DATA=DIR` (keep the store in DIR; a later run with the same DIR
 //! only tops the history up to now instead of filling a day again).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::sync_channel;
@@ -45,7 +44,6 @@ use etcd_monitor::collect::derive::{Indicators, MetricsSample};
 use etcd_monitor::collect::probe::indicator_series;
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::localetcd::{find_etcd_binary, LocalCluster, LocalClusterOptions};
-use etcd_monitor::monitor::Monitor;
 use etcd_monitor::promtext;
 use etcd_monitor::store::{MemberSamples, Retention, Store};
 
@@ -206,7 +204,10 @@ async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<Lo
 
 #[path = "../tests/support/corpus.rs"]
 mod corpus;
+#[path = "../tests/support/monitor.rs"]
+mod monitor;
 use corpus::{CorpusScrape, CORPUS};
+use monitor::Monitor;
 
 /// Every scrape of the corpus, each of a member `m0`..`m2`.
 fn load_corpus() -> Result<Vec<CorpusScrape>> {
@@ -480,31 +481,22 @@ async fn measure(
     settings.validate()?;
 
     let t = Instant::now();
-    let monitor = Monitor::start(&settings)?;
+    let monitor = Monitor::start(settings).await;
     println!(
         "\n== monitor: started over the filled store in {:.2} s (opening the store: series registry, head)",
         t.elapsed().as_secs_f64()
     );
-    let store = monitor.store.clone();
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let served = etcd_monitor::web::serve(&monitor, listener, async move {
-            let _ = stopped.await;
-        })
-        .await;
-        (monitor, served)
-    });
-
-    let result = measure_pages(&base, &store, clusters.len(), tmp, wrk, seconds, perf).await;
-    drop(store);
-
-    let _ = stop.send(());
-    let (monitor, served) = server.await?;
-    served?;
-    monitor.shutdown().await;
+    let result = measure_pages(
+        &monitor.base,
+        &monitor.store,
+        clusters.len(),
+        tmp,
+        wrk,
+        seconds,
+        perf,
+    )
+    .await;
+    monitor.stop().await;
     result
 }
 

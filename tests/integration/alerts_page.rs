@@ -5,6 +5,7 @@
 //! an alert to the muted section and its expiry moves it back; an acknowledgement
 //! shows who is on it; the history's filters find the changes; bad filters get the
 //! HTML 400 page. Screenshots of the page (desktop and phone) and of the badges.
+//! One cluster for the module; each test has a monitor (and alerts) of its own.
 
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::dashboard::{assert_escaped, expect_page, fetch, shoot, shoot_phone, unexpected};
 use crate::harness::*;
+use crate::pages::{assert_clean, assert_escaped, expect_page, fetch, urlencode, Shots};
+
+static CLUSTER: SharedCluster = SharedCluster::new(1, LocalClusterOptions::default);
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// A probe, its evaluation and a page fetch, with room for a slow machine.
@@ -105,12 +108,9 @@ fn overview_row<'a>(html: &'a str, name: &str) -> &'a str {
     &rest[..rest.find("</tr>").unwrap()]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
-    let (cluster, browser) = tokio::join!(
-        start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
-    );
+/// A monitor over the shared cluster (`solo`) with the two rules, once both fire;
+/// and the two alerts, the cluster's then the member's.
+async fn start(cluster: &TestCluster) -> (Monitor, Value, Value) {
     let mut settings = test_settings(
         vec![ClusterConfig::plain("solo", cluster.client_urls())],
         INTERVAL,
@@ -121,14 +121,43 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
             .rules;
     settings.validate().unwrap();
     let monitor = Monitor::start(settings).await;
-
-    // Both rules fire: one alert for the cluster, one for its member.
     let cluster_alert = wait_firing(&monitor, CLUSTER_RULE, false).await;
     let member_alert = wait_firing(&monitor, MEMBER_RULE, false).await;
+    (monitor, cluster_alert, member_alert)
+}
+
+/// A silence of the cluster rule for an hour; returns its id once the alert shows
+/// silenced.
+async fn silence(monitor: &Monitor) -> String {
+    let resp = monitor
+        .http
+        .post(format!("{}/api/v1/silences", monitor.base))
+        .json(&json!({
+            "matchers": [format!("alertname={CLUSTER_RULE}")],
+            "duration": "1h",
+            "created_by": "alerts-page-test",
+            "comment": "maintenance <b>window</b>",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let silence: Value = resp.json().await.unwrap();
+    let silence_id = silence["id"].as_str().unwrap().to_string();
+    wait_firing(monitor, CLUSTER_RULE, true).await;
+    silence_id
+}
+
+/// Both rules fire: one alert for the cluster, one for its member, both in "Firing"
+/// with links, summary, labels, details; nothing muted; the hostile label is text;
+/// the navigation counts them in the most urgent one's colour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alerts_are_listed_with_links_labels_and_details() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, cluster_alert, _) = start(&cluster).await;
     assert_eq!(cluster_alert["labels"]["note"], HOSTILE);
     let fingerprint = cluster_alert["fingerprint"].as_str().unwrap().to_string();
 
-    // The page: both in "Firing", with links, summary, labels, details; nothing muted.
     let html = expect_page(&monitor, "/alerts", 200, &["Silences", "History"]).await;
     let firing = section(&html, "firing");
     for want in [
@@ -166,9 +195,15 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         html.contains("id=\"nav-firing\" title=\"2 firing, not silenced or inhibited\">2<"),
         "{html}"
     );
+    monitor.stop().await;
+}
 
-    // Badges: the overview's row and the cluster page's heading, linked to the
-    // cluster's alerts; the cluster page's box lists both alerts.
+/// Badges: the overview's row and the cluster page's heading, linked to the
+/// cluster's alerts; the cluster page's box lists both alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badges_on_the_overview_and_the_cluster_page_count_the_alerts() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _, _) = start(&cluster).await;
     let overview = expect_page(&monitor, "/", 200, &[]).await;
     let row = overview_row(&overview, "solo");
     for want in [
@@ -201,9 +236,15 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         );
     }
     assert!(!page.contains("<script>alert("), "{page}");
+    monitor.stop().await;
+}
 
-    // ?cluster= filters the active sections too; bad filters are 400 pages that
-    // name the parameter.
+/// ?cluster= filters the active sections too; bad filters are 400 pages that name
+/// the parameter, a hostile one escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_filter_applies_and_bad_filters_are_400_pages() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _, _) = start(&cluster).await;
     let only = expect_page(&monitor, "/alerts?cluster=solo", 200, &[]).await;
     assert!(section(&only, "firing").contains("data-alert=\"AlwaysOnTest\""));
     assert!(only.contains("Only the alerts and history of cluster solo are shown"));
@@ -218,30 +259,21 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
     ] {
         expect_page(&monitor, path, 400, names).await;
     }
-    let hostile_filter = format!("/alerts?event={}", crate::dashboard::urlencode(HOSTILE));
+    let hostile_filter = format!("/alerts?event={}", urlencode(HOSTILE));
     let page = fetch(&monitor, &hostile_filter).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert_escaped(&hostile_filter, &page.body, &["<script>alert("]);
+    monitor.stop().await;
+}
 
-    // A silence for the cluster rule: it moves to "Silenced or inhibited", says by
-    // which silence, and the silence is listed; the badges count only the other one.
-    let resp = monitor
-        .http
-        .post(format!("{}/api/v1/silences", monitor.base))
-        .json(&json!({
-            "matchers": [format!("alertname={CLUSTER_RULE}")],
-            "duration": "1h",
-            "created_by": "alerts-page-test",
-            "comment": "maintenance <b>window</b>",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let silence: Value = resp.json().await.unwrap();
-    let silence_id = silence["id"].as_str().unwrap().to_string();
-    wait_firing(&monitor, CLUSTER_RULE, true).await;
-    // And an acknowledgement of the member's alert: its row says who and why.
+/// A silence for the cluster rule: it moves to "Silenced or inhibited", says by
+/// which silence, and the silence is listed; the badges count only the other one.
+/// An acknowledgement of the member's alert: its row says who and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_mutes_an_alert_and_an_acknowledgement_says_who_is_on_it() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _, member_alert) = start(&cluster).await;
+    let silence_id = silence(&monitor).await;
     let resp = monitor
         .http
         .post(format!(
@@ -306,8 +338,15 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         row.contains("data-firing=\"1\"") && !row.contains("critical"),
         "{row}"
     );
+    monitor.stop().await;
+}
 
-    // The history: filtered by event and name, and paged by `before`.
+/// The history, filtered by event and name, and paged by `before`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_filtered_by_event_and_name_and_paged_by_before() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _, _) = start(&cluster).await;
+    let silence_id = silence(&monitor).await;
     let html = expect_page(
         &monitor,
         "/alerts?event=firing&alertname=AlwaysOnTest",
@@ -357,8 +396,16 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         1,
         "the next page has the next entry"
     );
+    monitor.stop().await;
+}
 
-    // One look in chromium, light theme: no script or CSP error on the page.
+/// One look in chromium, light theme, with an alert silenced: the page and the
+/// badges of the overview and the cluster page, no script or CSP error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_alerts_page_and_the_badges_stay_clean() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let (monitor, _, _) = start(&cluster).await;
+    silence(&monitor).await;
     let page = browser.new_page().await;
     page.set_viewport(1280, 1100, false).await;
     page.goto(&format!("{}/alerts", monitor.base)).await;
@@ -368,9 +415,9 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
         Duration::from_secs(5),
     )
     .await;
-    let mut shots = Vec::new();
-    shoot(&page, "alerts", &mut shots).await;
-    shoot_phone(&page, "alerts", &mut shots).await;
+    let mut shots = Shots::default();
+    shots.take(&page, "alerts").await;
+    shots.take_phone(&page, "alerts").await;
     for (path, shot) in [
         ("/", "alerts-overview-badge"),
         ("/clusters/solo", "alerts-cluster-box"),
@@ -382,20 +429,20 @@ async fn alerts_page_badges_silences_and_history_follow_real_alerts() {
             Duration::from_secs(5),
         )
         .await;
-        shoot(&page, shot, &mut shots).await;
+        shots.take(&page, shot).await;
     }
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    assert!(page.dialogs().is_empty(), "dialogs: {:?}", page.dialogs());
-    let problems = unexpected(page.problems(), &[]);
-    assert!(
-        problems.is_empty(),
-        "the page reported errors:\n{}",
-        problems.join("\n")
-    );
+    assert_clean(&page, &[]);
+    page.close().await;
+    monitor.stop().await;
+}
 
-    // Expiring the silence brings the alert back to "Firing".
+/// Expiring the silence brings the alert back to "Firing"; the silence says it
+/// was ended early, and by whom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_a_silence_brings_the_alert_back_to_firing() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _, _) = start(&cluster).await;
+    let silence_id = silence(&monitor).await;
     let resp = monitor
         .http
         .delete(format!("{}/api/v1/silences/{silence_id}", monitor.base))

@@ -7,17 +7,22 @@
 //! call has a deadline ([`CALL_DEADLINE`]); a failure names the call and shows the
 //! page's text and the tail of chromium's stderr. Dropping the browser kills the
 //! process group it started (chromium and its helpers), nothing else.
+//!
+//! [`Browser::shared`] is one chromium for every test of the binary, each in tabs of
+//! its own: launched by the first test that asks, on a runtime of its own (its
+//! websocket tasks must outlive that test's runtime), killed when the binary exits.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -41,7 +46,7 @@ fn chromium_bin() -> PathBuf {
 struct Process {
     child: Child,
     stderr: Arc<Mutex<VecDeque<String>>>,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Process {
@@ -67,6 +72,67 @@ impl Drop for Process {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Launches the shared browser on a thread and a runtime of its own, which keep its
+/// websocket tasks running until the binary exits.
+async fn launch_shared() -> Result<&'static Browser, String> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("shared-browser".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                match AssertUnwindSafe(Browser::launch()).catch_unwind().await {
+                    Ok(browser) => {
+                        let browser: &'static Browser = Box::leak(Box::new(browser));
+                        kill_at_exit(browser);
+                        let _ = tx.send(Ok(browser));
+                        std::future::pending::<()>().await
+                    }
+                    Err(panic) => {
+                        let why = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        let _ = tx.send(Err(why));
+                    }
+                }
+            })
+        })
+        .unwrap();
+    rx.await
+        .unwrap_or_else(|_| Err("the browser's thread ended".to_string()))
+}
+
+/// Has the exit hook kill `browser`'s process group and remove its profile: the
+/// shared browser is never dropped.
+fn kill_at_exit(browser: &'static Browser) {
+    extern "C" fn kill_shared() {
+        let process = SHARED_PROCESS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((group, profile)) = process {
+            // SAFETY: kill(2) with a negative pid signals the process group chromium
+            // was started in (see `Process`); no memory is involved.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+            let _ = std::fs::remove_dir_all(profile);
+        }
+    }
+    let process = &browser.process;
+    *SHARED_PROCESS.lock().unwrap() = Some((
+        process.child.id() as libc::pid_t,
+        process.profile.path().to_path_buf(),
+    ));
+    // SAFETY: registers a function that takes no argument and does not unwind.
+    assert_eq!(unsafe { libc::atexit(kill_shared) }, 0);
 }
 
 /// What the reader task and the callers share.
@@ -148,6 +214,12 @@ where
     shared.notify.notify_waiters();
 }
 
+/// The shared browser, or why it could not start.
+static SHARED: tokio::sync::OnceCell<Result<&'static Browser, String>> =
+    tokio::sync::OnceCell::const_new();
+/// The shared browser's process group and profile, for the exit hook.
+static SHARED_PROCESS: Mutex<Option<(libc::pid_t, PathBuf)>> = Mutex::new(None);
+
 /// A running headless chromium and the websocket to it.
 pub struct Browser {
     shared: Arc<Shared>,
@@ -165,6 +237,14 @@ impl Drop for Browser {
 }
 
 impl Browser {
+    /// The browser the tests share: the first call launches it (see the module's doc).
+    pub async fn shared() -> &'static Browser {
+        match SHARED.get_or_init(launch_shared).await {
+            Ok(browser) => browser,
+            Err(why) => panic!("the shared browser did not start: {why}"),
+        }
+    }
+
     /// Starts chromium and connects to it; panics (with chromium's stderr) if either fails.
     pub async fn launch() -> Browser {
         let bin = chromium_bin();
@@ -229,7 +309,7 @@ impl Browser {
         let mut process = Process {
             child,
             stderr: tail,
-            _profile: profile,
+            profile,
         };
         let url = match tokio::time::timeout(LAUNCH_DEADLINE, url_rx).await {
             Ok(Ok(url)) => url,
@@ -365,7 +445,9 @@ impl Browser {
         }
         Page {
             browser: self,
+            target,
             session,
+            closed: false,
         }
     }
 }
@@ -390,13 +472,40 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// One tab.
+/// One tab, closed when dropped or by [`Page::close`] (its scripts stop: a shared
+/// browser outlives the test).
 pub struct Page<'b> {
     browser: &'b Browser,
+    target: String,
     session: String,
+    closed: bool,
+}
+
+impl Drop for Page<'_> {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Not waited for: the answer, if any, finds its receiver gone.
+            self.browser
+                .shared
+                .send(None, "Target.closeTarget", json!({"targetId": self.target}));
+        }
+    }
 }
 
 impl Page<'_> {
+    /// Closes the tab and waits until chromium did: its connections (a live-update
+    /// stream the monitor would wait for when stopping) are gone.
+    pub async fn close(mut self) {
+        self.closed = true;
+        let closed = self
+            .browser
+            .call(None, "Target.closeTarget", json!({"targetId": self.target}))
+            .await;
+        if let Err(e) = closed {
+            panic!("{}", self.failure(&format!("closing the tab: {e}")).await);
+        }
+    }
+
     /// A DevTools call in this tab's session; panics with the page's text on failure.
     pub async fn call(&self, method: &str, params: Value) -> Value {
         match self.browser.call(Some(&self.session), method, params).await {

@@ -2,23 +2,35 @@
 //! binary, JSON compared field by field with `etcdctl -w json` (Debian's etcdctl
 //! 3.4), defrag under a concurrent reader with the leader last, snapshots accepted
 //! by `etcdctl snapshot status`, bad input, confirmation and the audit table.
-//! Two clusters in all: one for keys, leases, locks and elections, one for changes to
-//! the cluster itself.
+//!
+//! One cluster, [`DATA`], for the module, on which each test keeps to its own keys
+//! and its own audit store; what some tests change for everyone (the history, the
+//! lease list, the member list) is guarded by a lock each. Over TLS with auth, a
+//! cluster of its own.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use etcd_monitor::config::{Overrides, Settings};
 use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
-use etcd_monitor::ops::audit;
+use etcd_monitor::ops::audit::{self, AuditRecord};
 use etcd_monitor::store::{Store, FILE_NAME};
 use serde_json::Value;
+use tokio::sync::RwLock;
 
 use crate::harness::*;
+use crate::process::{output_with_stdin, sigterm, wait_exit, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
+static DATA: SharedCluster = SharedCluster::new(3, LocalClusterOptions::default);
+/// Past revisions: written by the compaction, read by the tests of `--rev`.
+static HISTORY: RwLock<()> = RwLock::const_new(());
+/// The lease list: listed whole by the lease test; locks and elections hold leases.
+static LEASES: RwLock<()> = RwLock::const_new(());
+/// The member list: a learner added (and removed); read by the tests that count.
+static MEMBERS: RwLock<()> = RwLock::const_new(());
 
 /// etcdctl 3.4 (Debian's) in both runs of the suite: `ctl` prints 3.4's shapes, and
 /// the second run's $ETCDCTL_BIN is a 3.5 etcdctl.
@@ -141,6 +153,19 @@ fn assert_same(what: &str, ours: &Value, theirs: &Value, differ: &[&str]) {
     }
 }
 
+/// [`assert_same`] for two reads of the same keys, ours first: other tests write to
+/// the shared cluster in between, so etcdctl may answer at a later revision.
+fn assert_same_read(what: &str, ours: &Value, theirs: &Value) {
+    assert_same(what, ours, theirs, &["member_id", "revision"]);
+    let revision = |v: &Value| v["header"]["revision"].as_i64().unwrap();
+    assert!(
+        revision(ours) <= revision(theirs),
+        "{what}: read at revision {} after etcdctl's {}",
+        revision(ours),
+        revision(theirs)
+    );
+}
+
 #[test]
 fn json_comparison_catches_differences() {
     let a: Value =
@@ -181,6 +206,7 @@ fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
+/// `etcd-monitor ctl` running, its stdout and stderr piped.
 fn spawn_ctl(endpoints: &[String], args: &[&str]) -> Child {
     Command::new(BIN)
         .arg("ctl")
@@ -192,27 +218,6 @@ fn spawn_ctl(endpoints: &[String], args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn sigterm(child: &Child) {
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > within {
-            let _ = child.kill();
-            panic!("ctl did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn retention() -> etcd_monitor::store::Retention {
@@ -227,50 +232,109 @@ fn header_differs() -> Vec<&'static str> {
     vec!["member_id", "revision", "raft_term"]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctl_keys_leases_locks_elections_match_etcdctl() {
-    let cluster = start_cluster(3, LocalClusterOptions::default()).await;
-    let eps = cluster.client_urls();
-    let one = vec![eps[0].clone()];
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().to_str().unwrap().to_string();
+/// A store directory for ctl's audit records (`--data-dir`).
+struct AuditDir(tempfile::TempDir);
 
-    // put / get / del in JSON, field for field with etcdctl.
+impl AuditDir {
+    fn new() -> AuditDir {
+        AuditDir(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn arg(&self) -> &str {
+        self.path().to_str().unwrap()
+    }
+
+    /// Every record in the store, oldest first.
+    fn records(&self) -> Vec<AuditRecord> {
+        let store = Store::open(&self.path().join(FILE_NAME), retention()).unwrap();
+        audit::read(&store, 100).unwrap()
+    }
+
+    /// The (action, target) of each record, after checking what every record of a
+    /// successful change holds: ctl as the source, `ok`, the cluster's endpoints, an
+    /// actor, in time order, and none of `values`.
+    fn ok_changes(&self, endpoints: &[String], values: &[&str]) -> Vec<(String, String)> {
+        let records = self.records();
+        for r in &records {
+            assert_eq!(r.source, "ctl");
+            assert_eq!(r.outcome, "ok");
+            assert_eq!(r.cluster, endpoints.join(","));
+            assert!(!r.actor.is_empty());
+            for value in values {
+                assert!(!format!("{r:?}").contains(value), "no values: {r:?}");
+            }
+        }
+        assert!(records
+            .windows(2)
+            .all(|w| w[0].at_unix_ms <= w[1].at_unix_ms));
+        records.into_iter().map(|r| (r.action, r.target)).collect()
+    }
+}
+
+/// `pairs` as owned strings, to compare with [`AuditDir::ok_changes`].
+fn changes(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, t)| (a.to_string(), t.to_string()))
+        .collect()
+}
+
+/// put / get / del in JSON, field for field with etcdctl; simple output byte for
+/// byte; `--rev` reads the past; the changes are audited without their values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_get_del_match_etcdctl_and_are_audited() {
+    let _history = HISTORY.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+
     let ours = json(
         "ctl put",
         ctl(
             &eps,
-            &["-w", "json", "put", "k/ours", "v1", "--data-dir", &data_dir],
+            &[
+                "-w",
+                "json",
+                "put",
+                "kv/ours",
+                "v1",
+                "--data-dir",
+                data.arg(),
+            ],
         ),
     );
     let theirs = json(
         "etcdctl put",
-        etcdctl(&eps, &["-w", "json", "put", "k/theirs", "v1"]),
+        etcdctl(&eps, &["-w", "json", "put", "kv/theirs", "v1"]),
     );
     assert_same("put", &ours, &theirs, &header_differs());
     ok(
         "put",
-        ctl(&eps, &["put", "k/a", "hello", "--data-dir", &data_dir]),
+        ctl(&eps, &["put", "kv/a", "hello", "--data-dir", data.arg()]),
     );
     for args in [
-        vec!["get", "k/a"],
-        vec!["get", "k/", "--prefix"],
-        vec!["get", "k/", "--prefix", "--keys-only"],
-        vec!["get", "k/", "--prefix", "--limit", "2"],
-        vec!["get", "k/a", "k/z"],
-        vec!["get", "k/none"],
+        vec!["get", "kv/a"],
+        vec!["get", "kv/", "--prefix"],
+        vec!["get", "kv/", "--prefix", "--keys-only"],
+        vec!["get", "kv/", "--prefix", "--limit", "2"],
+        vec!["get", "kv/a", "kv/z"],
+        vec!["get", "kv/none"],
     ] {
         let mut with = vec!["-w", "json"];
         with.extend(&args);
         let ours = json("ctl get", ctl(&eps, &with));
         let theirs = json("etcdctl get", etcdctl(&eps, &with));
-        assert_same(&format!("{args:?}"), &ours, &theirs, &["member_id"]);
+        assert_same_read(&format!("{args:?}"), &ours, &theirs);
     }
     // Simple output: identical to etcdctl's, byte for byte.
     for args in [
-        vec!["get", "k/", "--prefix"],
-        vec!["get", "k/", "--prefix", "--keys-only"],
-        vec!["get", "k/a", "--print-value-only"],
+        vec!["get", "kv/", "--prefix"],
+        vec!["get", "kv/", "--prefix", "--keys-only"],
+        vec!["get", "kv/a", "--print-value-only"],
     ] {
         assert_eq!(
             ok("ctl get", ctl(&eps, &args)),
@@ -279,10 +343,10 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         );
     }
     // --rev reads the past.
-    let rev = json("get", ctl(&eps, &["-w", "json", "get", "k/a"]))["kvs"][0]["mod_revision"]
+    let rev = json("get", ctl(&eps, &["-w", "json", "get", "kv/a"]))["kvs"][0]["mod_revision"]
         .as_i64()
         .unwrap();
-    ok("put", ctl(&eps, &["put", "k/a", "changed"]));
+    ok("put", ctl(&eps, &["put", "kv/a", "changed"]));
     assert_eq!(
         ok(
             "get --rev",
@@ -290,7 +354,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
                 &eps,
                 &[
                     "get",
-                    "k/a",
+                    "kv/a",
                     "--rev",
                     &rev.to_string(),
                     "--print-value-only"
@@ -303,18 +367,29 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         "ctl del",
         ctl(
             &eps,
-            &["-w", "json", "del", "k/ours", "--data-dir", &data_dir],
+            &["-w", "json", "del", "kv/ours", "--data-dir", data.arg()],
         ),
     );
     let theirs = json(
         "etcdctl del",
-        etcdctl(&eps, &["-w", "json", "del", "k/theirs"]),
+        etcdctl(&eps, &["-w", "json", "del", "kv/theirs"]),
     );
     assert_same("del", &ours, &theirs, &header_differs());
     assert_eq!(ours["deleted"], 1);
 
-    // A binary key (not UTF-8; argv cannot hold NUL) given as an argument: stored as those bytes, shown in
-    // base64 in JSON (as etcdctl), escaped with --hex.
+    // Only the changes made with --data-dir, in order, without values.
+    assert_eq!(
+        data.ok_changes(&eps, &["hello"]),
+        changes(&[("put", "kv/ours"), ("put", "kv/a"), ("del", "kv/ours")])
+    );
+}
+
+/// A binary key (not UTF-8; argv cannot hold NUL) given as an argument: stored as
+/// those bytes, shown in base64 in JSON (as etcdctl), escaped with --hex.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_key_is_base64_in_json_and_escaped_with_hex() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     let bin_key = std::ffi::OsStr::from_bytes(b"bin/\xff\x01x");
     let out = ctl_os(&eps, &["put".as_ref(), bin_key, "v".as_ref()]);
     ok("put of a binary key", out);
@@ -326,7 +401,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         "etcdctl get bin/",
         etcdctl(&eps, &["-w", "json", "get", "bin/", "--prefix"]),
     );
-    assert_same("binary key", &ours, &theirs, &["member_id"]);
+    assert_same_read("binary key", &ours, &theirs);
     assert_eq!(ours["kvs"][0]["key"], "YmluL/8BeA==");
     assert_eq!(
         ok(
@@ -335,8 +410,13 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         ),
         "\\x62\\x69\\x6e\\x2f\\xff\\x01\\x78\n\n"
     );
+}
 
-    // del of several keys: refused without --yes (stdin is not a terminal), then done.
+/// del of several keys: refused without --yes (stdin is not a terminal), then done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn del_of_several_keys_needs_yes_without_a_terminal() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     for i in 0..3 {
         ok("put", ctl(&eps, &["put", &format!("many/{i}"), "x"]));
     }
@@ -352,56 +432,43 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         ),
         "3\n"
     );
+}
 
-    // txn: etcdctl's interactive lines from stdin, then etcd's JSON.
-    let mut child = Command::new(BIN)
-        .args([
+/// txn: etcdctl's interactive lines from stdin, then etcd's JSON; the same txn
+/// through both tools answers in etcdctl's shape; `--json-file` takes etcd's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_from_stdin_or_a_json_file_answers_as_etcdctl() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    ok("put", ctl(&eps, &["put", "txn/a", "changed"]));
+
+    let out = output_with_stdin(
+        Command::new(BIN).args([
             "ctl",
             &format!("--endpoints={}", eps.join(",")),
             "txn",
             "--data-dir",
-            &data_dir,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"value(\"k/a\") = \"changed\"\n\nput k/t \"from txn\"\nget k/t\n\nput k/t failed\n\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(ok("txn", out), "SUCCESS\n\nOK\n\nk/t\nfrom txn\n");
+            data.arg(),
+        ]),
+        b"value(\"txn/a\") = \"changed\"\n\nput txn/t \"from txn\"\nget txn/t\n\nput txn/t failed\n\n",
+    );
+    assert_eq!(ok("txn", out), "SUCCESS\n\nOK\n\ntxn/t\nfrom txn\n");
     // The same txn through both tools, in JSON: the responses' shape is etcdctl's.
     let txn_with = |bin: &str, pre: &[&str]| {
-        let mut child = Command::new(bin)
-            .args(pre)
-            .args([
-                &format!("--endpoints={}", eps.join(",")),
-                "-w",
-                "json",
-                "txn",
-            ])
-            .env("ETCDCTL_API", "3")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"mod(\"k/a\") > \"0\"\n\nput k/tj 1\nget k/a\ndel k/none\n\n\n")
-            .unwrap();
-        json("txn -w json", child.wait_with_output().unwrap())
+        let out = output_with_stdin(
+            Command::new(bin)
+                .args(pre)
+                .args([
+                    &format!("--endpoints={}", eps.join(",")),
+                    "-w",
+                    "json",
+                    "txn",
+                ])
+                .env("ETCDCTL_API", "3"),
+            b"mod(\"txn/a\") > \"0\"\n\nput txn/tj 1\nget txn/a\ndel txn/none\n\n\n",
+        );
+        json("txn -w json", out)
     };
     let ours = txn_with(BIN, &["ctl"]);
     let theirs = txn_with(&etcdctl_bin(), &[]);
@@ -410,9 +477,9 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     let txn_json = data.path().join("txn.json");
     std::fs::write(
         &txn_json,
-        // value("k/t") = "nope" fails: the failure branch deletes k/t.
-        r#"{"compare":[{"result":"EQUAL","target":"VALUE","key":"ay90","value":"bm9wZQ=="}],
-            "success":[],"failure":[{"request_delete_range":{"key":"ay90"}}]}"#,
+        // value("txn/t") = "nope" fails: the failure branch deletes txn/t.
+        r#"{"compare":[{"result":"EQUAL","target":"VALUE","key":"dHhuL3Q=","value":"bm9wZQ=="}],
+            "success":[],"failure":[{"request_delete_range":{"key":"dHhuL3Q="}}]}"#,
     )
     .unwrap();
     let r = json(
@@ -442,21 +509,39 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     );
     assert!(err.contains("/nonexistent.json"), "{err}");
 
-    // compare-and-swap.
-    ok("cas create", ctl(&eps, &["cas", "k/cas", "1", "--create"]));
+    // The txn given --data-dir is audited by its operations, without values.
+    assert_eq!(
+        data.ok_changes(&eps, &["from txn"]),
+        changes(&[("txn", "put txn/t, put txn/t")])
+    );
+}
+
+/// compare-and-swap: a create, a swap from the expected value, and a lost swap that
+/// exits 1 and prints the value it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_swaps_only_from_the_expected_value() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    ok("cas create", ctl(&eps, &["cas", "cas/k", "1", "--create"]));
     ok(
         "cas 1->2",
-        ctl(&eps, &["cas", "k/cas", "2", "--expect", "1"]),
+        ctl(&eps, &["cas", "cas/k", "2", "--expect", "1"]),
     );
-    let out = ctl(&eps, &["cas", "k/cas", "3", "--expect", "1"]);
+    let out = ctl(&eps, &["cas", "cas/k", "3", "--expect", "1"]);
     assert_eq!(out.status.code(), Some(1), "a lost swap exits 1");
     assert!(
         text(&out.stdout).contains("FAILED") && text(&out.stdout).contains("\n2\n"),
         "{}",
         text(&out.stdout)
     );
+}
 
-    // watch from a past revision replays the events, as etcdctl prints them.
+/// watch from a past revision replays the events, as etcdctl prints them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_a_past_revision_replays_events_as_etcdctl_prints_them() {
+    let _history = HISTORY.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     let start = json("get", ctl(&eps, &["-w", "json", "get", "w/x"]))["header"]["revision"]
         .as_i64()
         .unwrap()
@@ -510,13 +595,15 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     assert_eq!(events[2]["Events"][0]["type"], 1, "DELETE: {watched}");
     assert_eq!(events[2]["Canceled"], false);
     // etcdctl prints one line per watch response (events may be batched): the same
-    // fields, and the same events once flattened.
-    let theirs = Command::new("timeout")
-        .args([
-            "3",
-            &etcdctl_bin(),
-            &format!("--endpoints={}", eps.join(",")),
-        ])
+    // fields, and the same events once flattened. etcdctl 3.4's watch never ends by
+    // itself: it is stopped once it printed as many events, or after 3 s.
+    let flat = |rs: &[Value]| -> Vec<Value> {
+        rs.iter()
+            .flat_map(|r| r["Events"].as_array().unwrap().clone())
+            .collect()
+    };
+    let mut watch = Command::new(etcdctl_bin())
+        .arg(format!("--endpoints={}", eps.join(",")))
         .args([
             "-w",
             "json",
@@ -528,18 +615,23 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         ])
         .env("ETCDCTL_API", "3")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let theirs: Vec<Value> = text(&theirs.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let printed = lines_of(&mut watch);
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let mut theirs: Vec<Value> = Vec::new();
+    while flat(&theirs).len() < events.len() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match printed.recv_timeout(left) {
+            Ok(line) => theirs.push(serde_json::from_str(&line).unwrap()),
+            Err(_) => break,
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
     assert!(!theirs.is_empty(), "etcdctl watch printed nothing");
-    let flat = |rs: &[Value]| -> Vec<Value> {
-        rs.iter()
-            .flat_map(|r| r["Events"].as_array().unwrap().clone())
-            .collect()
-    };
     assert_same(
         "watch events",
         &Value::Array(flat(&events)),
@@ -551,8 +643,20 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     ours_one["Events"] = Value::Null;
     theirs_one["Events"] = Value::Null;
     assert_same("watch response", &ours_one, &theirs_one, &header_differs());
+}
 
-    // Leases: grant, attach, timetolive --keys, list (JSON as etcdctl), keep-alive, revoke.
+/// Leases: none listed as etcdctl lists none; grant, attach, timetolive --keys,
+/// list (JSON as etcdctl), keep-alive, revoke; grant and revoke are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_grant_attach_list_keep_alive_and_revoke_as_etcdctl() {
+    let _leases = LEASES.write().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    let args = ["-w", "json", "lease", "list"];
+    let ours = json("ctl", ctl(&eps, &args));
+    let theirs = json("etcdctl", etcdctl(&eps, &args));
+    assert_same(&format!("{args:?}"), &ours, &theirs, &header_differs());
     let granted = json(
         "lease grant",
         ctl(
@@ -564,7 +668,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
                 "grant",
                 "60",
                 "--data-dir",
-                &data_dir,
+                data.arg(),
             ],
         ),
     );
@@ -584,7 +688,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         ctl(&eps, &["put", "leased", "v", "--lease", &id]),
     );
     let ours = json("lease list", ctl(&eps, &["-w", "json", "lease", "list"]));
-    let theirs = json(
+    let listed = json(
         "etcdctl lease list",
         etcdctl(&eps, &["-w", "json", "lease", "list"]),
     );
@@ -594,7 +698,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         .iter()
         .map(|l| l["id"].as_i64().unwrap())
         .collect();
-    let mut b: Vec<i64> = theirs["leases"]
+    let mut b: Vec<i64> = listed["leases"]
         .as_array()
         .unwrap()
         .iter()
@@ -607,7 +711,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     assert_same(
         "lease list",
         &ours,
-        &theirs,
+        &listed,
         &["member_id", "revision", "raft_term", "leases"],
     );
     let ttl = json(
@@ -634,7 +738,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     );
     ok(
         "lease revoke",
-        ctl(&eps, &["lease", "revoke", &id, "--data-dir", &data_dir]),
+        ctl(&eps, &["lease", "revoke", &id, "--data-dir", data.arg()]),
     );
     assert_eq!(
         ok("get", ctl(&eps, &["get", "leased"])),
@@ -644,9 +748,27 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     let err = fails("revoke again", ctl(&eps, &["lease", "revoke", &id]));
     assert!(err.contains("not found"), "{err}");
 
-    // lock: a holder blocks a second locker until it goes; the command's exit status
-    // is ctl's.
-    let mut holder = spawn_ctl(&eps, &["lock", "mylock", "--data-dir", &data_dir]);
+    assert_eq!(
+        data.ok_changes(&eps, &[]),
+        changes(&[
+            ("lease grant", "ttl 60"),
+            (
+                "lease revoke",
+                format!("{:016x}", granted["ID"].as_i64().unwrap()).as_str()
+            ),
+        ])
+    );
+}
+
+/// lock: a holder blocks a second locker until it goes; the command's exit status
+/// is ctl's; the holder lets the audit store go while it holds the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_blocks_a_second_locker_and_exits_with_the_commands_status() {
+    let _leases = LEASES.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    let mut holder = spawn_ctl(&eps, &["lock", "mylock", "--data-dir", data.arg()]);
     let held = lines_of(&mut holder)
         .recv_timeout(Duration::from_secs(10))
         .expect("the holder prints the lock key");
@@ -660,7 +782,7 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
             "lock",
             "mylock",
             "--data-dir",
-            &data_dir,
+            data.arg(),
             "--",
         ])
         .args(["sh", "-c", "echo \"got $ETCD_LOCK_KEY\"; exit 3"])
@@ -675,8 +797,10 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
         "the second locker waits while the lock is held"
     );
     sigterm(&holder);
-    assert!(wait_exit(&mut holder, Duration::from_secs(10)).success());
-    let status = wait_exit(&mut waiter, Duration::from_secs(10));
+    assert!(wait_exit(&mut holder, "ctl lock", Duration::from_secs(10))
+        .await
+        .success());
+    let status = wait_exit(&mut waiter, "ctl lock", Duration::from_secs(10)).await;
     assert_eq!(
         status.code(),
         Some(3),
@@ -686,7 +810,19 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     std::io::Read::read_to_string(waiter.stdout.as_mut().unwrap(), &mut got).unwrap();
     assert!(got.starts_with("got mylock/"), "{got}");
 
-    // elect: a campaigner wins and an observer sees its proposal.
+    assert_eq!(
+        data.ok_changes(&eps, &[]),
+        changes(&[("lock", "mylock"), ("lock", "mylock")])
+    );
+}
+
+/// elect: a campaigner wins and an observer sees its proposal; the leader resigns
+/// on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elect_campaigner_wins_and_an_observer_sees_its_proposal() {
+    let _leases = LEASES.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     let mut leader = spawn_ctl(&eps, &["elect", "myelection", "proposal-1"]);
     let lines = lines_of(&mut leader);
     let key = lines
@@ -706,15 +842,23 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     );
     sigterm(&leader);
     assert!(
-        wait_exit(&mut leader, Duration::from_secs(10)).success(),
+        wait_exit(&mut leader, "ctl elect", Duration::from_secs(10))
+            .await
+            .success(),
         "the leader resigns and exits 0"
     );
     sigterm(&observer);
-    wait_exit(&mut observer, Duration::from_secs(10));
+    wait_exit(&mut observer, "ctl elect", Duration::from_secs(10)).await;
+}
 
-    // Bad input: a value over the request size limit, an unreachable endpoint, an
-    // endpoint that accepts connections and never answers.
-    let big = data.path().join("big");
+/// Bad input: a value over the request size limit, an unreachable endpoint, an
+/// endpoint that accepts connections and never answers, an empty key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_unreachable_endpoints_fail_clearly() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
     let put_big = |size: usize, what: &str| {
         std::fs::write(&big, vec![b'x'; size]).unwrap();
         let out = Command::new(BIN)
@@ -761,71 +905,59 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     assert!(err.contains(&silent_url), "{err}");
     let err = fails("empty key", ctl(&eps, &["put", "", "v"]));
     assert!(err.contains("key is empty"), "{err}");
+}
 
-    // Audit: the changes made with --data-dir, in order, without values. While the
-    // store is held (as by a running monitor), changes are refused unless --no-audit.
-    let path = data.path().join(FILE_NAME);
-    {
-        let store = Store::open(&path, retention()).unwrap();
-        let records = audit::read(&store, 100).unwrap();
-        let actions: Vec<(&str, &str)> = records
-            .iter()
-            .map(|r| (r.action.as_str(), r.target.as_str()))
-            .collect();
-        assert_eq!(
-            actions,
-            [
-                ("put", "k/ours"),
-                ("put", "k/a"),
-                ("del", "k/ours"),
-                ("txn", "put k/t, put k/t"),
-                ("lease grant", "ttl 60"),
-                (
-                    "lease revoke",
-                    format!("{:016x}", granted["ID"].as_i64().unwrap()).as_str()
-                ),
-                ("lock", "mylock"),
-                ("lock", "mylock"),
-            ]
-        );
-        for r in &records {
-            assert_eq!(r.source, "ctl");
-            assert_eq!(r.outcome, "ok");
-            assert_eq!(r.cluster, eps.join(","));
-            assert!(!r.actor.is_empty());
-            assert!(
-                !format!("{r:?}").contains("hello") && !format!("{r:?}").contains("from txn"),
-                "no values: {r:?}"
-            );
-        }
-        assert!(records
-            .windows(2)
-            .all(|w| w[0].at_unix_ms <= w[1].at_unix_ms));
-        let err = fails(
-            "put while the store is in use",
-            ctl(&one, &["put", "k/x", "v", "--data-dir", &data_dir]),
-        );
-        assert!(
-            err.contains("in use") && err.contains("--no-audit"),
-            "{err}"
-        );
-        assert_eq!(
-            ok("get", ctl(&eps, &["get", "k/x"])),
-            "",
-            "nothing was changed"
-        );
-        ok(
-            "put --no-audit",
-            ctl(
-                &one,
-                &["put", "k/x", "v", "--data-dir", &data_dir, "--no-audit"],
-            ),
-        );
-        let n = audit::read(&store, 100).unwrap().len();
-        assert_eq!(n, records.len(), "--no-audit records nothing");
-    }
+/// While the audit store is held (as by a running monitor), changes are refused
+/// unless --no-audit, which records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_refused_while_the_audit_store_is_in_use_unless_no_audit() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let one = vec![eps[0].clone()];
+    let data = AuditDir::new();
+    ok(
+        "put",
+        ctl(&eps, &["put", "audit/a", "v", "--data-dir", data.arg()]),
+    );
+    let store = Store::open(&data.path().join(FILE_NAME), retention()).unwrap();
+    let recorded = audit::read(&store, 100).unwrap().len();
+    assert_eq!(recorded, 1);
+    let err = fails(
+        "put while the store is in use",
+        ctl(&one, &["put", "audit/x", "v", "--data-dir", data.arg()]),
+    );
+    assert!(
+        err.contains("in use") && err.contains("--no-audit"),
+        "{err}"
+    );
+    assert_eq!(
+        ok("get", ctl(&eps, &["get", "audit/x"])),
+        "",
+        "nothing was changed"
+    );
+    ok(
+        "put --no-audit",
+        ctl(
+            &one,
+            &[
+                "put",
+                "audit/x",
+                "v",
+                "--data-dir",
+                data.arg(),
+                "--no-audit",
+            ],
+        ),
+    );
+    let n = audit::read(&store, 100).unwrap().len();
+    assert_eq!(n, recorded, "--no-audit records nothing");
+}
 
-    // -c CONFIG: endpoints from the config's cluster, audit into its store.data_dir.
+/// -c CONFIG: endpoints from the config's cluster, audit into its store.data_dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_gives_the_endpoints_and_the_audit_store() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("etcd-monitor.toml");
     let quoted: Vec<String> = eps.iter().map(|e| format!("{e:?}")).collect();
@@ -871,21 +1003,13 @@ async fn ctl_keys_leases_locks_elections_match_etcdctl() {
     );
 }
 
+/// member list, endpoint status, alarm list: JSON as etcdctl's; simple and table
+/// output the same; endpoint health per member, and a dead endpoint named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctl_members_endpoints_alarms_defrag_snapshot() {
-    let cluster = start_cluster(3, LocalClusterOptions::default()).await;
+async fn members_endpoints_and_alarms_are_listed_as_etcdctl() {
+    let _members = MEMBERS.read().await;
+    let cluster = DATA.get().await;
     let eps = cluster.client_urls();
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().to_str().unwrap().to_string();
-    for i in 0..50 {
-        ok(
-            "put",
-            ctl(&eps, &["put", &format!("d/{i}"), &"x".repeat(1000)]),
-        );
-    }
-    ok("del", ctl(&eps, &["del", "d/", "--prefix", "--yes"]));
-
-    // member list, endpoint status, alarm list: JSON as etcdctl's; simple the same.
     let ours = json("member list", ctl(&eps, &["-w", "json", "member", "list"]));
     let theirs = json(
         "etcdctl member list",
@@ -928,14 +1052,10 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
             "dbSizeInUse",
         ],
     );
-    for args in [
-        vec!["-w", "json", "alarm", "list"],
-        vec!["-w", "json", "lease", "list"],
-    ] {
-        let ours = json("ctl", ctl(&eps, &args));
-        let theirs = json("etcdctl", etcdctl(&eps, &args));
-        assert_same(&format!("{args:?}"), &ours, &theirs, &header_differs());
-    }
+    let args = ["-w", "json", "alarm", "list"];
+    let ours = json("ctl", ctl(&eps, &args));
+    let theirs = json("etcdctl", etcdctl(&eps, &args));
+    assert_same(&format!("{args:?}"), &ours, &theirs, &header_differs());
     let health = ok("endpoint health", ctl(&eps, &["endpoint", "health"]));
     assert_eq!(
         health
@@ -965,8 +1085,14 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
         ),
     );
     assert!(err.contains(&dead), "{err}");
+}
 
-    // Changes need confirmation: without --yes and without a terminal, nothing happens.
+/// Changes need confirmation: without --yes and without a terminal, nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_changes_without_yes_and_without_a_terminal_change_nothing() {
+    let _members = MEMBERS.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
     for args in [
         vec!["member", "add", "m4", "--peer-urls", "http://127.0.0.1:1"],
         vec!["compact", "2"],
@@ -986,11 +1112,152 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
             .len(),
         3
     );
+}
 
-    // member add (a learner that never starts), update, promote refused by etcd, remove.
-    let peer = format!("http://127.0.0.1:{}", free_port().unwrap());
+/// On a terminal (util-linux's `script` gives one) ctl asks: "n" changes nothing,
+/// "y" goes on (alarm disarm with none active), and only that is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_ctl_asks_and_only_yes_goes_on() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    let on_terminal = |answer: &str, args: &str| {
+        output_with_stdin(
+            Command::new("script")
+                .args(["-qec"])
+                .arg(format!(
+                    "{BIN} ctl --endpoints={} --data-dir {} {args}",
+                    eps.join(","),
+                    data.arg()
+                ))
+                .arg("/dev/null"),
+            answer.as_bytes(),
+        )
+    };
+    let out = on_terminal("n\n", "alarm disarm");
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("disarm every alarm on")
+            && said.contains("[y/N]")
+            && said.contains("not confirmed"),
+        "{said}"
+    );
+    let out = on_terminal("y\n", "alarm disarm");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let actions: Vec<String> = data.records().into_iter().map(|r| r.action).collect();
+    assert_eq!(actions, ["alarm disarm"]);
+}
+
+/// snapshot save: one endpoint only; the file passes `etcdctl snapshot status`, and
+/// its revision reaches a key written just before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_of_one_endpoint_passes_etcdctl_snapshot_status() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let dir = tempfile::tempdir().unwrap();
+    let rev = json("get", ctl(&eps, &["-w", "json", "get", "x"]))["header"]["revision"]
+        .as_i64()
+        .unwrap();
+    ok("put", ctl(&eps, &["put", "snap/k", "v"]));
+    let file = dir.path().join("snap.db");
+    let err = fails(
+        "snapshot of 3 endpoints",
+        ctl(&eps, &["snapshot", "save", file.to_str().unwrap()]),
+    );
+    assert!(err.contains("one endpoint"), "{err}");
+    let saved = ok(
+        "snapshot save",
+        ctl(
+            &[eps[0].clone()],
+            &["snapshot", "save", file.to_str().unwrap()],
+        ),
+    );
+    assert_eq!(saved, format!("Snapshot saved at {}\n", file.display()));
+    assert!(!dir.path().join("snap.db.part").exists());
+    let status = Command::new(etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let st: Value =
+        serde_json::from_slice(&ok("etcdctl snapshot status", status).into_bytes()).unwrap();
+    assert!(st["totalKey"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["revision"].as_i64().unwrap() > rev, "{st}");
+}
+
+/// `snapshot save` holds the whole keyspace: the file is the owner's only (0600,
+/// as etcdctl writes it), also over an old world-readable file, and a stale
+/// `.part` (here a symlink an attacker left) is replaced, never followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_private_and_never_follows_a_stale_part() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let cluster = DATA.get().await;
+    let one = vec![cluster.client_urls()[0].clone()];
+    ok("put", ctl(&one, &["put", "secret", "s3cr3t"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snap.db");
+    let part = dir.path().join("snap.db.part");
+    let victim = dir.path().join("victim");
+    std::fs::write(&file, b"old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, &part).unwrap();
+    ok(
+        "snapshot save",
+        ctl(&one, &["snapshot", "save", file.to_str().unwrap()]),
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "snapshot written with mode {mode:o}");
+    assert!(std::fs::metadata(&file).unwrap().len() > 1000);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    assert!(std::fs::symlink_metadata(&part).is_err(), "no .part left");
+}
+
+/// `watch --max-events 0` would wait for ever: it is refused, naming the flag;
+/// `--max-events 1` ends after the first event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_max_events_zero_is_refused_and_one_ends_after_an_event() {
+    let _history = HISTORY.read().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let put = json(
+        "put",
+        ctl(&eps, &["-w", "json", "put", "watched-once", "s3cr3t"]),
+    );
+    let rev = put["header"]["revision"].as_i64().unwrap().to_string();
+    let mut child = spawn_ctl(&eps, &["watch", "k", "--max-events", "0"]);
+    let status = wait_exit(&mut child, "ctl watch", Duration::from_secs(10)).await;
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "watch --max-events 0 succeeded: {err}");
+    assert!(err.contains("--max-events"), "{err}");
+    let watched = ok(
+        "watch --max-events 1",
+        ctl(
+            &eps,
+            &["watch", "watched-once", "--rev", &rev, "--max-events", "1"],
+        ),
+    );
+    assert_eq!(watched, "PUT\nwatched-once\ns3cr3t\n");
+}
+
+/// member add (a learner that never starts), update, promote refused by etcd,
+/// remove; an unknown or malformed id; each change audited, the refused promote
+/// with etcd's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_add_update_promote_and_remove_a_learner() {
+    let cluster = DATA.get().await;
     // etcd refuses reconfiguration until every member has been connected for 5 s
-    // (strict reconfig check: "unhealthy cluster"); a young cluster is asked again.
+    // (strict reconfig check: "unhealthy cluster"): the others need not wait too.
+    cluster.wait_age(Duration::from_secs(5)).await;
+    let _members = MEMBERS.write().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    let peer = format!("http://127.0.0.1:{}", free_port().unwrap());
+    // A young cluster is asked again.
     let added = wait_for("member add accepted", Duration::from_secs(20), || {
         let out = ctl(
             &eps,
@@ -1003,7 +1270,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
                 &peer,
                 "--yes",
                 "--data-dir",
-                &data_dir,
+                data.arg(),
             ],
         );
         async move {
@@ -1055,7 +1322,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
                 &peer2,
                 "--yes",
                 "--data-dir",
-                &data_dir,
+                data.arg(),
             ],
         ),
     );
@@ -1063,7 +1330,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
         "promote a learner that never started",
         ctl(
             &eps,
-            &["member", "promote", &lid, "--yes", "--data-dir", &data_dir],
+            &["member", "promote", &lid, "--yes", "--data-dir", data.arg()],
         ),
     );
     assert!(err.contains("learner"), "{err}");
@@ -1071,7 +1338,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
         "member remove",
         ctl(
             &eps,
-            &["member", "remove", &lid, "--yes", "--data-dir", &data_dir],
+            &["member", "remove", &lid, "--yes", "--data-dir", data.arg()],
         ),
     );
     assert!(
@@ -1089,7 +1356,40 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
     );
     assert!(err.contains("not a member id"), "{err}");
 
-    // compact --physical; reading before it fails clearly.
+    let all = data.records();
+    // Refused adds of the young cluster are recorded too, with etcd's answer.
+    assert!(all
+        .iter()
+        .filter(|r| r.outcome != "ok" && r.action == "member add")
+        .all(|r| r.outcome.contains("unhealthy cluster")));
+    let records: Vec<_> = all
+        .into_iter()
+        .filter(|r| !(r.action == "member add" && r.outcome != "ok"))
+        .collect();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "member add",
+            "member update",
+            "member promote",
+            "member remove"
+        ]
+    );
+    assert!(records[2].outcome.contains("learner"), "{:?}", records[2]);
+    assert_eq!(records[3].target, lid);
+}
+
+/// compact --physical; reading before it fails clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_physical_makes_older_revisions_unreadable() {
+    let _history = HISTORY.write().await;
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    // Revision 2 is in the past whatever ran on the cluster before.
+    ok("put", ctl(&eps, &["put", "compact/k", "v"]));
+    ok("put", ctl(&eps, &["put", "compact/k", "w"]));
     let rev = json("get", ctl(&eps, &["-w", "json", "get", "x"]))["header"]["revision"]
         .as_i64()
         .unwrap();
@@ -1104,7 +1404,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
                     "--physical",
                     "--yes",
                     "--data-dir",
-                    &data_dir
+                    data.arg()
                 ]
             )
         ),
@@ -1112,11 +1412,28 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
     );
     let err = fails(
         "get below the compaction",
-        ctl(&eps, &["get", "d/1", "--rev", "2"]),
+        ctl(&eps, &["get", "compact/k", "--rev", "2"]),
     );
     assert!(err.contains("compacted"), "{err}");
+    let actions: Vec<String> = data.records().into_iter().map(|r| r.action).collect();
+    assert_eq!(actions, ["compact"]);
+}
 
-    // defrag: a reader on every member sees no error while it runs; the leader is last.
+/// defrag: a reader on every member sees no error while it runs; every member once,
+/// the leader last; each member's defrag audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defrag_leaves_readers_unharmed_and_the_leader_last() {
+    let cluster = DATA.get().await;
+    let eps = cluster.client_urls();
+    let data = AuditDir::new();
+    for i in 0..50 {
+        ok(
+            "put",
+            ctl(&eps, &["put", &format!("d/{i}"), &"x".repeat(1000)]),
+        );
+    }
+    ok("del", ctl(&eps, &["del", "d/", "--prefix", "--yes"]));
+
     let status = etcdctl_endpoint_status(&eps);
     let leader_id = status[0]["Status"]["leader"].as_u64().unwrap();
     let leader_url = status
@@ -1157,7 +1474,7 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
             "defrag",
             "--yes",
             "--data-dir",
-            &data_dir,
+            data.arg(),
         ])
         .stdin(Stdio::null())
         .output()
@@ -1195,102 +1512,10 @@ async fn ctl_members_endpoints_alarms_defrag_snapshot() {
     } else {
         eprintln!("the leader changed during the test ({leader_id:x} -> {leader_after:x}); order {order:?}");
     }
-
-    // snapshot save: one endpoint only; the file passes `etcdctl snapshot status`.
-    // A key written after the compaction: the snapshot's revision must reach it.
-    ok("put", ctl(&eps, &["put", "snap/k", "v"]));
-    let file = data.path().join("snap.db");
-    let err = fails(
-        "snapshot of 3 endpoints",
-        ctl(&eps, &["snapshot", "save", file.to_str().unwrap()]),
-    );
-    assert!(err.contains("one endpoint"), "{err}");
-    let saved = ok(
-        "snapshot save",
-        ctl(
-            &[eps[0].clone()],
-            &["snapshot", "save", file.to_str().unwrap()],
-        ),
-    );
-    assert_eq!(saved, format!("Snapshot saved at {}\n", file.display()));
-    assert!(!data.path().join("snap.db.part").exists());
-    let status = Command::new(etcdctl_bin())
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "status", "-w", "json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let st: Value =
-        serde_json::from_slice(&ok("etcdctl snapshot status", status).into_bytes()).unwrap();
-    assert!(st["totalKey"].as_u64().unwrap() > 0, "{st}");
-    assert!(st["revision"].as_i64().unwrap() > rev, "{st}");
-
-    // On a terminal (util-linux's `script` gives one) ctl asks: "n" changes nothing,
-    // "y" goes on. alarm disarm with none active.
-    let on_terminal = |answer: &str, args: &str| {
-        let mut child = Command::new("script")
-            .args(["-qec"])
-            .arg(format!(
-                "{BIN} ctl --endpoints={} --data-dir {data_dir} {args}",
-                eps.join(",")
-            ))
-            .arg("/dev/null")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("script runs (util-linux)");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let out = on_terminal("n\n", "alarm disarm");
-    assert!(!out.status.success());
-    let said = text(&out.stdout);
-    assert!(
-        said.contains("disarm every alarm on")
-            && said.contains("[y/N]")
-            && said.contains("not confirmed"),
-        "{said}"
-    );
-    let out = on_terminal("y\n", "alarm disarm");
-    assert!(out.status.success(), "{}", text(&out.stdout));
-
-    // Audit of the cluster changes, the failed promote with its error.
-    let store = Store::open(&data.path().join(FILE_NAME), retention()).unwrap();
-    let all = audit::read(&store, 100).unwrap();
-    // Refused adds of the young cluster are recorded too, with etcd's answer.
-    assert!(all
-        .iter()
-        .filter(|r| r.outcome != "ok" && r.action == "member add")
-        .all(|r| r.outcome.contains("unhealthy cluster")));
-    let records: Vec<_> = all
-        .into_iter()
-        .filter(|r| !(r.action == "member add" && r.outcome != "ok"))
-        .collect();
+    let records = data.records();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(
-        actions,
-        [
-            "member add",
-            "member update",
-            "member promote",
-            "member remove",
-            "compact",
-            "defrag",
-            "defrag",
-            "defrag",
-            "alarm disarm"
-        ]
-    );
-    assert!(records[2].outcome.contains("learner"), "{:?}", records[2]);
-    assert_eq!(records[3].target, lid);
-    assert!(records[6].target.contains(order[1]));
+    assert_eq!(actions, ["defrag", "defrag", "defrag"]);
+    assert!(records[1].target.contains(order[1]));
 }
 
 /// Over TLS with client certificates and auth: bare host:port means https (for the
@@ -1348,49 +1573,4 @@ async fn ctl_over_tls_with_auth() {
         err.contains("authentication failed") || err.contains("invalid"),
         "{err}"
     );
-}
-
-/// `snapshot save` holds the whole keyspace: the file is the owner's only (0600,
-/// as etcdctl writes it), also over an old world-readable file, and a stale
-/// `.part` (here a symlink an attacker left) is replaced, never followed.
-/// `watch --max-events 0` would wait for ever: it is refused, naming the flag.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctl_snapshot_is_private_and_max_events_zero_is_refused() {
-    use std::os::unix::fs::PermissionsExt;
-
-    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
-    let eps = cluster.client_urls();
-    ok("put", ctl(&eps, &["put", "secret", "s3cr3t"]));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("snap.db");
-    let part = dir.path().join("snap.db.part");
-    let victim = dir.path().join("victim");
-    std::fs::write(&file, b"old").unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::write(&victim, b"untouched").unwrap();
-    std::os::unix::fs::symlink(&victim, &part).unwrap();
-    ok(
-        "snapshot save",
-        ctl(&eps, &["snapshot", "save", file.to_str().unwrap()]),
-    );
-    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "snapshot written with mode {mode:o}");
-    assert!(std::fs::metadata(&file).unwrap().len() > 1000);
-    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
-    assert!(std::fs::symlink_metadata(&part).is_err(), "no .part left");
-
-    let mut child = spawn_ctl(&eps, &["watch", "k", "--max-events", "0"]);
-    let status = wait_exit(&mut child, Duration::from_secs(10));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(!status.success(), "watch --max-events 0 succeeded: {err}");
-    assert!(err.contains("--max-events"), "{err}");
-    let watched = ok(
-        "watch --max-events 1",
-        ctl(
-            &eps,
-            &["watch", "secret", "--rev", "1", "--max-events", "1"],
-        ),
-    );
-    assert_eq!(watched, "PUT\nsecret\ns3cr3t\n");
 }

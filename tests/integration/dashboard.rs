@@ -3,10 +3,10 @@
 //! no CSP violation or script error), error pages over plain HTTP, and escaping of
 //! hostile cluster names, tags, series names and member labels.
 //!
-//! Screenshots go to `$DASHBOARD_SCREENSHOTS` (default `target/dashboard-screenshots`);
-//! their paths are printed (`cargo test --test integration dashboard -- --nocapture`).
+//! One 3-member cluster for the module; the test that kills a member has its own,
+//! and so has the test of the error pages (which name the one member).
+//! Screenshots: see [`crate::pages`].
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use etcd_monitor::config::ClusterConfig;
@@ -14,37 +14,15 @@ use etcd_monitor::localetcd::LocalClusterOptions;
 use etcd_monitor::store::MemberSamples;
 use serde_json::Value;
 
-use crate::browser::{Browser, Page, Problem};
+use crate::browser::{Browser, Page};
 use crate::harness::*;
+use crate::pages::{assert_clean, assert_escaped, expect_page, fetch, js, urlencode, Shots};
+
+static CLUSTER: SharedCluster = SharedCluster::new(3, LocalClusterOptions::default);
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// What a page may take to show a change: a probe, its deadline, the event, the fetch.
 const LIVE_DEADLINE: Duration = Duration::from_secs(15);
-
-pub fn screenshot_dir() -> PathBuf {
-    std::env::var_os("DASHBOARD_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots")
-        })
-}
-
-/// Percent-encodes everything but unreserved characters (as the dashboard's links do).
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A JS string literal for `s`.
-pub fn js(s: &str) -> String {
-    Value::from(s).to_string()
-}
 
 /// Keeps a trickle of writes going so that the charts have proposals and fsyncs to
 /// show; stops when dropped.
@@ -79,75 +57,40 @@ impl Drop for Writer {
     }
 }
 
-/// Problems the page reported, less the failed loads of the error pages the test
-/// opened on purpose (chromium logs every 4xx document as a network error) and of
-/// `/favicon.ico`, which chromium asks for by itself (printed, not failed: the
-/// dashboard has no icon yet).
-pub fn unexpected(problems: Vec<Problem>, expected_failures: &[String]) -> Vec<String> {
-    problems
-        .into_iter()
-        .filter(|p| {
-            if p.kind != "log:network" {
-                return true;
-            }
-            if p.url.ends_with("/favicon.ico") {
-                eprintln!("note: {p}");
-                return false;
-            }
-            !expected_failures.contains(&p.url)
-        })
-        .map(|p| p.to_string())
-        .collect()
-}
-
-pub async fn shoot(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
-    let path = screenshot_dir().join(format!("{name}.png"));
-    page.screenshot(&path).await;
-    shots.push(path);
-}
-
-/// The page on a 390 px phone screen, shot as `{name}-phone`; then the desktop
-/// viewport again. Wide tables scroll inside their box; the page itself never
-/// scrolls sideways.
-pub async fn shoot_phone(page: &Page<'_>, name: &str, shots: &mut Vec<PathBuf>) {
-    page.set_viewport(390, 844, true).await;
-    let width = page.eval("document.documentElement.scrollWidth").await;
-    assert!(
-        width.as_u64().is_some_and(|w| w <= 390),
-        "{}",
-        page.failure(&format!("{name} is {width} px wide on a 390 px screen"))
-            .await
-    );
-    shoot(page, &format!("{name}-phone"), shots).await;
-    page.set_viewport(1280, 900, false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_dashboard_in_chromium_with_screenshots() {
-    let started = Instant::now();
-    let (mut cluster, browser) = tokio::join!(
-        start_cluster(3, LocalClusterOptions::default()),
-        Browser::launch()
-    );
-    let endpoints = cluster.client_urls();
-    let _writes = Writer::start(endpoints.clone());
+/// A monitor of `endpoints` as cluster `c3`, once healthy; and that snapshot.
+async fn start_c3(endpoints: &[String]) -> (Monitor, Value) {
     let monitor = Monitor::start(test_settings(
-        vec![ClusterConfig::plain("c3", endpoints.clone())],
+        vec![ClusterConfig::plain("c3", endpoints.to_vec())],
         INTERVAL,
     ))
     .await;
-    monitor
+    let healthy = monitor
         .wait_status("c3", "healthy", Duration::from_secs(20))
         .await;
-    let base = monitor.base.clone();
+    (monitor, healthy)
+}
+
+/// A tab with the desktop viewport.
+async fn desktop(browser: &Browser) -> Page<'_> {
     let page = browser.new_page().await;
     page.set_viewport(1280, 900, false).await;
-    let mut shots = Vec::new();
+    page
+}
 
-    // (a) The overview: healthy, all members up, and the leader etcdctl reports (the
-    // page updates itself, so a re-election in between only delays agreement).
+/// The overview: healthy, all members up, and the leader etcdctl reports (the page
+/// updates itself, so a re-election in between only delays agreement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_health_and_the_leader_etcdctl_reports() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, _) = start_c3(&endpoints).await;
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
+    let mut shots = Shots::default();
+
     page.goto(&format!("{base}/")).await;
-    let leader = wait_for(
+    wait_for(
         "the overview, the API and etcdctl to agree on a healthy c3 and its leader",
         Duration::from_secs(15),
         || async {
@@ -180,7 +123,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
                 && row["leader"] == leader_name.as_str()
                 && snap["leader"]["id"] == etcdctl_leader.as_str();
             if agreed {
-                Ok(leader_name)
+                Ok(())
             } else {
                 Err(format!(
                     "page row {row}; API leader {}; etcdctl leader {etcdctl_leader} ({leader_name})",
@@ -190,10 +133,32 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         },
     )
     .await;
-    shoot(&page, "overview", &mut shots).await;
-    shoot_phone(&page, "overview", &mut shots).await;
+    shots.take(&page, "overview").await;
+    shots.take_phone(&page, "overview").await;
 
-    // (b) The cluster page, then a follower killed: the page shows it down by itself.
+    assert_clean(&page, &[]);
+    page.close().await;
+    monitor.stop().await;
+}
+
+/// The cluster page, then a follower killed: the page shows it down by itself (no
+/// reload), the heading degraded, every member still listed; the down member's page
+/// says so. This test kills a member: a cluster of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_follower_shows_down_on_the_cluster_page_without_a_reload() {
+    let started = Instant::now();
+    let (mut cluster, browser) = tokio::join!(
+        start_cluster(3, LocalClusterOptions::default()),
+        Browser::shared()
+    );
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, healthy) = start_c3(&endpoints).await;
+    let leader = healthy["leader"]["name"].as_str().unwrap().to_string();
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
+    let mut shots = Shots::default();
+
     page.goto(&format!("{base}/clusters/c3")).await;
     page.wait_until(
         "three healthy member rows",
@@ -207,7 +172,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         LIVE_DEADLINE,
     )
     .await;
-    shoot(&page, "cluster", &mut shots).await;
+    shots.take(&page, "cluster").await;
     let refreshed_before = page
         .eval("window.__notReloaded = true; document.body.dataset.refreshed || ''")
         .await;
@@ -251,21 +216,11 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         page.failure("every member, the killed one too, should stay listed")
             .await
     );
-    shoot(&page, "cluster-degraded", &mut shots).await;
+    shots.take(&page, "cluster-degraded").await;
     page.set_color_scheme("dark").await;
-    shoot(&page, "cluster-dark", &mut shots).await;
+    shots.take(&page, "cluster-dark").await;
     page.set_color_scheme("light").await;
 
-    // (c) Every other page, each with what it must show.
-    page.goto(&format!("{base}/clusters/c3/members/{leader}"))
-        .await;
-    page.wait_until(
-        "the member page with its indicators",
-        "document.querySelector('h1').textContent.includes('healthy') && document.querySelectorAll('dl.indicators div').length > 5",
-        LIVE_DEADLINE,
-    )
-    .await;
-    shoot(&page, "member", &mut shots).await;
     page.goto(&format!("{base}/clusters/c3/members/{follower_name}"))
         .await;
     page.wait_until(
@@ -274,7 +229,35 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         LIVE_DEADLINE,
     )
     .await;
-    shoot(&page, "member-down", &mut shots).await;
+    shots.take(&page, "member-down").await;
+    assert_clean(&page, &[]);
+    eprintln!("the killed-follower test took {:?}", started.elapsed());
+    page.close().await;
+    monitor.stop().await;
+}
+
+/// Every other page, each with what it must show: a member with its indicators, the
+/// explorer's chart of the last 3 minutes, about, and the 404 and 400 pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_explorer_about_and_error_pages_show_what_they_must() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let endpoints = cluster.client_urls();
+    let _writes = Writer::start(endpoints.clone());
+    let (monitor, healthy) = start_c3(&endpoints).await;
+    let leader = healthy["leader"]["name"].as_str().unwrap().to_string();
+    let base = monitor.base.clone();
+    let page = desktop(browser).await;
+    let mut shots = Shots::default();
+
+    page.goto(&format!("{base}/clusters/c3/members/{leader}"))
+        .await;
+    page.wait_until(
+        "the member page with its indicators",
+        "document.querySelector('h1').textContent.includes('healthy') && document.querySelectorAll('dl.indicators div').length > 5",
+        LIVE_DEADLINE,
+    )
+    .await;
+    shots.take(&page, "member").await;
     // The explorer over the last 3 minutes (at the default hour, a fresh monitor's
     // minute of history is a sliver), once the API has a few points to draw.
     let metric = "etcd_monitor:wal_fsync_p99_seconds";
@@ -312,9 +295,9 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         Duration::from_secs(2),
     )
     .await;
-    shoot(&page, "explore", &mut shots).await;
+    shots.take(&page, "explore").await;
     page.goto(&format!("{base}/about")).await;
-    shoot(&page, "about", &mut shots).await;
+    shots.take(&page, "about").await;
     let not_found = format!("{base}/clusters/no-such-cluster");
     page.goto(&not_found).await;
     assert!(
@@ -326,7 +309,7 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         "{}",
         page.failure("the 404 page's heading").await
     );
-    shoot(&page, "404", &mut shots).await;
+    shots.take(&page, "404").await;
     let bad_request = format!("{base}/clusters/c3?range=2y");
     page.goto(&bad_request).await;
     assert!(
@@ -338,88 +321,11 @@ async fn live_dashboard_in_chromium_with_screenshots() {
         "{}",
         page.failure("the 400 page's heading").await
     );
-    shoot(&page, "400", &mut shots).await;
+    shots.take(&page, "400").await;
 
-    let problems = unexpected(page.problems(), &[not_found, bad_request]);
-    assert!(
-        problems.is_empty(),
-        "the pages reported errors (CSP violations, script errors, console errors):\n{}",
-        problems.join("\n")
-    );
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    eprintln!("live dashboard test took {:?}", started.elapsed());
+    assert_clean(&page, &[not_found, bad_request]);
+    page.close().await;
     monitor.stop().await;
-}
-
-/// A page fetched over plain HTTP.
-pub struct Fetched {
-    pub status: u16,
-    pub content_type: String,
-    pub csp: String,
-    pub body: String,
-}
-
-pub async fn fetch(monitor: &Monitor, path: &str) -> Fetched {
-    let resp = monitor
-        .http
-        .get(format!("{}{path}", monitor.base))
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let (content_type, csp) = (header("Content-Type"), header("Content-Security-Policy"));
-    Fetched {
-        status: resp.status().as_u16(),
-        content_type,
-        csp,
-        body: resp.text().await.unwrap(),
-    }
-}
-
-/// An HTML page with `status`, served with the dashboard's CSP, whose text names
-/// everything in `names`.
-pub async fn expect_page(monitor: &Monitor, path: &str, status: u16, names: &[&str]) -> String {
-    let page = fetch(monitor, path).await;
-    let context = format!(
-        "GET {path}: {} {}\n{}",
-        page.status, page.content_type, page.body
-    );
-    assert_eq!(page.status, status, "{context}");
-    assert_eq!(page.content_type, "text/html; charset=utf-8", "{context}");
-    for directive in [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-    ] {
-        assert!(
-            page.csp.contains(directive),
-            "CSP {:?} lacks {directive}; {context}",
-            page.csp
-        );
-    }
-    assert!(page.body.starts_with("<!doctype html>"), "{context}");
-    if status != 200 {
-        assert!(
-            page.body.contains(&format!("<h1>{status} ")),
-            "the heading names the status; {context}"
-        );
-    }
-    for name in names {
-        assert!(
-            page.body.contains(name),
-            "the page names {name:?}; {context}"
-        );
-    }
-    page.body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,18 +438,6 @@ async fn error_pages_are_html_and_name_what_is_wrong() {
     monitor.stop().await;
 }
 
-/// Asserts `html` has `<script>` escaped (askama writes `&#60;script&#62;`; `&lt;`
-/// would do as well) and none of `raw` as markup.
-pub fn assert_escaped(what: &str, html: &str, raw: &[&str]) {
-    assert!(
-        html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
-        "{what}: no escaped <script> in\n{html}"
-    );
-    for r in raw {
-        assert!(!html.contains(r), "{what}: raw {r:?} in\n{html}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_tags_series_and_members_are_escaped() {
     const NAME: &str = "<script>alert(1)</script>";
@@ -553,10 +447,7 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
     let series = format!("{METRIC}{{l=\"<script>alert(5)</script>\"}}");
     let raw = ["<script>alert(", "<img src=x"];
 
-    let (cluster, browser) = tokio::join!(
-        start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
-    );
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
     let mut config = ClusterConfig::plain("placeholder", cluster.client_urls());
     config.tags = vec![TAG.to_string(), "prod".to_string()];
     let mut settings = test_settings(vec![config], INTERVAL);
@@ -653,7 +544,7 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
             vec![MEMBER, METRIC],
         ),
     ];
-    let mut shots = Vec::new();
+    let mut shots = Shots::default();
     for (shot, path, texts) in &checks {
         page.goto(&format!("{}{path}", monitor.base)).await;
         for text in texts {
@@ -678,18 +569,9 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
             "{}",
             page.failure(&format!("{path}: injected elements")).await
         );
-        shoot(&page, shot, &mut shots).await;
+        shots.take(&page, shot).await;
     }
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    let dialogs = page.dialogs();
-    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
-    let problems = unexpected(page.problems(), &[]);
-    assert!(
-        problems.is_empty(),
-        "the pages reported errors:\n{}",
-        problems.join("\n")
-    );
+    assert_clean(&page, &[]);
+    page.close().await;
     monitor.stop().await;
 }

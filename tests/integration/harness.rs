@@ -1,27 +1,32 @@
 //! Test harness: real etcd clusters on free loopback ports (via the crate's
-//! `localetcd`), plain or over TLS with auth; an in-process monitor on port 0; and
-//! polling helpers with deadlines.
+//! `localetcd`), plain or over TLS with auth, one per test or shared by a module's
+//! tests; an in-process monitor on port 0; and polling helpers with deadlines.
 
 use std::future::Future;
-use std::net::TcpListener;
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::localetcd::{LocalCluster, LocalClusterOptions, LocalTls};
-use etcd_monitor::monitor::Monitor as Product;
 use serde_json::Value;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use crate::monitor::Monitor;
 
 /// Two cores: more than two clusters electing at once starve each other and
 /// elections flap. Every test holds a slot while its clusters run.
 static CLUSTER_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(2)));
+/// Tests waiting for a slot: an idle [`SharedCluster`] gives its slot up to them.
+static SLOT_WAITERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Faster elections than etcd's defaults so failover tests take seconds.
 pub const FAST_ELECTIONS: [&str; 2] = ["--heartbeat-interval=50", "--election-timeout=500"];
 
 pub struct TestCluster {
     pub local: LocalCluster,
+    /// When every member had become healthy.
+    started: Instant,
     /// The certificates clients present when the cluster serves TLS.
     tls: Option<LocalTls>,
     /// Where [`start_tls_cluster`] made the certificates.
@@ -38,6 +43,12 @@ impl TestCluster {
     /// etcd-client options for this cluster: its TLS certificates, if it has any.
     pub fn connect_options(&self) -> Option<etcd_client::ConnectOptions> {
         self.tls.as_ref().map(tls_connect_options)
+    }
+
+    /// Waits until the cluster has run for `age`: etcd refuses reconfiguration
+    /// until every member has been connected for 5 s (its strict reconfig check).
+    pub async fn wait_age(&self, age: Duration) {
+        tokio::time::sleep(age.saturating_sub(self.started.elapsed())).await;
     }
 
     fn print_logs(&self) {
@@ -74,7 +85,21 @@ impl Drop for TestCluster {
 }
 
 pub async fn start_cluster(size: usize, options: LocalClusterOptions) -> TestCluster {
-    let slot = CLUSTER_SLOTS.clone().acquire_owned().await.unwrap();
+    let slot = match CLUSTER_SLOTS.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            /// Counts a waiter until the wait ends, however it ends.
+            struct Waiting;
+            impl Drop for Waiting {
+                fn drop(&mut self) {
+                    SLOT_WAITERS.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            SLOT_WAITERS.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting;
+            CLUSTER_SLOTS.clone().acquire_owned().await.unwrap()
+        }
+    };
     let mut options = options;
     options
         .extra_args
@@ -85,6 +110,7 @@ pub async fn start_cluster(size: usize, options: LocalClusterOptions) -> TestClu
         .unwrap_or_else(|e| panic!("cannot start a {size}-member etcd cluster: {e}"));
     TestCluster {
         local,
+        started: Instant::now(),
         tls,
         _certs: None,
         _slot: slot,
@@ -108,6 +134,154 @@ pub async fn start_tls_cluster(size: usize) -> TestCluster {
     cluster
 }
 
+/// One cluster for the tests of a module, started by the first test that asks. When
+/// no test uses it, it stays up for the module's next test, unless another test
+/// waits for a cluster slot or [`SharedCluster::IDLE`] has passed.
+///
+/// Tests sharing it each keep to their own keys. A test that changes it for
+/// everyone (a member added, a compaction) keeps the tests that would notice out
+/// with a lock of the module's (see ctl's).
+///
+/// It survives the runtime of the test that started it: [`LocalCluster`] owns plain
+/// child processes and its drop is synchronous. One still up when the test binary
+/// exits is stopped by an `atexit` hook.
+pub struct SharedCluster {
+    size: usize,
+    options: fn() -> LocalClusterOptions,
+    starting: tokio::sync::Mutex<()>,
+    state: Mutex<SharedState>,
+}
+
+struct SharedState {
+    cluster: Option<Arc<TestCluster>>,
+    users: usize,
+    /// Counts releases, so that an idle watch only stops the cluster it was set for.
+    releases: u64,
+}
+
+/// A test's use of a [`SharedCluster`]: derefs to the cluster.
+pub struct SharedUse {
+    cluster: Arc<TestCluster>,
+    from: &'static SharedCluster,
+}
+
+impl SharedCluster {
+    /// How long an unused cluster waits for the module's next test (while no
+    /// other test waits for its slot).
+    pub const IDLE: Duration = Duration::from_secs(10);
+
+    pub const fn new(size: usize, options: fn() -> LocalClusterOptions) -> SharedCluster {
+        SharedCluster {
+            size,
+            options,
+            starting: tokio::sync::Mutex::const_new(()),
+            state: Mutex::new(SharedState {
+                cluster: None,
+                users: 0,
+                releases: 0,
+            }),
+        }
+    }
+
+    /// The running cluster, started (holding a cluster slot) if there is none.
+    pub async fn get(&'static self) -> SharedUse {
+        let _one_start = self.starting.lock().await;
+        let running = {
+            let mut state = self.lock();
+            let cluster = state.cluster.clone();
+            state.users += usize::from(cluster.is_some());
+            cluster
+        };
+        let cluster = match running {
+            Some(cluster) => cluster,
+            None => {
+                let cluster = Arc::new(start_cluster(self.size, (self.options)()).await);
+                stop_at_exit(self);
+                let mut state = self.lock();
+                state.cluster = Some(cluster.clone());
+                state.users += 1;
+                cluster
+            }
+        };
+        SharedUse {
+            cluster,
+            from: self,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the cluster out if nobody has used it since `release`; the caller
+    /// drops it (stopping its members).
+    fn take_idle(&self, release: u64) -> Option<Arc<TestCluster>> {
+        let mut state = self.lock();
+        if state.users > 0 || state.releases != release {
+            return None;
+        }
+        state.cluster.take()
+    }
+}
+
+impl std::ops::Deref for SharedUse {
+    type Target = TestCluster;
+    fn deref(&self) -> &TestCluster {
+        &self.cluster
+    }
+}
+
+impl Drop for SharedUse {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.cluster.print_logs();
+        }
+        let from = self.from;
+        let release = {
+            let mut state = from.lock();
+            state.users -= 1;
+            state.releases += 1;
+            (state.users == 0).then_some(state.releases)
+        };
+        if let Some(release) = release {
+            std::thread::spawn(move || {
+                let idle = Instant::now();
+                while idle.elapsed() < SharedCluster::IDLE
+                    && SLOT_WAITERS.load(Ordering::SeqCst) == 0
+                {
+                    let state = from.lock();
+                    if state.users > 0 || state.releases != release {
+                        return; // used again: its next release watches
+                    }
+                    drop(state);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                drop(from.take_idle(release));
+            });
+        }
+    }
+}
+
+static SHARED: Mutex<Vec<&'static SharedCluster>> = Mutex::new(Vec::new());
+
+/// Registers `shared` with the `atexit` hook that stops shared clusters still up.
+fn stop_at_exit(shared: &'static SharedCluster) {
+    extern "C" fn stop_all() {
+        let all = std::mem::take(&mut *SHARED.lock().unwrap_or_else(|e| e.into_inner()));
+        for shared in all {
+            drop(shared.lock().cluster.take());
+        }
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a function that takes no argument and does not unwind (it
+    // only locks and kills child processes).
+    HOOK.call_once(|| assert_eq!(unsafe { libc::atexit(stop_all) }, 0));
+    let mut all = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|s| std::ptr::eq(*s, shared)) {
+        all.push(shared);
+    }
+}
+
 /// Settings for tests: fast probes, short deadlines, loopback port 0.
 pub fn test_settings(clusters: Vec<ClusterConfig>, interval: Duration) -> Settings {
     let mut s = Settings::load_with_env(None, &Overrides::default(), |_| None).unwrap();
@@ -120,73 +294,8 @@ pub fn test_settings(clusters: Vec<ClusterConfig>, interval: Duration) -> Settin
     s
 }
 
-/// A monitor running in this process: store, collectors and the HTTP server on port 0.
-pub struct Monitor {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub store: Arc<etcd_monitor::store::Store>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<(Product, std::io::Result<()>)>>,
-    /// The store's directory when the test did not choose one.
-    _data: Option<tempfile::TempDir>,
-}
-
+/// What the tests wait for of a [`Monitor`] (see `tests/support/monitor.rs`).
 impl Monitor {
-    /// Starts with `settings`; the default data dir is replaced by a temp dir.
-    pub async fn start(mut settings: Settings) -> Monitor {
-        let mut data = None;
-        if settings.store.data_dir == std::path::Path::new("./data") {
-            let dir = tempfile::tempdir().unwrap();
-            settings.store.data_dir = dir.path().to_path_buf();
-            data = Some(dir);
-        }
-        let product = Product::start(&settings).expect("monitor starts");
-        let store = product.store.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel();
-        let server = tokio::spawn(async move {
-            let served = etcd_monitor::web::serve(&product, listener, async move {
-                let _ = stopped.await;
-            })
-            .await;
-            (product, served)
-        });
-        Monitor {
-            base,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap(),
-            store,
-            stop: Some(stop),
-            server: Some(server),
-            _data: data,
-        }
-    }
-
-    /// GET `path`, returning the HTTP status and the JSON body.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap();
-        let json = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {body}"));
-        (status, json)
-    }
-
-    pub async fn cluster(&self, name: &str) -> Value {
-        let (status, body) = self.get(&format!("/api/v1/clusters/{name}")).await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
     /// Polls `/api/v1/alerts` until an alert named `alertname` is firing; returns it.
     pub async fn wait_firing(&self, alertname: &str, deadline: Duration) -> Value {
         wait_for(&format!("{alertname} firing"), deadline, || async {
@@ -214,14 +323,6 @@ impl Monitor {
             }
         })
         .await
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let (product, served) = self.server.take().unwrap().await.unwrap();
-        served.unwrap();
-        drop(self.store);
-        product.shutdown().await;
     }
 }
 

@@ -1,8 +1,8 @@
 //! The key browser against a real cluster: 10,000 keys listed page by page, the
 //! folder tree, binary and large values, escaping of hostile keys, bad parameters,
 //! unknown clusters and a dead cluster; then the pages in headless chromium
-//! (screenshots in `target/dashboard-screenshots/keys*.png`). One cluster and one
-//! monitor for the file: each check reads its own prefix.
+//! (screenshots in `target/dashboard-screenshots/keys*.png`). One cluster for the
+//! module, each test with its own monitor and its own prefix.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,65 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::browser::Browser;
-use crate::dashboard::{js, shoot, shoot_phone, unexpected, urlencode};
 use crate::harness::*;
+use crate::pages::{assert_clean, js, urlencode, Shots};
+
+static CLUSTER: SharedCluster = SharedCluster::new(1, LocalClusterOptions::default);
+
+/// A hostile key under `esc/` and its hostile value.
+const HOSTILE: (&str, &str) = ("esc/<script>alert(1)</script>", "<b>bold</b>");
+
+/// A monitor over the shared cluster (`live`) and over an address where nothing
+/// answers (`gone`), and a client of the cluster.
+async fn start(cluster: &TestCluster) -> (Monitor, Client) {
+    let client = Client::connect(cluster.client_urls(), None).await.unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let monitor = Monitor::start(test_settings(
+        vec![
+            ClusterConfig::plain("live", cluster.client_urls()),
+            ClusterConfig::plain("gone", vec![dead]),
+        ],
+        Duration::from_secs(1),
+    ))
+    .await;
+    (monitor, client)
+}
+
+/// The tree under `{prefix}tree/`: folders `a/` (3 keys, one in `a/b/`) and `b/`
+/// beside a key `b`, and the keys `c-d` and `z`.
+async fn put_tree(client: &mut Client, prefix: &str) {
+    for key in ["a/1", "a/2", "a/b/c", "b", "b/x", "c-d", "z"] {
+        client
+            .put(format!("{prefix}tree/{key}"), "x", None)
+            .await
+            .unwrap();
+    }
+}
+
+/// `{prefix}bin/blob`, a binary value; returns its key.
+async fn put_binary(client: &mut Client, prefix: &str) -> String {
+    let key = format!("{prefix}bin/blob");
+    client
+        .put(key.as_str(), vec![0u8, 1, 2, 0xff], None)
+        .await
+        .unwrap();
+    key
+}
+
+/// `{prefix}large/value`, 200 KiB under a lease; returns its key and the lease.
+async fn put_large(client: &mut Client, prefix: &str) -> (String, i64) {
+    let key = format!("{prefix}large/value");
+    let lease = client.lease_grant(600, None).await.unwrap().id();
+    client
+        .put(
+            key.as_str(),
+            "x".repeat(200 * 1024),
+            Some(etcd_client::PutOptions::new().with_lease(lease)),
+        )
+        .await
+        .unwrap();
+    (key, lease)
+}
 
 const KEYS: usize = 10_000;
 
@@ -126,25 +183,13 @@ fn error_message(body: &Value) -> String {
         .to_string()
 }
 
+/// 10,000 keys under one prefix, every one exactly once and in order, whatever the
+/// page size (one that divides the count, one that does not); the root shows them
+/// as one folder with its count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
-    let (cluster, browser) = tokio::join!(
-        start_cluster(1, LocalClusterOptions::default()),
-        Browser::launch()
-    );
-    let mut client = Client::connect(cluster.client_urls(), None).await.unwrap();
-    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
-    let monitor = Monitor::start(test_settings(
-        vec![
-            ClusterConfig::plain("live", cluster.client_urls()),
-            ClusterConfig::plain("gone", vec![dead]),
-        ],
-        Duration::from_secs(1),
-    ))
-    .await;
-
-    // 10,000 keys under one prefix, every one exactly once and in order, whatever
-    // the page size (one that divides the count, one that does not).
+async fn ten_thousand_keys_are_listed_once_and_in_order_at_any_page_size() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, client) = start(&cluster).await;
     let started = Instant::now();
     put_many(&client).await;
     eprintln!("put {KEYS} keys in {:?}", started.elapsed());
@@ -161,19 +206,27 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         assert_eq!(seen_pages, pages, "limit {limit}");
     }
 
-    // The tree by `/`: a folder per next segment, with its key count; a key and a
-    // folder of the same name are two entries; paging walks past whole folders.
-    for key in [
-        "tree/a/1",
-        "tree/a/2",
-        "tree/a/b/c",
-        "tree/b",
-        "tree/b/x",
-        "tree/c-d",
-        "tree/z",
-    ] {
-        client.put(key, "x", None).await.unwrap();
-    }
+    // The root: one folder per top-level segment.
+    let (_, body) = monitor.get("/api/v1/clusters/live/keys").await;
+    let big = body["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["prefix"] == "big/")
+        .unwrap_or_else(|| panic!("no big/ at the root: {body}"));
+    assert_eq!(big["keys"], KEYS);
+    monitor.stop().await;
+}
+
+/// The tree by `/`: a folder per next segment, with its key count; a key and a
+/// folder of the same name are two entries; paging walks past whole folders. The
+/// page links the folders, the keys and the next page; the cluster page links the
+/// browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_shows_a_folder_per_segment_in_the_api_and_on_the_page() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, mut client) = start(&cluster).await;
+    put_tree(&mut client, "").await;
     let (code, body) = monitor
         .get("/api/v1/clusters/live/keys?prefix=tree%2F")
         .await;
@@ -224,8 +277,41 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         ]
         .map(|(k, p)| (k.to_string(), p.to_string()))
     );
-    // Many big folders between keys, paged by 25: the same entries as the level
-    // worked out from every key (folders are read a few keys at a time there).
+
+    // The page: folders to click into, keys to open, a next link.
+    let (code, html) = get_html(&monitor, "/clusters/live/keys?prefix=tree%2F&limit=2").await;
+    assert_eq!(code, 200, "{html}");
+    assert!(
+        html.contains(r#"href="/clusters/live/keys?prefix=tree%2Fa%2F""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="/clusters/live/keys/value?key=tree%2Fb""#),
+        "{html}"
+    );
+    assert!(html.contains("3 keys"), "{html}");
+    // askama writes `&` in attributes as `&#38;`.
+    assert!(
+        html.contains(
+            r#"href="/clusters/live/keys?prefix=tree%2F&#38;limit=2&#38;after=tree%2Fb""#
+        ),
+        "{html}"
+    );
+    let (code, html) = get_html(&monitor, "/clusters/live").await;
+    assert_eq!(code, 200);
+    assert!(
+        html.contains(r#"href="/clusters/live/keys""#),
+        "cluster page links the browser"
+    );
+    monitor.stop().await;
+}
+
+/// Many big folders between keys, paged by 25: the same entries as the level
+/// worked out from every key (folders are read a few keys at a time there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_big_folders_are_paged_as_the_level_worked_out_from_every_key() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, mut client) = start(&cluster).await;
     let mut dense: Vec<String> = Vec::new();
     for i in 0..30 {
         let ops: Vec<TxnOp> = (0..20)
@@ -273,47 +359,15 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     }
     assert_eq!(paged.len(), 30 + 15 + 10);
     assert_eq!(paged, expected_level);
+    monitor.stop().await;
+}
 
-    // The root: one folder per top-level segment.
-    let (_, body) = monitor.get("/api/v1/clusters/live/keys").await;
-    let big = body["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["prefix"] == "big/")
-        .unwrap_or_else(|| panic!("no big/ at the root: {body}"));
-    assert_eq!(big["keys"], KEYS);
-    // The page: folders to click into, keys to open, a next link.
-    let (code, html) = get_html(&monitor, "/clusters/live/keys?prefix=tree%2F&limit=2").await;
-    assert_eq!(code, 200, "{html}");
-    assert!(
-        html.contains(r#"href="/clusters/live/keys?prefix=tree%2Fa%2F""#),
-        "{html}"
-    );
-    assert!(
-        html.contains(r#"href="/clusters/live/keys/value?key=tree%2Fb""#),
-        "{html}"
-    );
-    assert!(html.contains("3 keys"), "{html}");
-    // askama writes `&` in attributes as `&#38;`.
-    assert!(
-        html.contains(
-            r#"href="/clusters/live/keys?prefix=tree%2F&#38;limit=2&#38;after=tree%2Fb""#
-        ),
-        "{html}"
-    );
-    let (code, html) = get_html(&monitor, "/clusters/live").await;
-    assert_eq!(code, 200);
-    assert!(
-        html.contains(r#"href="/clusters/live/keys""#),
-        "cluster page links the browser"
-    );
-
-    // Binary values as hex; a binary key listed with its hex and readable by it.
-    client
-        .put("bin/blob", vec![0u8, 1, 2, 0xff], None)
-        .await
-        .unwrap();
+/// Binary values as hex; a binary key listed with its hex and readable by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_values_show_as_hex_and_binary_keys_are_read_by_their_hex() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, mut client) = start(&cluster).await;
+    put_binary(&mut client, "").await;
     client
         .put(b"bin/\xff\xfe".to_vec(), "k", None)
         .await
@@ -351,17 +405,15 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         html.contains("/clusters/live/keys/value?key_hex=62696e2ffffe"),
         "{html}"
     );
+    monitor.stop().await;
+}
 
-    // A value over 64 KiB: cut, with its full size.
-    let lease = client.lease_grant(600, None).await.unwrap().id();
-    client
-        .put(
-            "large/value",
-            "x".repeat(200 * 1024),
-            Some(etcd_client::PutOptions::new().with_lease(lease)),
-        )
-        .await
-        .unwrap();
+/// A value over 64 KiB: cut, with its full size and its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_over_64_kib_is_cut_and_shows_its_full_size() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, mut client) = start(&cluster).await;
+    let (_, lease) = put_large(&mut client, "").await;
     let (code, body) = monitor
         .get("/api/v1/clusters/live/keys/value?key=large%2Fvalue")
         .await;
@@ -377,11 +429,17 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         "{html}"
     );
     assert!(html.contains(&format!("{lease:x}")), "lease in hex");
+    monitor.stop().await;
+}
 
-    // A hostile key and value are text, never markup. Its `/` makes the listing show
-    // `<script>alert(1)</` as a folder; the key's own page shows all of it.
-    let hostile = "esc/<script>alert(1)</script>";
-    client.put(hostile, "<b>bold</b>", None).await.unwrap();
+/// A hostile key and value are text, never markup. Its `/` makes the listing show
+/// `<script>alert(1)</` as a folder; the key's own page shows all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_keys_and_values_are_text_never_markup() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, mut client) = start(&cluster).await;
+    let (hostile, value) = HOSTILE;
+    client.put(hostile, value, None).await.unwrap();
     // askama escapes `<` and `>` as `&#60;` and `&#62;` (`&lt;`, `&gt;` would do too).
     let escaped = |text: &str| {
         let numeric = text.replace('<', "&#60;").replace('>', "&#62;");
@@ -407,8 +465,14 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         assert!(!html.contains("<b>bold"), "{path}");
         assert!(escaped(shown)(&html), "{path}: escaped key missing\n{html}");
     }
+    monitor.stop().await;
+}
 
-    // Bad parameters name themselves; unknown clusters and keys are 404.
+/// Bad parameters name themselves; unknown clusters and keys are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_parameters_name_themselves_and_unknown_names_are_404() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _) = start(&cluster).await;
     for (query, named) in [
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
@@ -443,8 +507,14 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     }
     let (code, _) = get_html(&monitor, "/clusters/nope/keys").await;
     assert_eq!(code, 404);
+    monitor.stop().await;
+}
 
-    // A dead cluster: a clear 503 within the deadlines, not a hang.
+/// A dead cluster: a clear 503 within the deadlines, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_cluster_is_a_clear_503_within_the_deadlines() {
+    let cluster = CLUSTER.get().await;
+    let (monitor, _) = start(&cluster).await;
     let started = Instant::now();
     let (code, body) = monitor.get("/api/v1/clusters/gone/keys").await;
     assert_eq!(code, 503, "{body}");
@@ -458,46 +528,62 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
     let (code, html) = get_html(&monitor, "/clusters/gone/keys").await;
     assert_eq!(code, 503);
     assert!(html.contains("Cluster unavailable"), "{html}");
+    monitor.stop().await;
+}
 
-    // In chromium: a folder's link opens its level, the pages fit a phone's width,
-    // the hostile key stays text (no script of its own, no dialog), and no page
-    // reports a problem (a CSP violation would be one).
+/// In chromium: a folder's link opens its level, the pages fit a phone's width,
+/// the hostile key stays text (no script of its own, no dialog), and no page
+/// reports a problem (a CSP violation would be one). Its keys are under `ui/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_folders_open_pages_fit_a_phone_and_hostile_keys_stay_text() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let (monitor, mut client) = start(&cluster).await;
+    put_tree(&mut client, "ui/").await;
+    let binary = put_binary(&mut client, "ui/").await;
+    let (large, _) = put_large(&mut client, "ui/").await;
+    let hostile = format!("ui/{}", HOSTILE.0);
+    client.put(hostile.as_str(), HOSTILE.1, None).await.unwrap();
+
     let page = browser.new_page().await;
     page.set_viewport(1280, 900, false).await;
-    let mut shots = Vec::new();
+    let mut shots = Shots::default();
     let base = monitor.base.clone();
-    page.goto(&format!("{base}/clusters/live/keys?prefix=tree%2F"))
+    page.goto(&format!("{base}/clusters/live/keys?prefix=ui%2Ftree%2F"))
         .await;
-    shoot(&page, "keys", &mut shots).await;
+    shots.take(&page, "keys").await;
     let folder = page
         .eval("document.querySelector('table.keys tr.folder a').href")
         .await;
     page.goto(folder.as_str().unwrap()).await;
     page.wait_until(
-        "the folder tree/a/ to list 1, 2 and b/",
+        "the folder ui/tree/a/ to list 1, 2 and b/",
         "Array.from(document.querySelectorAll('table.keys td:first-child')).map(td => td.innerText.trim()).join(' ') === '1 2 b/'",
         Duration::from_secs(5),
     )
     .await;
-    shoot_phone(&page, "keys-folder", &mut shots).await;
-    page.goto(&format!("{base}/clusters/live/keys/value?key=bin%2Fblob"))
-        .await;
-    shoot(&page, "key-binary", &mut shots).await;
-    page.goto(&format!(
-        "{base}/clusters/live/keys/value?key=large%2Fvalue"
-    ))
-    .await;
-    shoot_phone(&page, "key-large", &mut shots).await;
+    shots.take_phone(&page, "keys-folder").await;
     page.goto(&format!(
         "{base}/clusters/live/keys/value?key={}",
-        urlencode(hostile)
+        urlencode(&binary)
     ))
     .await;
-    shoot(&page, "key-hostile", &mut shots).await;
+    shots.take(&page, "key-binary").await;
+    page.goto(&format!(
+        "{base}/clusters/live/keys/value?key={}",
+        urlencode(&large)
+    ))
+    .await;
+    shots.take_phone(&page, "key-large").await;
+    page.goto(&format!(
+        "{base}/clusters/live/keys/value?key={}",
+        urlencode(&hostile)
+    ))
+    .await;
+    shots.take(&page, "key-hostile").await;
     let shown = page
         .eval("document.querySelector('dl.facts dd code').textContent")
         .await;
-    assert_eq!(shown, js_value(hostile), "the key is shown as its text");
+    assert_eq!(shown, js_value(&hostile), "the key is shown as its text");
     let injected = page
         .eval(&format!(
             "Array.from(document.scripts).filter(s => !s.src.includes('/assets/app.js')).length + document.querySelectorAll('b').length + (document.title.includes({}) ? 0 : 1)",
@@ -505,17 +591,7 @@ async fn key_browser_lists_pages_folders_values_and_escapes_keys() {
         ))
         .await;
     assert_eq!(injected, 0, "{}", page.failure("injected elements").await);
-    for s in &shots {
-        eprintln!("screenshot: {}", s.display());
-    }
-    let dialogs = page.dialogs();
-    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
-    let problems = unexpected(page.problems(), &[]);
-    assert!(
-        problems.is_empty(),
-        "the pages reported errors:\n{}",
-        problems.join("\n")
-    );
-
+    assert_clean(&page, &[]);
+    page.close().await;
     monitor.stop().await;
 }

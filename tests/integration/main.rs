@@ -6,6 +6,8 @@ mod certs;
 mod harness;
 #[path = "../support/http_sink.rs"]
 mod http_sink;
+#[path = "../support/monitor.rs"]
+mod monitor;
 #[path = "../support/process.rs"]
 mod process;
 
@@ -31,5 +33,6 @@ mod history;
 mod hung;
 mod keys;
 mod metrics;
+mod pages;
 mod security;
 mod store_file;
