@@ -20,10 +20,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use etcd_monitor::bench::history::{self, StoredRun};
 use etcd_monitor::collect::derive::{Indicators, MetricsSample};
-use etcd_monitor::collect::probe::{derive_cluster_view, indicator_series, set_status};
+use etcd_monitor::collect::probe::indicator_series;
 use etcd_monitor::collect::snapshot::{
     Alarm, ClusterSnapshot, ConsistencyCheck, MemberHash, MemberSnapshot, MemberStatus, Timestamp,
 };
+use etcd_monitor::collect::view::{derive_cluster_view, set_status};
 use etcd_monitor::collect::{ClusterStatus, SnapshotBoard};
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::store::{MemberSamples, Retention, Store};

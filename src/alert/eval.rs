@@ -28,8 +28,9 @@ use super::template::{TemplateContext, Templates};
 use super::window::{MemberWindow, WindowPoint, LONGEST_MS};
 use super::{cert, AlertError, Fingerprint, Result};
 use crate::collect::derive::Indicators;
-use crate::collect::probe::{member_label, INDICATOR_PREFIX};
+use crate::collect::probe::INDICATOR_PREFIX;
 use crate::collect::snapshot::{ClusterSnapshot, MemberSnapshot};
+use crate::collect::view::member_label;
 use crate::etcd::ClusterConfig;
 use crate::store::{Store, Tier};
 

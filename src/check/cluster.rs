@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{worst, Finding, Result, Status};
 use crate::collect::derive::MetricsSample;
-use crate::collect::probe::{member_label, probe_deadline};
+use crate::collect::probe::probe_deadline;
 use crate::collect::settings::CollectSettings;
 use crate::collect::snapshot::MemberSnapshot;
+use crate::collect::view::member_label;
 use crate::collect::{ClusterProber, ClusterSnapshot};
 use crate::etcd::ClusterConfig;
 use crate::etcd::{Connector, EtcdError};

@@ -5,6 +5,7 @@ pub mod derive;
 pub mod probe;
 pub mod settings;
 pub mod snapshot;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,8 +13,8 @@ use super::{CertificateFile, ClusterContext, Hit, Outcome};
 use crate::alert::rules::{Aggregation, BuiltinCheck, Rule};
 use crate::alert::window::LONGEST_MS;
 use crate::collect::derive::Indicators;
-use crate::collect::probe::member_label;
 use crate::collect::snapshot::ClusterStatus;
+use crate::collect::view::member_label;
 
 const FIVE_MINUTES_MS: i64 = 5 * 60 * 1000;
 const FIFTEEN_MINUTES_MS: i64 = 15 * 60 * 1000;

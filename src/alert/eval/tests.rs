@@ -6,8 +6,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::alert::rules::{BuiltinOverride, UserRuleConfig};
-use crate::collect::probe::set_status;
 use crate::collect::snapshot::{Alarm, LeaderInfo, MemberStatus, Quorum, Timestamp};
+use crate::collect::view::set_status;
 use crate::store::{MemberSamples, Retention};
 
 /// 2026-11-27 00:00:00 UTC.

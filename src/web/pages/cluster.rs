@@ -9,8 +9,8 @@ use super::display::{bytes, dash, db_usage, StatusView, TimeView};
 use super::layout::{layout, AlertBadges, Layout, Nav};
 use super::range::{RangeParams, RangePicker};
 use super::{find, ok, urlencode, PageError, PageResult};
-use crate::collect::probe::member_label;
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
+use crate::collect::view::member_label;
 use crate::web::AppState;
 
 /// `GET /clusters/{name}`
