@@ -1,6 +1,5 @@
 //! `etcd-monitor bench`: etcd's benchmark tool's flags, our runner (`crate::bench`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use std::fmt::Write as _;
 use super::bench_history::RunStore;
 use super::conn_args::ConnArgs;
 use super::output::{self, out, outln};
+use super::progress::Bar;
 use crate::bench::history::{Comparison, RunFilter, RunList, RunSource, StoredRun};
 use crate::bench::{self, BenchSpec, Consistency, Progress, Workload};
 use crate::config::{ClusterConfig, Overrides, Settings};
@@ -298,7 +298,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     } else {
         Some(runtime.block_on(find_runs(&args, &settings, true))?)
     };
-    let bar = std::io::stderr().is_terminal().then(|| progress_bar(&spec));
+    let bar = progress_bar(&spec);
     let run = runtime.block_on(async {
         bench::run_observed(
             &spec,
@@ -307,22 +307,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
             &cluster.metrics_urls,
             &label,
             RunSource::Cli,
-            |p: &Progress| {
-                if let Some(bar) = &bar {
-                    match (p.total, p.duration) {
-                        (Some(_), _) => bar.set_position(p.done),
-                        (None, Some(_)) => bar.set_position(p.elapsed.as_secs()),
-                        _ => {}
-                    }
-                }
+            |p: &Progress| match (p.total, p.duration) {
+                (Some(_), _) => bar.set_position(p.done),
+                (None, Some(_)) => bar.set_position(p.elapsed.as_secs()),
+                _ => {}
             },
             super::shutdown_signal(),
         )
         .await
     });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
     let run = run.context("benchmark failed")?;
     let report = &run.report;
     // The run is stored even when the reader of the report went away (`| head`): the
@@ -641,18 +635,14 @@ fn render_comparison(c: &Comparison) -> String {
     out
 }
 
-fn progress_bar(spec: &BenchSpec) -> indicatif::ProgressBar {
+fn progress_bar(spec: &BenchSpec) -> Bar {
     let (len, unit) = match (spec.total_limit(), spec.duration) {
         (Some(n), _) => (n, "requests"),
         (None, Some(d)) => (d.as_secs().max(1), "secs"),
         _ => (0, ""),
     };
-    let bar = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template(&format!(
-        "{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed_precise}} ETA {{eta}}"
-    ))
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    bar
+    Bar::new(
+        len,
+        &format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed_precise}} ETA {{eta}}"),
+    )
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{self, outln, OutputError};
+use super::progress::Bar;
 use crate::check::{self, cluster, disk, perf, Finding, Status};
 use crate::config::{ClusterConfig, CollectSettings, Overrides, Settings};
 use crate::etcd::Connector;
@@ -126,40 +126,22 @@ fn run_check(cmd: CheckCommand) -> anyhow::Result<Status> {
     }
 }
 
-fn bar(len: u64, template: &str) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let b = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        b.set_style(style);
-    }
-    Some(b)
-}
-
 fn run_disk(a: DiskArgs) -> anyhow::Result<Status> {
     let mut opts = disk::DiskOptions::new(&a.dir);
     opts.size = a.size;
     opts.block_size = a.block_size;
     opts.fio = !a.no_fio;
-    let pb = bar(a.size, "{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed}");
-    if let Some(b) = &pb {
-        b.set_message("fdatasync test");
-    }
-    let report = disk::run(&opts, &mut |p| {
-        if let Some(b) = &pb {
-            match p {
-                disk::Progress::Writing { done, .. } => b.set_position(done),
-                disk::Progress::Fio => {
-                    b.set_message("fio");
-                    b.set_position(0);
-                }
-            }
+    let bar = Bar::new(a.size, "{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed}");
+    bar.set_message("fdatasync test");
+    let report = disk::run(&opts, &mut |p| match p {
+        disk::Progress::Writing { done, .. } => bar.set_position(done),
+        disk::Progress::Fio => {
+            bar.set_message("fio");
+            bar.set_position(0);
         }
-    })?;
-    if let Some(b) = pb {
-        b.finish_and_clear();
-    }
+    });
+    bar.finish();
+    let report = report?;
     let status = check::worst(&report.findings);
     if a.output == Output::Json {
         output::json_pretty(&report)?;
@@ -268,23 +250,18 @@ fn run_perf(a: PerfArgs) -> anyhow::Result<Status> {
             a.prefix
         )?;
     }
-    let pb = bar(
-        duration.as_millis() as u64,
+    let bar = Bar::new(
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         "[{bar:40}] {percent}% {elapsed}/{duration}",
     );
     let report = runtime()?.block_on(perf::run(
         &connector,
         &cluster.endpoints,
         &opts,
-        &|done, _| {
-            if let Some(b) = &pb {
-                b.set_position(done.as_millis() as u64);
-            }
-        },
-    ))?;
-    if let Some(b) = pb {
-        b.finish_and_clear();
-    }
+        &|done, _| bar.set_position(u64::try_from(done.as_millis()).unwrap_or(u64::MAX)),
+    ));
+    bar.finish();
+    let report = report?;
     let status = check::worst(&report.findings);
     if a.output == Output::Json {
         output::json_pretty(&report)?;

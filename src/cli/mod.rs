@@ -9,6 +9,7 @@ mod conn_args;
 mod ctl;
 mod demo;
 pub mod output;
+mod progress;
 mod serve;
 mod store_cmd;
 
