@@ -71,8 +71,24 @@ pub enum StoreError {
     OlderSchema { path: PathBuf, found: u32 },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
-    #[error("store I/O: {0}")]
-    Db(String),
+    /// The database failed: I/O, or redb itself. `context` says where (the file, the
+    /// step), empty when the call says it all.
+    #[error("store I/O: {context}{}{source}", if context.is_empty() { "" } else { ": " })]
+    Db {
+        context: String,
+        #[source]
+        source: redb::Error,
+    },
+    /// The file's directory, or a copy of the file, cannot be made.
+    #[error("store I/O: {context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A write failed, so the file was closed; the next access opens it again.
+    #[error("store I/O: the store file is closed after a write failure; retrying")]
+    Closed,
     #[error("{0}")]
     BadQuery(String),
 }
@@ -83,7 +99,10 @@ impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {
         match e {
             redb::Error::Corrupted(m) => StoreError::Corrupt(m),
-            other => StoreError::Db(other.to_string()),
+            source => StoreError::Db {
+                context: String::new(),
+                source,
+            },
         }
     }
 }
@@ -160,7 +179,7 @@ pub struct Store {
 }
 
 fn closed() -> StoreError {
-    StoreError::Db("the store file is closed after a write failure; retrying".into())
+    StoreError::Closed
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,7 +203,10 @@ impl Store {
     fn reopen(&self) -> Result<()> {
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
         drop(guard.take());
-        let db = (self.opener)().map_err(|e| StoreError::Db(format!("reopening: {e}")))?;
+        let db = (self.opener)().map_err(|e| StoreError::Db {
+            context: "reopening".into(),
+            source: e.into(),
+        })?;
         *guard = Some(db);
         Ok(())
     }
@@ -210,7 +232,7 @@ impl Store {
         }
         // The handle refuses writes after an I/O error: open the file again, now or
         // (if that fails too) at the next access.
-        if matches!(e, StoreError::Db(_)) {
+        if matches!(e, StoreError::Db { .. } | StoreError::Closed) {
             if let Err(again) = self.reopen() {
                 tracing::error!("store: {again}");
                 drop(self.db.write().unwrap_or_else(|p| p.into_inner()).take());

@@ -10,7 +10,7 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 
 use super::record_tables::RecordTable;
-use super::tables::{self, open_opt, walk_typed, META, OWN_TABLES};
+use super::tables::{self, open_opt, own_table_names, walk_typed, META};
 use super::{
     closed, decode, encode, lock, Inner, Result, Retention, Store, StoreError, StoreHealth,
 };
@@ -106,7 +106,8 @@ pub(super) fn verify_read_only(path: &Path) -> Result<bool> {
             tx.open_untyped_multimap_table(handle)?.stats()?;
         }
         walk_typed(&tx)?;
-        for name in names.iter().filter(|n| !OWN_TABLES.contains(&n.as_str())) {
+        let own = own_table_names();
+        for name in names.iter().filter(|n| !own.contains(n)) {
             match tx.open_table(RecordTable::new(name)) {
                 Ok(t) => {
                     for row in t.iter()? {
@@ -128,7 +129,14 @@ pub(super) fn verify_read_only(path: &Path) -> Result<bool> {
             "{}: {m}. The file was not changed.",
             path.display()
         )),
-        StoreError::Db(m) => StoreError::Db(format!("{}: {m}", path.display())),
+        StoreError::Db { context, source } => StoreError::Db {
+            context: if context.is_empty() {
+                path.display().to_string()
+            } else {
+                format!("{}: {context}", path.display())
+            },
+            source,
+        },
         other => other,
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(walk)) {
@@ -175,11 +183,12 @@ fn repair_on_a_copy(path: &Path) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let io = |what: &str, e: std::io::Error| {
-        StoreError::Db(format!(
-            "{} needs a repair, and {what} failed: {e}. The file was not changed.",
+    let io = |what: &str, source: std::io::Error| StoreError::Io {
+        context: format!(
+            "{} needs a repair, and {what} failed (the file was not changed)",
             path.display()
-        ))
+        ),
+        source,
     };
     let copy = tempfile::Builder::new()
         .prefix(".etcd-monitor-repair-")
@@ -238,8 +247,10 @@ impl Store {
     /// Opens (or creates) `DIR/etcd-monitor.redb`.
     pub fn open_dir(dir: &Path, retention: Retention) -> Result<Store> {
         let created = !dir.exists();
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            context: format!("cannot create {}", dir.display()),
+            source,
+        })?;
         Store::open_as(&dir.join(FILE_NAME), retention, created)
     }
 
@@ -291,7 +302,10 @@ impl Store {
             redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
                 StoreError::Corrupt(format!("{}: {m}", path.display()))
             }
-            other => StoreError::Db(format!("{}: {other}", path.display())),
+            other => StoreError::Db {
+                context: path.display().to_string(),
+                source: other.into(),
+            },
         })?;
         let store = Store {
             path: path.to_path_buf(),

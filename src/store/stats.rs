@@ -5,13 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 use serde::{Deserialize, Serialize};
 
-use super::tables::{
-    open_opt, HEAD, HEAD_LOG, HOUR, META, MINUTE, RAW, SERIES, SERIES_FRONT_CODED, WAL,
-    WAL_PER_SAMPLE,
-};
+use super::tables::{open_opt, ID_TABLES, META};
 use super::{
     closed, codec, decode, floor, lock, read_state, verify_read_only, Inner, Result, Store,
     StoreError, Tier, SCHEMA_VERSION,
@@ -55,7 +52,7 @@ pub struct StoreStats {
 /// Bytes one redb table takes in the file.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableBytes {
-    pub table: &'static str,
+    pub table: String,
     /// Keys and values as stored.
     pub stored_bytes: u64,
     /// Page headers and B-tree branch pages.
@@ -73,24 +70,21 @@ impl Store {
             let guard = self.db()?;
             let db = guard.as_ref().ok_or_else(closed)?;
             let tx = db.begin_read()?;
-            for (name, table) in [
-                ("meta", tx.open_table(META)?.stats()?),
-                ("series_runs", tx.open_table(SERIES)?.stats()?),
-                ("series", tx.open_table(SERIES_FRONT_CODED)?.stats()?),
-                ("head", tx.open_table(HEAD)?.stats()?),
-                ("head_log", tx.open_table(HEAD_LOG)?.stats()?),
-                ("wal_runs", tx.open_table(WAL)?.stats()?),
-                ("wal", tx.open_table(WAL_PER_SAMPLE)?.stats()?),
-                ("blocks_raw", tx.open_table(RAW)?.stats()?),
-                ("blocks_1m", tx.open_table(MINUTE)?.stats()?),
-                ("blocks_1h", tx.open_table(HOUR)?.stats()?),
-            ] {
+            let mut table_bytes = |name: &str, stats: redb::TableStats| {
                 tables.push(TableBytes {
-                    table: name,
-                    stored_bytes: table.stored_bytes(),
-                    metadata_bytes: table.metadata_bytes(),
-                    fragmented_bytes: table.fragmented_bytes(),
+                    table: name.to_string(),
+                    stored_bytes: stats.stored_bytes(),
+                    metadata_bytes: stats.metadata_bytes(),
+                    fragmented_bytes: stats.fragmented_bytes(),
                 });
+            };
+            table_bytes(META.name(), tx.open_table(META)?.stats()?);
+            for def in ID_TABLES {
+                table_bytes(def.name(), tx.open_table(def)?.stats()?);
+            }
+            for tier in Tier::ALL {
+                let def = tier.table();
+                table_bytes(def.name(), tx.open_table(def)?.stats()?);
             }
             for tier in Tier::ALL {
                 let table = tx.open_table(tier.table())?;

@@ -1,10 +1,10 @@
-//! The store's own redb tables: their definitions, and every list of them that must
-//! name them all (the names the open-time walk knows, the walk itself, the tables a
-//! new file is created with). A new table of the store's own is added here, to
-//! `Store::stats`' list, and read and written where its state lives. Other modules'
+//! The store's own redb tables: their definitions, and the one list of them
+//! ([`ID_TABLES`] with `meta` and the tiers' block tables) that the open-time walk,
+//! the tables a new file is created with and `Store::stats` all read. A new table of
+//! the store's own is added here and read and written where its state lives. Other modules'
 //! plain records are in tables they name (see [`super::record_tables`]).
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, TableHandle};
 
 use super::{Result, Tier};
 
@@ -23,29 +23,32 @@ pub(super) const RAW: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new(
 pub(super) const MINUTE: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1m");
 pub(super) const HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1h");
 
-/// The names of the tables [`walk_typed`] walks.
-pub(super) const OWN_TABLES: [&str; 10] = [
-    "meta",
-    "series_runs",
-    "series",
-    "head",
-    "head_log",
-    "wal_runs",
-    "wal",
-    "blocks_raw",
-    "blocks_1m",
-    "blocks_1h",
+/// The store's own tables keyed by a plain id: all but `meta` and the block tiers
+/// ([`Tier::table`]), in the order `store stats` lists them.
+pub(super) const ID_TABLES: [TableDefinition<u64, &[u8]>; 6] = [
+    SERIES,
+    SERIES_FRONT_CODED,
+    HEAD,
+    HEAD_LOG,
+    WAL,
+    WAL_PER_SAMPLE,
 ];
+
+/// The names of the store's own tables (those [`walk_typed`] walks), in the order
+/// `store stats` lists them.
+pub(super) fn own_table_names() -> Vec<String> {
+    let mut names = vec![META.name().to_string()];
+    names.extend(ID_TABLES.iter().map(|t| t.name().to_string()));
+    names.extend(Tier::ALL.iter().map(|t| t.table().name().to_string()));
+    names
+}
 
 /// Creates every table of the store's own that `tx`'s file lacks (`Store::load`, on
 /// every open: a new file has them all, the two legacy ones empty).
 pub(super) fn create(tx: &redb::WriteTransaction) -> Result<()> {
-    tx.open_table(SERIES)?;
-    tx.open_table(SERIES_FRONT_CODED)?;
-    tx.open_table(HEAD)?;
-    tx.open_table(HEAD_LOG)?;
-    tx.open_table(WAL)?;
-    tx.open_table(WAL_PER_SAMPLE)?;
+    for t in ID_TABLES {
+        tx.open_table(t)?;
+    }
     for t in Tier::ALL {
         tx.open_table(t.table())?;
     }
@@ -73,14 +76,7 @@ pub(super) fn walk_typed(tx: &redb::ReadTransaction) -> Result<()> {
             row?;
         }
     }
-    for table in [
-        SERIES_FRONT_CODED,
-        SERIES,
-        HEAD,
-        HEAD_LOG,
-        WAL,
-        WAL_PER_SAMPLE,
-    ] {
+    for table in ID_TABLES {
         if let Some(t) = open_opt(tx, table)? {
             for row in t.iter()? {
                 row?;
