@@ -29,7 +29,9 @@ fn main() -> ExitCode {
         // `... | head -1`: the reader had enough; see cli::output.
         Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors say their cause in their own message, and keep it as their
+            // source too: print each cause once.
+            eprintln!("error: {}", etcd_monitor::etcd::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

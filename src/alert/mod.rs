@@ -42,9 +42,12 @@ pub enum AlertError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
-    /// A receiver or route that cannot be set up.
+    /// A route that cannot be set up (its matchers do not parse).
     #[error("alerting config: {0}")]
     Config(String),
+    /// A receiver that cannot be set up.
+    #[error("alerting config: {0}")]
+    Receiver(#[source] crate::notify::NotifyError),
 }
 
 pub type Result<T> = std::result::Result<T, AlertError>;

@@ -27,13 +27,28 @@ pub enum HistoryError {
     NotFound(String),
     #[error("a benchmark run {0} is already stored")]
     Exists(String),
-    #[error("stored benchmark run {id} cannot be read: {message}")]
-    Corrupt { id: String, message: String },
+    #[error("stored benchmark run {id} cannot be read: {why}")]
+    Corrupt {
+        id: String,
+        #[source]
+        why: CorruptRun,
+    },
     #[error("{0}")]
     Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, HistoryError>;
+
+/// Why a stored run cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CorruptRun {
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("unknown format {0} (written by a newer etcd-monitor?)")]
+    UnknownFormat(u8),
+    #[error("empty record")]
+    Empty,
+}
 
 /// Who started a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,18 +149,16 @@ impl StoredRun {
     }
 
     pub fn decode(id: &str, bytes: &[u8]) -> Result<StoredRun> {
-        let corrupt = |message: String| HistoryError::Corrupt {
+        let corrupt = |why: CorruptRun| HistoryError::Corrupt {
             id: id.to_string(),
-            message,
+            why,
         };
         match bytes.split_first() {
             Some((&FORMAT_JSON, json)) => {
-                serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
+                serde_json::from_slice(json).map_err(|e| corrupt(CorruptRun::Json(e)))
             }
-            Some((format, _)) => Err(corrupt(format!(
-                "unknown format {format} (written by a newer etcd-monitor?)"
-            ))),
-            None => Err(corrupt("empty record".into())),
+            Some((&format, _)) => Err(corrupt(CorruptRun::UnknownFormat(format))),
+            None => Err(corrupt(CorruptRun::Empty)),
         }
     }
 }

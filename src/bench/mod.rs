@@ -34,8 +34,14 @@ pub enum BenchError {
     Etcd(#[from] EtcdError),
     #[error("prefix {prefix} already holds {count} key(s); a benchmark writes only under an empty prefix and deletes it afterwards, so it refuses to run (choose another --prefix, or delete those keys if they are a benchmark's leftovers)")]
     PrefixNotEmpty { prefix: String, count: i64 },
-    #[error("the benchmark's keys under {prefix} could not be deleted ({message}); delete them with: etcdctl del --prefix '{prefix}'")]
-    Cleanup { prefix: String, message: String },
+    #[error("the benchmark's keys under {prefix} could not be deleted ({source}); delete them with: etcdctl del --prefix '{prefix}'")]
+    Cleanup {
+        prefix: String,
+        #[source]
+        source: EtcdError,
+    },
+    #[error("the benchmark's keys under {prefix} could not be deleted (keys were still there after three deletions); delete them with: etcdctl del --prefix '{prefix}'")]
+    CleanupIncomplete { prefix: String },
 }
 
 pub type Result<T> = std::result::Result<T, BenchError>;
@@ -268,9 +274,9 @@ async fn cluster_position(client: &Client, timeout: Duration) -> Result<(i64, u6
 
 /// Deletes the prefix and checks it is empty; the number of keys deleted.
 async fn cleanup(kv: &mut KvClient, prefix: &str, timeout: Duration) -> Result<i64> {
-    let cleanup_error = |e: EtcdError| BenchError::Cleanup {
+    let cleanup_error = |source: EtcdError| BenchError::Cleanup {
         prefix: prefix.to_string(),
-        message: e.to_string(),
+        source,
     };
     let mut deleted = 0;
     // A put still in flight when the run was stopped may land after the first delete.
@@ -295,9 +301,8 @@ async fn cleanup(kv: &mut KvClient, prefix: &str, timeout: Duration) -> Result<i
             return Ok(deleted);
         }
     }
-    Err(BenchError::Cleanup {
+    Err(BenchError::CleanupIncomplete {
         prefix: prefix.to_string(),
-        message: "keys were still there after three deletions".into(),
     })
 }
 

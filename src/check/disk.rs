@@ -352,7 +352,10 @@ pub fn run_fio(dir: &Path, size: u64, block_size: usize, timeout: Duration) -> R
         .stdout(out)
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| CheckError::Fio(format!("cannot start fio: {e}")))?;
+        .map_err(|source| CheckError::FioIo {
+            what: "cannot start fio",
+            source,
+        })?;
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -363,7 +366,12 @@ pub fn run_fio(dir: &Path, size: u64, block_size: usize, timeout: Duration) -> R
                 return Err(CheckError::Fio(format!("no result within {timeout:?}")));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(CheckError::Fio(format!("waiting for fio: {e}"))),
+            Err(source) => {
+                return Err(CheckError::FioIo {
+                    what: "waiting for fio",
+                    source,
+                })
+            }
         }
     };
     let mut stderr = String::new();
@@ -394,8 +402,8 @@ pub fn parse_fio_json(text: &str) -> Result<FioResult> {
     let start = text
         .find('{')
         .ok_or_else(|| CheckError::Fio("no JSON in its output".into()))?;
-    let v: serde_json::Value = serde_json::from_str(&text[start..])
-        .map_err(|e| CheckError::Fio(format!("its JSON output does not parse: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text[start..]).map_err(CheckError::FioOutput)?;
     let job = &v["jobs"][0];
     if job.is_null() {
         return Err(CheckError::Fio("its JSON output has no job".into()));

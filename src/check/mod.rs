@@ -103,6 +103,16 @@ pub enum CheckError {
         #[source]
         source: std::io::Error,
     },
+    /// fio could not be started or waited for.
+    #[error("fio: {what}: {source}")]
+    FioIo {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fio: its JSON output does not parse: {0}")]
+    FioOutput(#[source] serde_json::Error),
+    /// fio ran and said something else than a result.
     #[error("fio: {0}")]
     Fio(String),
     #[error(transparent)]

@@ -131,7 +131,7 @@ impl Setup {
         }
         let mut receivers = HashMap::new();
         for r in &alerting.receivers {
-            let receiver = Receiver::new(r).map_err(|e| AlertError::Config(e.to_string()))?;
+            let receiver = Receiver::new(r).map_err(AlertError::Receiver)?;
             receivers.insert(r.name().to_string(), Arc::new(receiver));
         }
         let routes = alerting
