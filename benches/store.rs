@@ -34,23 +34,12 @@ const DAY: i64 = 86_400_000;
 #[path = "../tests/support/corpus.rs"]
 mod corpus;
 use corpus::CORPUS;
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn load_corpus(path: &Path) -> Vec<corpus::CorpusScrape> {
     corpus::load(path).expect("the recorded corpus loads")
-}
-
-/// xorshift64
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// One scrape as the collector will hand it to the store.
@@ -205,7 +194,8 @@ fn samples_in(batches: &[MemberSamples]) -> u64 {
 }
 
 /// a) and b): ingest the corpus into fresh stores.
-fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
+/// a): what a raw sample costs in the file.
+fn bench_bytes_per_sample(batches: &[MemberSamples], dir: &Path) {
     let n = samples_in(batches);
     println!(
         "\n== a) bytes per raw sample ({} batches, {} samples, {} series)",
@@ -266,8 +256,11 @@ fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
         ms(ingest),
         ms(checkpoint)
     );
-    drop(store);
+}
 
+/// b): samples ingested per second, and how much of it is the WAL commit.
+fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
+    let n = samples_in(batches);
     println!(
         "\n== b) ingest rate, one core (batches pre-built; each ingest commits its WAL record)"
     );
@@ -533,6 +526,7 @@ fn main() {
         );
         b
     };
+    bench_bytes_per_sample(&batches, dir.path());
     bench_ingest(&batches, dir.path());
     bench_query(&batches, dir.path());
 }

@@ -12,6 +12,10 @@ use etcd_monitor::store::{
     Aggregate, HistoryQuery, MemberSamples, Point, Retention, Store, StoreError, Tier,
 };
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
@@ -89,20 +93,6 @@ fn expected_rollup(samples: &[(i64, f64)], step: i64) -> Vec<Point> {
         }
     }
     out
-}
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Irregular but increasing timestamps over `[start, end)`: 1..=15 s apart, with

@@ -624,12 +624,7 @@ async fn with_tls_and_auth_bare_endpoints_mean_https_and_the_password_is_not_pri
                 "--clients",
                 "6",
             ])
-            .arg("--cacert")
-            .arg(&tls.ca_file)
-            .arg("--cert")
-            .arg(&tls.cert_file)
-            .arg("--key")
-            .arg(&tls.key_file)
+            .args(crate::certs::client_flags(tls))
             .args(["--user", user])
             .args([
                 "txn-put",

@@ -1532,12 +1532,7 @@ async fn ctl_over_tls_with_auth() {
     let run = |user: &str, args: &[&str]| {
         Command::new(BIN)
             .args(["ctl", "--endpoints", &bare, "--user", user])
-            .arg("--cacert")
-            .arg(&tls.ca_file)
-            .arg("--cert")
-            .arg(&tls.cert_file)
-            .arg("--key")
-            .arg(&tls.key_file)
+            .args(crate::certs::client_flags(tls))
             .args(args)
             .env_remove("ETCDCTL_ENDPOINTS")
             .stdin(Stdio::null())

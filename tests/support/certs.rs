@@ -84,3 +84,16 @@ pub fn make_certs(dir: &Path) -> LocalTls {
         key_file: dir.join("member.key"),
     }
 }
+
+/// The client flags (etcdctl's) that make a command trust the test CA and present
+/// the test certificate.
+pub fn client_flags(tls: &LocalTls) -> [&std::ffi::OsStr; 6] {
+    [
+        "--cacert".as_ref(),
+        tls.ca_file.as_os_str(),
+        "--cert".as_ref(),
+        tls.cert_file.as_os_str(),
+        "--key".as_ref(),
+        tls.key_file.as_os_str(),
+    ]
+}
