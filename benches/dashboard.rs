@@ -271,28 +271,8 @@ const FILL_MARKER: &str = "dashboard-bench.fill";
 fn fill(data_dir: &Path) -> Result<()> {
     let marker = data_dir.join(FILL_MARKER);
     let now = etcd_monitor::unix_ms_now();
-    let (start_ms, first_k) = match std::fs::read_to_string(&marker) {
-        Ok(text) => {
-            let mut it = text.split_whitespace().map(str::parse::<i64>);
-            match (it.next(), it.next()) {
-                (Some(Ok(start)), Some(Ok(k))) if k >= 0 => (start, k as usize),
-                _ => bail!("{} is not what this bench wrote", marker.display()),
-            }
-        }
-        Err(_) if data_dir.join(etcd_monitor::store::FILE_NAME).exists() => bail!(
-            "{} has a store this bench did not fill; give DASHBOARD_BENCH_DATA an empty or new dir",
-            data_dir.display()
-        ),
-        Err(_) => (now - DAY_MS, 0),
-    };
+    let (start_ms, first_k) = resume_point(data_dir, &marker, now)?;
     let gap_ms = now - (start_ms + first_k as i64 * INTERVAL_MS);
-    if first_k > 0 && gap_ms > DAY_MS {
-        bail!(
-            "the history in {} ends {:.1} h ago; topping it up would take longer than filling anew: remove the dir",
-            data_dir.display(),
-            gap_ms as f64 / 3_600_000.0
-        );
-    }
     let t = Instant::now();
     let steps = corpus_steps()?;
     let per_step: usize = steps[0].iter().map(Vec::len).sum();
@@ -315,32 +295,7 @@ fn fill(data_dir: &Path) -> Result<()> {
     // One thread builds the batches, this one ingests them (a real monitor's store
     // writer receives them ready-made too).
     let (tx, rx) = sync_channel::<(usize, i64, Vec<MemberSamples>)>(4);
-    let builder = std::thread::spawn(move || {
-        let n = steps.len();
-        let phase = n / CLUSTERS;
-        for k in first_k.. {
-            let at_ms = start_ms + k as i64 * INTERVAL_MS;
-            // Up to now, so the live probes continue the history without a gap.
-            if at_ms > etcd_monitor::unix_ms_now() {
-                break;
-            }
-            let mut batches = Vec::with_capacity(CLUSTERS * MEMBERS);
-            for c in 0..CLUSTERS {
-                let step = &steps[(k + c * phase) % n];
-                for (m, series) in step.iter().enumerate() {
-                    batches.push(MemberSamples {
-                        cluster: format!("c{c}"),
-                        member: format!("m{m}"),
-                        at_ms,
-                        samples: series.clone(),
-                    });
-                }
-            }
-            if tx.send((k, at_ms, batches)).is_err() {
-                break;
-            }
-        }
-    });
+    let builder = spawn_batch_builder(steps, start_ms, first_k, tx);
 
     let t = Instant::now();
     let mut checkpoint_time = Duration::ZERO;
@@ -410,6 +365,76 @@ fn fill(data_dir: &Path) -> Result<()> {
         last_checkpoint.0.as_secs_f64(),
         last_checkpoint.1.as_secs_f64()
     );
+    print_store_stats(&stats);
+    Ok(())
+}
+
+/// Where the history starts and which 15 s step comes next: from the marker of a kept
+/// data dir, or a day ago and 0 for a new one. A store this bench did not fill, or one
+/// whose history ends over a day ago, is refused.
+fn resume_point(data_dir: &Path, marker: &Path, now: i64) -> Result<(i64, usize)> {
+    let (start_ms, first_k) = match std::fs::read_to_string(marker) {
+        Ok(text) => {
+            let mut it = text.split_whitespace().map(str::parse::<i64>);
+            match (it.next(), it.next()) {
+                (Some(Ok(start)), Some(Ok(k))) if k >= 0 => (start, k as usize),
+                _ => bail!("{} is not what this bench wrote", marker.display()),
+            }
+        }
+        Err(_) if data_dir.join(etcd_monitor::store::FILE_NAME).exists() => bail!(
+            "{} has a store this bench did not fill; give DASHBOARD_BENCH_DATA an empty or new dir",
+            data_dir.display()
+        ),
+        Err(_) => (now - DAY_MS, 0),
+    };
+    let gap_ms = now - (start_ms + first_k as i64 * INTERVAL_MS);
+    if first_k > 0 && gap_ms > DAY_MS {
+        bail!(
+            "the history in {} ends {:.1} h ago; topping it up would take longer than filling anew: remove the dir",
+            data_dir.display(),
+            gap_ms as f64 / 3_600_000.0
+        );
+    }
+    Ok((start_ms, first_k))
+}
+
+/// Sends the batches of every 15 s step from `first_k` up to now, ten clusters each
+/// replaying the corpus from their own phase.
+fn spawn_batch_builder(
+    steps: Vec<StepSamples>,
+    start_ms: i64,
+    first_k: usize,
+    tx: std::sync::mpsc::SyncSender<(usize, i64, Vec<MemberSamples>)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let n = steps.len();
+        let phase = n / CLUSTERS;
+        for k in first_k.. {
+            let at_ms = start_ms + k as i64 * INTERVAL_MS;
+            // Up to now, so the live probes continue the history without a gap.
+            if at_ms > etcd_monitor::unix_ms_now() {
+                break;
+            }
+            let mut batches = Vec::with_capacity(CLUSTERS * MEMBERS);
+            for c in 0..CLUSTERS {
+                let step = &steps[(k + c * phase) % n];
+                for (m, series) in step.iter().enumerate() {
+                    batches.push(MemberSamples {
+                        cluster: format!("c{c}"),
+                        member: format!("m{m}"),
+                        at_ms,
+                        samples: series.clone(),
+                    });
+                }
+            }
+            if tx.send((k, at_ms, batches)).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+fn print_store_stats(stats: &etcd_monitor::store::StoreStats) {
     println!(
         "  store: {} series, {} samples in all, file {} ({:.3} B/sample)",
         stats.series,
@@ -432,7 +457,6 @@ fn fill(data_dir: &Path) -> Result<()> {
             mib(t.fragmented_bytes)
         );
     }
-    Ok(())
 }
 
 fn mib(bytes: u64) -> String {
@@ -532,28 +556,7 @@ async fn measure_pages(
         idle.other * 100.0
     );
 
-    println!("\n== pages (one GET each)");
-    let mut sizes = Vec::new();
-    for path in PAGES {
-        let url = format!("{base}{path}");
-        let t = Instant::now();
-        let resp = http.get(&url).send().await?;
-        let status = resp.status();
-        let body = resp.bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "GET {path}: HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)])
-            );
-        }
-        println!(
-            "  {path:<24} {:>7} bytes, {} charts, first GET {:.1} ms",
-            body.len(),
-            count(&body, b"<svg"),
-            t.elapsed().as_secs_f64() * 1e3
-        );
-        sizes.push(body.len());
-    }
+    let sizes = first_gets(&http, base).await?;
 
     let perf_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-dashboard");
     let mut runs = Vec::new();
@@ -625,6 +628,41 @@ async fn measure_pages(
         }
     }
 
+    print_results(&runs, &sizes, live, seconds);
+    print_store_writer(store, started_ms);
+    print_goals(&runs);
+    Ok(())
+}
+
+/// One GET of every page: its size and chart count, and the first GET's time.
+async fn first_gets(http: &reqwest::Client, base: &str) -> Result<Vec<usize>> {
+    println!("\n== pages (one GET each)");
+    let mut sizes = Vec::new();
+    for path in PAGES {
+        let url = format!("{base}{path}");
+        let t = Instant::now();
+        let resp = http.get(&url).send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "GET {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        println!(
+            "  {path:<24} {:>7} bytes, {} charts, first GET {:.1} ms",
+            body.len(),
+            count(&body, b"<svg"),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        sizes.push(body.len());
+    }
+    Ok(sizes)
+}
+
+/// The table of every wrk run.
+fn print_results(runs: &[Run], sizes: &[usize], live: usize, seconds: u64) {
     println!(
         "\n== results ({live} live etcd clusters, 10 clusters of history, wrk {seconds} s per row)"
     );
@@ -643,7 +681,7 @@ async fn measure_pages(
         "etcd %",
         "other %",
     );
-    for r in &runs {
+    for r in runs {
         let size = PAGES
             .iter()
             .position(|p| *p == r.path)
@@ -670,6 +708,10 @@ async fn measure_pages(
          in % of one core during the run; at s: when the run started, in seconds after the monitor; \
          store writer: a checkpoint or compaction ran during the run)"
     );
+}
+
+/// When the store writer last checkpointed and compacted, relative to the start.
+fn print_store_writer(store: &Store, started_ms: i64) {
     let health = store.health();
     let since = |ms: Option<i64>| match ms {
         Some(ms) if ms >= started_ms => format!("+{:.0} s", (ms - started_ms) as f64 / 1e3),
@@ -681,9 +723,11 @@ async fn measure_pages(
         since(health.last_checkpoint_ms),
         since(health.last_compaction_ms)
     );
+}
 
+fn print_goals(runs: &[Run]) {
     println!("\n== goals (median latency, wrk)");
-    for r in &runs {
+    for r in runs {
         let goal = if r.path == "/" {
             OVERVIEW_GOAL_MS
         } else {
@@ -697,7 +741,6 @@ async fn measure_pages(
             if r.wrk.p50 < goal { "PASS" } else { "MISS" }
         );
     }
-    Ok(())
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {

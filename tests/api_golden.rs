@@ -310,16 +310,15 @@ fn mask_run(body: &str, data_dir: &Path) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_answers_for_a_recorded_state_are_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
+/// Two clusters, the store in `dir`, and no built-in rule enabled: alerts would carry
+/// today's times.
+fn recorded_settings(dir: &Path) -> Settings {
     let mut settings = Settings::load_with_env(None, &Overrides::default(), |_| None).unwrap();
-    settings.store.data_dir = dir.path().to_path_buf();
+    settings.store.data_dir = dir.to_path_buf();
     settings.clusters = vec![
         ClusterConfig::plain("prod", vec!["http://127.0.0.1:2379".into()]),
         ClusterConfig::plain("staging", vec!["http://127.0.0.1:12379".into()]),
     ];
-    // No rule fires: alerts would carry today's times.
     for rule in etcd_monitor::alert::builtin::BUILTIN_RULES {
         settings.alerting.builtin.insert(
             rule.key.to_string(),
@@ -330,12 +329,16 @@ async fn api_answers_for_a_recorded_state_are_unchanged() {
         );
     }
 
-    let rec = record("prod");
+    settings
+}
+
+/// The recorded samples and the two benchmark runs, in a store in `dir`.
+fn recorded_store(dir: &Path, rec: &Recorded) -> Arc<Store> {
     // Every tier kept for a century: which tier answers never depends on today's date.
     let century = Duration::from_secs(100 * 366 * 86_400);
     let store = Arc::new(
         Store::open_dir(
-            dir.path(),
+            dir,
             Retention {
                 raw: century,
                 minute: century,
@@ -354,6 +357,40 @@ async fn api_answers_for_a_recorded_state_are_unchanged() {
         let run: StoredRun = serde_json::from_str(&text).unwrap();
         history::save(&store, &run).unwrap();
     }
+
+    store
+}
+
+/// The answer to one GET as a golden file holds it: the request, status and content
+/// type, and the body with what differs from run to run masked.
+async fn answer(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    dir: &Path,
+) -> String {
+    let answer = http
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = answer.status().as_u16();
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = mask_run(&answer.text().await.unwrap(), dir);
+    format!("GET {path}\n{status} {content_type}\n\n{body}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_for_a_recorded_state_are_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = recorded_settings(dir.path());
+    let rec = record("prod");
+    let store = recorded_store(dir.path(), &rec);
 
     let board = SnapshotBoard::fixed(snapshots(&rec, &settings));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -399,20 +436,7 @@ async fn api_answers_for_a_recorded_state_are_unchanged() {
     let mut differ = Vec::new();
     let mut names = Vec::new();
     for (index, path) in requests(&rec).into_iter().enumerate() {
-        let answer = http
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = answer.status().as_u16();
-        let content_type = answer
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = mask_run(&answer.text().await.unwrap(), dir.path());
-        let got = format!("GET {path}\n{status} {content_type}\n\n{body}\n");
+        let got = answer(&http, addr, &path, dir.path()).await;
         let name = golden_name(index, &path);
         assert!(!names.contains(&name), "two requests map to {name}");
         names.push(name.clone());
