@@ -258,6 +258,17 @@ fn bench_bytes_per_sample(batches: &[MemberSamples], dir: &Path) {
     );
 }
 
+/// Ingests every batch into a new store at `path`, each with its WAL commit: the
+/// time that took (opening and closing the store not counted).
+fn time_ingest(path: &Path, batches: &[MemberSamples]) -> Duration {
+    let store = Store::open(path, Retention::default()).unwrap();
+    let t = Instant::now();
+    for b in batches {
+        store.ingest(b).unwrap();
+    }
+    t.elapsed()
+}
+
 /// b): samples ingested per second, and how much of it is the WAL commit.
 fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
     let n = samples_in(batches);
@@ -267,12 +278,7 @@ fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
     let mut best = Duration::MAX;
     for round in 0..3 {
         let p = dir.join(format!("b{round}.redb"));
-        let store = Store::open(&p, Retention::default()).unwrap();
-        let t = Instant::now();
-        for b in batches {
-            store.ingest(b).unwrap();
-        }
-        let e = t.elapsed();
+        let e = time_ingest(&p, batches);
         println!(
             "  round {round}: {} -> {:.0} samples/s ({:.1} µs per batch)",
             ms(e),
@@ -280,7 +286,6 @@ fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
             e.as_secs_f64() * 1e6 / batches.len() as f64
         );
         best = best.min(e);
-        drop(store);
         let _ = std::fs::remove_file(&p);
     }
     println!(
@@ -289,18 +294,12 @@ fn bench_ingest(batches: &[MemberSamples], dir: &Path) {
     );
     let shm_ingest = if Path::new("/dev/shm").is_dir() {
         let shm = tempfile::tempdir_in("/dev/shm").unwrap();
-        let store = Store::open(&shm.path().join("b.redb"), Retention::default()).unwrap();
-        let t = Instant::now();
-        for b in batches {
-            store.ingest(b).unwrap();
-        }
-        let e = t.elapsed();
+        let e = time_ingest(&shm.path().join("b.redb"), batches);
         println!(
             "  same on tmpfs (/dev/shm, fsync ~free): {} -> {:.0} samples/s",
             ms(e),
             n as f64 / e.as_secs_f64()
         );
-        drop(store);
         Some((e, shm))
     } else {
         None
