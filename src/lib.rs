@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod bench;
+pub mod build_info;
 pub mod check;
 pub mod cli;
 pub mod collect;

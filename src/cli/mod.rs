@@ -8,6 +8,7 @@ mod config_cmd;
 mod conn_args;
 mod ctl;
 mod demo;
+mod docs_cmd;
 pub mod output;
 mod progress;
 mod serve;
@@ -22,7 +23,7 @@ pub use check_cmd::CheckCommand;
 #[derive(Debug, Parser)]
 #[command(
     name = "etcd-monitor",
-    version,
+    version = crate::build_info::LONG_VERSION,
     about = "Monitor etcd v3 clusters: health, leader, raft, DB size, alarms, consistency and metrics",
     after_help = "Start with `etcd-monitor demo` (needs `etcd` on PATH) or `etcd-monitor serve --endpoints http://127.0.0.1:2379`."
 )]
@@ -56,6 +57,16 @@ pub enum Command {
     /// etcdctl's commands: keys, txn, members, endpoints, alarms, maintenance,
     /// snapshots, leases, locks and elections; changes confirmed and audited.
     Ctl(Box<ctl::CtlArgs>),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell). bash: `etcd-monitor completions bash > /etc/bash_completion.d/etcd-monitor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (etcd-monitor.1 and one per subcommand) into DIR; the
+    /// packages ship them.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +177,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl::run(*args),
+        Command::Completions { shell } => docs_cmd::completions(shell),
+        Command::Manpages { dir } => docs_cmd::manpages(&dir),
     }
 }
 

@@ -115,6 +115,16 @@ async fn serve_monitors_endpoints_and_stops_on_sigterm() {
         "serve monitoring 3 members: resident memory {:.1} MiB",
         health["resident_memory_bytes"].as_f64().unwrap() / 1048576.0
     );
+    // The same build facts as `--version`.
+    let version =
+        String::from_utf8(Command::new(BIN).arg("--version").output().unwrap().stdout).unwrap();
+    for field in ["version", "commit", "build_date"] {
+        let value = health[field].as_str().unwrap_or_else(|| panic!("{health}"));
+        assert!(
+            !value.is_empty() && version.contains(value),
+            "{field} {value:?} is not in --version's {version:?}"
+        );
+    }
 
     sigterm(&child);
     let status = wait_exit(&mut child, "serve after SIGTERM", Duration::from_secs(10)).await;

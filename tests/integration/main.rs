@@ -22,6 +22,7 @@ mod bench_history;
 mod browser;
 mod checks;
 mod cli;
+mod cli_docs;
 mod cli_edges;
 mod connections;
 mod ctl;

@@ -11,7 +11,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "name": "etcd-monitor",
         "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": crate::build_info::VERSION,
+        "commit": crate::build_info::COMMIT,
+        "build_date": crate::build_info::BUILD_DATE,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "clusters": state.board.names().count(),
         "resident_memory_bytes": crate::resident_memory_bytes(),

@@ -6,6 +6,7 @@ use askama::Template;
 use super::display::{dash, duration_text, ms_time, TimeView};
 use super::layout::{layout, Layout, Nav};
 use super::{ok, PageResult};
+use crate::build_info;
 use crate::store::{StoreHealth, StoreStats};
 use crate::units::{human, Unit};
 use crate::web::AppState;
@@ -16,7 +17,9 @@ pub async fn about(state: web::Data<AppState>) -> PageResult {
     let stats = web::block(move || store.stats()).await?;
     ok(AboutPage {
         layout: layout(&state, "About", Nav::About, None),
-        version: env!("CARGO_PKG_VERSION"),
+        version: build_info::VERSION,
+        commit: build_info::COMMIT,
+        build_date: build_info::BUILD_DATE,
         uptime: duration_text(state.started.elapsed().as_millis() as i64),
         memory: crate::resident_memory_bytes()
             .map(|b| human(b as f64, Unit::Bytes))
@@ -108,6 +111,8 @@ pub fn retention_text(secs: u64) -> String {
 pub struct AboutPage {
     pub layout: Layout,
     pub version: &'static str,
+    pub commit: &'static str,
+    pub build_date: &'static str,
     pub uptime: String,
     pub memory: String,
     pub clusters: usize,

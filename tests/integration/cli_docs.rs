@@ -1,0 +1,144 @@
+//! What the binary says about itself: `--version` with its commit and build date,
+//! shell completions and man pages generated from the CLI definition.
+
+use std::process::Command;
+
+use crate::process::BIN;
+
+fn run(args: &[&str]) -> (String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `etcd-monitor 0.1.0 (commit 0123456789ab, built 2026-12-03)`: the commit is the
+/// checkout's HEAD, the date a real one.
+#[test]
+fn version_names_the_commit_and_the_build_date() {
+    let (out, _) = run(&["--version"]);
+    let line = out.trim_end();
+    let rest = line
+        .strip_prefix(concat!(
+            "etcd-monitor ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        ))
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let (commit, date) = rest
+        .strip_suffix(')')
+        .and_then(|r| r.split_once(", built "))
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    if head.status.success() {
+        // Built from this checkout (a test build always is, unless the commit was set).
+        let head = String::from_utf8(head.stdout).unwrap();
+        assert_eq!(commit, head.trim(), "{line:?}");
+    } else {
+        assert_eq!(commit, "unknown", "{line:?}");
+    }
+    let parts: Vec<u32> = date.split('-').filter_map(|p| p.parse().ok()).collect();
+    assert!(
+        date.len() == 10
+            && parts.len() == 3
+            && parts[0] >= 2026
+            && (1..=12).contains(&parts[1])
+            && (1..=31).contains(&parts[2]),
+        "build date {date:?} in {line:?}"
+    );
+}
+
+/// The bash script loads in a real bash and registers the completion; every shell's
+/// script knows the subcommands, down to ctl's.
+#[test]
+fn completions_are_generated_for_every_shell_and_load_in_bash() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (script, _) = run(&["completions", shell]);
+        for word in ["serve", "bench", "ctl", "member", "snapshot"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("etcd-monitor.bash");
+    std::fs::write(&file, run(&["completions", "bash"]).0).unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; source '{}'; complete -p etcd-monitor",
+            file.display()
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("etcd-monitor"),
+        "{out:?}"
+    );
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown shell is refused");
+}
+
+/// `manpages DIR` writes etcd-monitor(1) and a page per subcommand; groff formats
+/// each without a warning, and a page says what `--help` says.
+#[test]
+fn man_pages_cover_every_subcommand_and_format_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, said) = run(&["manpages", dir.path().to_str().unwrap()]);
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    pages.sort();
+    assert!(
+        said.contains(&format!("{} man pages", pages.len())),
+        "{said}"
+    );
+    for page in [
+        "etcd-monitor.1",
+        "etcd-monitor-serve.1",
+        "etcd-monitor-completions.1",
+        "etcd-monitor-check-disk.1",
+        "etcd-monitor-ctl-get.1",
+        "etcd-monitor-ctl-member-add.1",
+    ] {
+        assert!(
+            pages.iter().any(|p| p == page),
+            "{page} missing in {pages:?}"
+        );
+    }
+    assert!(pages.len() > 50, "{} pages", pages.len());
+    for page in &pages {
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(dir.path().join(page))
+            .output()
+            .expect("groff (Debian: groff-base)");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new("groff")
+        // Plain text: no overstriking for bold and underline.
+        .args(["-man", "-Tascii", "-P-bou"])
+        .arg(dir.path().join("etcd-monitor-check-disk.1"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--block-size <BLOCK_SIZE> [default: 2300]"),
+        "{text}"
+    );
+    // Hidden commands stay out of the pages.
+    assert!(!pages.iter().any(|p| p.contains("manpages")), "{pages:?}");
+}
