@@ -34,6 +34,7 @@ mod history;
 mod hung;
 mod keys;
 mod metrics;
+mod packaging;
 mod pages;
 mod security;
 mod store_file;
