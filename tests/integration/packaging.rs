@@ -1,7 +1,6 @@
 //! What the packages ship, checked with the tools that will judge it: the systemd
 //! unit (packaging/etcd-monitor.service) with systemd-analyze.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::process::BIN;
@@ -69,7 +68,6 @@ fn the_unit_verifies_and_its_command_line_is_the_binarys() {
     assert!(pages.status.success(), "{pages:?}");
     let copy = dir.path().join("etcd-monitor.service");
     std::fs::write(&copy, unit.replace("/usr/bin/etcd-monitor", BIN)).unwrap();
-    assert!(Path::new(BIN).is_absolute());
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=yes"])
         .arg(&copy)

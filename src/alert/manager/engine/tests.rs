@@ -174,6 +174,17 @@ impl Harness {
         (sent, wait)
     }
 
+    /// A probe that makes the rule fire, then the dispatch after group_wait that
+    /// tells the receiver (one firing notification): when it was sent.
+    async fn fire_and_tell(&mut self) -> i64 {
+        self.probe(200.0).await;
+        self.dispatch().await;
+        self.clock.advance(GROUP_WAIT);
+        let (sent, _) = self.dispatch().await;
+        only_notification(&sent, AlertStatus::Firing);
+        self.clock.now_ms()
+    }
+
     /// Advances the clock by `by`, dispatches, and checks that nothing was sent.
     async fn quiet_after(&mut self, by: Duration) {
         self.clock.advance(by);
@@ -252,12 +263,7 @@ async fn a_still_firing_group_is_sent_again_only_after_repeat_interval() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
     let mut h = Harness::start(open_store(dir.path()), &clock, true);
-    h.probe(200.0).await;
-    h.dispatch().await;
-    clock.advance(GROUP_WAIT);
-    let (sent, _) = h.dispatch().await;
-    only_notification(&sent, AlertStatus::Firing);
-    let first = clock.now_ms();
+    let first = h.fire_and_tell().await;
 
     // Nine group intervals, each with a probe that finds it still firing: quiet.
     for _ in 1..10 {
@@ -292,12 +298,7 @@ async fn the_notification_log_prevents_a_repeat_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
     let mut first = Harness::start(open_store(dir.path()), &clock, true);
-    first.probe(200.0).await;
-    first.dispatch().await;
-    clock.advance(GROUP_WAIT);
-    let (sent, _) = first.dispatch().await;
-    only_notification(&sent, AlertStatus::Firing);
-    let told_at = clock.now_ms();
+    let told_at = first.fire_and_tell().await;
     drop(first);
 
     // The monitor restarts a minute later, from the same file.
@@ -387,11 +388,7 @@ async fn a_resolution_nobody_wants_is_dropped_from_the_log() {
     let clock = Clock::manual(T0);
     let store = open_store(dir.path());
     let mut h = Harness::start(store.clone(), &clock, false);
-    h.probe(200.0).await;
-    h.dispatch().await;
-    clock.advance(GROUP_WAIT);
-    let (sent, _) = h.dispatch().await;
-    only_notification(&sent, AlertStatus::Firing);
+    h.fire_and_tell().await;
     clock.advance(GROUP_INTERVAL);
     h.probe(50.0).await;
     let (sent, _) = h.dispatch().await;
