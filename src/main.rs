@@ -17,13 +17,20 @@ fn quiet_actix(filter: EnvFilter) -> EnvFilter {
 
 fn main() -> ExitCode {
     let cli = etcd_monitor::cli::Cli::parse();
-    tracing_subscriber::fmt()
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(quiet_actix(
             EnvFilter::try_from_env("ETCD_MONITOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         ))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(on_terminal);
+    // Under systemd (JOURNAL_STREAM set, stderr not a terminal) the journal stamps
+    // every line itself: a second timestamp would only take space.
+    if !on_terminal && std::env::var_os("JOURNAL_STREAM").is_some() {
+        logger.without_time().init();
+    } else {
+        logger.init();
+    }
     match etcd_monitor::cli::run(cli) {
         Ok(status) => ExitCode::from(status),
         // `... | head -1`: the reader had enough; see cli::output.

@@ -32,6 +32,7 @@ mod failover;
 mod hardening;
 mod history;
 mod hung;
+mod installed;
 mod keys;
 mod metrics;
 mod packaging;
