@@ -191,3 +191,42 @@ fn alerts_export_is_accepted_by_promtool_and_test_names_unknown_receivers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no receiver is named \"nobody\""), "{err}");
 }
+
+/// Log lines to a terminal or a file start with a UTC timestamp; under systemd
+/// (JOURNAL_STREAM set, stderr not a terminal) they do not, since the journal
+/// stamps each line itself. Neither carries ANSI colours off a terminal.
+#[test]
+fn log_lines_leave_the_timestamp_to_the_journal() {
+    let first_line = |journal: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--endpoints", "http://127.0.0.1:1", "--listen"])
+            .arg(format!("127.0.0.1:{}", free_port().unwrap()))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:12345");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        line
+    };
+    let plain = first_line(false);
+    assert!(
+        plain.starts_with("20") && plain.contains("Z  INFO etcd_monitor"),
+        "{plain:?}"
+    );
+    let journal = first_line(true);
+    assert!(journal.starts_with(" INFO etcd_monitor"), "{journal:?}");
+    assert!(!plain.contains('\x1b') && !journal.contains('\x1b'));
+}
