@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,6 +16,25 @@ fn quiet_actix(filter: EnvFilter) -> EnvFilter {
         .fold(filter, EnvFilter::add_directive)
 }
 
+/// Standard error for log lines, where a failed write (its reader went away: a
+/// closed pipe, a stopped log collector) loses the line and nothing else.
+/// tracing-subscriber reports a failed write with `eprintln!`, which panics on the
+/// same broken stderr: the next log line took the process down, the store left
+/// open.
+struct LossyStderr;
+
+impl Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = etcd_monitor::cli::Cli::parse();
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -22,7 +42,7 @@ fn main() -> ExitCode {
         .with_env_filter(quiet_actix(
             EnvFilter::try_from_env("ETCD_MONITOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         ))
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(on_terminal);
     // Under systemd (JOURNAL_STREAM set, stderr not a terminal) the journal stamps
     // every line itself: a second timestamp would only take space.
@@ -38,7 +58,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // Errors say their cause in their own message, and keep it as their
             // source too: print each cause once.
-            eprintln!("error: {}", etcd_monitor::etcd::error_chain(e.as_ref()));
+            // Not eprintln!: it panics when stderr is gone, and the status must stay 1.
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                etcd_monitor::etcd::error_chain(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -230,3 +230,55 @@ fn log_lines_leave_the_timestamp_to_the_journal() {
     assert!(journal.starts_with(" INFO etcd_monitor"), "{journal:?}");
     assert!(!plain.contains('\x1b') && !journal.contains('\x1b'));
 }
+
+/// A monitor whose stderr reader goes away (a closed pipe, a log collector that
+/// died) loses its log lines and nothing else: it stops cleanly on SIGTERM and
+/// leaves a store that opens without repair. tracing-subscriber's own report of a
+/// failed write used to panic on the same broken stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_loses_log_lines_not_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |stderr: Stdio| {
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--interval",
+                "1",
+                "--endpoints",
+                "http://127.0.0.1:1",
+            ])
+            .arg(format!("--listen=127.0.0.1:{}", free_port().unwrap()))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    let mut child = serve(Stdio::piped());
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    assert!(first.contains("monitoring"), "{first}");
+    drop(reader);
+    // Every log line from here on meets a closed pipe; SIGTERM logs one more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sigterm(&child);
+    let status = wait_exit(
+        &mut child,
+        "serve with a closed stderr",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
+
+    let mut again = serve(Stdio::piped());
+    let mut reader = std::io::BufReader::new(again.stderr.take().unwrap());
+    let mut lines = String::new();
+    for _ in 0..3 {
+        std::io::BufRead::read_line(&mut reader, &mut lines).unwrap();
+    }
+    sigterm(&again);
+    wait_exit(&mut again, "the second serve", Duration::from_secs(20)).await;
+    assert!(!lines.contains("repair"), "{lines}");
+}
