@@ -84,19 +84,11 @@ async fn serve_monitors_endpoints_and_stops_on_sigterm() {
         "serve reports the cluster healthy",
         Duration::from_secs(20),
         || async {
-            let body = http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
-            let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let v = get_json(&http, &url).await?;
             if v["status"] == "healthy" {
                 Ok(v)
             } else {
-                Err(body)
+                Err(v.to_string())
             }
         },
     )

@@ -381,6 +381,20 @@ where
     }
 }
 
+/// GETs `url` and parses its body as JSON; a failure is the error text, for
+/// [`wait_for`] to retry on and to show when it gives up.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let body = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+}
+
 /// `etcdctl -w json endpoint status` against the cluster, one entry per endpoint.
 pub fn etcdctl_endpoint_status(endpoints: &[String]) -> Value {
     let etcdctl = std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".into());

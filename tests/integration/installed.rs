@@ -15,7 +15,7 @@ use std::time::Duration;
 use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
 use serde_json::Value;
 
-use crate::harness::{start_cluster, wait_for};
+use crate::harness::{get_json, start_cluster, wait_for};
 use crate::process::{sigterm, wait_exit};
 
 const DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/dist");
@@ -116,25 +116,11 @@ async fn run_as_the_unit_says(unit: &str, endpoints: &str) -> u64 {
         .unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}/api/v1");
-    let get = |path: String| {
-        let http = http.clone();
-        async move {
-            let body = http
-                .get(path)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
-            serde_json::from_str::<Value>(&body).map_err(|e| format!("{e}: {body}"))
-        }
-    };
     let snapshot = wait_for(
         "the installed monitor finds the cluster healthy",
         Duration::from_secs(30),
         || async {
-            let v = get(format!("{base}/clusters/default")).await?;
+            let v = get_json(&http, &format!("{base}/clusters/default")).await?;
             if v["status"] == "healthy" {
                 Ok(v)
             } else {
@@ -144,7 +130,7 @@ async fn run_as_the_unit_says(unit: &str, endpoints: &str) -> u64 {
     )
     .await;
     assert_eq!(snapshot["members"].as_array().unwrap().len(), 3);
-    let health = get(format!("{base}/health")).await.unwrap();
+    let health = get_json(&http, &format!("{base}/health")).await.unwrap();
     assert_eq!(health["version"], VERSION, "{health}");
     // A few scrapes stored before the stop.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -586,14 +572,11 @@ async fn the_tarballs_binary_runs_alone_from_an_empty_directory() {
         .unwrap();
     let http = reqwest::Client::new();
     let page = wait_for("the tarball's serve", Duration::from_secs(30), || async {
-        let v: Value = http
-            .get(format!("http://127.0.0.1:{port}/api/v1/clusters/default"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = get_json(
+            &http,
+            &format!("http://127.0.0.1:{port}/api/v1/clusters/default"),
+        )
+        .await?;
         if v["status"] != "healthy" {
             return Err(v.to_string());
         }
@@ -632,14 +615,7 @@ async fn the_tarballs_binary_runs_alone_from_an_empty_directory() {
         .unwrap();
     let demo_url = format!("http://127.0.0.1:{demo_port}/api/v1/clusters");
     wait_for("the tarball's demo", Duration::from_secs(60), || async {
-        let v: Value = http
-            .get(&demo_url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = get_json(&http, &demo_url).await?;
         if v.to_string().contains("\"healthy\"") {
             Ok(())
         } else {
