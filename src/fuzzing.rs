@@ -95,7 +95,7 @@ pub fn head(bytes: &[u8]) {
 /// decodes can be shown (as the API shows it, and with its times formatted).
 pub fn records(bytes: &[u8]) {
     crate::alert::manager::fuzz_stored_records(bytes);
-    if let Ok(audit) = postcard::from_bytes::<crate::ops::audit::AuditRecord>(bytes) {
+    if let Ok(audit) = postcard::from_bytes::<crate::audit::AuditRecord>(bytes) {
         let _ = crate::time::rfc3339_millis(audit.at_unix_ms);
         let _ = serde_json::to_string(&audit).expect("a record serializes");
     }

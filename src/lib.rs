@@ -5,6 +5,8 @@
 //! them; `cli` is the binary's edge.
 
 pub mod alert;
+pub mod audit;
+pub mod auth;
 pub mod bench;
 pub mod build_info;
 pub mod check;

@@ -31,6 +31,8 @@ pub struct Monitor {
     /// `[server]`: connection bounds and the host names answered.
     pub server: crate::config::ServerSettings,
     pub regression_threshold: f64,
+    /// `[store] audit_retention`: how long the audit trail keeps records.
+    pub audit_retention: std::time::Duration,
     /// Tells the alert manager and scheduled benchmarks to stop.
     stop: tokio::sync::watch::Sender<bool>,
     /// The key browser's clients of the configured clusters.
@@ -102,6 +104,7 @@ impl Monitor {
             interval: settings.collect.interval,
             server: settings.server.clone(),
             regression_threshold: settings.bench.regression_threshold,
+            audit_retention: settings.store.audit_retention,
             stop,
             etcd,
             alert_task,

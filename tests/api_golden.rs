@@ -418,6 +418,7 @@ async fn api_answers_for_a_recorded_state_are_unchanged() {
             Duration::from_secs(1),
         )
         .unwrap(),
+        audit_retention: settings.store.audit_retention,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server_settings = settings.server.clone();

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand. `anyhow` lives here and in main.
 
+mod access_cmd;
 mod alerts_cmd;
 mod bench_cmd;
 mod bench_history;
@@ -57,6 +58,15 @@ pub enum Command {
     /// etcdctl's commands: keys, txn, members, endpoints, alarms, maintenance,
     /// snapshots, leases, locks and elections; changes confirmed and audited.
     Ctl(Box<ctl::CtlArgs>),
+    /// Local users of the dashboard and API.
+    #[command(subcommand)]
+    User(access_cmd::UserCommand),
+    /// API tokens for scripts (`Authorization: Bearer`).
+    #[command(subcommand)]
+    Token(access_cmd::TokenCommand),
+    /// The audit trail of changes and logins.
+    #[command(subcommand)]
+    Audit(access_cmd::AuditCommand),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell). bash: `etcd-monitor completions bash > /etc/bash_completion.d/etcd-monitor`.
     Completions {
@@ -177,6 +187,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl::run(*args),
+        Command::User(cmd) => access_cmd::user(cmd).map(|()| 0),
+        Command::Token(cmd) => access_cmd::token(cmd).map(|()| 0),
+        Command::Audit(cmd) => access_cmd::audit(cmd).map(|()| 0),
         Command::Completions { shell } => docs_cmd::completions(shell),
         Command::Manpages { dir } => docs_cmd::manpages(&dir),
     }

@@ -76,6 +76,21 @@ pub struct ServerSettings {
     /// starting with `.` accepts its subdomains.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `[server.auth]`: who may use the dashboard and API.
+    pub auth: crate::auth::AuthSettings,
+}
+
+/// `server.auth.mode = "none"` only where nobody but this machine can connect.
+pub fn check_auth_covers(mode: crate::auth::AuthMode, listen: SocketAddr) -> Result<()> {
+    if mode == crate::auth::AuthMode::None && !listen.ip().is_loopback() {
+        return Err(invalid(
+            "server.auth.mode",
+            format!(
+                "\"none\" lets anyone who reaches {listen} read and change everything; it is allowed only on a loopback address (127.0.0.1, ::1). Set server.auth.mode to \"local\" or \"proxy\", or listen on loopback"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Bounds of `server.max_connections`.
@@ -92,6 +107,8 @@ pub struct StoreSettings {
     #[serde(with = "crate::time::duration")]
     pub hour_retention: Duration,
     #[serde(with = "crate::time::duration")]
+    pub audit_retention: Duration,
+    #[serde(with = "crate::time::duration")]
     pub checkpoint_interval: Duration,
     #[serde(with = "crate::time::duration")]
     pub maintenance_interval: Duration,
@@ -99,6 +116,10 @@ pub struct StoreSettings {
 
 impl ServerSettings {
     fn validate(&self) -> Result<()> {
+        self.auth
+            .validate()
+            .map_err(|(field, message)| invalid(field, message))?;
+        check_auth_covers(self.auth.mode, self.listen)?;
         if !MAX_CONNECTIONS_RANGE.contains(&self.max_connections) {
             return Err(invalid(
                 "server.max_connections",
@@ -342,6 +363,11 @@ impl Settings {
                 "store.hour_retention",
                 st.hour_retention,
                 Duration::from_secs(7 * 86_400),
+            ),
+            (
+                "store.audit_retention",
+                st.audit_retention,
+                Duration::from_secs(86_400),
             ),
             (
                 "store.checkpoint_interval",
@@ -722,8 +748,19 @@ mod tests {
         let v = serde_json::to_value(s).unwrap();
         let mut keys = Vec::new();
         for section in ["server", "store", "collect"] {
-            for k in v[section].as_object().unwrap().keys() {
-                keys.push(k.clone());
+            for (k, value) in v[section].as_object().unwrap() {
+                // A table of its own ([server.auth]): its keys, and those of its tables.
+                match value.as_object() {
+                    Some(table) => {
+                        for (k, value) in table {
+                            match value.as_object() {
+                                Some(inner) => keys.extend(inner.keys().cloned()),
+                                None => keys.push(k.clone()),
+                            }
+                        }
+                    }
+                    None => keys.push(k.clone()),
+                }
             }
         }
         keys

@@ -21,6 +21,14 @@ pub struct ClusterConfig {
     /// Scheduled benchmarks may load this cluster (never by default).
     #[serde(default)]
     pub allow_benchmark: bool,
+    /// The key browser may show values (to operators and admins); `false` hides
+    /// them from everyone (an etcd behind Kubernetes holds its Secrets).
+    #[serde(default = "browse_values_default")]
+    pub browse_values: bool,
+}
+
+fn browse_values_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +76,7 @@ impl ClusterConfig {
             tls: None,
             auth: None,
             allow_benchmark: false,
+            browse_values: true,
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum ClientsError {
     Incomplete { cluster: String, after: Duration },
     #[error("cluster {cluster} has no key {key:?}")]
     NoKey { cluster: String, key: String },
+    /// `browse_values = false` in the cluster's config.
+    #[error("cluster {0} does not allow its values to be shown (browse_values = false in its [[clusters]] entry)")]
+    ValuesForbidden(String),
 }
 
 pub type Result<T> = std::result::Result<T, ClientsError>;
@@ -42,6 +45,8 @@ pub type Result<T> = std::result::Result<T, ClientsError>;
 struct ClusterClient {
     endpoints: Vec<String>,
     connector: Connector,
+    /// `browse_values`: whether values may be read at all.
+    browse_values: bool,
     /// Connected on first use (to the members that answer; a read goes on to the
     /// next member when one hangs later); forgotten after an error so the next
     /// request reconnects (and re-authenticates) instead of reusing a broken channel.
@@ -75,6 +80,7 @@ impl ClusterClients {
                 ClusterClient {
                     endpoints: c.endpoints.clone(),
                     connector: Connector::new(c, request_timeout, dial_timeout)?,
+                    browse_values: c.browse_values,
                     client: Mutex::new(None),
                 },
             );
@@ -148,7 +154,11 @@ impl ClusterClients {
     }
 
     /// One key and its value (cut at [`browse::DEFAULT_MAX_VALUE`]).
+    /// A key's value, unless the cluster forbids showing values.
     pub async fn read(&self, name: &str, key: Vec<u8>) -> Result<KeyValue> {
+        if self.clusters.get(name).is_some_and(|c| !c.browse_values) {
+            return Err(ClientsError::ValuesForbidden(name.to_string()));
+        }
         let found = self
             .run(name, |members| async move {
                 browse::read(&members, &key, browse::DEFAULT_MAX_VALUE)

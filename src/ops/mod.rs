@@ -7,7 +7,6 @@
 //! callers print what etcdctl users already parse. `browse` is the key browser's
 //! paged tree (its own error type: it is read-only and web-facing).
 
-pub mod audit;
 pub mod browse;
 pub mod clients;
 pub mod cluster;

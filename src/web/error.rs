@@ -23,9 +23,16 @@ pub enum ApiError {
     /// A cluster did not answer (in time): the monitor is fine, the cluster is not.
     #[error("{0}")]
     Unavailable(String),
-    /// A state-changing request from another site's page.
+    /// No login, or a login, token or session that is not (or no longer) valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A state-changing request from another site's page, one without its CSRF
+    /// token, or one the caller's role does not allow.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed logins: locked out for a while.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The route exists, not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -35,6 +42,22 @@ pub enum ApiError {
     /// `Host` names a server this monitor is not (DNS rebinding).
     #[error("{0}")]
     MisdirectedRequest(String),
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match e {
+            AuthError::Invalid(m) | AuthError::Full(m) => ApiError::BadRequest(m),
+            AuthError::NotFound(m) => ApiError::NotFound(m),
+            AuthError::Exists(m) => ApiError::Conflict(m),
+            AuthError::Store(s) => s.into(),
+            other => {
+                tracing::error!("auth: {other}");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -89,6 +112,7 @@ impl From<ClientsError> for ApiError {
                 ApiError::Unavailable(format!("cluster {cluster}: {source}"))
             }
             ClientsError::Incomplete { .. } => ApiError::Unavailable(e.to_string()),
+            ClientsError::ValuesForbidden(_) => ApiError::Forbidden(e.to_string()),
         }
     }
 }
@@ -108,7 +132,9 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyRequests(_) => "too_many_requests",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::MisdirectedRequest(_) => "misdirected_request",
@@ -124,7 +150,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
@@ -136,6 +164,12 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::RequestTimeout(_)) {
             // The rest of the body may still come: the connection cannot be reused.
             response.force_close();
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                "Bearer realm=\"etcd-monitor\"",
+            ));
         }
         response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }

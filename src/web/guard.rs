@@ -149,7 +149,7 @@ fn machine_name() -> Option<String> {
     (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
-fn is_state_changing(method: &Method) -> bool {
+pub fn is_state_changing(method: &Method) -> bool {
     matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -338,6 +338,38 @@ pub async fn guard(
     req.set_payload(Payload::Stream {
         payload: Box::pin(body),
     });
+    let gate = req.app_data::<web::Data<super::access::Gate>>().cloned();
+    let changing = is_state_changing(req.method());
+    let mut identity = None;
+    if let Some(gate) = &gate {
+        if let Err(refused) = gate.admit(&mut req).await {
+            tracing::debug!(
+                "dashboard: {} {}: {}",
+                req.method(),
+                req.path(),
+                refused.error
+            );
+            if changing && req.path() != "/login" {
+                gate.audit(
+                    req.request(),
+                    req.extensions().get::<crate::auth::Identity>(),
+                    format!("refused: {}", refused.error),
+                );
+            }
+            let response = if refused.login_redirect && !api {
+                HttpResponse::SeeOther()
+                    .insert_header((
+                        header::LOCATION,
+                        super::pages::login_location(req.request()),
+                    ))
+                    .finish()
+            } else {
+                answer(api, refused.error)
+            };
+            return Ok(req.into_response(response));
+        }
+        identity = req.extensions().get::<crate::auth::Identity>().cloned();
+    }
     let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
         || req
             .headers()
@@ -351,7 +383,11 @@ pub async fn guard(
         },
         req.path().to_string(),
     );
-    let handled = Handler(Box::pin(async move { next.call(req).await }));
+    let current = identity.clone();
+    let handled = Handler(Box::pin(super::access::with_identity(
+        current,
+        async move { next.call(req).await },
+    )));
     let mut res = match std::panic::AssertUnwindSafe(handled).catch_unwind().await {
         Ok(res) => res?.map_into_boxed_body(),
         Err(_) => {
@@ -382,6 +418,20 @@ pub async fn guard(
             .into());
         }
     };
+    if let (Some(gate), true) = (&gate, changing) {
+        let audited = gate
+            .route_of(res.request())
+            .is_some_and(|r| r.action.is_some());
+        if audited {
+            let status = res.status();
+            let outcome = if status.is_success() || status.is_redirection() {
+                "ok".to_string()
+            } else {
+                format!("failed: HTTP {}", status.as_u16())
+            };
+            gate.audit(res.request(), identity.as_ref(), outcome);
+        }
+    }
     if timed_out.get() {
         res.response_mut()
             .head_mut()

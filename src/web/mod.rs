@@ -6,6 +6,7 @@
 //! Every route is registered in one list ([`routes`]) with the role it needs, so
 //! that access control plugs in at one place and tests can walk every route.
 
+mod access;
 mod api;
 mod assets;
 pub mod chart;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub regression_threshold: f64,
     /// The key browser's connections to the configured clusters.
     pub etcd: crate::ops::clients::ClusterClients,
+    /// `[store] audit_retention`.
+    pub audit_retention: std::time::Duration,
 }
 
 /// Serves the dashboard and API of a started monitor on `listener` until `shutdown`
@@ -59,6 +62,7 @@ pub async fn serve(
         interval_ms: i64::try_from(monitor.interval.as_millis()).unwrap_or(i64::MAX),
         regression_threshold: monitor.regression_threshold,
         etcd: monitor.etcd.clone(),
+        audit_retention: monitor.audit_retention,
     };
     launch(state, &monitor.server, listener, shutdown).await
 }
@@ -94,6 +98,15 @@ pub async fn launch(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let listening = listener.local_addr()?;
+    crate::config::check_auth_covers(server.auth.mode, listening)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let gate = web::Data::new(access::Gate::new(
+        &server.auth,
+        state.store.clone(),
+        state.audit_retention,
+        false,
+    ));
     let limits = conn::Limits::new(server);
     let policy = guard::Policy::new(server, listener.local_addr()?);
     guard::install_panic_hook();
@@ -108,8 +121,10 @@ pub async fn launch(
                 .enable_all()
                 .build()
                 .and_then(|rt| {
-                    tokio::task::LocalSet::new()
-                        .block_on(&rt, serve_on(state, policy, limits, listener, stopped))
+                    tokio::task::LocalSet::new().block_on(
+                        &rt,
+                        serve_on(state, policy, gate, limits, listener, stopped),
+                    )
                 });
             let _ = done.send(served);
         })?;
@@ -143,6 +158,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 async fn serve_on(
     state: AppState,
     policy: guard::Policy,
+    gate: web::Data<access::Gate>,
     limits: conn::Limits,
     listener: TcpListener,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -161,6 +177,7 @@ async fn serve_on(
                     connections.spawn_local(serve_connection(
                         state.clone(),
                         policy.clone(),
+                        gate.clone(),
                         limits.clone(),
                         stream,
                         stop.clone(),
@@ -193,6 +210,7 @@ async fn serve_on(
 async fn serve_connection(
     state: AppState,
     policy: web::Data<guard::Policy>,
+    gate: web::Data<access::Gate>,
     limits: conn::Limits,
     stream: tokio::net::TcpStream,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -200,7 +218,7 @@ async fn serve_connection(
     use actix_service::{
         map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
     };
-    let app = app(state, policy)
+    let app = app(state, policy, gate)
         .into_factory()
         .map_err(|e: actix_web::Error| e.error_response());
     let peer = stream.peer_addr().ok();
@@ -256,6 +274,7 @@ pub const QUIET_LOG_DIRECTIVES: &str = "actix_http::h1::dispatcher=off";
 fn app(
     state: AppState,
     policy: web::Data<guard::Policy>,
+    gate: web::Data<access::Gate>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -268,6 +287,7 @@ fn app(
     App::new()
         .app_data(web::Data::new(state))
         .app_data(policy)
+        .app_data(gate)
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         // A request body is a silence or an acknowledgement: tens of KiB at most
@@ -302,23 +322,31 @@ async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web
     }
 }
 
-/// What a route needs of whoever calls it; access control checks it at one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Looks: every page and read API.
+/// What a route needs of whoever calls it: checked at one place ([`access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Anyone: the login page, the assets, the health check.
+    Public,
+    /// Looks: every page and read API (key values excepted).
     Viewer,
-    /// Changes what the monitor does (silences, acknowledgements, benchmark runs).
+    /// Changes what the monitor does (silences, acknowledgements, benchmark runs);
+    /// reads key values where the cluster allows.
     Operator,
+    /// Users, tokens, the audit trail.
+    Admin,
 }
 
 /// One route as registered: the list the tests walk (every route answers, none
-/// panics) and access control will read.
+/// panics, each answers each role as declared) and access control reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteInfo {
     pub method: Method,
     /// actix's pattern: `/clusters/{name}`.
     pub path: &'static str,
-    pub role: Role,
+    pub access: Access,
+    /// What the audit trail calls a change made through it ("silence create");
+    /// `None` for reads, and for changes whose handler records them itself (login).
+    pub action: Option<&'static str>,
 }
 
 /// Every route of the application, in the order they are matched.
@@ -333,56 +361,104 @@ pub fn routes() -> Vec<RouteInfo> {
     list
 }
 
-/// Registers resources and records each method and path it serves.
+/// Registers resources and records each method and path it serves. Every way to
+/// add a route takes its [`Access`]: a route without one does not compile.
 struct Routes<'a, 'b> {
     cfg: &'a mut web::ServiceConfig,
     list: &'b mut Vec<RouteInfo>,
 }
 
+/// One handler of a resource: who may call it, the method, the audit action of a
+/// change, the handler.
+struct Handler(Access, Method, Option<&'static str>, actix_web::Route);
+
+fn read<F, Args>(access: Access, handler: F) -> Handler
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    Handler(access, Method::GET, None, web::route().to(handler))
+}
+
+fn change<F, Args>(access: Access, method: Method, action: &'static str, handler: F) -> Handler
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    Handler(access, method, Some(action), web::route().to(handler))
+}
+
 impl Routes<'_, '_> {
-    /// One resource at `path`: each `(role, method, route)` is one handler.
-    fn at(&mut self, path: &'static str, routes: Vec<(Role, Method, actix_web::Route)>) {
-        self.resource(web::resource(path), path, routes);
+    /// One resource at `path` with its handlers.
+    fn at(&mut self, path: &'static str, handlers: Vec<Handler>) {
+        self.resource(web::resource(path), path, handlers);
     }
 
     fn resource(
         &mut self,
         mut resource: actix_web::Resource,
         path: &'static str,
-        routes: Vec<(Role, Method, actix_web::Route)>,
+        handlers: Vec<Handler>,
     ) {
-        for (role, method, route) in routes {
+        for Handler(access, method, action, route) in handlers {
             self.list.push(RouteInfo {
                 method: method.clone(),
                 path,
-                role,
+                access,
+                action,
             });
             resource = resource.route(route.method(method));
         }
         self.cfg.service(resource);
     }
 
+    /// A page or read API for viewers.
     fn get<F, Args>(&mut self, path: &'static str, handler: F)
     where
         F: actix_web::Handler<Args>,
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        self.at(
-            path,
-            vec![(Role::Viewer, Method::GET, web::route().to(handler))],
-        );
+        self.at(path, vec![read(Access::Viewer, handler)]);
     }
 }
 
-/// Every route, each with the role it needs. Viewer routes only read; operator routes
-/// change what the monitor does (not the clusters), each recorded with who did it.
+/// Every route, each with who may call it. Viewer routes only read; operator routes
+/// change what the monitor does (not the clusters); admin routes manage access.
+/// Every change is recorded in the audit trail with who made it.
 fn register(r: &mut Routes) {
+    r.at(
+        "/login",
+        vec![
+            read(Access::Public, pages::login_form),
+            // The handler records logins, failed ones included.
+            Handler(
+                Access::Public,
+                Method::POST,
+                None,
+                web::route().to(pages::login),
+            ),
+        ],
+    );
+    r.at(
+        "/logout",
+        vec![Handler(
+            Access::Viewer,
+            Method::POST,
+            None,
+            web::route().to(pages::logout),
+        )],
+    );
     r.get("/", pages::overview);
     r.get("/clusters/{name}", pages::cluster);
     r.get("/clusters/{name}/members/{member}", pages::member);
     r.get("/clusters/{name}/keys", pages::keys);
-    r.get("/clusters/{name}/keys/value", pages::key);
+    r.at(
+        "/clusters/{name}/keys/value",
+        vec![read(Access::Operator, pages::key)],
+    );
     r.get("/alerts", pages::alerts);
     r.get("/benchmarks", pages::benchmarks);
     r.get("/benchmarks/compare", pages::benchmark_comparison);
@@ -390,7 +466,10 @@ fn register(r: &mut Routes) {
     r.get("/explore", pages::explore);
     r.get("/about", pages::about);
     r.get("/events", sse::events);
-    r.get("/assets/{file:.*}", assets::asset);
+    r.at(
+        "/assets/{file:.*}",
+        vec![read(Access::Public, assets::asset)],
+    );
 
     // Only in the library's own tests (never in the binary nor the integration
     // tests' build): a handler that panics, to show the panic is a 500.
@@ -400,14 +479,20 @@ fn register(r: &mut Routes) {
         #[allow(unreachable_code)]
         actix_web::HttpResponse::Ok().finish()
     });
-    r.get("/api/v1/health", api::monitor::health);
+    r.at(
+        "/api/v1/health",
+        vec![read(Access::Public, api::monitor::health)],
+    );
     r.get("/api/v1/clusters", api::clusters::clusters);
     r.get("/api/v1/clusters/{name}", api::clusters::cluster);
     r.get("/api/v1/clusters/{name}/members", api::clusters::members);
     r.get("/api/v1/clusters/{name}/metrics", api::clusters::metrics);
     r.get("/api/v1/clusters/{name}/latency", api::clusters::latency);
     r.get("/api/v1/clusters/{name}/keys", api::keys::list);
-    r.get("/api/v1/clusters/{name}/keys/value", api::keys::value);
+    r.at(
+        "/api/v1/clusters/{name}/keys/value",
+        vec![read(Access::Operator, api::keys::value)],
+    );
     r.get(
         "/api/v1/clusters/{name}/metrics/history",
         api::history::history,
@@ -422,32 +507,31 @@ fn register(r: &mut Routes) {
     r.at(
         "/api/v1/silences",
         vec![
-            (
-                Role::Viewer,
-                Method::GET,
-                web::route().to(api::alerts::silences),
-            ),
-            (
-                Role::Operator,
+            read(Access::Viewer, api::alerts::silences),
+            change(
+                Access::Operator,
                 Method::POST,
-                web::route().to(api::alerts::create_silence),
+                "silence create",
+                api::alerts::create_silence,
             ),
         ],
     );
     r.at(
         "/api/v1/silences/{id}",
-        vec![(
-            Role::Operator,
+        vec![change(
+            Access::Operator,
             Method::DELETE,
-            web::route().to(api::alerts::expire_silence),
+            "silence expire",
+            api::alerts::expire_silence,
         )],
     );
     r.at(
         "/api/v1/alerts/{fingerprint}/ack",
-        vec![(
-            Role::Operator,
+        vec![change(
+            Access::Operator,
             Method::POST,
-            web::route().to(api::alerts::acknowledge),
+            "alert acknowledge",
+            api::alerts::acknowledge,
         )],
     );
     // POST stores a run the command line made while this monitor holds the store.
@@ -459,27 +543,83 @@ fn register(r: &mut Routes) {
         ),
         "/api/v1/benchmarks",
         vec![
-            (Role::Viewer, Method::GET, web::route().to(api::bench::list)),
-            (
-                Role::Operator,
+            read(Access::Viewer, api::bench::list),
+            change(
+                Access::Operator,
                 Method::POST,
-                web::route().to(api::bench::create),
+                "benchmark store",
+                api::bench::create,
             ),
         ],
     );
     r.get("/api/v1/benchmarks/compare", api::bench::compare);
-    // Deleting a stored run is an operator action.
     r.at(
         "/api/v1/benchmarks/{id}",
         vec![
-            (Role::Viewer, Method::GET, web::route().to(api::bench::one)),
-            (
-                Role::Operator,
+            read(Access::Viewer, api::bench::one),
+            change(
+                Access::Operator,
                 Method::DELETE,
-                web::route().to(api::bench::delete),
+                "benchmark delete",
+                api::bench::delete,
             ),
         ],
     );
+    r.at(
+        "/api/v1/audit",
+        vec![read(Access::Admin, api::access::audit)],
+    );
+    r.at(
+        "/api/v1/users",
+        vec![
+            read(Access::Admin, api::access::users),
+            change(
+                Access::Admin,
+                Method::POST,
+                "user add",
+                api::access::add_user,
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/users/{user}",
+        vec![
+            change(
+                Access::Admin,
+                Method::PATCH,
+                "user change",
+                api::access::change_user,
+            ),
+            change(
+                Access::Admin,
+                Method::DELETE,
+                "user delete",
+                api::access::delete_user,
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/tokens",
+        vec![
+            read(Access::Admin, api::access::tokens),
+            change(
+                Access::Admin,
+                Method::POST,
+                "token create",
+                api::access::create_token,
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/tokens/{token}",
+        vec![change(
+            Access::Admin,
+            Method::DELETE,
+            "token revoke",
+            api::access::revoke_token,
+        )],
+    );
+    r.get("/api/v1/whoami", api::access::whoami);
 }
 
 #[cfg(test)]
@@ -493,8 +633,12 @@ mod route_tests {
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
             assert!(seen.insert((r.method.clone(), r.path)), "twice: {r:?}");
-            if r.method != Method::GET {
-                assert_eq!(r.role, Role::Operator, "a change needs an operator: {r:?}");
+            if r.method != Method::GET && r.path != "/login" && r.path != "/logout" {
+                assert!(
+                    r.access >= Access::Operator,
+                    "a change needs an operator: {r:?}"
+                );
+                assert!(r.action.is_some(), "a change is audited: {r:?}");
             }
         }
     }

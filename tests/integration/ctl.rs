@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use etcd_monitor::audit::{self, AuditRecord};
 use etcd_monitor::config::{Overrides, Settings};
 use etcd_monitor::localetcd::{free_port, LocalClusterOptions};
-use etcd_monitor::ops::audit::{self, AuditRecord};
 use etcd_monitor::store::{Store, FILE_NAME};
 use serde_json::Value;
 use tokio::sync::RwLock;

@@ -11,6 +11,7 @@ mod monitor;
 #[path = "../support/process.rs"]
 mod process;
 
+mod access;
 mod alarms;
 mod alert_rules;
 mod alerting;

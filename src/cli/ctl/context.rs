@@ -9,16 +9,17 @@ use anyhow::{bail, Context};
 
 use super::print::Printer;
 use super::CtlArgs;
+use crate::audit;
 use crate::config::{Overrides, Settings};
 use crate::ops::session::Session;
-use crate::ops::{audit, OpsError};
+use crate::ops::OpsError;
 use crate::store::{Store, StoreError, FILE_NAME};
 
 /// Everything a command needs besides its own arguments.
 pub(super) struct Ctx {
     pub(super) session: Session,
     pub(super) out: Printer,
-    pub(super) audit: Option<Store>,
+    pub(super) audit: Option<audit::Trail>,
     /// Cluster name or endpoints, for the audit record.
     pub(super) cluster: String,
     pub(super) yes: bool,
@@ -51,7 +52,7 @@ pub(super) fn target(
     Ok((cluster, Some(settings.store.data_dir)))
 }
 
-pub(super) fn open_audit(args: &CtlArgs, dir: &std::path::Path) -> anyhow::Result<Store> {
+pub(super) fn open_audit(args: &CtlArgs, dir: &std::path::Path) -> anyhow::Result<audit::Trail> {
     let settings = Settings::load(
         args.config.as_deref(),
         &Overrides {
@@ -63,7 +64,10 @@ pub(super) fn open_audit(args: &CtlArgs, dir: &std::path::Path) -> anyhow::Resul
         .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
     let path = dir.join(FILE_NAME);
     match Store::open(&path, settings.store.retention()) {
-        Ok(store) => Ok(store),
+        Ok(store) => Ok(audit::Trail::new(
+            std::sync::Arc::new(store),
+            settings.store.audit_retention,
+        )),
         Err(StoreError::InUse { path }) => bail!(
             "the store {} is in use by a running monitor, so this change cannot be recorded in its audit table; nothing was changed. Stop the monitor, give another --data-dir, or give --no-audit to make the change without a record",
             path.display()
@@ -94,7 +98,7 @@ impl Ctx {
 
     /// Records `action` on `target` with the outcome of `result`.
     pub(super) fn record<T>(&self, action: &str, target: &str, result: &Result<T, OpsError>) {
-        let Some(store) = &self.audit else { return };
+        let Some(trail) = &self.audit else { return };
         let rec = audit::AuditRecord {
             at_unix_ms: crate::unix_ms_now(),
             actor: audit::os_user(),
@@ -106,8 +110,9 @@ impl Ctx {
                 Ok(_) => "ok".into(),
                 Err(e) => e.to_string(),
             },
+            address: "local".into(),
         };
-        if let Err(e) = audit::write(store, &rec) {
+        if let Err(e) = audit::write(&trail.store, &rec, trail.retention) {
             // The change is made: failing now would make scripts retry it.
             eprintln!("warning: {action} {target} was not recorded in the audit table: {e}");
         }

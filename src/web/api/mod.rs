@@ -2,6 +2,7 @@
 //! that domain's calls. Errors are [`ApiError`]s, mapped from the domains' own in
 //! `web/error.rs`.
 
+pub mod access;
 pub mod alerts;
 pub mod bench;
 pub mod clusters;

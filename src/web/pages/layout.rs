@@ -72,6 +72,34 @@ pub struct Layout {
     /// Where the page listens for live updates ("" for none).
     pub events_url: String,
     pub version: &'static str,
+    /// Who is signed in, for the bar at the top; `None` when auth is off.
+    pub user: Option<UserBar>,
+}
+
+/// The signed-in user at the top of every page, with a logout button when the
+/// login is a session of ours.
+pub struct UserBar {
+    pub name: String,
+    pub role: &'static str,
+    /// The session's CSRF token for the logout form; `None`: no logout here (a
+    /// proxy's user).
+    pub logout_csrf: Option<String>,
+}
+
+impl UserBar {
+    fn current() -> Option<UserBar> {
+        let i = crate::web::access::current()?;
+        let logout_csrf = match i.via {
+            crate::auth::Via::NoAuth => return None,
+            crate::auth::Via::Session { csrf } => Some(csrf),
+            crate::auth::Via::Token | crate::auth::Via::Proxy => None,
+        };
+        Some(UserBar {
+            name: i.name,
+            role: i.role.as_str(),
+            logout_csrf,
+        })
+    }
 }
 
 impl Layout {
@@ -91,6 +119,7 @@ impl Layout {
                 .collect(),
             events_url: events_url.unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION"),
+            user: UserBar::current(),
         }
     }
 

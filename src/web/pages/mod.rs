@@ -19,6 +19,7 @@ mod display;
 mod explore;
 mod keys;
 mod layout;
+mod login;
 mod member;
 mod overview;
 mod range;
@@ -41,6 +42,7 @@ pub use compare::benchmark_comparison;
 pub use explore::explore;
 pub use keys::{key, keys};
 use layout::{Layout, Nav};
+pub use login::{login, login_form, login_location, logout};
 pub use member::member;
 pub use overview::overview;
 pub use range::{RangeParams, TimeRange, RANGES};
@@ -92,9 +94,17 @@ impl ResponseError for PageError {
                 "Cluster unavailable",
                 "The cluster did not answer within its deadline; its page on the overview shows which members are reachable.",
             ),
+            ApiError::Unauthorized(_) => (
+                "Sign in first",
+                "Log in on the monitor's login page, then open this address again.",
+            ),
             ApiError::Forbidden(_) => (
                 "Refused",
-                "Changes are accepted only from the monitor's own pages.",
+                "Changes are accepted only from the monitor's own pages, by a role that may make them.",
+            ),
+            ApiError::TooManyRequests(_) => (
+                "Too many failed logins",
+                "Wait for the lockout to end, then try again; an admin can check the audit trail.",
             ),
             ApiError::MethodNotAllowed(_) => (
                 "Method not allowed",

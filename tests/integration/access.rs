@@ -1,0 +1,559 @@
+//! Access control end to end (`server.auth.mode = "local"`): a monitor over a real
+//! 1-member cluster with a viewer, an operator and an admin, each by session (a
+//! login through the form) and by API token. Every route of the router is walked
+//! as each of them and as nobody; then the refusals one by one: another site's
+//! form, a missing CSRF token, a session after logout, a revoked token, sessions
+//! past their idle time and lifetime, a lockout after failed logins; and no
+//! password, token or session id in any answer or audit record.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_monitor::auth::{tokens, users, AuthMode, Role};
+use etcd_monitor::config::{ClusterConfig, Settings};
+use etcd_monitor::localetcd::LocalClusterOptions;
+use etcd_monitor::web::{routes, Access};
+use reqwest::header;
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::monitor::Monitor;
+
+static CLUSTER: SharedCluster = SharedCluster::new(1, LocalClusterOptions::default);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn settings(cluster: &TestCluster, tweak: impl FnOnce(&mut Settings)) -> Settings {
+    let mut s = test_settings(
+        vec![ClusterConfig::plain("c1", cluster.client_urls())],
+        Duration::from_secs(1),
+    );
+    s.server.auth.mode = AuthMode::Local;
+    tweak(&mut s);
+    s.validate().unwrap();
+    s
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A session: its cookie and its CSRF token.
+#[derive(Clone)]
+struct Login {
+    cookie: String,
+    csrf: String,
+}
+
+/// The value of cookie `name` in an answer's `Set-Cookie` headers.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .find_map(|v| {
+            let v = v.to_str().ok()?;
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (n, value) = pair.split_once('=')?;
+            (n == name && !value.is_empty()).then(|| value.to_string())
+        })
+}
+
+/// `value="..."` of the hidden CSRF field in a page.
+fn csrf_in(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a CSRF field")
+        + 25;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Fetches the login form; returns its CSRF cookie and field.
+async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let resp = http.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = set_cookie(&resp, "em_csrf").expect("the form sets its CSRF cookie");
+    let field = csrf_in(&resp.text().await.unwrap());
+    assert_eq!(cookie, field);
+    (cookie, field)
+}
+
+/// Posts the login form for `user`; returns the answer.
+async fn post_login(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let (cookie, field) = login_form(http, base).await;
+    http.post(format!("{base}/login"))
+        .header(header::COOKIE, format!("em_csrf={cookie}"))
+        .form(&[
+            ("user", user),
+            ("password", password),
+            ("csrf_token", &field),
+            ("next", "/alerts"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in through the form and reads the session's CSRF token off a page.
+async fn login(http: &reqwest::Client, base: &str, user: &str) -> Login {
+    let resp = post_login(http, base, user, PASSWORD).await;
+    assert_eq!(resp.status(), 303, "login of {user}");
+    assert_eq!(resp.headers()[header::LOCATION], "/alerts");
+    let raw = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(raw.contains(attribute), "{raw}");
+    }
+    let cookie = set_cookie(&resp, "em_session").expect("a session cookie");
+    let page = http
+        .get(format!("{base}/about"))
+        .header(header::COOKIE, format!("em_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("{user} · ")),
+        "the user bar names {user}"
+    );
+    Login {
+        csrf: csrf_in(&html),
+        cookie,
+    }
+}
+
+/// Who a request is sent as.
+#[derive(Clone)]
+enum Caller {
+    Nobody,
+    Session(Login),
+    Token(String),
+}
+
+impl Caller {
+    fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Caller::Nobody => req,
+            Caller::Session(l) => req
+                .header(header::COOKIE, format!("em_session={}", l.cookie))
+                .header("X-CSRF-Token", &l.csrf),
+            Caller::Token(t) => req.bearer_auth(t),
+        }
+    }
+}
+
+/// A concrete path for a route's pattern.
+fn concrete(pattern: &str, member: &str) -> String {
+    let path = pattern
+        .replace("{name}", "c1")
+        .replace("{member}", member)
+        .replace("{id}", "no-such-run")
+        .replace("{fingerprint}", "0000000000000000")
+        .replace("{file:.*}", "app.css")
+        .replace("{user}", "nobody")
+        .replace("{token}", "nobody");
+    if path.ends_with("/keys/value") {
+        format!("{path}?key=/access/k")
+    } else {
+        path
+    }
+}
+
+/// What `caller` of `role` (`None`: nobody) should get from a route needing `access`.
+fn expected(role: Option<Role>, access: Access, method: &str, path: &str) -> &'static str {
+    let needed = match access {
+        Access::Public => None,
+        Access::Viewer => Some(Role::Viewer),
+        Access::Operator => Some(Role::Operator),
+        Access::Admin => Some(Role::Admin),
+    };
+    match (role, needed) {
+        // Nobody posting the login form without its CSRF cookie.
+        (None, None) if method != "GET" && path == "/login" => "403",
+        (_, None) => "in",
+        (None, Some(_)) => "401",
+        (Some(r), Some(n)) if r >= n => "in",
+        (Some(_), Some(_)) => "403",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_each_role_as_declared() {
+    let cluster = CLUSTER.get().await;
+    let mut etcd = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    etcd.put("/access/k", "secret value", None).await.unwrap();
+    let monitor = Monitor::start(settings(&cluster, |_| {})).await;
+    let http = client();
+    let mut callers: Vec<(String, Option<Role>, Caller)> =
+        vec![("nobody".into(), None, Caller::Nobody)];
+    let mut secrets = vec![PASSWORD.to_string()];
+    for role in Role::ALL {
+        let name = format!("{role}-user");
+        users::add(&monitor.store, &name, role, PASSWORD).unwrap();
+        let l = login(&http, &monitor.base, &name).await;
+        secrets.push(l.cookie.clone());
+        callers.push((format!("{role} (session)"), Some(role), Caller::Session(l)));
+        let (_, token) =
+            tokens::create(&monitor.store, &format!("{role}-token"), role, None, "test").unwrap();
+        secrets.push(token.clone());
+        callers.push((format!("{role} (token)"), Some(role), Caller::Token(token)));
+    }
+    let member = wait_for(
+        "a member in the snapshot",
+        Duration::from_secs(20),
+        || async {
+            // Read with the admin's token: nobody may read the API without one.
+            let resp = callers[6]
+                .2
+                .apply(http.get(format!("{}/api/v1/clusters/c1/members", monitor.base)))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+            v["members"][0]["name"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no member yet: {v}"))
+        },
+    )
+    .await;
+
+    let mut table: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    let mut bodies = String::new();
+    for route in routes() {
+        if route.path == "/logout" {
+            continue; // walked below: it would end the sessions
+        }
+        let path = concrete(route.path, &member);
+        let url = format!("{}{path}", monitor.base);
+        let method = route.method.as_str();
+        let mut row = Vec::new();
+        for (who, role, caller) in &callers {
+            let method_of_reqwest = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = caller.apply(http.request(method_of_reqwest, &url));
+            if method != "GET" {
+                req = req
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body("{}");
+            }
+            let resp = req
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path} as {who}: {e}"));
+            let status = resp.status().as_u16();
+            let got = match status {
+                401 | 403 => status.to_string(),
+                // A page asked for without a login goes to the login page.
+                303 if role.is_none() && method == "GET" => {
+                    let to = resp.headers()[header::LOCATION]
+                        .to_str()
+                        .unwrap()
+                        .to_string();
+                    assert!(to.starts_with("/login?next="), "{method} {path}: {to}");
+                    "401".to_string()
+                }
+                _ => "in".to_string(),
+            };
+            if route.path != "/events" {
+                bodies.push_str(&resp.text().await.unwrap_or_default());
+            }
+            let want = expected(*role, route.access, method, route.path);
+            if got != want {
+                wrong.push(format!(
+                    "{method} {path} as {who}: got {status}, want {want}"
+                ));
+            }
+            row.push(if got == "in" { status.to_string() } else { got });
+        }
+        table.insert(format!("{method:<6} {}", route.path), row);
+    }
+    println!(
+        "route × caller ({}):",
+        callers
+            .iter()
+            .map(|c| c.0.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    for (route, row) in &table {
+        println!("{route:<48} {}", row.join(" "));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Every route was walked: a route added later is in this table by construction.
+    assert_eq!(table.len() + 1, routes().len());
+
+    // A viewer sees no value; an operator does.
+    let value_url = format!(
+        "{}/api/v1/clusters/c1/keys/value?key=/access/k",
+        monitor.base
+    );
+    let operator = &callers[3].2;
+    let body: Value = operator
+        .apply(http.get(&value_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"], "secret value", "{body}");
+
+    // No secret in any answer, nor in the audit trail.
+    let audit = etcd_monitor::audit::read(&monitor.store, 100_000).unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "login" && r.outcome == "ok"));
+    let trail = serde_json::to_string(&audit).unwrap();
+    for s in &secrets {
+        assert!(!bodies.contains(s.as_str()), "a secret in an answer");
+        assert!(!trail.contains(s.as_str()), "a secret in the audit trail");
+    }
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_elsewhere_or_with_stale_credentials_are_refused() {
+    let cluster = CLUSTER.get().await;
+    let monitor = Monitor::start(settings(&cluster, |_| {})).await;
+    let http = client();
+    users::add(&monitor.store, "op", Role::Operator, PASSWORD).unwrap();
+    users::add(&monitor.store, "boss", Role::Admin, PASSWORD).unwrap();
+    let base = &monitor.base;
+    let op = login(&http, base, "op").await;
+    let ack = format!("{base}/api/v1/alerts/0000000000000000/ack");
+    let body = r#"{"by":"op"}"#;
+    let post = |cookie: &str, csrf: Option<&str>| {
+        let mut r = http
+            .post(&ack)
+            .header(header::COOKIE, format!("em_session={cookie}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(c) = csrf {
+            r = r.header("X-CSRF-Token", c);
+        }
+        r
+    };
+    // With its token the change is let in (404: no such alert).
+    assert_eq!(
+        post(&op.cookie, Some(&op.csrf))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Without it, or with another, refused.
+    let no_token = post(&op.cookie, None).send().await.unwrap();
+    assert_eq!(no_token.status(), 403);
+    assert!(no_token.text().await.unwrap().contains("CSRF"));
+    assert_eq!(
+        post(&op.cookie, Some("forged"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // Another site's page, even with the token.
+    let foreign = post(&op.cookie, Some(&op.csrf))
+        .header(header::ORIGIN, "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    // A form without the token (the body read for it, then refused).
+    let form = http
+        .post(format!("{base}/logout"))
+        .header(header::COOKIE, format!("em_session={}", op.cookie))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+
+    // Logout ends the session: the stolen cookie is worth nothing afterwards.
+    let logout = http
+        .post(format!("{base}/logout"))
+        .header(header::COOKIE, format!("em_session={}", op.cookie))
+        .form(&[("csrf_token", op.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303);
+    assert_eq!(
+        post(&op.cookie, Some(&op.csrf))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let whoami = http
+        .get(format!("{base}/api/v1/whoami"))
+        .header(header::COOKIE, format!("em_session={}", op.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whoami.status(), 401);
+
+    // A revoked token: the next request is refused.
+    let (_, token) = tokens::create(&monitor.store, "ci", Role::Viewer, None, "test").unwrap();
+    let who = || {
+        http.get(format!("{base}/api/v1/whoami"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(who().await.unwrap().status(), 200);
+    let boss = login(&http, base, "boss").await;
+    let revoke = Caller::Session(boss.clone())
+        .apply(http.delete(format!("{base}/api/v1/tokens/ci")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 204);
+    assert_eq!(who().await.unwrap().status(), 401);
+
+    // A deleted user's session ends at once.
+    users::add(&monitor.store, "temp", Role::Viewer, PASSWORD).unwrap();
+    let temp = login(&http, base, "temp").await;
+    let del = Caller::Session(boss)
+        .apply(http.delete(format!("{base}/api/v1/users/temp")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let after = Caller::Session(temp)
+        .apply(http.get(format!("{base}/api/v1/whoami")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+
+    // Each change is in the audit trail with who made it, from where, and how.
+    let audit = etcd_monitor::audit::read(&monitor.store, 1000).unwrap();
+    let find = |action: &str, actor: &str| {
+        audit
+            .iter()
+            .find(|r| r.action == action && r.actor == actor)
+            .unwrap_or_else(|| panic!("no {action} by {actor} in {audit:#?}"))
+    };
+    assert_eq!(find("token revoke", "boss").outcome, "ok");
+    assert_eq!(find("user delete", "boss").address, "127.0.0.1");
+    assert!(find("alert acknowledge", "op")
+        .outcome
+        .starts_with("failed: HTTP 404"));
+    assert!(find("logout", "op").source == "web");
+    assert!(audit
+        .iter()
+        .any(|r| r.outcome.starts_with("refused") && r.actor == "op"));
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_after_their_idle_time_and_lifetime() {
+    let cluster = CLUSTER.get().await;
+    let monitor = Monitor::start(settings(&cluster, |s| {
+        s.server.auth.session_idle = Duration::from_secs(2);
+        s.server.auth.session_lifetime = Duration::from_secs(4);
+    }))
+    .await;
+    let http = client();
+    users::add(&monitor.store, "ann", Role::Viewer, PASSWORD).unwrap();
+    let status = |l: &Login| {
+        http.get(format!("{}/api/v1/whoami", monitor.base))
+            .header(header::COOKIE, format!("em_session={}", l.cookie))
+            .send()
+    };
+    let idle = login(&http, &monitor.base, "ann").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(status(&idle).await.unwrap().status(), 401, "idle 2.5 s");
+
+    let busy = login(&http, &monitor.base, "ann").await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(3_200) {
+        assert_eq!(
+            status(&busy).await.unwrap().status(),
+            200,
+            "in use at {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        status(&busy).await.unwrap().status(),
+        401,
+        "past its 4 s lifetime"
+    );
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_failed_logins_lock_the_user_out_until_the_lockout_ends() {
+    let cluster = CLUSTER.get().await;
+    let monitor = Monitor::start(settings(&cluster, |s| {
+        s.server.auth.max_failed_logins = 10;
+        s.server.auth.lockout = Duration::from_secs(3);
+    }))
+    .await;
+    let http = client();
+    users::add(&monitor.store, "ann", Role::Viewer, PASSWORD).unwrap();
+    for i in 1..=10 {
+        let resp = post_login(&http, &monitor.base, "ann", "wrong password!").await;
+        assert_eq!(resp.status(), 401, "failure {i}");
+        assert!(set_cookie(&resp, "em_session").is_none());
+    }
+    // The eleventh, with the right password: refused, the lockout's end said.
+    let locked = post_login(&http, &monitor.base, "ann", PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+    let retry: u64 = locked.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    assert!(set_cookie(&locked, "em_session").is_none());
+    assert!(locked
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed logins"));
+    tokio::time::sleep(Duration::from_secs(retry + 1)).await;
+    let resp = post_login(&http, &monitor.base, "ann", PASSWORD).await;
+    assert_eq!(resp.status(), 303, "after the lockout");
+    let audit = etcd_monitor::audit::read(&monitor.store, 1000).unwrap();
+    let logins: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.action == "login")
+        .map(|r| r.outcome.as_str())
+        .collect();
+    assert_eq!(logins.len(), 12, "{logins:?}");
+    assert!(logins[9].ends_with("now locked out"), "{logins:?}");
+    assert!(logins[10].starts_with("refused: locked out"), "{logins:?}");
+    assert_eq!(logins[11], "ok");
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_none_is_refused_beyond_loopback() {
+    let mut s = Settings::load_with_env(None, &Default::default(), |_| None).unwrap();
+    s.server.listen = "0.0.0.0:9393".parse().unwrap();
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("server.auth.mode"), "{err}");
+    s.server.auth.mode = AuthMode::Local;
+    s.validate().unwrap();
+}
