@@ -322,7 +322,7 @@ async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web
     }
 }
 
-/// What a route needs of whoever calls it: checked at one place ([`access`]).
+/// What a route needs of whoever calls it: checked at one place (`web/access.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
     /// Anyone: the login page, the assets, the health check.
