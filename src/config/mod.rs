@@ -78,6 +78,24 @@ pub struct ServerSettings {
     pub allowed_hosts: Vec<String>,
     /// `[server.auth]`: who may use the dashboard and API.
     pub auth: crate::auth::AuthSettings,
+    /// `[server.tls]`: HTTPS when a certificate and key are given.
+    #[serde(default)]
+    pub tls: ServerTls,
+}
+
+/// `[server.tls]`: the dashboard's and API's certificate chain and key (PEM).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// The two files, when HTTPS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        Some((self.cert_file.as_deref()?, self.key_file.as_deref()?))
+    }
 }
 
 /// `server.auth.mode = "none"` only where nobody but this machine can connect.
@@ -120,6 +138,31 @@ impl ServerSettings {
             .validate()
             .map_err(|(field, message)| invalid(field, message))?;
         check_auth_covers(self.auth.mode, self.listen)?;
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "server.tls.key_file",
+                    "cert_file is given: give its key too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "server.tls.cert_file",
+                    "key_file is given: give its certificate too",
+                ))
+            }
+            _ => {}
+        }
+        for (field, path) in [
+            ("server.tls.cert_file", &self.tls.cert_file),
+            ("server.tls.key_file", &self.tls.key_file),
+        ] {
+            if let Some(p) = path {
+                if let Err(e) = std::fs::metadata(p) {
+                    return Err(invalid(field, format!("{}: {e}", p.display())));
+                }
+            }
+        }
         if !MAX_CONNECTIONS_RANGE.contains(&self.max_connections) {
             return Err(invalid(
                 "server.max_connections",

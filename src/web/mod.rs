@@ -15,6 +15,7 @@ mod error;
 mod guard;
 pub mod pages;
 mod sse;
+mod tls;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -101,11 +102,15 @@ pub async fn launch(
     let listening = listener.local_addr()?;
     crate::config::check_auth_covers(server.auth.mode, listening)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let tls = match server.tls.files() {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let gate = web::Data::new(access::Gate::new(
         &server.auth,
         state.store.clone(),
         state.audit_retention,
-        false,
+        tls.is_some(),
     ));
     let limits = conn::Limits::new(server);
     let policy = guard::Policy::new(server, listener.local_addr()?);
@@ -123,7 +128,7 @@ pub async fn launch(
                 .and_then(|rt| {
                     tokio::task::LocalSet::new().block_on(
                         &rt,
-                        serve_on(state, policy, gate, limits, listener, stopped),
+                        serve_on(state, policy, gate, tls, limits, listener, stopped),
                     )
                 });
             let _ = done.send(served);
@@ -159,6 +164,7 @@ async fn serve_on(
     state: AppState,
     policy: guard::Policy,
     gate: web::Data<access::Gate>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: conn::Limits,
     listener: TcpListener,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -178,6 +184,7 @@ async fn serve_on(
                         state.clone(),
                         policy.clone(),
                         gate.clone(),
+                        tls.clone(),
                         limits.clone(),
                         stream,
                         stop.clone(),
@@ -211,18 +218,74 @@ async fn serve_connection(
     state: AppState,
     policy: web::Data<guard::Policy>,
     gate: web::Data<access::Gate>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: conn::Limits,
     stream: tokio::net::TcpStream,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let peer = stream.peer_addr().ok();
+    let local = stream.local_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (stream, silence) = conn::Watched::new(stream, limits.silence_limit());
+    let Some(tls) = tls else {
+        let conn = Connection {
+            peer,
+            local,
+            silence,
+            stop,
+        };
+        return serve_stream(state, policy, gate, limits, stream, conn).await;
+    };
+    // The handshake has the deadline of a request's headers.
+    match tokio::time::timeout(limits.request_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let conn = Connection {
+                peer,
+                local,
+                silence,
+                stop,
+            };
+            serve_stream(state, policy, gate, limits, stream, conn).await
+        }
+        Ok(Err(e)) => tracing::debug!("dashboard: TLS handshake with {peer:?} failed: {e}"),
+        Err(_) => tracing::debug!(
+            "dashboard: TLS handshake with {peer:?} not done within {:?}",
+            limits.request_timeout
+        ),
+    }
+}
+
+/// What a connection's service needs besides its stream.
+struct Connection {
+    peer: Option<std::net::SocketAddr>,
+    local: Option<std::net::SocketAddr>,
+    silence: conn::Silence,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Serves HTTP/1.1 on `stream` (plain, or TLS already accepted).
+async fn serve_stream<T>(
+    state: AppState,
+    policy: web::Data<guard::Policy>,
+    gate: web::Data<access::Gate>,
+    limits: conn::Limits,
+    stream: T,
+    conn: Connection,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
     use actix_service::{
         map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
     };
+    let Connection {
+        peer,
+        local,
+        silence,
+        stop,
+    } = conn;
     let app = app(state, policy, gate)
         .into_factory()
         .map_err(|e: actix_web::Error| e.error_response());
-    let peer = stream.peer_addr().ok();
-    let _ = stream.set_nodelay(true);
     let mut builder = actix_http::HttpService::build()
         // The first request's headers (later ones: the silence watchdog below).
         .client_request_timeout(limits.request_timeout)
@@ -232,10 +295,9 @@ async fn serve_connection(
         } else {
             actix_http::KeepAlive::Timeout(limits.keep_alive)
         });
-    if let Ok(addr) = stream.local_addr() {
+    if let Some(addr) = local {
         builder = builder.local_addr(addr);
     }
-    let (stream, silence) = conn::Watched::new(stream, limits.silence_limit());
     let service = builder
         .graceful_shutdown_signal(move || {
             let mut stop = stop.clone();

@@ -557,3 +557,138 @@ async fn auth_none_is_refused_beyond_loopback() {
     s.server.auth.mode = AuthMode::Local;
     s.validate().unwrap();
 }
+
+/// `[server.tls]`: pages and API over HTTPS with a test CA's certificate; the
+/// certificate replaced on disk (as a renewal does, by rename) is served to the
+/// next connection without a restart; session cookies are `Secure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_pages_and_a_renewed_certificate_without_restart() {
+    let cluster = CLUSTER.get().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let live = dir.path().join("live");
+    for d in [&first, &second, &live] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let a = crate::certs::make_certs(&first);
+    let b = crate::certs::make_certs(&second);
+    let install = |from: &etcd_monitor::localetcd::LocalTls| {
+        for (src, name) in [
+            (&from.cert_file, "server.crt"),
+            (&from.key_file, "server.key"),
+        ] {
+            let tmp = live.join(format!("{name}.new"));
+            std::fs::copy(src, &tmp).unwrap();
+            std::fs::rename(&tmp, live.join(name)).unwrap();
+        }
+    };
+    install(&a);
+    let monitor = Monitor::start(settings(&cluster, |s| {
+        s.server.tls.cert_file = Some(live.join("server.crt"));
+        s.server.tls.key_file = Some(live.join("server.key"));
+    }))
+    .await;
+    assert!(monitor.base.starts_with("https://"));
+    users::add(&monitor.store, "ann", Role::Viewer, PASSWORD).unwrap();
+    // A fresh client per check: a pooled connection would keep the old certificate.
+    let trusting_both = || {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true)
+            .timeout(Duration::from_secs(10));
+        for ca in [&a.ca_file, &b.ca_file] {
+            let pem = std::fs::read(ca).unwrap();
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        builder.build().unwrap()
+    };
+    let der_of = |path: &std::path::Path| {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_file(path)
+            .unwrap()
+            .to_vec()
+    };
+    let served = |resp: &reqwest::Response| {
+        resp.extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate())
+            .expect("the TLS peer certificate")
+            .to_vec()
+    };
+    let health = trusting_both()
+        .get(format!("{}/api/v1/health", monitor.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(served(&health), der_of(&a.cert_file));
+    // A page through a login over HTTPS; the session cookie is Secure.
+    let http = trusting_both();
+    let resp = post_login(&http, &monitor.base, "ann", PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let raw = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(raw.contains("Secure"), "{raw}");
+    let cookie = set_cookie(&resp, "em_session").unwrap();
+    let page = http
+        .get(format!("{}/clusters/c1", monitor.base))
+        .header(header::COOKIE, format!("em_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // A plain-HTTP client gets no answer from the TLS port.
+    let plain = client()
+        .get(monitor.base.replace("https://", "http://") + "/api/v1/health")
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+
+    install(&b);
+    let renewed = wait_for(
+        "the renewed certificate served",
+        Duration::from_secs(10),
+        || async {
+            let resp = trusting_both()
+                .get(format!("{}/api/v1/health", monitor.base))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let cert = served(&resp);
+            if cert == der_of(&b.cert_file) {
+                Ok(resp.status().as_u16())
+            } else {
+                Err("still the first certificate".to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(renewed, 200);
+    // A broken renewal leaves the renewed certificate in service.
+    std::fs::write(live.join("server.crt.new"), "not a certificate").unwrap();
+    std::fs::rename(live.join("server.crt.new"), live.join("server.crt")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let resp = trusting_both()
+        .get(format!("{}/api/v1/health", monitor.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served(&resp), der_of(&b.cert_file));
+    // curl, a client of its own, agrees.
+    install(&b);
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&b.ca_file)
+        .arg(format!("{}/api/v1/health", monitor.base))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"status\":\"ok\""));
+    monitor.stop().await;
+}

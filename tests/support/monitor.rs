@@ -36,7 +36,12 @@ impl Monitor {
         let store = product.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if settings.server.tls.files().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(async move {
             let served = etcd_monitor::web::serve(&product, listener, async move {
