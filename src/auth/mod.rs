@@ -88,13 +88,22 @@ pub enum Via {
     Session { csrf: String },
     /// `Authorization: Bearer`: no cookie, so no CSRF token is needed.
     Token,
-    /// A trusted proxy's headers.
-    Proxy,
+    /// A trusted proxy's headers. Forms carry the token of the `em_csrf` cookie;
+    /// `fresh`: the request had none, so the answer sets this one.
+    Proxy { csrf: String, fresh: bool },
 }
 
 impl Identity {
     pub fn may(&self, role: Role) -> bool {
         self.role >= role
+    }
+
+    /// The CSRF token this identity's forms carry (none needed without a cookie).
+    pub fn csrf(&self) -> Option<&str> {
+        match &self.via {
+            Via::Session { csrf } | Via::Proxy { csrf, .. } => Some(csrf),
+            Via::NoAuth | Via::Token => None,
+        }
     }
 }
 

@@ -214,10 +214,21 @@ impl Gate {
                 "user {user:?} is in none of the groups server.auth.roles gives a role to"
             )));
         };
+        let cookie = req
+            .cookie(CSRF_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|c| !c.is_empty());
+        let via = match cookie {
+            Some(csrf) => Via::Proxy { csrf, fresh: false },
+            None => Via::Proxy {
+                csrf: crate::auth::secret::random_text()?,
+                fresh: true,
+            },
+        };
         Ok(Some(Identity {
             name: user.to_string(),
             role,
-            via: Via::Proxy,
+            via,
         }))
     }
 
@@ -272,7 +283,7 @@ impl Gate {
                 Some(Via::Session { csrf }) => Some(csrf.clone()),
                 Some(Via::Token | Via::NoAuth) => None,
                 // The login form and proxy users: the cookie set with the form.
-                Some(Via::Proxy) | None => Some(
+                Some(Via::Proxy { .. }) | None => Some(
                     req.cookie(CSRF_COOKIE)
                         .map(|c| c.value().to_string())
                         .unwrap_or_default(),

@@ -432,6 +432,22 @@ pub async fn guard(
             gate.audit(res.request(), identity.as_ref(), outcome);
         }
     }
+    if let (
+        Some(gate),
+        Some(crate::auth::Identity {
+            via: crate::auth::Via::Proxy { csrf, fresh: true },
+            ..
+        }),
+    ) = (&gate, &identity)
+    {
+        // A proxy user's first request: the token its forms carry, as a cookie.
+        let cookie = gate.cookie(super::access::CSRF_COOKIE, csrf.clone());
+        if let Ok(v) = header::HeaderValue::from_str(&cookie.to_string()) {
+            res.response_mut()
+                .headers_mut()
+                .append(header::SET_COOKIE, v);
+        }
+    }
     if timed_out.get() {
         res.response_mut()
             .head_mut()

@@ -526,6 +526,103 @@ fn register(r: &mut Routes) {
     r.get("/benchmarks/compare", pages::benchmark_comparison);
     r.get("/benchmarks/{id}", pages::benchmark);
     r.get("/explore", pages::explore);
+    // The pages' forms: each answers with a redirect (303) or an error page.
+    r.at(
+        "/silences/new",
+        vec![read(Access::Operator, pages::silence_form)],
+    );
+    r.at(
+        "/silences",
+        vec![change(
+            Access::Operator,
+            Method::POST,
+            "silence create",
+            pages::create_silence,
+        )],
+    );
+    r.at(
+        "/silences/{id}/expire",
+        vec![change(
+            Access::Operator,
+            Method::POST,
+            "silence expire",
+            pages::expire_silence,
+        )],
+    );
+    r.at(
+        "/alerts/{fingerprint}/ack",
+        vec![change(
+            Access::Operator,
+            Method::POST,
+            "alert acknowledge",
+            pages::acknowledge,
+        )],
+    );
+    r.at(
+        "/benchmarks/{id}/delete",
+        vec![change(
+            Access::Operator,
+            Method::POST,
+            "benchmark delete",
+            pages::delete_run,
+        )],
+    );
+    r.at("/admin", vec![read(Access::Admin, pages::admin)]);
+    r.at("/admin/audit", vec![read(Access::Admin, pages::audit)]);
+    r.at(
+        "/admin/users",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "user add",
+            pages::add_user,
+        )],
+    );
+    r.at(
+        "/admin/users/{user}/role",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "user change",
+            pages::set_role,
+        )],
+    );
+    r.at(
+        "/admin/users/{user}/password",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "user passwd",
+            pages::set_password,
+        )],
+    );
+    r.at(
+        "/admin/users/{user}/delete",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "user delete",
+            pages::delete_user,
+        )],
+    );
+    r.at(
+        "/admin/tokens",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "token create",
+            pages::create_token,
+        )],
+    );
+    r.at(
+        "/admin/tokens/{token}/revoke",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "token revoke",
+            pages::revoke_token,
+        )],
+    );
     r.get("/about", pages::about);
     r.get("/events", sse::events);
     r.at(

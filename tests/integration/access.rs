@@ -692,3 +692,185 @@ async fn https_serves_pages_and_a_renewed_certificate_without_restart() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"status\":\"ok\""));
     monitor.stop().await;
 }
+
+/// The pages' forms, as a browser posts them: an operator silences from the
+/// form (prefilled from the alert's labels), the alerts page shows it with who
+/// made it, the operator ends it; an admin adds a user and creates a token from
+/// the admin page (shown once), revokes it, and finds all of it on the audit page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_forms_make_changes_recorded_with_who_made_them() {
+    let cluster = CLUSTER.get().await;
+    let monitor = Monitor::start(settings(&cluster, |_| {})).await;
+    let http = client();
+    let base = &monitor.base;
+    users::add(&monitor.store, "op", Role::Operator, PASSWORD).unwrap();
+    users::add(&monitor.store, "boss", Role::Admin, PASSWORD).unwrap();
+    let op = login(&http, base, "op").await;
+    let page = |l: &Login, path: &str| {
+        http.get(format!("{base}{path}"))
+            .header(header::COOKIE, format!("em_session={}", l.cookie))
+            .send()
+    };
+    let post = |l: &Login, path: &str, form: Vec<(&str, String)>| {
+        let mut form = form;
+        form.push(("csrf_token", l.csrf.clone()));
+        http.post(format!("{base}{path}"))
+            .header(header::COOKIE, format!("em_session={}", l.cookie))
+            .form(&form)
+            .send()
+    };
+    let form = page(
+        &op,
+        "/silences/new?matcher=alertname%3DetcdNoLeader&matcher=cluster%3Dc1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains("alertname=etcdNoLeader\ncluster=c1"),
+        "{html}"
+    );
+    assert!(!html.contains("Your name"), "the login says who");
+    let created = post(
+        &op,
+        "/silences",
+        vec![
+            ("matchers", "alertname=etcdNoLeader\ncluster=c1".into()),
+            ("duration", "1h".into()),
+            ("comment", "maintenance".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 303);
+    let to = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let id = to.strip_prefix("/alerts#silence-").expect(&to).to_string();
+    let alerts = page(&op, "/alerts").await.unwrap().text().await.unwrap();
+    let row = &alerts[alerts.find(&format!("id=\"silence-{id}\"")).unwrap()..];
+    assert!(
+        row[..row.find("</tr>").unwrap()].contains("<td>op</td>"),
+        "{row}"
+    );
+    assert!(row.contains(&format!("action=\"/silences/{id}/expire\"")));
+    // A viewer's page offers no such form.
+    users::add(&monitor.store, "ann", Role::Viewer, PASSWORD).unwrap();
+    let ann = login(&http, base, "ann").await;
+    let seen = page(&ann, "/alerts").await.unwrap().text().await.unwrap();
+    assert!(
+        !seen.contains("/expire\""),
+        "a viewer gets no expire button"
+    );
+    assert_eq!(
+        post(&ann, &format!("/silences/{id}/expire"), vec![])
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let expired = post(&op, &format!("/silences/{id}/expire"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 303);
+    let silences: Value = Caller::Session(op.clone())
+        .apply(http.get(format!("{base}/api/v1/silences")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let s = silences["silences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(s["created_by"], "op");
+    assert_eq!(s["expired_by"], "op");
+
+    let boss = login(&http, base, "boss").await;
+    let admin = page(&boss, "/admin").await.unwrap();
+    assert_eq!(admin.status(), 200);
+    assert_eq!(page(&op, "/admin").await.unwrap().status(), 403);
+    let added = post(
+        &boss,
+        "/admin/users",
+        vec![
+            ("name", "newbie".into()),
+            ("role", "viewer".into()),
+            ("password", PASSWORD.into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(added.status(), 303);
+    login(&http, base, "newbie").await;
+    let made = post(
+        &boss,
+        "/admin/tokens",
+        vec![
+            ("name", "grafana".into()),
+            ("role", "viewer".into()),
+            ("expires_in", "30d".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(made.status(), 200);
+    assert_eq!(made.headers()[header::CACHE_CONTROL], "no-store");
+    let html = made.text().await.unwrap();
+    let at = html.find("<code class=\"token\">").unwrap() + 20;
+    let token = html[at..].split('<').next().unwrap().to_string();
+    assert!(token.starts_with("emt_"), "{token}");
+    let whoami = http
+        .get(format!("{base}/api/v1/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        whoami.json::<Value>().await.unwrap()["name"],
+        "token:grafana"
+    );
+    let again = page(&boss, "/admin").await.unwrap().text().await.unwrap();
+    assert!(!again.contains(&token), "the token is shown once");
+    let id = tokens::list(&monitor.store).unwrap()[0].id.clone();
+    let revoked = post(&boss, &format!("/admin/tokens/{id}/revoke"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+    let refused = http
+        .get(format!("{base}/api/v1/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let audit = page(&boss, "/admin/audit?source=web")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (action, actor) in [
+        ("silence create", "op"),
+        ("silence expire", "op"),
+        ("user add", "boss"),
+        ("token create", "boss"),
+        ("token revoke", "boss"),
+        ("login", "newbie"),
+    ] {
+        assert!(
+            audit.contains(&format!("<td>{actor}</td>"))
+                && audit.contains(&format!("<td>{action}</td>")),
+            "{action} by {actor} on the audit page"
+        );
+    }
+    assert!(!audit.contains(&token) && !audit.contains(PASSWORD));
+    monitor.stop().await;
+}

@@ -163,6 +163,8 @@ pub struct NewSilence {
     pub ends_at_ms: Option<i64>,
     #[serde(default, with = "humantime_serde")]
     pub duration: Option<Duration>,
+    /// With a login, the web layer sets it to who is signed in.
+    #[serde(default)]
     pub created_by: String,
     pub comment: String,
 }

@@ -34,7 +34,7 @@ pub async fn whoami(identity: Option<web::ReqData<Identity>>) -> HttpResponse {
                 crate::auth::Via::NoAuth => "none",
                 crate::auth::Via::Session { .. } => "session",
                 crate::auth::Via::Token => "token",
-                crate::auth::Via::Proxy => "proxy",
+                crate::auth::Via::Proxy { .. } => "proxy",
             },
         })),
         None => HttpResponse::Ok().json(json!({ "name": null })),
@@ -58,6 +58,11 @@ pub struct AuditParams {
 pub const MAX_AUDIT_LIMIT: usize = 10_000;
 
 impl AuditParams {
+    /// `since` as given, for the form.
+    pub fn since(&self) -> &str {
+        self.since.as_deref().unwrap_or("")
+    }
+
     pub fn filter(&self) -> Result<(Filter, usize), ApiError> {
         let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
             v.as_deref()

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::alert::manager::{HistoryFilter, NewSilence};
 use crate::alert::Fingerprint;
+use crate::auth::{Identity, Via};
 use crate::web::{ApiError, AppState};
 
 use super::ApiResult;
@@ -57,15 +58,31 @@ pub async fn silences(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "silences": state.alerts.silences() }))
 }
 
-pub async fn create_silence(state: web::Data<AppState>, body: web::Json<NewSilence>) -> ApiResult {
+/// Who made a change: the signed-in identity, or (auth off) what the body says.
+fn actor(identity: &Option<web::ReqData<Identity>>, given: String) -> String {
+    match identity.as_deref() {
+        Some(i) if i.via != Via::NoAuth => i.name.clone(),
+        _ => given,
+    }
+}
+
+pub async fn create_silence(
+    state: web::Data<AppState>,
+    identity: Option<web::ReqData<Identity>>,
+    body: web::Json<NewSilence>,
+) -> ApiResult {
     let alerts = state.alerts.clone();
-    let silence = web::block(move || alerts.create_silence(body.into_inner())).await??;
+    let mut request = body.into_inner();
+    request.created_by = actor(&identity, std::mem::take(&mut request.created_by));
+    let silence = web::block(move || alerts.create_silence(request)).await??;
     Ok(HttpResponse::Created().json(silence))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct By {
+    /// Ignored with a login: the signed-in identity is who did it.
+    #[serde(default)]
     by: String,
     #[serde(default)]
     comment: String,
@@ -74,21 +91,26 @@ pub struct By {
 /// Ends a silence now: `DELETE /api/v1/silences/{id}` with `{"by": ".."}`.
 pub async fn expire_silence(
     state: web::Data<AppState>,
+    identity: Option<web::ReqData<Identity>>,
     id: web::Path<String>,
     body: web::Json<By>,
 ) -> ApiResult {
     let alerts = state.alerts.clone();
-    let silence = web::block(move || alerts.expire_silence(&id, &body.by)).await??;
+    let by = actor(&identity, body.into_inner().by);
+    let silence = web::block(move || alerts.expire_silence(&id, &by)).await??;
     Ok(HttpResponse::Ok().json(silence))
 }
 
 pub async fn acknowledge(
     state: web::Data<AppState>,
+    identity: Option<web::ReqData<Identity>>,
     fingerprint: web::Path<String>,
     body: web::Json<By>,
 ) -> ApiResult {
     let fp: Fingerprint = fingerprint.parse().map_err(ApiError::BadRequest)?;
     let alerts = state.alerts.clone();
-    let ack = web::block(move || alerts.acknowledge(fp, &body.by, &body.comment)).await??;
+    let By { by, comment } = body.into_inner();
+    let by = actor(&identity, by);
+    let ack = web::block(move || alerts.acknowledge(fp, &by, &comment)).await??;
     Ok(HttpResponse::Ok().json(ack))
 }

@@ -76,6 +76,10 @@ pub struct Acknowledged {
 pub struct AlertRow {
     /// The element id of its row, for links from alerts it inhibits.
     pub anchor: String,
+    /// For the acknowledge form's address.
+    pub fingerprint: String,
+    /// The silence form, prefilled with a matcher for each of its labels.
+    pub silence_href: String,
     pub alertname: String,
     pub severity: Badge,
     pub phase: &'static str,
@@ -137,6 +141,16 @@ impl AlertRow {
         }
         AlertRow {
             anchor: alert_anchor(a),
+            fingerprint: alert.fingerprint.to_string(),
+            silence_href: format!(
+                "/silences/new?{}",
+                alert
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("matcher={}", urlencode(&format!("{k}={v}"))))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
             alertname: alert.alertname().to_string(),
             severity: Badge {
                 label: alert.severity().to_string(),

@@ -15,6 +15,8 @@ pub enum Nav {
     Benchmarks,
     Explore,
     About,
+    /// Users, tokens, the audit trail (admins only).
+    Admin,
     /// Error pages.
     None,
 }
@@ -74,6 +76,10 @@ pub struct Layout {
     pub version: &'static str,
     /// Who is signed in, for the bar at the top; `None` when auth is off.
     pub user: Option<UserBar>,
+    /// The CSRF token every form of the page carries ("" when none is needed).
+    pub csrf: String,
+    /// The page may offer an operator's actions (silence, acknowledge, delete a run).
+    pub can_operate: bool,
 }
 
 /// The signed-in user at the top of every page, with a logout button when the
@@ -92,7 +98,7 @@ impl UserBar {
         let logout_csrf = match i.via {
             crate::auth::Via::NoAuth => return None,
             crate::auth::Via::Session { csrf } => Some(csrf),
-            crate::auth::Via::Token | crate::auth::Via::Proxy => None,
+            crate::auth::Via::Token | crate::auth::Via::Proxy { .. } => None,
         };
         Some(UserBar {
             name: i.name,
@@ -104,19 +110,38 @@ impl UserBar {
 
 impl Layout {
     pub fn new(title: &str, current: Nav, events_url: Option<String>) -> Self {
+        let identity = crate::web::access::current();
+        let may = |role| identity.as_ref().is_some_and(|i| i.may(role));
+        let mut nav: Vec<NavLink> = NAV
+            .iter()
+            .map(|(nav, label, href)| NavLink {
+                link: Link {
+                    label: label.to_string(),
+                    href: href.to_string(),
+                    current: *nav == current,
+                },
+                badge: None,
+            })
+            .collect();
+        if may(crate::auth::Role::Admin) {
+            nav.push(NavLink {
+                link: Link {
+                    label: "Admin".into(),
+                    href: "/admin".into(),
+                    current: current == Nav::Admin,
+                },
+                badge: None,
+            });
+        }
         Layout {
+            csrf: identity
+                .as_ref()
+                .and_then(|i| i.csrf())
+                .unwrap_or("")
+                .to_string(),
+            can_operate: may(crate::auth::Role::Operator),
+            nav,
             title: title.to_string(),
-            nav: NAV
-                .iter()
-                .map(|(nav, label, href)| NavLink {
-                    link: Link {
-                        label: label.to_string(),
-                        href: href.to_string(),
-                        current: *nav == current,
-                    },
-                    badge: None,
-                })
-                .collect(),
             events_url: events_url.unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION"),
             user: UserBar::current(),

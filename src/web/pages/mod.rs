@@ -9,6 +9,8 @@
 //! SVG charts, through the chart module's own escaping.
 
 mod about;
+mod actions;
+mod admin;
 mod alerts;
 mod benchmark;
 mod benchmarks;
@@ -33,6 +35,10 @@ use askama::Template;
 use super::{ApiError, AppState};
 use crate::collect::snapshot::ClusterSnapshot;
 pub use about::about;
+pub use actions::{acknowledge, create_silence, delete_run, expire_silence, silence_form};
+pub use admin::{
+    add_user, admin, audit, create_token, delete_user, revoke_token, set_password, set_role,
+};
 pub use alerts::alerts;
 pub use benchmark::benchmark;
 pub use benchmarks::benchmarks;
