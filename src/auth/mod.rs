@@ -4,6 +4,7 @@
 //! HTTP: the web layer reads a request's cookie, bearer token or proxy headers and
 //! asks this module who that is.
 
+pub mod oidc;
 pub mod password;
 pub mod secret;
 pub mod sessions;
@@ -126,6 +127,9 @@ pub enum AuthError {
     Hash(String),
     #[error("the system's random source: {0}")]
     Random(String),
+    /// The OpenID Connect provider, or what it sent back.
+    #[error("single sign-on: {0}")]
+    Oidc(String),
 }
 
 pub type Result<T> = std::result::Result<T, AuthError>;

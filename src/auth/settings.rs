@@ -18,6 +18,9 @@ pub enum AuthMode {
     /// A user (and groups) from a trusted proxy's headers; local users and tokens
     /// still work.
     Proxy,
+    /// Single sign-on with an OpenID Connect provider; local users (break-glass)
+    /// and tokens still work.
+    Oidc,
 }
 
 impl AuthMode {
@@ -26,6 +29,7 @@ impl AuthMode {
             AuthMode::None => "none",
             AuthMode::Local => "local",
             AuthMode::Proxy => "proxy",
+            AuthMode::Oidc => "oidc",
         }
     }
 }
@@ -46,8 +50,56 @@ pub struct AuthSettings {
     #[serde(with = "crate::time::duration")]
     pub lockout: Duration,
     pub proxy: ProxySettings,
-    /// Group names (from the proxy's groups header) to roles.
+    pub oidc: OidcSettings,
+    /// Group names (the proxy's groups header, the OIDC groups claim) to roles.
     pub roles: GroupRoles,
+}
+
+/// `[server.auth.oidc]`: the provider and this monitor's registration with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer URL; its `/.well-known/openid-configuration` is read.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret is read from an environment variable or a file, never
+    /// kept in the config.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// This monitor's callback as the provider reaches the browser back:
+    /// `https://monitor.example.com/oidc/callback`.
+    pub redirect_url: String,
+    pub scopes: Vec<String>,
+    /// The claim naming the user: `preferred_username`, `email`, `sub` or another.
+    pub username_claim: String,
+    /// The claim listing the user's groups (mapped by `[server.auth.roles]`).
+    pub groups_claim: String,
+}
+
+impl OidcSettings {
+    /// Reads the client secret from where the config says it lives.
+    pub fn client_secret(&self) -> Result<String, String> {
+        if let Some(var) = &self.client_secret_env {
+            return std::env::var(var).map_err(|_| {
+                format!(
+                    "environment variable {var} (server.auth.oidc.client_secret_env) is not set"
+                )
+            });
+        }
+        if let Some(path) = &self.client_secret_file {
+            return std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| {
+                    format!(
+                        "cannot read server.auth.oidc.client_secret_file {}: {e}",
+                        path.display()
+                    )
+                });
+        }
+        Err("server.auth.oidc needs client_secret_env or client_secret_file".into())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +245,43 @@ impl AuthSettings {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !token {
                 return fail(field, format!("{header:?} is not a header name"));
+            }
+        }
+        if self.mode == AuthMode::Oidc {
+            let o = &self.oidc;
+            let url = |v: &str| v.starts_with("https://") || v.starts_with("http://");
+            if !url(&o.issuer) || o.issuer.ends_with('/') {
+                return fail(
+                    "oidc.issuer",
+                    format!(
+                        "{:?} must be the provider's http(s) URL, without a trailing /",
+                        o.issuer
+                    ),
+                );
+            }
+            if o.client_id.is_empty() {
+                return fail(
+                    "oidc.client_id",
+                    "mode \"oidc\" needs the client id registered with the provider".into(),
+                );
+            }
+            if !url(&o.redirect_url) || !o.redirect_url.ends_with("/oidc/callback") {
+                return fail(
+                    "oidc.redirect_url",
+                    format!(
+                        "{:?} must be this monitor's http(s) address ending in /oidc/callback",
+                        o.redirect_url
+                    ),
+                );
+            }
+            if o.client_secret_env.is_none() && o.client_secret_file.is_none() {
+                return fail(
+                    "oidc.client_secret_env",
+                    "give client_secret_env or client_secret_file".into(),
+                );
+            }
+            if !o.scopes.iter().any(|s| s == "openid") {
+                return fail("oidc.scopes", "must include \"openid\"".into());
             }
         }
         if self.mode == AuthMode::Proxy && self.proxy.trusted.is_empty() {

@@ -72,6 +72,10 @@ pub struct Gate {
     /// Served over HTTPS: cookies get `Secure`.
     pub secure: bool,
     pub logins: tokio::sync::Semaphore,
+    /// Single sign-on, in mode "oidc".
+    pub oidc: Option<crate::auth::oidc::OidcLogin>,
+    /// Group names to roles (proxy and OIDC users).
+    pub roles: crate::auth::settings::GroupRoles,
 }
 
 /// Why a request was not let in.
@@ -94,8 +98,14 @@ impl Gate {
         store: Arc<Store>,
         audit_retention: std::time::Duration,
         secure: bool,
-    ) -> Gate {
-        Gate {
+    ) -> Result<Gate, crate::auth::AuthError> {
+        let oidc = match settings.mode {
+            AuthMode::Oidc => Some(crate::auth::oidc::OidcLogin::new(&settings.oidc)?),
+            _ => None,
+        };
+        Ok(Gate {
+            oidc,
+            roles: settings.roles.clone(),
             mode: settings.mode,
             settings: settings.clone(),
             trusted: settings.trusted_proxies(),
@@ -106,7 +116,7 @@ impl Gate {
             routes: super::routes(),
             secure,
             logins: tokio::sync::Semaphore::new(CONCURRENT_LOGINS),
-        }
+        })
     }
 
     /// The route a request is for: its declared access and audit action. A path no

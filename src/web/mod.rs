@@ -106,12 +106,15 @@ pub async fn launch(
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
     };
-    let gate = web::Data::new(access::Gate::new(
-        &server.auth,
-        state.store.clone(),
-        state.audit_retention,
-        tls.is_some(),
-    ));
+    let gate = web::Data::new(
+        access::Gate::new(
+            &server.auth,
+            state.store.clone(),
+            state.audit_retention,
+            tls.is_some(),
+        )
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
+    );
     let limits = conn::Limits::new(server);
     let policy = guard::Policy::new(server, listener.local_addr()?);
     guard::install_panic_hook();
@@ -503,6 +506,12 @@ fn register(r: &mut Routes) {
                 web::route().to(pages::login),
             ),
         ],
+    );
+    r.at("/oidc/login", vec![read(Access::Public, pages::oidc_login)]);
+    // The provider's redirect back; the handler records the login.
+    r.at(
+        "/oidc/callback",
+        vec![read(Access::Public, pages::oidc_callback)],
     );
     r.at(
         "/logout",

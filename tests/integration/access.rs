@@ -874,3 +874,187 @@ async fn the_pages_forms_make_changes_recorded_with_who_made_them() {
     assert!(!audit.contains(&token) && !audit.contains(PASSWORD));
     monitor.stop().await;
 }
+
+/// PyPI's oidc-provider-mock on a free loopback port, stopped when dropped.
+struct Provider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_provider() -> Provider {
+    let port = etcd_monitor::localetcd::free_port().unwrap();
+    let child = std::process::Command::new("python3")
+        .args(["-m", "oidc_provider_mock", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 -m oidc_provider_mock (scripts/test installs oidc-provider-mock)");
+    let provider = Provider {
+        child,
+        issuer: format!("http://127.0.0.1:{port}"),
+    };
+    let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
+    let http = client();
+    wait_for("the OIDC provider", Duration::from_secs(30), || {
+        get_json(&http, &discovery)
+    })
+    .await;
+    provider
+}
+
+/// Single sign-on end to end in headless Chromium against a real OpenID Connect
+/// provider on loopback: the login page's button, the provider's form, the
+/// callback, the group mapped to a role, the user bar, logout; a user whose groups
+/// map to no role is refused; and the local break-glass login still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_login_maps_groups_to_roles_in_a_browser() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), crate::browser::Browser::shared());
+    let provider = start_provider().await;
+    let http = client();
+    for (sub, groups) in [("alice", vec!["etcd-admins"]), ("bob", vec!["marketing"])] {
+        let put = http
+            .put(format!("{}/users/{sub}", provider.issuer))
+            .json(&serde_json::json!({
+                "preferred_username": sub,
+                "email": format!("{sub}@example.com"),
+                "groups": groups,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.status());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("oidc-secret");
+    std::fs::write(&secret_file, "a client secret\n").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let monitor = Monitor::start_on(
+        settings(&cluster, |s| {
+            s.server.auth.mode = AuthMode::Oidc;
+            s.server.auth.oidc.issuer = provider.issuer.clone();
+            s.server.auth.oidc.client_id = "etcd-monitor".into();
+            s.server.auth.oidc.client_secret_file = Some(secret_file.clone());
+            s.server.auth.oidc.redirect_url = format!("{base}/oidc/callback");
+            s.server.auth.roles.admin = vec!["etcd-admins".into()];
+        }),
+        listener,
+    )
+    .await;
+    users::add(&monitor.store, "root", Role::Admin, PASSWORD).unwrap();
+    let page = browser.new_page().await;
+    let user_bar =
+        "document.querySelector('.user') ? document.querySelector('.user').textContent : ''";
+
+    // A page asked for without a login: the login page, with the SSO button.
+    page.goto(&format!("{base}/alerts")).await;
+    let sso = page
+        .wait_until(
+            "the SSO button",
+            "document.querySelector('a.button') && document.querySelector('a.button').href",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        sso.as_str().unwrap().contains("/oidc/login?next=%2Falerts"),
+        "{sso}"
+    );
+    page.goto(sso.as_str().unwrap()).await;
+    // The provider's form: who logs in.
+    page.wait_until(
+        "the provider's form",
+        "!!document.querySelector('input[name=sub]')",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.eval("(() => { const i = document.querySelector('input[name=sub]'); i.value = 'alice'; i.form.requestSubmit(); return true; })()")
+        .await;
+    let bar = page
+        .wait_until("alice's user bar", user_bar, Duration::from_secs(15))
+        .await;
+    assert!(bar.as_str().unwrap().contains("alice · admin"), "{bar}");
+    assert!(page.eval("location.pathname").await == "/alerts");
+    // An admin by group: the admin page is hers.
+    page.goto(&format!("{base}/admin")).await;
+    assert_eq!(
+        page.eval("document.querySelector('h1').textContent").await,
+        "Admin"
+    );
+    // Logout ends the session.
+    page.eval("(() => { document.querySelector('form.logout').requestSubmit(); return true; })()")
+        .await;
+    page.wait_until(
+        "the login page",
+        "location.pathname === '/login'",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.goto(&format!("{base}/admin")).await;
+    assert_eq!(page.eval("location.pathname").await, "/login");
+
+    // Bob's group gives no role: refused, and said why.
+    page.goto(&format!("{base}/oidc/login?next=/")).await;
+    page.wait_until(
+        "the provider's form",
+        "!!document.querySelector('input[name=sub]')",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.eval("(() => { const i = document.querySelector('input[name=sub]'); i.value = 'bob'; i.form.requestSubmit(); return true; })()")
+        .await;
+    let refusal = page
+        .wait_until(
+            "the refusal",
+            "document.body.innerText.includes('none of their groups') && document.body.innerText",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert!(refusal.as_str().unwrap().contains("bob"), "{refusal}");
+
+    // Break-glass: the local form on the same page.
+    page.goto(&format!("{base}/login?next=/about")).await;
+    page.eval(&format!("(() => {{ document.querySelector('#user').value = 'root'; document.querySelector('#password').value = '{PASSWORD}'; document.querySelector('form.login').requestSubmit(); return true; }})()"))
+        .await;
+    let bar = page
+        .wait_until("root's user bar", user_bar, Duration::from_secs(15))
+        .await;
+    assert!(bar.as_str().unwrap().contains("root · admin"), "{bar}");
+    page.eval("(() => { document.querySelector('form.logout').requestSubmit(); return true; })()")
+        .await;
+    page.wait_until(
+        "the login page",
+        "location.pathname === '/login'",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.close().await;
+
+    let audit = etcd_monitor::audit::read(&monitor.store, 1000).unwrap();
+    let outcomes: Vec<(String, String)> = audit
+        .iter()
+        .filter(|r| r.action == "login")
+        .map(|r| (r.actor.clone(), r.outcome.clone()))
+        .collect();
+    assert!(
+        outcomes.contains(&("alice".into(), "ok (single sign-on, admin)".into())),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|(a, o)| a == "bob" && o.starts_with("refused")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("root".into(), "ok".into())),
+        "{outcomes:?}"
+    );
+    monitor.stop().await;
+}

@@ -25,7 +25,13 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts with `settings`; the default data dir is replaced by a temp dir.
-    pub async fn start(mut settings: Settings) -> Monitor {
+    pub async fn start(settings: Settings) -> Monitor {
+        Monitor::start_on(settings, TcpListener::bind("127.0.0.1:0").unwrap()).await
+    }
+
+    /// Starts serving on `listener` (bound by the test, which needed its address
+    /// in `settings` first).
+    pub async fn start_on(mut settings: Settings, listener: TcpListener) -> Monitor {
         let mut data = None;
         if settings.store.data_dir == std::path::Path::new("./data") {
             let dir = tempfile::tempdir().unwrap();
@@ -34,7 +40,6 @@ impl Monitor {
         }
         let product = Product::start(&settings).expect("monitor starts");
         let store = product.store.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let scheme = if settings.server.tls.files().is_some() {
             "https"

@@ -21,6 +21,8 @@ struct LoginPage {
     csrf: String,
     next: String,
     user: String,
+    /// Mode "oidc": the single sign-on button's address.
+    sso_href: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -83,6 +85,10 @@ fn form_page(
         csrf: csrf.clone(),
         next: safe_next(next),
         user: user.to_string(),
+        sso_href: gate
+            .oidc
+            .as_ref()
+            .map(|_| format!("/oidc/login?next={}", super::urlencode(&safe_next(next)))),
     };
     let mut response = html(status, page.render());
     response
@@ -177,6 +183,96 @@ pub async fn login(req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
             .add_cookie(&cookie)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
+    Ok(response)
+}
+
+/// `GET /oidc/login?next=`: off to the provider.
+pub async fn oidc_login(req: HttpRequest, q: web::Query<NextParam>) -> PageResult {
+    let gate = gate(&req)?;
+    let Some(oidc) = &gate.oidc else {
+        return Err(ApiError::NotFound(
+            "single sign-on is not set up (server.auth.mode is not \"oidc\")".into(),
+        )
+        .into());
+    };
+    let next = safe_next(q.next.as_deref().unwrap_or("/"));
+    match oidc.start(&next).await {
+        Ok(url) => Ok(redirect(&url)),
+        Err(e) => {
+            tracing::warn!("single sign-on: {e}");
+            form_page(&gate, StatusCode::BAD_GATEWAY, Some(format!("The single sign-on provider cannot be reached: {e}. Local users can still log in below.")), &next, "")
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /oidc/callback?code=&state=` (or `error=`): the provider sends the browser
+/// back; the login is completed, recorded, and a session started.
+pub async fn oidc_callback(req: HttpRequest, q: web::Query<CallbackParams>) -> PageResult {
+    let gate = gate(&req)?;
+    let Some(oidc) = &gate.oidc else {
+        return Err(ApiError::NotFound("single sign-on is not set up".into()).into());
+    };
+    let address = address_of(req.peer_addr().map(|a| a.ip()));
+    let record = |actor: &str, outcome: &str| {
+        gate.trail.record(&AuditRecord {
+            at_unix_ms: crate::unix_ms_now(),
+            actor: actor.chars().take(128).collect(),
+            source: "web".into(),
+            cluster: String::new(),
+            action: "login".into(),
+            target: "single sign-on".into(),
+            outcome: outcome.to_string(),
+            address: address.clone(),
+        })
+    };
+    let refused = |message: String| form_page(&gate, StatusCode::FORBIDDEN, Some(message), "/", "");
+    if let Some(error) = &q.error {
+        let why = format!("{error}: {}", q.error_description.as_deref().unwrap_or(""));
+        record("unknown", &format!("failed: the provider said {why}"));
+        return refused(format!(
+            "The single sign-on provider refused the login ({why})."
+        ));
+    }
+    let (Some(code), Some(state)) = (&q.code, &q.state) else {
+        return Err(ApiError::BadRequest(
+            "code and state: missing (this address is for the provider's redirect)".into(),
+        )
+        .into());
+    };
+    let (user, next) = match oidc.finish(code, state).await {
+        Ok(done) => done,
+        Err(e) => {
+            record("unknown", &format!("failed: {e}"));
+            return refused(format!("The single sign-on login failed: {e}"));
+        }
+    };
+    let Some(role) = gate.roles.role_of(user.groups.iter().map(String::as_str)) else {
+        record(
+            &user.name,
+            &format!(
+                "refused: none of the groups {:?} has a role in [server.auth.roles]",
+                user.groups
+            ),
+        );
+        return refused(format!("{} is signed in at the provider, but none of their groups has a role here; ask an admin to map one in [server.auth.roles].", user.name));
+    };
+    let name: String = user.name.chars().take(128).collect();
+    let (id, _) = gate
+        .sessions
+        .start(&name, role, false, crate::unix_ms_now())?;
+    record(&name, &format!("ok (single sign-on, {role})"));
+    let mut response = redirect(&safe_next(&next));
+    response
+        .add_cookie(&gate.session_cookie(&id))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(response)
 }
 

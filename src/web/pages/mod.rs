@@ -48,7 +48,7 @@ pub use compare::benchmark_comparison;
 pub use explore::explore;
 pub use keys::{key, keys};
 use layout::{Layout, Nav};
-pub use login::{login, login_form, login_location, logout};
+pub use login::{login, login_form, login_location, logout, oidc_callback, oidc_login};
 pub use member::member;
 pub use overview::overview;
 pub use range::{RangeParams, TimeRange, RANGES};
