@@ -36,6 +36,37 @@ pub struct AuditRecord {
 }
 
 /// A record as versions before the address was kept wrote it.
+impl AuditRecord {
+    /// A record of something done now by `actor` through `source`, from `address`;
+    /// the caller fills in what was done (`..AuditRecord::now(..)`).
+    pub fn now(source: &str, actor: &str, address: &str) -> AuditRecord {
+        AuditRecord {
+            at_unix_ms: crate::unix_ms_now(),
+            // Names come from forms and providers: bounded like every stored field.
+            actor: actor.chars().take(128).collect(),
+            source: source.into(),
+            cluster: String::new(),
+            action: String::new(),
+            target: String::new(),
+            outcome: String::new(),
+            address: address.into(),
+        }
+    }
+
+    /// A record of something done now on this machine's command line by its OS user.
+    pub fn local(source: &str) -> AuditRecord {
+        AuditRecord::now(source, &os_user(), "local")
+    }
+}
+
+/// "ok", or the error's message.
+pub fn outcome_of<T, E: std::fmt::Display>(result: &std::result::Result<T, E>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[derive(Deserialize)]
 struct RecordWithoutAddress {
     at_unix_ms: i64,

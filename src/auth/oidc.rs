@@ -140,8 +140,9 @@ impl OidcLogin {
         Ok(client)
     }
 
-    /// Where to send the browser to log in; `next` is where to go after.
-    pub async fn start(&self, next: &str) -> Result<String> {
+    /// Where to send the browser to log in, and the login's `state` (which the
+    /// callback must bring back); `next` is where to go after.
+    pub async fn start(&self, next: &str) -> Result<(String, String)> {
         let client = self.client().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -178,7 +179,7 @@ impl OidcLogin {
                 at: Instant::now(),
             },
         );
-        Ok(url.to_string())
+        Ok((url.to_string(), state.secret().clone()))
     }
 
     /// Completes a login the provider sent back with `code` and `state`: returns

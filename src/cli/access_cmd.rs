@@ -158,17 +158,10 @@ fn record<T, E: std::fmt::Display>(
     result: &Result<T, E>,
 ) {
     trail.record(&AuditRecord {
-        at_unix_ms: crate::unix_ms_now(),
-        actor: audit::os_user(),
-        source: "cli".into(),
-        cluster: String::new(),
         action: action.into(),
         target: target.into(),
-        outcome: match result {
-            Ok(_) => "ok".into(),
-            Err(e) => e.to_string(),
-        },
-        address: "local".into(),
+        outcome: audit::outcome_of(result),
+        ..AuditRecord::local("cli")
     });
 }
 

@@ -27,6 +27,10 @@ pub const SESSION_COOKIE: &str = "em_session";
 /// The CSRF cookie of requests without a session (the login form, proxy users):
 /// the form's `csrf_token` must equal it.
 pub const CSRF_COOKIE: &str = "em_csrf";
+/// The single sign-on login this browser started (its `state`): the callback
+/// must come back to the browser that left, or anyone could plant their own
+/// login in someone else's browser with a link.
+pub const OIDC_STATE_COOKIE: &str = "em_oidc_state";
 /// The form field, and the header for scripts, that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -93,6 +97,13 @@ fn refuse(error: ApiError) -> Refused {
 }
 
 impl Gate {
+    /// The gate the server set up, for handlers that log in, out or manage users.
+    pub fn of(req: &actix_web::HttpRequest) -> Result<actix_web::web::Data<Gate>, ApiError> {
+        req.app_data::<actix_web::web::Data<Gate>>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("access control is not set up".into()))
+    }
+
     pub fn new(
         settings: &AuthSettings,
         store: Arc<Store>,
@@ -333,15 +344,12 @@ impl Gate {
             .filter(|(k, _)| *k != "name")
             .map(|(_, v)| v)
             .collect();
+        let source = if req.path().starts_with("/api/") {
+            "api"
+        } else {
+            "web"
+        };
         self.trail.record(&AuditRecord {
-            at_unix_ms: crate::unix_ms_now(),
-            actor: identity.map_or_else(|| "anonymous".to_string(), |i| i.name.clone()),
-            source: if req.path().starts_with("/api/") {
-                "api"
-            } else {
-                "web"
-            }
-            .into(),
             cluster,
             action,
             target: if target.is_empty() {
@@ -350,7 +358,11 @@ impl Gate {
                 target.join(" ")
             },
             outcome,
-            address: address_of(req.peer_addr().map(|a| a.ip())),
+            ..AuditRecord::now(
+                source,
+                identity.map_or("anonymous", |i| i.name.as_str()),
+                &address_of(req.peer_addr().map(|a| a.ip())),
+            )
         });
     }
 
@@ -369,12 +381,33 @@ impl Gate {
             .finish()
     }
 
+    /// The cookie that ties a single sign-on callback to the browser that started
+    /// it. `SameSite=Lax`, unlike ours: the provider sends the browser back from
+    /// another site, and a strict cookie would stay behind. It lives for the ten
+    /// minutes a login may take; Path=/ because a proxy in front may serve the
+    /// callback under another path.
+    pub fn oidc_state_cookie(&self, state: String) -> Cookie<'static> {
+        let mut cookie = self.cookie(OIDC_STATE_COOKIE, state);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_max_age(actix_web::cookie::time::Duration::minutes(10));
+        cookie
+    }
+
     /// A cookie that deletes `name`.
     pub fn removal(&self, name: &'static str) -> Cookie<'static> {
         let mut c = self.cookie(name, String::new());
         c.make_removal();
         c
     }
+}
+
+/// The name of whoever signed in, when access control is on: what an audit
+/// record, a silence's `created_by` or an acknowledgement's `by` names instead of
+/// what the request says.
+pub fn signed_in_name(identity: Option<&Identity>) -> Option<String> {
+    identity
+        .filter(|i| i.via != Via::NoAuth)
+        .map(|i| i.name.clone())
 }
 
 /// The address an audit record names.

@@ -891,14 +891,17 @@ impl Drop for Provider {
 async fn start_provider() -> Provider {
     let port = etcd_monitor::localetcd::free_port().unwrap();
     let child = std::process::Command::new("python3")
-        .args(["-m", "oidc_provider_mock", "--port", &port.to_string()])
+        .args(["-m", "oidc_provider_mock", "--require-nonce", "true"])
+        .args(["--port", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 -m oidc_provider_mock (scripts/test installs oidc-provider-mock)");
+    // "localhost" where the monitor is "127.0.0.1": another site to the browser,
+    // as a real provider is, so that cookies' SameSite rules apply as they will.
     let provider = Provider {
         child,
-        issuer: format!("http://127.0.0.1:{port}"),
+        issuer: format!("http://localhost:{port}"),
     };
     let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
     let http = client();
@@ -1012,7 +1015,7 @@ async fn oidc_login_maps_groups_to_roles_in_a_browser() {
     let refusal = page
         .wait_until(
             "the refusal",
-            "document.body.innerText.includes('none of their groups') && document.body.innerText",
+            "document.body && document.body.innerText.includes('none of their groups') && document.body.innerText",
             Duration::from_secs(15),
         )
         .await;
@@ -1057,4 +1060,334 @@ async fn oidc_login_maps_groups_to_roles_in_a_browser() {
         "{outcomes:?}"
     );
     monitor.stop().await;
+}
+
+/// Runs `etcd-monitor ARGS` logging at trace level, with `stdin` as its input;
+/// returns its standard output and error.
+fn run_traced(args: &[&str], stdin: &str) -> (String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::process::BIN)
+        .args(args)
+        .env("ETCD_MONITOR_LOG", TRACE_EVERYTHING)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+/// Every target at trace level, actix-http's included (which the monitor quiets
+/// unless the filter names it).
+const TRACE_EVERYTHING: &str = "trace,actix_http=trace";
+
+/// The part of a token that is its secret (`emt_<id>_<secret>`).
+fn token_secret(token: &str) -> String {
+    token.trim().rsplit('_').next().unwrap().to_string()
+}
+
+/// The binary at trace level, with local users and single sign-on: passwords
+/// (right, wrong and changed), token secrets, session ids, the OIDC client
+/// secret, code and state never reach its log, its API answers, its pages or the
+/// audit trail. The run also shows that an SSO callback is refused in a browser
+/// that did not start the login, and accepted with the `state` cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_at_trace_level_answers_pages_or_the_audit_trail() {
+    let cluster = CLUSTER.get().await;
+    let provider = start_provider().await;
+    let http = client();
+    let put = http
+        .put(format!("{}/users/alice", provider.issuer))
+        .json(&serde_json::json!({ "preferred_username": "alice", "groups": ["etcd-admins"] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let dir = tempfile::tempdir().unwrap();
+    let client_secret = "the OIDC client secret 7f3a";
+    std::fs::write(dir.path().join("oidc-secret"), client_secret).unwrap();
+    let port = etcd_monitor::localetcd::free_port().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[server.auth]
+mode = "oidc"
+[server.auth.oidc]
+issuer = "{issuer}"
+client_id = "etcd-monitor"
+client_secret_file = "{secret_file}"
+redirect_url = "{base}/oidc/callback"
+[server.auth.roles]
+admin = ["etcd-admins"]
+[store]
+data_dir = "{data}"
+[collect]
+interval = "1s"
+[[clusters]]
+name = "c1"
+endpoints = {endpoints:?}
+"#,
+            issuer = provider.issuer,
+            secret_file = dir.path().join("oidc-secret").display(),
+            data = dir.path().join("store").display(),
+            endpoints = cluster.client_urls(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let new_password = "a changed password 91b2";
+    let wrong_password = "a wrong password c4d8e";
+    let api_password = "a password set over the API 5e6f";
+    let mut logs = String::new();
+    let mut seen = String::new(); // answers, pages and command output
+
+    // The command line: a user, a new password, a token.
+    for (args, stdin) in [
+        (
+            vec!["user", "add", "root", "--role", "admin", "--password-stdin"],
+            format!("{PASSWORD}\n"),
+        ),
+        (
+            vec!["user", "passwd", "root", "--password-stdin"],
+            format!("{new_password}\n"),
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["-c", config]);
+        let (out, err) = run_traced(&args, &stdin);
+        seen.push_str(&out);
+        logs.push_str(&err);
+    }
+    let (token, err) = run_traced(
+        &["token", "create", "ci", "--role", "admin", "-c", config],
+        "",
+    );
+    logs.push_str(&err);
+    let token = token.trim().to_string();
+    assert!(token.starts_with("emt_"), "{token}");
+    let mut secrets = vec![
+        PASSWORD.to_string(),
+        new_password.to_string(),
+        wrong_password.to_string(),
+        api_password.to_string(),
+        token_secret(&token),
+        client_secret.to_string(),
+    ];
+
+    let log_file = dir.path().join("serve.log");
+    let mut serve = std::process::Command::new(crate::process::BIN)
+        .args(["serve", "-c", config])
+        .env("ETCD_MONITOR_LOG", TRACE_EVERYTHING)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_file).unwrap())
+        .spawn()
+        .unwrap();
+    let health = format!("{base}/api/v1/health");
+    wait_for("the monitor", Duration::from_secs(30), || {
+        get_json(&http, &health)
+    })
+    .await;
+
+    // A wrong password, then the right one.
+    let refused = post_login(&http, &base, "root", wrong_password).await;
+    assert_eq!(refused.status(), 401);
+    seen.push_str(&refused.text().await.unwrap());
+    let resp = post_login(&http, &base, "root", new_password).await;
+    assert_eq!(resp.status(), 303);
+    let session = set_cookie(&resp, "em_session").expect("a session");
+    secrets.push(session.clone());
+    let as_root =
+        |req: reqwest::RequestBuilder| req.header(header::COOKIE, format!("em_session={session}"));
+    let page = as_root(http.get(format!("{base}/admin")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let csrf = csrf_in(&page);
+    seen.push_str(&page);
+
+    // Users and tokens over the API, as the session and as the token.
+    let added = as_root(http.post(format!("{base}/api/v1/users")))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({ "name": "ann", "role": "viewer", "password": api_password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    seen.push_str(&added.text().await.unwrap());
+    let created: Value = http
+        .post(format!("{base}/api/v1/tokens"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "deploy", "role": "viewer" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Shown this once, to its creator: the one answer left out of the check.
+    let second = created["token"].as_str().unwrap().to_string();
+    secrets.push(token_secret(&second));
+    let ann = post_login(&http, &base, "ann", api_password).await;
+    assert_eq!(ann.status(), 303);
+    secrets.push(set_cookie(&ann, "em_session").unwrap());
+    for path in [
+        "/api/v1/whoami",
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/api/v1/audit",
+    ] {
+        let resp = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&second)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status() == 200 || resp.status() == 403, "{path}");
+        seen.push_str(&resp.text().await.unwrap());
+    }
+    let revoked = http
+        .delete(format!("{base}/api/v1/tokens/deploy"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+
+    // Single sign-on, as a browser would go through it.
+    let start = http
+        .get(format!("{base}/oidc/login?next=/alerts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let state_cookie = set_cookie(&start, "em_oidc_state").expect("the login's state cookie");
+    let authorize = start.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let back = http
+        .post(&authorize)
+        .form(&[("sub", "alice")])
+        .send()
+        .await
+        .unwrap();
+    assert!(back.status().is_redirection(), "{}", back.status());
+    let callback = back.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(callback.starts_with(&format!("{base}/oidc/callback?")));
+    let query: BTreeMap<String, String> =
+        serde_urlencoded::from_str(callback.split_once('?').unwrap().1).unwrap();
+    assert_eq!(query["state"], state_cookie);
+    secrets.push(query["code"].clone());
+    secrets.push(query["state"].clone());
+    // The same callback in a browser that did not start the login: refused.
+    let planted = http.get(&callback).send().await.unwrap();
+    assert_eq!(planted.status(), 403);
+    let planted = planted.text().await.unwrap();
+    assert!(planted.contains("not started in this browser"), "{planted}");
+    let done = http
+        .get(&callback)
+        .header(header::COOKIE, format!("em_oidc_state={state_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(done.headers()["refresh"], "0; url=/alerts");
+    let sso_session = set_cookie(&done, "em_session").expect("an SSO session");
+    secrets.push(sso_session.clone());
+    let done = done.text().await.unwrap();
+    assert!(
+        done.contains("Signed in as <strong>alice</strong> (admin)"),
+        "{done}"
+    );
+    seen.push_str(&done);
+
+    // The pages, then logout of both sessions.
+    for cookie in [&session, &sso_session] {
+        let mut csrf = String::new();
+        for path in ["/", "/alerts", "/admin", "/admin/audit", "/about"] {
+            let resp = http
+                .get(format!("{base}{path}"))
+                .header(header::COOKIE, format!("em_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let page = resp.text().await.unwrap();
+            csrf = csrf_in(&page);
+            seen.push_str(&page);
+        }
+        let out = http
+            .post(format!("{base}/logout"))
+            .header(header::COOKIE, format!("em_session={cookie}"))
+            .header("X-CSRF-Token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), 303);
+    }
+    crate::process::sigterm(&serve);
+    let status = crate::process::wait_exit(&mut serve, "serve", Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}");
+    logs.push_str(&std::fs::read_to_string(&log_file).unwrap());
+    let (trail, err) = run_traced(&["audit", "list", "--json", "-c", config], "");
+    logs.push_str(&err);
+
+    // The log is a trace log of this very run: the HTTP server's requests, the
+    // refusals, the exchange with the provider.
+    let traces = logs.matches("TRACE").count();
+    assert!(traces > 500, "only {traces} trace lines");
+    let provider_port = provider.issuer.rsplit(':').next().unwrap();
+    for expected in [
+        "actix_http::h1::dispatcher",
+        "token:deploy is a viewer",
+        &format!("connecting to 127.0.0.1:{provider_port}"),
+    ] {
+        assert!(logs.contains(expected), "the log mentions {expected}");
+    }
+    for action in ["user add", "user passwd", "token create", "login", "logout"] {
+        assert!(trail.contains(action), "{action} in the audit trail");
+    }
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret in the log: {secret}"
+        );
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a secret in an answer or page"
+        );
+        assert!(
+            !trail.contains(secret.as_str()),
+            "a secret in the audit trail"
+        );
+    }
+    eprintln!(
+        "{} secrets checked against {} log lines ({traces} at trace level), {} bytes of answers and pages, {} bytes of audit trail",
+        secrets.len(),
+        logs.lines().count(),
+        seen.len(),
+        trail.len()
+    );
 }

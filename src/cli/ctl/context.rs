@@ -100,17 +100,11 @@ impl Ctx {
     pub(super) fn record<T>(&self, action: &str, target: &str, result: &Result<T, OpsError>) {
         let Some(trail) = &self.audit else { return };
         let rec = audit::AuditRecord {
-            at_unix_ms: crate::unix_ms_now(),
-            actor: audit::os_user(),
-            source: "ctl".into(),
             cluster: self.cluster.clone(),
             action: action.into(),
             target: target.into(),
-            outcome: match result {
-                Ok(_) => "ok".into(),
-                Err(e) => e.to_string(),
-            },
-            address: "local".into(),
+            outcome: audit::outcome_of(result),
+            ..audit::AuditRecord::local("ctl")
         };
         if let Err(e) = audit::write(&trail.store, &rec, trail.retention) {
             // The change is made: failing now would make scripts retry it.

@@ -12,12 +12,6 @@ use crate::auth::{tokens, users, Identity, Role};
 use crate::web::access::Gate;
 use crate::web::{ApiError, AppState};
 
-fn gate(req: &HttpRequest) -> Result<web::Data<Gate>, ApiError> {
-    req.app_data::<web::Data<Gate>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("access control is not set up".into()))
-}
-
 fn who(identity: &Option<web::ReqData<Identity>>) -> String {
     identity
         .as_ref()
@@ -160,7 +154,7 @@ pub async fn change_user(
     name: web::Path<String>,
     body: web::Json<UserChange>,
 ) -> ApiResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let store = state.store.clone();
     let UserChange { role, password } = body.into_inner();
     if role.is_none() && password.is_none() {
@@ -179,7 +173,7 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> ApiResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let store = state.store.clone();
     let n = name.clone();
     web::block(move || users::delete(&store, &n)).await??;

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::alert::manager::{HistoryFilter, NewSilence};
 use crate::alert::Fingerprint;
-use crate::auth::{Identity, Via};
+use crate::auth::Identity;
+use crate::web::access::signed_in_name;
 use crate::web::{ApiError, AppState};
 
 use super::ApiResult;
@@ -60,10 +61,7 @@ pub async fn silences(state: web::Data<AppState>) -> HttpResponse {
 
 /// Who made a change: the signed-in identity, or (auth off) what the body says.
 fn actor(identity: &Option<web::ReqData<Identity>>, given: String) -> String {
-    match identity.as_deref() {
-        Some(i) if i.via != Via::NoAuth => i.name.clone(),
-        _ => given,
-    }
+    signed_in_name(identity.as_deref()).unwrap_or(given)
 }
 
 pub async fn create_silence(

@@ -4,30 +4,24 @@
 //! caller's identity; with `server.auth.mode = "none"` the silence form asks for a
 //! name. The guard has checked the role and the CSRF token and records the change.
 
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
 use super::layout::{layout, Layout, Nav};
-use super::{ok, PageError, PageResult};
+use super::{ok, see_other, PageError, PageResult};
 use crate::alert::manager::NewSilence;
 use crate::alert::Fingerprint;
 use crate::auth::{Identity, Via};
+use crate::web::access::signed_in_name;
 use crate::web::{ApiError, AppState};
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_string()))
-        .finish()
-}
 
 /// Who does it: the signed-in name, or (auth off) what the form says.
 fn actor(identity: &Option<web::ReqData<Identity>>, given: &str) -> Result<String, ApiError> {
-    match identity.as_deref() {
-        Some(i) if i.via != Via::NoAuth => Ok(i.name.clone()),
-        _ if !given.trim().is_empty() => Ok(given.trim().to_string()),
-        _ => Err(ApiError::BadRequest(
+    match signed_in_name(identity.as_deref()) {
+        Some(name) => Ok(name),
+        None if !given.trim().is_empty() => Ok(given.trim().to_string()),
+        None => Err(ApiError::BadRequest(
             "by: say who you are (the monitor has no login: server.auth.mode = \"none\")".into(),
         )),
     }

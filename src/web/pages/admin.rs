@@ -3,13 +3,13 @@
 //! that answers its form, once; it is never in an address or a log.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use askama::Template;
 use serde::Deserialize;
 
 use super::display::{ms_time, TimeView};
 use super::layout::{layout, Layout, Nav, SelectOption};
-use super::{html, ok, PageResult};
+use super::{html, ok, see_other, PageResult};
 use crate::auth::{tokens, users, Identity, Role};
 use crate::web::access::Gate;
 use crate::web::api::access::AuditParams;
@@ -48,24 +48,12 @@ struct AdminPage {
     created_token: Option<CreatedToken>,
 }
 
-fn gate(req: &HttpRequest) -> Result<web::Data<Gate>, ApiError> {
-    req.app_data::<web::Data<Gate>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("access control is not set up".into()))
-}
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_string()))
-        .finish()
-}
-
 async fn admin_page(
     req: &HttpRequest,
     state: &AppState,
     created_token: Option<CreatedToken>,
 ) -> PageResult {
-    let gate = gate(req)?;
+    let gate = Gate::of(req)?;
     let store = state.store.clone();
     let (user_list, token_list) = web::block(move || {
         Ok::<_, crate::auth::AuthError>((users::list(&store)?, tokens::list(&store)?))
@@ -145,7 +133,7 @@ pub async fn set_role(
     name: web::Path<String>,
     form: web::Form<RoleForm>,
 ) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let store = state.store.clone();
     let (n, role) = (name.clone(), form.role);
     web::block(move || users::update(&store, &n, Some(role), None)).await??;
@@ -165,7 +153,7 @@ pub async fn set_password(
     name: web::Path<String>,
     form: web::Form<PasswordForm>,
 ) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let store = state.store.clone();
     let n = name.clone();
     let password = form.into_inner().password;
@@ -180,7 +168,7 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let store = state.store.clone();
     let n = name.clone();
     web::block(move || users::delete(&store, &n)).await??;

@@ -3,14 +3,14 @@
 //! throttle, and is recorded in the audit trail whatever its outcome.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use askama::Template;
 
 use super::layout::{Layout, Nav};
-use super::{html, PageResult};
+use super::{html, see_other, PageResult};
 use crate::audit::AuditRecord;
 use crate::auth::{users, AuthMode};
-use crate::web::access::{address_of, Gate, CSRF_COOKIE, SESSION_COOKIE};
+use crate::web::access::{address_of, Gate, CSRF_COOKIE, OIDC_STATE_COOKIE, SESSION_COOKIE};
 use crate::web::ApiError;
 
 #[derive(Template)]
@@ -23,6 +23,15 @@ struct LoginPage {
     user: String,
     /// Mode "oidc": the single sign-on button's address.
     sso_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+struct SignedInPage {
+    layout: Layout,
+    user: String,
+    role: String,
+    next: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -64,12 +73,6 @@ pub fn login_location(req: &HttpRequest) -> String {
     format!("/login?next={}", super::urlencode(&here))
 }
 
-fn gate(req: &HttpRequest) -> Result<web::Data<Gate>, ApiError> {
-    req.app_data::<web::Data<Gate>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("access control is not set up".into()))
-}
-
 /// The form, with a fresh CSRF cookie.
 fn form_page(
     gate: &Gate,
@@ -98,38 +101,28 @@ fn form_page(
 }
 
 pub async fn login_form(req: HttpRequest, q: web::Query<NextParam>) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let next = q.next.as_deref().unwrap_or("/");
     if gate.mode == AuthMode::None {
-        return Ok(redirect(&safe_next(next)));
+        return Ok(see_other(&safe_next(next)));
     }
     form_page(&gate, StatusCode::OK, None, next, "")
 }
 
-fn redirect(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_string()))
-        .finish()
-}
-
 pub async fn login(req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let form = form.into_inner();
     if gate.mode == AuthMode::None {
-        return Ok(redirect(&safe_next(&form.next)));
+        return Ok(see_other(&safe_next(&form.next)));
     }
     let address = address_of(req.peer_addr().map(|a| a.ip()));
     let user = form.user.trim().to_string();
     let record = |outcome: &str| {
         gate.trail.record(&AuditRecord {
-            at_unix_ms: crate::unix_ms_now(),
-            actor: user.chars().take(64).collect(),
-            source: "web".into(),
-            cluster: String::new(),
             action: "login".into(),
-            target: user.chars().take(64).collect(),
+            target: user.chars().take(128).collect(),
             outcome: outcome.to_string(),
-            address: address.clone(),
+            ..AuditRecord::now("web", &user, &address)
         })
     };
     if let Some(seconds) = gate.throttle.locked(&user, &address, crate::unix_ms_now()) {
@@ -177,7 +170,7 @@ pub async fn login(req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
         .sessions
         .start(&found.name, found.role, true, crate::unix_ms_now())?;
     record("ok");
-    let mut response = redirect(&safe_next(&form.next));
+    let mut response = see_other(&safe_next(&form.next));
     for cookie in [gate.session_cookie(&id), gate.removal(CSRF_COOKIE)] {
         response
             .add_cookie(&cookie)
@@ -188,7 +181,7 @@ pub async fn login(req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
 
 /// `GET /oidc/login?next=`: off to the provider.
 pub async fn oidc_login(req: HttpRequest, q: web::Query<NextParam>) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let Some(oidc) = &gate.oidc else {
         return Err(ApiError::NotFound(
             "single sign-on is not set up (server.auth.mode is not \"oidc\")".into(),
@@ -197,7 +190,13 @@ pub async fn oidc_login(req: HttpRequest, q: web::Query<NextParam>) -> PageResul
     };
     let next = safe_next(q.next.as_deref().unwrap_or("/"));
     match oidc.start(&next).await {
-        Ok(url) => Ok(redirect(&url)),
+        Ok((url, state)) => {
+            let mut response = see_other(&url);
+            response
+                .add_cookie(&gate.oidc_state_cookie(state))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(response)
+        }
         Err(e) => {
             tracing::warn!("single sign-on: {e}");
             form_page(&gate, StatusCode::BAD_GATEWAY, Some(format!("The single sign-on provider cannot be reached: {e}. Local users can still log in below.")), &next, "")
@@ -216,21 +215,17 @@ pub struct CallbackParams {
 /// `GET /oidc/callback?code=&state=` (or `error=`): the provider sends the browser
 /// back; the login is completed, recorded, and a session started.
 pub async fn oidc_callback(req: HttpRequest, q: web::Query<CallbackParams>) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     let Some(oidc) = &gate.oidc else {
         return Err(ApiError::NotFound("single sign-on is not set up".into()).into());
     };
     let address = address_of(req.peer_addr().map(|a| a.ip()));
     let record = |actor: &str, outcome: &str| {
         gate.trail.record(&AuditRecord {
-            at_unix_ms: crate::unix_ms_now(),
-            actor: actor.chars().take(128).collect(),
-            source: "web".into(),
-            cluster: String::new(),
             action: "login".into(),
             target: "single sign-on".into(),
             outcome: outcome.to_string(),
-            address: address.clone(),
+            ..AuditRecord::now("web", actor, &address)
         })
     };
     let refused = |message: String| form_page(&gate, StatusCode::FORBIDDEN, Some(message), "/", "");
@@ -247,6 +242,16 @@ pub async fn oidc_callback(req: HttpRequest, q: web::Query<CallbackParams>) -> P
         )
         .into());
     };
+    let started_here = req
+        .cookie(OIDC_STATE_COOKIE)
+        .is_some_and(|c| crate::auth::secret::same(c.value().as_bytes(), state.as_bytes()));
+    if !started_here {
+        record(
+            "unknown",
+            "refused: the login was not started in this browser (no or another state cookie)",
+        );
+        return refused("This single sign-on login was not started in this browser; log in again from the login page.".into());
+    }
     let (user, next) = match oidc.finish(code, state).await {
         Ok(done) => done,
         Err(e) => {
@@ -269,30 +274,47 @@ pub async fn oidc_callback(req: HttpRequest, q: web::Query<CallbackParams>) -> P
         .sessions
         .start(&name, role, false, crate::unix_ms_now())?;
     record(&name, &format!("ok (single sign-on, {role})"));
-    let mut response = redirect(&safe_next(&next));
-    response
-        .add_cookie(&gate.session_cookie(&id))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // A page that moves on by itself, not a redirect: the browser came from the
+    // provider's site, and a redirect would still be part of that cross-site
+    // navigation, which does not send the SameSite=Strict session cookie.
+    let next = safe_next(&next);
+    let page = SignedInPage {
+        layout: Layout::new("Signed in", Nav::None, None),
+        user: name,
+        role: role.to_string(),
+        next: next.clone(),
+    };
+    let mut response = html(StatusCode::OK, page.render());
+    response.headers_mut().insert(
+        header::REFRESH,
+        header::HeaderValue::from_str(&format!("0; url={next}"))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    for cookie in [gate.session_cookie(&id), gate.removal(OIDC_STATE_COOKIE)] {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     Ok(response)
 }
 
 pub async fn logout(req: HttpRequest) -> PageResult {
-    let gate = gate(&req)?;
+    let gate = Gate::of(&req)?;
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         if let Some(session) = gate.sessions.end(cookie.value()) {
             gate.trail.record(&AuditRecord {
-                at_unix_ms: crate::unix_ms_now(),
-                actor: session.user.clone(),
-                source: "web".into(),
-                cluster: String::new(),
                 action: "logout".into(),
-                target: session.user,
+                target: session.user.clone(),
                 outcome: "ok".into(),
-                address: address_of(req.peer_addr().map(|a| a.ip())),
+                ..AuditRecord::now(
+                    "web",
+                    &session.user,
+                    &address_of(req.peer_addr().map(|a| a.ip())),
+                )
             });
         }
     }
-    let mut response = redirect("/login");
+    let mut response = see_other("/login");
     response
         .add_cookie(&gate.removal(SESSION_COOKIE))
         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -152,6 +152,13 @@ fn html(status: StatusCode, body: askama::Result<String>) -> HttpResponse {
     }
 }
 
+/// `303 See Other`: after a form's change, or off to log in.
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, to.to_string()))
+        .finish()
+}
+
 fn ok(page: impl Template) -> PageResult {
     Ok(html(StatusCode::OK, page.render()))
 }
