@@ -89,6 +89,8 @@ pub struct ServerSettings {
 pub struct ServerTls {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// A plain-HTTP address whose every request is redirected (308) to HTTPS.
+    pub redirect_http: Option<SocketAddr>,
 }
 
 impl ServerTls {
@@ -152,6 +154,20 @@ impl ServerSettings {
                 ))
             }
             _ => {}
+        }
+        if let Some(redirect) = self.tls.redirect_http {
+            if self.tls.cert_file.is_none() {
+                return Err(invalid(
+                    "server.tls.redirect_http",
+                    "redirects to HTTPS, which needs cert_file and key_file",
+                ));
+            }
+            if redirect == self.listen {
+                return Err(invalid(
+                    "server.tls.redirect_http",
+                    format!("{redirect} is server.listen itself; give another port (80)"),
+                ));
+            }
         }
         for (field, path) in [
             ("server.tls.cert_file", &self.tls.cert_file),
@@ -664,6 +680,14 @@ mod tests {
             (
                 "[server]\nallowed_hosts = [\"\"]\n",
                 "server.allowed_hosts[0]",
+            ),
+            (
+                "[server.tls]\nredirect_http = \"127.0.0.1:8080\"\n",
+                "server.tls.redirect_http",
+            ),
+            (
+                "[server.tls]\nkey_file = \"/etc/hostname\"\n",
+                "server.tls.cert_file",
             ),
         ] {
             let e = load_err(toml);

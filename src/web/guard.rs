@@ -113,6 +113,50 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Where `server.tls.redirect_http` sends a plain-HTTP request for `path`: the
+    /// host it asked for, over HTTPS on `https_port`. A host the monitor does not
+    /// answer to is refused, as on the HTTPS side, and so is one with characters a
+    /// host name does not have.
+    pub fn https_location(
+        &self,
+        host_header: Option<&str>,
+        path: &str,
+        https_port: u16,
+    ) -> Result<String, ApiError> {
+        let Some((host, _)) = host_header.and_then(split_authority) else {
+            return Err(ApiError::BadRequest(
+                "Host: missing or not host[:port]; the redirect to HTTPS needs it".into(),
+            ));
+        };
+        let plain = host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+        if !plain || !self.host_allowed(&host) {
+            return Err(ApiError::MisdirectedRequest(format!(
+                "this monitor does not answer to the host name {:?}; add it to server.allowed_hosts",
+                host.chars().take(200).collect::<String>()
+            )));
+        }
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let port = if https_port == 443 {
+            String::new()
+        } else {
+            format!(":{https_port}")
+        };
+        let path = if path.starts_with('/') && !path.starts_with("//") {
+            path
+        } else {
+            "/"
+        };
+        Ok(format!("https://{host}{port}{path}"))
+    }
+}
+
 /// `host[:port]` or `[v6]:port` → (lower-case host without brackets, port).
 fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
@@ -564,6 +608,37 @@ mod tests {
             assert!(!p.host_allowed(bad), "{bad}");
         }
         assert!(policy(&["*"], "127.0.0.1:1").host_allowed("anything.example"));
+    }
+
+    #[test]
+    fn https_locations() {
+        let p = policy(&["mon.example"], "0.0.0.0:80");
+        let at = |host: Option<&str>, path: &str, port: u16| {
+            p.https_location(host, path, port)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            at(Some("mon.example"), "/alerts?x=1", 9393).unwrap(),
+            "https://mon.example:9393/alerts?x=1"
+        );
+        assert_eq!(
+            at(Some("Mon.Example:80"), "/", 443).unwrap(),
+            "https://mon.example/"
+        );
+        assert_eq!(
+            at(Some("[::1]:80"), "/a", 8443).unwrap(),
+            "https://[::1]:8443/a"
+        );
+        assert_eq!(
+            at(Some("10.0.0.1"), "//evil.example/x", 443).unwrap(),
+            "https://10.0.0.1/"
+        );
+        assert_eq!(at(Some("10.0.0.1"), "*", 443).unwrap(), "https://10.0.0.1/");
+        assert!(at(None, "/", 443).unwrap_err().contains("Host"));
+        assert!(at(Some("attacker.example"), "/", 443).is_err());
+        let any = policy(&["*"], "0.0.0.0:80");
+        assert!(any.https_location(Some("a/b.example"), "/", 443).is_err());
+        assert!(any.https_location(Some("x.example\\y"), "/", 443).is_err());
     }
 
     #[test]

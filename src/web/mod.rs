@@ -115,6 +115,22 @@ pub async fn launch(
         )
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
+    let redirect = match server.tls.redirect_http {
+        Some(addr) if tls.is_some() => {
+            let plain = TcpListener::bind(addr).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("server.tls.redirect_http {addr}: {e}"))
+            })?;
+            plain.set_nonblocking(true)?;
+            Some((
+                plain,
+                Redirect {
+                    policy: guard::Policy::new(server, addr),
+                    https_port: listening.port(),
+                },
+            ))
+        }
+        _ => None,
+    };
     let limits = conn::Limits::new(server);
     let policy = guard::Policy::new(server, listener.local_addr()?);
     guard::install_panic_hook();
@@ -129,10 +145,35 @@ pub async fn launch(
                 .enable_all()
                 .build()
                 .and_then(|rt| {
-                    tokio::task::LocalSet::new().block_on(
-                        &rt,
-                        serve_on(state, policy, gate, tls, limits, listener, stopped),
-                    )
+                    tokio::task::LocalSet::new().block_on(&rt, async move {
+                        let redirects = async {
+                            match redirect {
+                                Some((plain, redirect)) => {
+                                    serve_redirects(
+                                        redirect,
+                                        limits.clone(),
+                                        plain,
+                                        stopped.clone(),
+                                    )
+                                    .await
+                                }
+                                None => Ok(()),
+                            }
+                        };
+                        let (served, redirected) = futures::join!(
+                            serve_on(
+                                state,
+                                policy,
+                                gate,
+                                tls,
+                                limits.clone(),
+                                listener,
+                                stopped.clone()
+                            ),
+                            redirects
+                        );
+                        served.and(redirected)
+                    })
                 });
             let _ = done.send(served);
         })?;
@@ -172,26 +213,45 @@ async fn serve_on(
     listener: TcpListener,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let policy = web::Data::new(policy);
+    let max = limits.max_connections;
+    accept_until_stopped(listener, max, stop.clone(), |stream| {
+        serve_connection(
+            state.clone(),
+            policy.clone(),
+            gate.clone(),
+            tls.clone(),
+            limits.clone(),
+            stream,
+            stop.clone(),
+        )
+    })
+    .await
+}
+
+/// Accepts connections on `listener`, at most `max` served at once, each by
+/// `serve`, until `stop`; then drains them.
+async fn accept_until_stopped<F, Served>(
+    listener: TcpListener,
+    max: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+    serve: F,
+) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Served,
+    Served: Future<Output = ()> + 'static,
+{
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let mut connections = tokio::task::JoinSet::new();
-    let mut stopping = stop.clone();
+    let mut stopping = stop;
     let mut accept_errors = conn::RateLimitedLog::new(std::time::Duration::from_secs(10));
-    let policy = web::Data::new(policy);
     loop {
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept(), if connections.len() < limits.max_connections => match accepted {
+            accepted = listener.accept(), if connections.len() < max => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn_local(serve_connection(
-                        state.clone(),
-                        policy.clone(),
-                        gate.clone(),
-                        tls.clone(),
-                        limits.clone(),
-                        stream,
-                        stop.clone(),
-                    ));
+                    connections.spawn_local(serve(stream));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin, and
@@ -255,6 +315,87 @@ async fn serve_connection(
             "dashboard: TLS handshake with {peer:?} not done within {:?}",
             limits.request_timeout
         ),
+    }
+}
+
+/// `server.tls.redirect_http`: where plain HTTP is sent.
+struct Redirect {
+    policy: guard::Policy,
+    /// The HTTPS listener's port.
+    https_port: u16,
+}
+
+/// Answers every request on `listener` with a redirect to HTTPS, until `stop`.
+async fn serve_redirects(
+    redirect: Redirect,
+    limits: conn::Limits,
+    listener: TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let redirect = std::rc::Rc::new(redirect);
+    let max = limits.max_connections;
+    accept_until_stopped(listener, max, stop.clone(), |stream| {
+        serve_redirect(redirect.clone(), limits.clone(), stream, stop.clone())
+    })
+    .await
+}
+
+/// One plain-HTTP connection: `308 Permanent Redirect` (the method and body are
+/// kept, unlike 301) to the same path over HTTPS, or the error that says why not.
+async fn serve_redirect(
+    redirect: std::rc::Rc<Redirect>,
+    limits: conn::Limits,
+    stream: tokio::net::TcpStream,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use actix_service::{Service, ServiceFactory};
+    use actix_web::{HttpMessage, HttpResponse, ResponseError};
+    let peer = stream.peer_addr().ok();
+    let (stream, silence) = conn::Watched::new(stream, limits.silence_limit());
+    let answer = move |req: actix_http::Request| {
+        let redirect = redirect.clone();
+        async move {
+            let host = req
+                .headers()
+                .get(actix_web::http::header::HOST)
+                .and_then(|v| v.to_str().ok());
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let mut response: HttpResponse =
+                match redirect
+                    .policy
+                    .https_location(host, path, redirect.https_port)
+                {
+                    Ok(location) => HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, location))
+                        .finish(),
+                    Err(e) => e.error_response(),
+                };
+            add_security_headers(response.headers_mut());
+            Ok::<_, actix_web::Error>(response)
+        }
+    };
+    let service = actix_http::HttpService::build()
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .keep_alive(actix_http::KeepAlive::Disabled)
+        .graceful_shutdown_signal(move || {
+            let mut stop = stop.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        })
+        .finish(actix_service::fn_service(answer));
+    let Ok(service) = service.new_service(()).await else {
+        tracing::error!("dashboard: the redirect service could not be built");
+        return;
+    };
+    tokio::select! {
+        served = service.call((stream, actix_http::Protocol::Http1, peer)) => {
+            if let Err(e) = served {
+                tracing::debug!("dashboard: redirect connection from {peer:?} ended: {e}");
+            }
+        }
+        () = silence.expired() => {}
     }
 }
 

@@ -583,9 +583,11 @@ async fn https_serves_pages_and_a_renewed_certificate_without_restart() {
         }
     };
     install(&a);
+    let redirect_port = etcd_monitor::localetcd::free_port().unwrap();
     let monitor = Monitor::start(settings(&cluster, |s| {
         s.server.tls.cert_file = Some(live.join("server.crt"));
         s.server.tls.key_file = Some(live.join("server.key"));
+        s.server.tls.redirect_http = Some(([127, 0, 0, 1], redirect_port).into());
     }))
     .await;
     assert!(monitor.base.starts_with("https://"));
@@ -645,6 +647,41 @@ async fn https_serves_pages_and_a_renewed_certificate_without_restart() {
         .send()
         .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
+    // server.tls.redirect_http: plain HTTP there is sent to the same path over
+    // HTTPS (308 keeps a POST a POST); a host the monitor does not answer to is not.
+    let https_port = monitor.base.rsplit(':').next().unwrap().to_string();
+    let plain_base = format!("http://127.0.0.1:{redirect_port}");
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let resp = client()
+            .request(method, format!("{plain_base}/alerts?state=firing"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 308);
+        assert_eq!(
+            resp.headers()[header::LOCATION],
+            format!("https://127.0.0.1:{https_port}/alerts?state=firing").as_str()
+        );
+    }
+    let elsewhere = client()
+        .get(format!("{plain_base}/"))
+        .header(header::HOST, "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 421);
+    assert!(elsewhere.headers().get(header::LOCATION).is_none());
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-L", "--cacert"])
+        .arg(&a.ca_file)
+        .arg(format!("{plain_base}/api/v1/health"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"status\":\"ok\""),
+        "curl -L from plain HTTP: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     install(&b);
     let renewed = wait_for(
