@@ -46,6 +46,7 @@ use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::localetcd::{find_etcd_binary, LocalCluster, LocalClusterOptions};
 use etcd_monitor::promtext;
 use etcd_monitor::store::{MemberSamples, Retention, Store};
+use wrk::{wrk_binary, wrk_run, WrkResult};
 
 const CLUSTERS: usize = 10;
 const MEMBERS: usize = 3;
@@ -143,25 +144,6 @@ fn etcd_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn wrk_binary() -> Result<PathBuf> {
-    let bin = PathBuf::from(std::env::var("WRK_BIN").unwrap_or_else(|_| "wrk".into()));
-    // `wrk -v` prints its version and usage.
-    let out = Command::new(&bin).arg("-v").output().map_err(|e| {
-        anyhow!(
-            "cannot run {} ({e}): install wrk (Debian: apt-get install wrk) or set WRK_BIN",
-            bin.display()
-        )
-    })?;
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let first = text.lines().next().unwrap_or("");
-    if !first.starts_with("wrk ") {
-        bail!("{} -v does not look like wrk: {first:?}", bin.display());
-    }
-    println!("wrk: {first}");
-    Ok(bin)
-}
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
         Ok(v) => v
@@ -206,6 +188,8 @@ async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<Lo
 mod corpus;
 #[path = "../tests/support/monitor.rs"]
 mod monitor;
+#[path = "support/wrk.rs"]
+mod wrk;
 use corpus::{CorpusScrape, CORPUS};
 use monitor::Monitor;
 
@@ -566,7 +550,7 @@ async fn measure_pages(
         );
         for path in PAGES {
             let url = format!("{base}{path}");
-            wrk_run(wrk, &url, threads, connections, 3).await?;
+            wrk_run(wrk, &url, threads, connections, 3, &[]).await?;
             let record = (perf && connections > 1).then(|| {
                 let name = path.trim_start_matches('/').replace(['/', '?', '='], "_");
                 perf_dir.join(format!(
@@ -581,7 +565,7 @@ async fn measure_pages(
             let before = CpuSample::take(tmp);
             let at_s = t.elapsed().as_secs_f64();
             let health = store.health();
-            let w = wrk_run(wrk, &url, threads, connections, seconds).await?;
+            let w = wrk_run(wrk, &url, threads, connections, seconds, &[]).await?;
             let cpu = CpuSample::take(tmp).since(&before);
             let after = store.health();
             let mut store_work = Vec::new();
@@ -770,106 +754,6 @@ async fn wait_probed(http: &reqwest::Client, base: &str, live: usize) -> Result<
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!("not every cluster was probed healthy within 90 s; last: {last}")
-}
-
-/// wrk's figures; latencies in ms.
-#[derive(Debug, Default)]
-struct WrkResult {
-    requests_per_sec: f64,
-    p50: f64,
-    p75: f64,
-    p90: f64,
-    p99: f64,
-    /// Non-2xx/3xx responses plus socket errors.
-    errors: u64,
-}
-
-async fn wrk_run(
-    wrk: &Path,
-    url: &str,
-    threads: u32,
-    connections: u32,
-    seconds: u64,
-) -> Result<WrkResult> {
-    let out = tokio::process::Command::new(wrk)
-        .args([
-            format!("-t{threads}"),
-            format!("-c{connections}"),
-            format!("-d{seconds}s"),
-            "--latency".into(),
-            url.into(),
-        ])
-        .output()
-        .await
-        .with_context(|| format!("running {}", wrk.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "wrk failed ({}): {text}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_wrk(&text).with_context(|| format!("parsing wrk's output:\n{text}"))
-}
-
-fn parse_wrk(text: &str) -> Result<WrkResult> {
-    let mut r = WrkResult::default();
-    let mut found = 0;
-    for line in text.lines().map(str::trim) {
-        let mut words = line.split_whitespace();
-        let (Some(first), second) = (words.next(), words.next()) else {
-            continue;
-        };
-        match (first, second) {
-            ("Requests/sec:", Some(v)) => {
-                r.requests_per_sec = v.parse()?;
-                found += 1;
-            }
-            ("50%" | "75%" | "90%" | "99%", Some(v)) => {
-                let ms = parse_duration_ms(v)?;
-                match first {
-                    "50%" => r.p50 = ms,
-                    "75%" => r.p75 = ms,
-                    "90%" => r.p90 = ms,
-                    _ => r.p99 = ms,
-                }
-                found += 1;
-            }
-            ("Non-2xx", _) => {
-                r.errors += line.rsplit(' ').next().unwrap_or("0").parse::<u64>()?;
-            }
-            ("Socket", Some("errors:")) => {
-                // Socket errors: connect 0, read 0, write 0, timeout 0
-                r.errors += line
-                    .split(|c: char| !c.is_ascii_digit())
-                    .filter_map(|n| n.parse::<u64>().ok())
-                    .sum::<u64>();
-            }
-            _ => {}
-        }
-    }
-    if found != 5 {
-        bail!("expected Requests/sec and the 50/75/90/99 % latencies");
-    }
-    Ok(r)
-}
-
-/// `123.45us`, `1.23ms`, `2.00s`, `1.00m` as ms.
-fn parse_duration_ms(v: &str) -> Result<f64> {
-    let split = v
-        .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| anyhow!("no unit in {v:?}"))?;
-    let (n, unit) = v.split_at(split);
-    let n: f64 = n.parse()?;
-    Ok(match unit {
-        "us" => n / 1e3,
-        "ms" => n,
-        "s" => n * 1e3,
-        "m" => n * 60e3,
-        "h" => n * 3600e3,
-        _ => bail!("unknown unit in {v:?}"),
-    })
 }
 
 // ---------------------------------------------------------------------------
