@@ -150,19 +150,20 @@ fn open(at: &StoreLocation) -> anyhow::Result<Trail> {
     }
 }
 
-/// Records a change made here.
-fn record<T, E: std::fmt::Display>(
+/// Records a change made here, whatever its outcome; hands the outcome on.
+fn recorded<T, E: std::fmt::Display>(
     trail: &Trail,
     action: &str,
     target: &str,
-    result: &Result<T, E>,
-) {
+    result: Result<T, E>,
+) -> Result<T, E> {
     trail.record(&AuditRecord {
         action: action.into(),
         target: target.into(),
-        outcome: audit::outcome_of(result),
+        outcome: audit::outcome_of(&result),
         ..AuditRecord::local("cli")
     });
+    result
 }
 
 /// A password: from stdin's first line, or asked twice on the terminal without echo.
@@ -235,9 +236,12 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
             crate::auth::check_name("user name", &name)?;
             let trail = open(&at)?;
             let password = new_password(password_stdin)?;
-            let r = users::add(&trail.store, &name, role, &password);
-            record(&trail, "user add", &name, &r);
-            r?;
+            recorded(
+                &trail,
+                "user add",
+                &name,
+                users::add(&trail.store, &name, role, &password),
+            )?;
             outln!("user {name} added as {role}")?;
         }
         UserCommand::Passwd {
@@ -250,23 +254,32 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 bail!("no user is named {name:?}");
             }
             let password = new_password(password_stdin)?;
-            let r = users::update(&trail.store, &name, None, Some(&password));
-            record(&trail, "user passwd", &name, &r);
-            r?;
+            recorded(
+                &trail,
+                "user passwd",
+                &name,
+                users::update(&trail.store, &name, None, Some(&password)),
+            )?;
             outln!("password of {name} changed")?;
         }
         UserCommand::Role { name, role, at } => {
             let trail = open(&at)?;
-            let r = users::update(&trail.store, &name, Some(role), None);
-            record(&trail, "user change", &name, &r);
-            r?;
+            recorded(
+                &trail,
+                "user change",
+                &name,
+                users::update(&trail.store, &name, Some(role), None),
+            )?;
             outln!("{name} is now {role}")?;
         }
         UserCommand::Del { name, at } => {
             let trail = open(&at)?;
-            let r = users::delete(&trail.store, &name);
-            record(&trail, "user delete", &name, &r);
-            r?;
+            recorded(
+                &trail,
+                "user delete",
+                &name,
+                users::delete(&trail.store, &name),
+            )?;
             outln!("user {name} deleted")?;
         }
         UserCommand::List { json, at } => {
@@ -309,9 +322,12 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
                 crate::unix_ms_now()
                     .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             });
-            let r = tokens::create(&trail.store, &name, role, expires, &audit::os_user());
-            record(&trail, "token create", &name, &r);
-            let (_, text) = r?;
+            let (_, text) = recorded(
+                &trail,
+                "token create",
+                &name,
+                tokens::create(&trail.store, &name, role, expires, &audit::os_user()),
+            )?;
             eprintln!("token {name} ({role}) created; it is shown this once:");
             outln!("{text}")?;
         }
@@ -343,9 +359,12 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { name, at } => {
             let trail = open(&at)?;
-            let r = tokens::revoke(&trail.store, &name);
-            record(&trail, "token revoke", &name, &r);
-            r?;
+            recorded(
+                &trail,
+                "token revoke",
+                &name,
+                tokens::revoke(&trail.store, &name),
+            )?;
             outln!("token {name} revoked")?;
         }
     }
