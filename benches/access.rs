@@ -239,7 +239,17 @@ fn median_run(mut runs: Vec<WrkResult>, connections: u32) -> WrkResult {
 }
 
 async fn measure(variants: &[Variant], wrk: &std::path::Path, seconds: u64) -> Result<()> {
+    let http = http()?;
     for target in TARGETS {
+        for v in variants {
+            let mut req = http.get(format!("{}{target}", v.base));
+            for h in &v.headers {
+                let (name, value) = h.split_once(": ").expect("Name: value");
+                req = req.header(name, value);
+            }
+            let body = req.send().await?.bytes().await?;
+            println!("{:<8} {target:<18} {} bytes", v.auth, body.len());
+        }
         for (threads, connections) in [(1, 1), (2, 8)] {
             let mut results: Vec<Vec<WrkResult>> = variants.iter().map(|_| Vec::new()).collect();
             for round in 0..=ROUNDS {
