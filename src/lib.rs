@@ -14,6 +14,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod etcd;
+pub mod exporter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod labels;

@@ -124,6 +124,36 @@ pub struct MemberSnapshot {
     pub scrape_error: Option<String>,
 }
 
+impl MemberSnapshot {
+    /// Why an unreachable member is so, in a small fixed set (for a label): the
+    /// messages themselves carry addresses and causes without bound.
+    pub fn unreachable_reason(&self) -> &'static str {
+        let Some(error) = &self.error else {
+            return "error";
+        };
+        let e = error.to_ascii_lowercase();
+        if e.contains("no answer within") || e.contains("timed out") || e.contains("deadline") {
+            "timeout"
+        } else if e.contains("connection refused") {
+            "refused"
+        } else if e.contains("certificate") || e.contains("tls") || e.contains("handshake") {
+            "tls"
+        } else if e.contains("authentication")
+            || e.contains("permission denied")
+            || e.contains("auth token")
+            || e.contains("user name")
+        {
+            "auth"
+        } else if e.contains("dns") || e.contains("lookup") || e.contains("resolve") {
+            "dns"
+        } else if e.contains("not started") {
+            "not_started"
+        } else {
+            "error"
+        }
+    }
+}
+
 /// A member's answer to the Status call (field names as in etcdctl's JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberStatus {

@@ -344,7 +344,7 @@ impl Gate {
             .filter(|(k, _)| *k != "name")
             .map(|(_, v)| v)
             .collect();
-        let source = if req.path().starts_with("/api/") {
+        let source = if crate::web::for_programs(req.path()) {
             "api"
         } else {
             "web"

@@ -186,7 +186,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// A bad request in the answer's own kind: JSON under `/api/`, a page elsewhere.
 fn bad_request(message: String, req: &HttpRequest) -> actix_web::Error {
     let e = ApiError::BadRequest(message);
-    if req.path().starts_with("/api/") {
+    if crate::web::for_programs(req.path()) {
         e.into()
     } else {
         super::pages::PageError(e).into()

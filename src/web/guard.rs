@@ -362,7 +362,7 @@ pub async fn guard(
     let Some(policy) = req.app_data::<web::Data<Policy>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let api = req.path().starts_with("/api/");
+    let api = crate::web::for_programs(req.path());
     if let Some(err) = refusal(&policy, &req) {
         tracing::debug!("dashboard: {} {}: {err}", req.method(), req.path());
         return Ok(req.into_response(answer(api, err)));

@@ -519,9 +519,16 @@ fn app(
         .default_service(web::to(fallback))
 }
 
+/// Whether `path` is for programs rather than browsers: the JSON API and
+/// Prometheus' `/metrics`. Their errors are JSON, and a missing login is a 401,
+/// not a redirect to the login page.
+pub(crate) fn for_programs(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
 /// Whatever no route took: JSON under `/api/`, a page elsewhere.
 async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web::Error> {
-    if req.path().starts_with("/api/") {
+    if for_programs(req.path()) {
         Ok(error::not_found(req).await?)
     } else {
         Ok(pages::not_found(req).await?)
@@ -811,6 +818,8 @@ fn register(r: &mut Routes) {
         api::history::series,
     );
     r.get("/api/v1/store", api::monitor::store);
+    // For Prometheus: protected like the read API (a viewer's token).
+    r.get("/metrics", api::monitor::metrics);
     r.get("/api/v1/alerts", api::alerts::active);
     r.get("/api/v1/alerts/history", api::alerts::history);
     r.at(

@@ -29,6 +29,7 @@ mod connections;
 mod ctl;
 mod dashboard;
 mod examples;
+mod exporter;
 mod failover;
 mod hardening;
 mod history;
