@@ -1,4 +1,4 @@
-//! `etcd-monitor config default|check`.
+//! `etcd-monitor config default|reference|check`.
 
 use anyhow::Context;
 
@@ -10,6 +10,10 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Default => {
             out!("{DEFAULT_CONFIG}")?;
+            Ok(())
+        }
+        ConfigCommand::Reference => {
+            out!("{}", crate::config::reference_markdown())?;
             Ok(())
         }
         ConfigCommand::Check { config } => {

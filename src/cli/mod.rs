@@ -166,6 +166,9 @@ pub struct DemoArgs {
 pub enum ConfigCommand {
     /// Print the default configuration file, with comments.
     Default,
+    /// Print the configuration reference (Markdown, docs/configuration.md), made
+    /// from the commented default configuration.
+    Reference,
     /// Load and validate a configuration, then print the result (secrets are never shown).
     Check {
         #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]

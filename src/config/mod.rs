@@ -100,6 +100,56 @@ impl ServerTls {
     }
 }
 
+/// The configuration reference (docs/configuration.md): the commented default
+/// configuration, section by section, so that the reference cannot say other
+/// than what the program does (a test compares the file with this).
+pub fn reference_markdown() -> String {
+    // The file's paragraphs (blank-line separated) go under the top-level table
+    // of the first table header in them, commented out or not ("# [[clusters]]"
+    // is an example of [[clusters]]); paragraphs without one go under the table
+    // before them, and those before any table are the introduction.
+    let mut intro: Vec<&str> = Vec::new();
+    let mut sections: Vec<(String, Vec<&str>)> = Vec::new();
+    for paragraph in DEFAULT_CONFIG.split("\n\n") {
+        let table = paragraph.lines().find_map(|line| {
+            let header = line.trim_start_matches('#').trim_start();
+            let name = header.strip_prefix('[')?.trim_start_matches('[');
+            let name = &name[..name.find(']')?];
+            let top = name.split('.').next().unwrap_or(name);
+            Some(if header.starts_with("[[") && !name.contains('.') {
+                format!("[[{top}]]")
+            } else {
+                format!("[{top}]")
+            })
+        });
+        match (table, sections.last_mut()) {
+            (Some(t), Some((last, body))) if *last == t => body.push(paragraph),
+            (Some(t), _) => sections.push((t, vec![paragraph])),
+            (None, Some((_, body))) => body.push(paragraph),
+            (None, None) => intro.push(paragraph),
+        }
+    }
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Made by `etcd-monitor config reference` from src/config/default.toml; \
+         a test fails when the two differ. -->\n\n\
+         `etcd-monitor config default` prints the whole file; `etcd-monitor config check -c FILE` \
+         loads one and names the field of any error. Settings that are commented out \
+         (`# key = ...`) are examples: they have no default.\n\n```toml\n",
+    );
+    out.push_str(intro.join("\n\n").trim());
+    out.push_str("\n```\n\nSections: ");
+    let names: Vec<String> = sections.iter().map(|(n, _)| format!("`{n}`")).collect();
+    out.push_str(&names.join(", "));
+    out.push_str(".\n");
+    for (name, body) in &sections {
+        out.push_str(&format!("\n## `{name}`\n\n```toml\n"));
+        out.push_str(body.join("\n\n").trim());
+        out.push_str("\n```\n");
+    }
+    out
+}
+
 /// `server.auth.mode = "none"` only where nobody but this machine can connect.
 pub fn check_auth_covers(mode: crate::auth::AuthMode, listen: SocketAddr) -> Result<()> {
     if mode == crate::auth::AuthMode::None && !listen.ip().is_loopback() {

@@ -142,3 +142,21 @@ fn man_pages_cover_every_subcommand_and_format_cleanly() {
     // Hidden commands stay out of the pages.
     assert!(!pages.iter().any(|p| p.contains("manpages")), "{pages:?}");
 }
+
+/// docs/configuration.md is what `config reference` makes of the commented default
+/// configuration: a setting added, changed or explained anew there changes the
+/// reference, and this test says to make it again.
+#[test]
+fn the_configuration_reference_is_made_from_the_default_configuration() {
+    let (made, _) = run(&["config", "reference"]);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        made == committed,
+        "docs/configuration.md is out of date: run `cargo run -- config reference > docs/configuration.md`"
+    );
+    let (default, _) = run(&["config", "default"]);
+    for line in default.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(made.contains(line), "the reference leaves out {line:?}");
+    }
+}
