@@ -811,7 +811,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
         assert_eq!(alerting.rules.len(), 1);
         assert_eq!(alerting.builtin.len(), 3);
-        assert_eq!(alerting.receivers.len(), 4);
+        assert_eq!(alerting.receivers.len(), 5);
         assert_eq!(alerting.routes[0].escalate_to, ["oncall-mail"]);
         assert_eq!(alerting.default_receivers, ["chat"]);
         assert_eq!(alerting.grouping.repeat_interval.as_secs(), 4 * 3600);

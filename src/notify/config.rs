@@ -62,6 +62,7 @@ pub enum ReceiverConfig {
     Slack(SlackConfig),
     Pagerduty(PagerDutyConfig),
     Webhook(WebhookConfig),
+    Alertmanager(AlertmanagerConfig),
 }
 
 fn default_true() -> bool {
@@ -224,6 +225,30 @@ pub struct WebhookConfig {
     pub token_file: Option<PathBuf>,
 }
 
+/// An existing Alertmanager: alerts are posted to its `/api/v2/alerts` as
+/// Prometheus posts them, so that its routing, inhibition and silences apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    pub name: String,
+    #[serde(with = "crate::time::duration", default = "default_timeout")]
+    pub timeout: Duration,
+    /// Alertmanager's base URL (`http://alertmanager:9093`).
+    pub url: String,
+    /// A firing alert is posted again this often, and is valid for four times as
+    /// long (its `endsAt`): Alertmanager resolves it by itself if the monitor stops
+    /// posting, as it does for Prometheus (whose default is 1m).
+    #[serde(with = "crate::time::duration", default = "default_resend_interval")]
+    pub resend_interval: Duration,
+    /// Optional bearer token (`Authorization: Bearer ...`) from one of these two.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_resend_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
 fn invalid(receiver: &str, field: &str, message: impl Into<String>) -> NotifyError {
     NotifyError::Config {
         receiver: receiver.to_string(),
@@ -239,6 +264,7 @@ impl ReceiverConfig {
             ReceiverConfig::Slack(c) => &c.name,
             ReceiverConfig::Pagerduty(c) => &c.name,
             ReceiverConfig::Webhook(c) => &c.name,
+            ReceiverConfig::Alertmanager(c) => &c.name,
         }
     }
 
@@ -248,6 +274,8 @@ impl ReceiverConfig {
             ReceiverConfig::Slack(c) => c.send_resolved,
             ReceiverConfig::Pagerduty(c) => c.send_resolved,
             ReceiverConfig::Webhook(c) => c.send_resolved,
+            // Alertmanager learns of a resolution only from the post that says so.
+            ReceiverConfig::Alertmanager(_) => true,
         }
     }
 
@@ -258,6 +286,7 @@ impl ReceiverConfig {
             ReceiverConfig::Slack(c) => c.timeout,
             ReceiverConfig::Pagerduty(c) => c.timeout,
             ReceiverConfig::Webhook(c) => c.timeout,
+            ReceiverConfig::Alertmanager(c) => c.timeout,
         }
     }
 
@@ -275,6 +304,7 @@ impl ReceiverConfig {
                 ("", None),
             ],
             ReceiverConfig::Webhook(c) => [("token_file", c.token_file.as_ref()), ("", None)],
+            ReceiverConfig::Alertmanager(c) => [("token_file", c.token_file.as_ref()), ("", None)],
         };
         fields
             .into_iter()
@@ -337,6 +367,35 @@ impl ReceiverConfig {
                 }
                 Ok(())
             }
+            ReceiverConfig::Alertmanager(c) => {
+                check_http_url(&c.url).map_err(|m| invalid(name, "url", m))?;
+                if c.resend_interval < Duration::from_secs(1)
+                    || c.resend_interval > Duration::from_secs(24 * 3600)
+                {
+                    return Err(invalid(
+                        name,
+                        "resend_interval",
+                        "must be between 1s and 24h",
+                    ));
+                }
+                if c.token_env.is_some() && c.token_file.is_some() {
+                    return Err(invalid(
+                        name,
+                        "token_env",
+                        "set at most one of token_env and token_file",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// How often a still-firing alert must be sent again, when the receiver needs
+    /// that to keep it alive (Alertmanager); `None`: the route's repeat_interval.
+    pub fn resend_interval(&self) -> Option<Duration> {
+        match self {
+            ReceiverConfig::Alertmanager(c) => Some(c.resend_interval),
+            _ => None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP notifiers: Slack incoming webhooks, PagerDuty Events API v2 and the generic
-//! webhook (Alertmanager's JSON). Each builds its request body from a
+//! webhook (Alertmanager's JSON), and an Alertmanager's own API. Each builds its request body from a
 //! [`Notification`] and POSTs it; any status but 2xx is an error.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::config::{
-    read_secret, PagerDutyConfig, PagerDutySeverity, Secret, SlackConfig, WebhookConfig,
+    read_secret, AlertmanagerConfig, PagerDutyConfig, PagerDutySeverity, Secret, SlackConfig,
+    WebhookConfig,
 };
 use super::{text, AlertStatus, Notification, NotifyError, Result, USER_AGENT};
 
@@ -356,6 +357,64 @@ impl WebhookTarget {
             receiver,
             &self.url,
             notification,
+            self.token.as_ref(),
+        )
+        .await
+    }
+}
+
+/// An existing Alertmanager, fed as Prometheus feeds it: `POST /api/v2/alerts`
+/// with each alert's labels, annotations, `startsAt`, `endsAt` and
+/// `generatorURL`. A firing alert's `endsAt` lies four resend intervals ahead, so
+/// that Alertmanager resolves it by itself if the monitor stops posting; a
+/// resolved one's is when it resolved.
+pub(super) struct AlertmanagerTarget {
+    client: reqwest::Client,
+    url: String,
+    valid_for: std::time::Duration,
+    token: Option<Secret>,
+}
+
+impl AlertmanagerTarget {
+    pub(super) fn new(config: &AlertmanagerConfig) -> Result<AlertmanagerTarget> {
+        let token = if config.token_env.is_some() || config.token_file.is_some() {
+            Some(read_secret(
+                &config.name,
+                "token",
+                config.token_env.as_deref(),
+                config.token_file.as_deref(),
+            )?)
+        } else {
+            None
+        };
+        Ok(AlertmanagerTarget {
+            client: client(&config.name, config.timeout)?,
+            url: format!("{}/api/v2/alerts", config.url.trim_end_matches('/')),
+            valid_for: config.resend_interval.saturating_mul(4),
+            token,
+        })
+    }
+
+    pub(super) async fn send(&self, receiver: &str, notification: &Notification) -> Result<()> {
+        let valid_until = std::time::SystemTime::now() + self.valid_for;
+        let alerts: Vec<Value> = notification
+            .alerts
+            .iter()
+            .map(|a| {
+                json!({
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": crate::time::system_rfc3339_millis(a.starts_at),
+                    "endsAt": crate::time::system_rfc3339_millis(a.ends_at.unwrap_or(valid_until)),
+                    "generatorURL": a.generator_url,
+                })
+            })
+            .collect();
+        post_json(
+            &self.client,
+            receiver,
+            &self.url,
+            &alerts,
             self.token.as_ref(),
         )
         .await

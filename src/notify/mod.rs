@@ -433,6 +433,7 @@ pub struct Receiver {
     name: String,
     send_resolved: bool,
     timeout: Duration,
+    resend_interval: Option<Duration>,
     target: Target,
 }
 
@@ -442,6 +443,7 @@ enum Target {
     Slack(http::SlackTarget),
     PagerDuty(http::PagerDutyTarget),
     Webhook(http::WebhookTarget),
+    Alertmanager(http::AlertmanagerTarget),
 }
 
 impl std::fmt::Debug for Receiver {
@@ -452,6 +454,7 @@ impl std::fmt::Debug for Receiver {
             Target::Slack(_) => "slack",
             Target::PagerDuty(_) => "pagerduty",
             Target::Webhook(_) => "webhook",
+            Target::Alertmanager(_) => "alertmanager",
         };
         f.debug_struct("Receiver")
             .field("name", &self.name)
@@ -473,11 +476,15 @@ impl Receiver {
             ReceiverConfig::Slack(c) => Target::Slack(http::SlackTarget::new(c)?),
             ReceiverConfig::Pagerduty(c) => Target::PagerDuty(http::PagerDutyTarget::new(c)?),
             ReceiverConfig::Webhook(c) => Target::Webhook(http::WebhookTarget::new(c)?),
+            ReceiverConfig::Alertmanager(c) => {
+                Target::Alertmanager(http::AlertmanagerTarget::new(c)?)
+            }
         };
         Ok(Receiver {
             name,
             send_resolved: config.send_resolved(),
             timeout: config.timeout(),
+            resend_interval: config.resend_interval(),
             target,
         })
     }
@@ -495,6 +502,12 @@ impl Receiver {
         self.timeout
     }
 
+    /// How often a still-firing group must go to this receiver again, when it
+    /// needs that (see [`ReceiverConfig::resend_interval`]).
+    pub fn resend_interval(&self) -> Option<Duration> {
+        self.resend_interval
+    }
+
     /// One attempt, without deadline or retry.
     async fn send_once(&self, notification: &Notification) -> Result<()> {
         match &self.target {
@@ -502,6 +515,7 @@ impl Receiver {
             Target::Slack(target) => target.send(&self.name, notification).await,
             Target::PagerDuty(target) => target.send(&self.name, notification).await,
             Target::Webhook(target) => target.send(&self.name, notification).await,
+            Target::Alertmanager(target) => target.send(&self.name, notification).await,
         }
     }
 

@@ -419,6 +419,18 @@ fn validation_names_receiver_and_field() {
             "receiver w: timeout:",
         ),
         (
+            "name = \"a\"\ntype = \"alertmanager\"\nurl = \"am:9093\"",
+            "receiver a: url:",
+        ),
+        (
+            "name = \"a\"\ntype = \"alertmanager\"\nurl = \"http://am:9093\"\nresend_interval = \"100ms\"",
+            "receiver a: resend_interval: must be between 1s and 24h",
+        ),
+        (
+            "name = \"a\"\ntype = \"alertmanager\"\nurl = \"http://am:9093\"\ntoken_env = \"T\"\ntoken_file = \"/t\"",
+            "receiver a: token_env:",
+        ),
+        (
             "name = \"has space\"\ntype = \"webhook\"\nurl = \"http://x/\"",
             "receiver has space: name:",
         ),

@@ -15,6 +15,7 @@ mod access;
 mod alarms;
 mod alert_rules;
 mod alerting;
+mod alertmanager;
 mod alerts_page;
 mod api;
 mod api_fuzz;

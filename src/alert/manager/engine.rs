@@ -530,11 +530,16 @@ impl Engine {
         if group.in_flight {
             return None;
         }
+        let target = self.receivers.get(&receiver).cloned()?;
+        // A receiver that must hear of a firing alert again and again to keep it
+        // (Alertmanager) sets how often, when that is sooner than the grouping's.
+        let resend = target.resend_interval();
+        let sooner = |configured: Duration| resend.map_or(configured, |r| r.min(configured));
         let due_at = match group.flushed_ms {
             None => group
                 .created_ms
                 .saturating_add(duration_ms(self.grouping.group_wait)),
-            Some(t) => t.saturating_add(duration_ms(self.grouping.group_interval)),
+            Some(t) => t.saturating_add(duration_ms(sooner(self.grouping.group_interval))),
         };
         if now < due_at {
             return Some(Duration::from_millis((due_at - now) as u64));
@@ -554,8 +559,8 @@ impl Engine {
             .collect();
         let new_firing = firing.keys().any(|fp| !entry.firing.contains_key(fp));
         let repeat = !firing.is_empty()
-            && now.saturating_sub(entry.sent_at_ms) >= duration_ms(self.grouping.repeat_interval);
-        let target = self.receivers.get(&receiver).cloned()?;
+            && now.saturating_sub(entry.sent_at_ms)
+                >= duration_ms(sooner(self.grouping.repeat_interval));
         let tell_resolved = !resolved.is_empty() && target.send_resolved();
         group.flushed_ms = Some(now);
         if !(new_firing || repeat || tell_resolved) {
