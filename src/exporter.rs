@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub store: &'a StoreHealth,
     /// The store file's size in bytes, when it could be read.
     pub store_file_bytes: Option<u64>,
+    /// Samples ingested and dropped by the store, since it was made.
+    pub store_samples: (u64, u64),
     pub start_time_unix_s: f64,
     pub resident_memory_bytes: Option<u64>,
 }
@@ -428,7 +430,42 @@ pub fn render(inputs: &Inputs) -> String {
         x.sample("etcd_monitor_alerts", &labels, 1.0);
     }
 
+    // Notifications.
+    for (name, help, failed) in [
+        (
+            "etcd_monitor_notifications_total",
+            "Notifications a receiver accepted, since the monitor started.",
+            false,
+        ),
+        (
+            "etcd_monitor_notifications_failed_total",
+            "Notifications given up after their retries, since the monitor started.",
+            true,
+        ),
+    ] {
+        x.family(name, "counter", help);
+        for (receiver, counts) in &inputs.alerts.notifications {
+            let n = if failed { counts.failed } else { counts.sent };
+            x.sample(name, &[("receiver", receiver)], n as f64);
+        }
+    }
+
     // The store.
+    for (name, help, value) in [
+        (
+            "etcd_monitor_store_samples_ingested_total",
+            "Samples the history store took in, since it was made.",
+            inputs.store_samples.0,
+        ),
+        (
+            "etcd_monitor_store_samples_dropped_total",
+            "Samples the history store dropped (out of order or too old), since it was made.",
+            inputs.store_samples.1,
+        ),
+    ] {
+        x.family(name, "counter", help);
+        x.sample(name, &[], value as f64);
+    }
     if let Some(bytes) = inputs.store_file_bytes {
         x.family(
             "etcd_monitor_store_file_bytes",

@@ -175,6 +175,46 @@ receivers = ["am"]
     assert_eq!(still[0]["startsAt"], alert["startsAt"], "the same alert");
     assert_ne!(still[0]["endsAt"], alert["endsAt"], "renewed");
 
+    // Its own /metrics counts the posts (the first and the resends), none failed,
+    // and shows the alert firing; promtool finds nothing wrong with it.
+    let metrics = reqwest::get(format!("{}/metrics", monitor.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd_monitor_notifications_total{receiver=\"am\"} "))
+        .expect("a count for am")
+        .parse()
+        .unwrap();
+    assert!(sent >= 3.0, "{sent} posts in {:?}", RESEND * 6);
+    assert!(metrics.contains("etcd_monitor_notifications_failed_total{receiver=\"am\"} 0"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("etcd_monitor_alerts{")
+                && l.contains("alertname=\"etcdMemberUnreachable\"")
+                && l.contains("alertstate=\"firing\"")),
+        "{metrics}"
+    );
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout).to_string()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        checked.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+
     // Back up: the monitor posts the resolution, and the alert goes.
     cluster.restart(2).unwrap();
     wait_for("the alert resolved", Duration::from_secs(30), || async {

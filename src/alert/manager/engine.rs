@@ -170,6 +170,7 @@ pub(super) struct Engine {
     /// Resolved alerts some receiver has not been told about yet.
     resolved: HashMap<Fingerprint, Alert>,
     delivery_errors: Vec<String>,
+    notifications: BTreeMap<String, super::NotificationCounts>,
     deliver: Deliver,
     done_tx: mpsc::UnboundedSender<Delivered>,
 }
@@ -222,6 +223,7 @@ impl Engine {
             nflog,
             resolved,
             delivery_errors: Vec::new(),
+            notifications: BTreeMap::new(),
             deliver,
             done_tx,
         };
@@ -446,6 +448,7 @@ impl Engine {
             evaluated_at_ms: Some(now),
             alerts,
             delivery_errors: self.delivery_errors.clone(),
+            notifications: self.notifications.clone(),
         };
         self.shared.publish(view, version);
     }
@@ -624,6 +627,11 @@ impl Engine {
             g.in_flight = false;
         }
         let mut history = Vec::new();
+        let counts = self.notifications.entry(d.receiver.clone()).or_default();
+        match &d.result {
+            Ok(()) => counts.sent = counts.sent.saturating_add(1),
+            Err(_) => counts.failed = counts.failed.saturating_add(1),
+        }
         match &d.result {
             Ok(()) => {
                 let entry = NflogEntry {

@@ -150,6 +150,17 @@ pub struct AlertsView {
     pub alerts: Vec<AlertView>,
     /// Notifications that failed and gave up, latest last (a few).
     pub delivery_errors: Vec<String>,
+    /// Notifications delivered and given up, per receiver, since the start (for
+    /// `/metrics`; one entry per configured receiver at most).
+    #[serde(skip)]
+    pub notifications: BTreeMap<String, NotificationCounts>,
+}
+
+/// How many notifications one receiver was sent, and how many failed for good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationCounts {
+    pub sent: u64,
+    pub failed: u64,
 }
 
 /// A request to create a silence.

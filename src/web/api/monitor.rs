@@ -44,6 +44,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         alerts: &alerts,
         store: &store,
         store_file_bytes: std::fs::metadata(state.store.path()).ok().map(|m| m.len()),
+        store_samples: state.store.sample_counts(),
         start_time_unix_s: started,
         resident_memory_bytes: crate::resident_memory_bytes(),
     });

@@ -618,6 +618,7 @@ mod tests {
             evaluated_at_ms: Some(121_000),
             alerts: vec![unavailable, inhibited, silenced, pending],
             delivery_errors: vec!["receiver ops: connection refused <x>".into()],
+            ..AlertsView::default()
         }
     }
 
