@@ -1,9 +1,10 @@
-//! `etcd-monitor alerts test|export-prometheus|history`.
+//! `etcd-monitor alerts test|runbook|export-prometheus|history`.
 
 use anyhow::{bail, Context};
 
 use super::output::{self, out, outln};
 use super::AlertsCommand;
+use crate::alert::builtin::{BuiltinCheck, BUILTIN_RULES};
 use crate::alert::manager::{read_history, HistoryFilter};
 use crate::config::{Overrides, Settings};
 use crate::notify::{self, Delivery, Receiver};
@@ -45,6 +46,10 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
                 )?,
                 Delivery::Skipped => outln!("nothing sent to {receiver}")?,
             }
+            Ok(())
+        }
+        AlertsCommand::Runbook => {
+            out!("{}", runbook())?;
             Ok(())
         }
         AlertsCommand::ExportPrometheus { config } => {
@@ -94,4 +99,102 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The commands of this binary that help with what `check` finds (`ctl` is
+/// etcdctl's; `--cluster NAME -c CONFIG` picks a configured cluster).
+fn helpful_commands(check: BuiltinCheck) -> &'static [&'static str] {
+    use BuiltinCheck::*;
+    match check {
+        MembersDown | MemberUnreachable | InsufficientMembers | ClusterUnavailable => &[
+            "etcd-monitor ctl endpoint health --cluster NAME",
+            "etcd-monitor ctl endpoint status --cluster NAME",
+            "etcd-monitor ctl member list --cluster NAME",
+            "etcd-monitor check cluster --cluster NAME",
+        ],
+        NoLeader | LeaderChanges | LeaderDisagreement => &[
+            "etcd-monitor ctl endpoint status --cluster NAME",
+            "etcd-monitor check cluster --cluster NAME",
+            "etcd-monitor check disk --dir DIR (on each member's host, its data dir)",
+        ],
+        FailedGrpc | FailedProposals => &[
+            "etcd-monitor ctl endpoint health --cluster NAME",
+            "etcd-monitor ctl alarm list --cluster NAME",
+            "etcd-monitor check cluster --cluster NAME",
+        ],
+        GrpcSlow | PeerRttSlow => &[
+            "etcd-monitor check cluster --cluster NAME",
+            "etcd-monitor check perf --load s --cluster NAME (on a cluster that allows benchmarks)",
+        ],
+        FsyncSlow | CommitSlow => &[
+            "etcd-monitor check disk --dir DIR (on the member's host, its data dir)",
+            "etcd-monitor check cluster --cluster NAME",
+        ],
+        QuotaLowSpace | ExcessiveGrowth | Fragmentation => &[
+            "etcd-monitor ctl endpoint status --cluster NAME",
+            "etcd-monitor ctl compact REV --cluster NAME",
+            "etcd-monitor ctl defrag --cluster NAME",
+            "etcd-monitor ctl alarm list --cluster NAME",
+        ],
+        HashMismatch => &[
+            "etcd-monitor check cluster --cluster NAME",
+            "etcd-monitor ctl snapshot save FILE --cluster NAME (from a member that agrees)",
+        ],
+        AlarmActive => &[
+            "etcd-monitor ctl alarm list --cluster NAME",
+            "etcd-monitor ctl alarm disarm --cluster NAME (after the cause is gone)",
+            "etcd-monitor ctl defrag --cluster NAME",
+        ],
+        CertificateExpiring => &["etcd-monitor check cluster --cluster NAME"],
+    }
+}
+
+/// The troubleshooting guide, made from the built-in rules themselves: their
+/// texts are what the notifications say (templates shown as written).
+fn runbook() -> String {
+    let mut out = String::from(
+        "# Troubleshooting: the built-in alerts\n\n\
+         <!-- Made by `etcd-monitor alerts runbook` from the built-in rules \
+         (src/alert/builtin.rs); a test fails when the two differ. -->\n\n\
+         Each alert of the built-in pack: when it fires (its default threshold and `for`; \
+         change them under `[alerting.builtin.NAME]`), what it means, what to check, and \
+         which commands of this binary help (with `-c CONFIG`; `--cluster NAME` picks a \
+         configured cluster). `{{ ... }}` are the values a notification fills in. `etcd-monitor alerts export-prometheus` prints the same rules for \
+         Prometheus.\n",
+    );
+    // Rules with a warning and a critical tier share an alert name: one section.
+    let mut names: Vec<&str> = Vec::new();
+    for rule in BUILTIN_RULES {
+        if !names.contains(&rule.alertname) {
+            names.push(rule.alertname);
+        }
+    }
+    for name in names {
+        let tiers: Vec<_> = BUILTIN_RULES
+            .iter()
+            .filter(|r| r.alertname == name)
+            .collect();
+        let rule = tiers[0];
+        out.push_str(&format!("\n## {name}\n\n{}\n\n**When.**\n\n", rule.summary));
+        for tier in &tiers {
+            let condition = match tier.threshold {
+                Some(t) => format!("the value is {} {t}", tier.op.as_str()),
+                None => "the condition holds".to_string(),
+            };
+            out.push_str(&format!(
+                "- {} when {condition} for {} (`[alerting.builtin.{}]`)\n",
+                tier.severity.as_str(),
+                humantime::format_duration(std::time::Duration::from_secs(tier.for_secs)),
+                tier.key,
+            ));
+        }
+        out.push_str(&format!(
+            "\n**What it means.** {}\n\n**What to check.** {}\n\n**Commands that help.**\n\n",
+            rule.description, rule.runbook
+        ));
+        for c in helpful_commands(rule.check) {
+            out.push_str(&format!("- `{c}`\n"));
+        }
+    }
+    out
 }

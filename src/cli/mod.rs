@@ -87,6 +87,9 @@ pub enum AlertsCommand {
         #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Print the troubleshooting guide (Markdown, docs/troubleshooting.md): each
+    /// built-in alert, what it means, what to check and which commands help.
+    Runbook,
     /// Print the built-in rules (with the config's changes) as Prometheus rule YAML.
     ExportPrometheus {
         #[arg(long, short = 'c', env = "ETCD_MONITOR_CONFIG")]

@@ -160,3 +160,28 @@ fn the_configuration_reference_is_made_from_the_default_configuration() {
         assert!(made.contains(line), "the reference leaves out {line:?}");
     }
 }
+
+/// docs/troubleshooting.md is what `alerts runbook` makes of the built-in rules:
+/// one section per alert name, none left out.
+#[test]
+fn the_troubleshooting_guide_is_made_from_the_built_in_rules() {
+    let (made, _) = run(&["alerts", "runbook"]);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/troubleshooting.md");
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        made == committed,
+        "docs/troubleshooting.md is out of date: run `cargo run -- alerts runbook > docs/troubleshooting.md`"
+    );
+    for rule in etcd_monitor::alert::builtin::BUILTIN_RULES {
+        assert!(
+            made.contains(&format!("\n## {}\n", rule.alertname)),
+            "{} has a section",
+            rule.alertname
+        );
+        assert!(
+            made.contains(&format!("`[alerting.builtin.{}]`", rule.key)),
+            "{} has its condition",
+            rule.key
+        );
+    }
+}
