@@ -130,14 +130,9 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// Whether `name` may be a label name (and is not one Prometheus reserves).
+/// Whether `name` may be a label name and is not one Prometheus reserves (`__`).
 fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with("__")
+    crate::alert::rules::valid_label_name(name) && !name.starts_with("__")
 }
 
 fn bool_value(b: bool) -> f64 {

@@ -248,7 +248,8 @@ pub fn indicator_names() -> Vec<String> {
     }
 }
 
-fn valid_label_name(name: &str) -> bool {
+/// Whether `name` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub(crate) fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -249,6 +249,18 @@ fn default_resend_interval() -> Duration {
     Duration::from_secs(60)
 }
 
+/// A bearer token comes from an env var or a file, not both.
+fn at_most_one_token(name: &str, env: &Option<String>, file: &Option<PathBuf>) -> Result<()> {
+    if env.is_some() && file.is_some() {
+        return Err(invalid(
+            name,
+            "token_env",
+            "set at most one of token_env and token_file",
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(receiver: &str, field: &str, message: impl Into<String>) -> NotifyError {
     NotifyError::Config {
         receiver: receiver.to_string(),
@@ -358,14 +370,7 @@ impl ReceiverConfig {
             }
             ReceiverConfig::Webhook(c) => {
                 check_http_url(&c.url).map_err(|m| invalid(name, "url", m))?;
-                if c.token_env.is_some() && c.token_file.is_some() {
-                    return Err(invalid(
-                        name,
-                        "token_env",
-                        "set at most one of token_env and token_file",
-                    ));
-                }
-                Ok(())
+                at_most_one_token(name, &c.token_env, &c.token_file)
             }
             ReceiverConfig::Alertmanager(c) => {
                 check_http_url(&c.url).map_err(|m| invalid(name, "url", m))?;
@@ -378,14 +383,7 @@ impl ReceiverConfig {
                         "must be between 1s and 24h",
                     ));
                 }
-                if c.token_env.is_some() && c.token_file.is_some() {
-                    return Err(invalid(
-                        name,
-                        "token_env",
-                        "set at most one of token_env and token_file",
-                    ));
-                }
-                Ok(())
+                at_most_one_token(name, &c.token_env, &c.token_file)
             }
         }
     }

@@ -78,6 +78,18 @@ async fn post_json(
     })
 }
 
+/// The bearer token of a receiver that may have one, from its env var or file.
+fn optional_token(
+    receiver: &str,
+    env: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<Secret>> {
+    if env.is_none() && file.is_none() {
+        return Ok(None);
+    }
+    read_secret(receiver, "token", env, file).map(Some)
+}
+
 /// A Slack incoming webhook.
 pub(super) struct SlackTarget {
     client: reqwest::Client,
@@ -328,16 +340,11 @@ pub(super) struct WebhookTarget {
 
 impl WebhookTarget {
     pub(super) fn new(config: &WebhookConfig) -> Result<WebhookTarget> {
-        let token = if config.token_env.is_some() || config.token_file.is_some() {
-            Some(read_secret(
-                &config.name,
-                "token",
-                config.token_env.as_deref(),
-                config.token_file.as_deref(),
-            )?)
-        } else {
-            None
-        };
+        let token = optional_token(
+            &config.name,
+            config.token_env.as_deref(),
+            config.token_file.as_deref(),
+        )?;
         Ok(WebhookTarget {
             client: client(&config.name, config.timeout)?,
             url: config.url.clone(),
@@ -377,16 +384,11 @@ pub(super) struct AlertmanagerTarget {
 
 impl AlertmanagerTarget {
     pub(super) fn new(config: &AlertmanagerConfig) -> Result<AlertmanagerTarget> {
-        let token = if config.token_env.is_some() || config.token_file.is_some() {
-            Some(read_secret(
-                &config.name,
-                "token",
-                config.token_env.as_deref(),
-                config.token_file.as_deref(),
-            )?)
-        } else {
-            None
-        };
+        let token = optional_token(
+            &config.name,
+            config.token_env.as_deref(),
+            config.token_file.as_deref(),
+        )?;
         Ok(AlertmanagerTarget {
             client: client(&config.name, config.timeout)?,
             url: format!("{}/api/v2/alerts", config.url.trim_end_matches('/')),

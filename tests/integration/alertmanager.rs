@@ -15,16 +15,7 @@ use crate::monitor::Monitor;
 /// prometheus-alertmanager on a free loopback port, without clustering; stopped
 /// when dropped.
 struct Alertmanager {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    daemon: LoopbackDaemon,
 }
 
 impl Alertmanager {
@@ -37,40 +28,23 @@ impl Alertmanager {
             "route:\n  receiver: nowhere\n  group_wait: 1s\nreceivers:\n  - name: nowhere\n",
         )
         .unwrap();
-        let child = std::process::Command::new("/usr/bin/prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = std::process::Command::new("/usr/bin/prometheus-alertmanager");
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.path={}",
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("/usr/bin/prometheus-alertmanager (scripts/test installs it)");
-        let am = Alertmanager {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        let ready = format!("{}/-/ready", am.base);
-        wait_for("Alertmanager ready", Duration::from_secs(30), || async {
-            match http.get(&ready).send().await {
-                Ok(r) if r.status() == 200 => Ok(()),
-                Ok(r) => Err(r.status().to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await;
-        am
+            .arg("--cluster.listen-address=");
+        Alertmanager {
+            daemon: LoopbackDaemon::start("/usr/bin/prometheus-alertmanager", cmd, port, dir).await,
+        }
     }
 
     /// Its alerts named `alertname` (active, silenced or inhibited; not resolved).
     async fn alerts(&self, alertname: &str) -> Result<Vec<Value>, String> {
         let all: Value = reqwest::Client::new()
-            .get(format!("{}/api/v2/alerts", self.base))
+            .get(format!("{}/api/v2/alerts", self.daemon.base))
             .send()
             .await
             .map_err(|e| e.to_string())?
@@ -119,7 +93,7 @@ timeout = "2s"
 matchers = ["alertname=etcdMemberUnreachable"]
 receivers = ["am"]
 "#,
-        am.base,
+        am.daemon.base,
         RESEND.as_secs()
     ))
     .unwrap();
@@ -199,21 +173,7 @@ receivers = ["am"]
                 && l.contains("alertstate=\"firing\"")),
         "{metrics}"
     );
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&checked.stdout).to_string()
-        + &String::from_utf8_lossy(&checked.stderr);
-    assert!(
-        checked.status.success() && said.trim().is_empty(),
-        "promtool: {said}"
-    );
+    assert_promtool_accepts(&metrics);
 
     // Back up: the monitor posts the resolution, and the alert goes.
     cluster.restart(2).unwrap();

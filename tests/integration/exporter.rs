@@ -13,16 +13,7 @@ use crate::monitor::Monitor;
 
 /// Debian's Prometheus on a free loopback port; stopped when dropped.
 pub struct Prometheus {
-    child: std::process::Child,
-    pub base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    daemon: LoopbackDaemon,
 }
 
 impl Prometheus {
@@ -38,39 +29,22 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let child = std::process::Command::new("/usr/bin/prometheus")
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = std::process::Command::new("/usr/bin/prometheus");
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("/usr/bin/prometheus (scripts/test installs Debian's prometheus)");
-        let prometheus = Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        let ready = format!("{}/-/ready", prometheus.base);
-        wait_for("Prometheus ready", Duration::from_secs(30), || async {
-            match http.get(&ready).send().await {
-                Ok(r) if r.status() == 200 => Ok(()),
-                Ok(r) => Err(r.status().to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await;
-        prometheus
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        Prometheus {
+            daemon: LoopbackDaemon::start("/usr/bin/prometheus", cmd, port, dir).await,
+        }
     }
 
     /// The result vector of an instant query.
     pub async fn query(&self, query: &str) -> Result<Vec<Value>, String> {
         let answer: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/query", self.base))
+            .get(format!("{}/api/v1/query", self.daemon.base))
             .query(&[("query", query)])
             .send()
             .await
@@ -251,21 +225,7 @@ async fn prometheus_and_the_grafana_panels_read_what_the_json_api_shows() {
     .await;
 
     // promtool's lint finds nothing.
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (scripts/test installs Debian's prometheus)");
-    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), body.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&checked.stdout).to_string()
-        + &String::from_utf8_lossy(&checked.stderr);
-    assert!(
-        checked.status.success() && said.trim().is_empty(),
-        "promtool: {said}\n{body}"
-    );
+    assert_promtool_accepts(&body);
 
     // Prometheus scrapes it with the token and holds what the JSON API shows.
     // The monitor with the viewer's token, and etcd's own /metrics labelled with

@@ -434,3 +434,74 @@ pub fn tls_connect_options(tls: &LocalTls) -> etcd_client::ConnectOptions {
             )),
     )
 }
+
+/// A server on loopback that answers `GET /-/ready` when up (Prometheus,
+/// Alertmanager); killed when dropped, its files with it.
+pub struct LoopbackDaemon {
+    child: std::process::Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LoopbackDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LoopbackDaemon {
+    /// Spawns `cmd` (told to listen on 127.0.0.1:`port`, keeping its files in
+    /// `dir`) and waits until it is ready.
+    pub async fn start(
+        what: &str,
+        mut cmd: std::process::Command,
+        port: u16,
+        dir: tempfile::TempDir,
+    ) -> LoopbackDaemon {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} (scripts/test installs it): {e}"));
+        let daemon = LoopbackDaemon {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let ready = format!("{}/-/ready", daemon.base);
+        wait_for(
+            &format!("{what} ready"),
+            Duration::from_secs(30),
+            || async {
+                match http.get(&ready).send().await {
+                    Ok(r) if r.status() == 200 => Ok(()),
+                    Ok(r) => Err(r.status().to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await;
+        daemon
+    }
+}
+
+/// Asserts that `promtool check metrics` finds nothing to say about `exposition`.
+pub fn assert_promtool_accepts(exposition: &str) {
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test installs Debian's prometheus)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout).to_string()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        checked.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{exposition}"
+    );
+}
