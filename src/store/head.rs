@@ -489,6 +489,7 @@ impl Store {
                 }
             }
             let accepted = logged.len() as u64;
+            inner.outbox_add(batch.at_ms, &logged);
             let bytes = WalRecord::encode(batch.at_ms, &logged);
             inner.samples_ingested_total += accepted;
             let seq = inner.next_wal;
@@ -519,7 +520,9 @@ impl Store {
                 wal.insert(*seq, rec.as_slice())?;
             }
         }
+        let outbox = inner.outbox_write(&tx)?;
         tx.commit()?;
+        inner.outbox_committed(&outbox);
         inner.wal_records += inner.pending_wal.len() as u64;
         inner
             .runs

@@ -9,6 +9,8 @@
 //!   a write-ahead log in the same file and committed, so a kill -9 loses at most the
 //!   scrape being written. A checkpoint now and then writes the head's state and the
 //!   blocks it sealed, and empties the log.
+//! - With readers (remote write), each ingested scrape is also written to an
+//!   outbox in the same commit, kept until every reader has shipped it (`outbox.rs`).
 //! - Maintenance deletes blocks past their tier's retention and compacts the file.
 //!
 //! One concern a file, as Prometheus' TSDB keeps its head, WAL and compaction apart:
@@ -29,6 +31,7 @@ pub mod codec;
 mod head;
 mod maintenance;
 mod open;
+mod outbox;
 pub mod query;
 mod record_tables;
 #[doc(hidden)]
@@ -51,6 +54,7 @@ use head::{Sealed, SeriesHead};
 pub use maintenance::MaintenanceTask;
 use open::{read_state, verify_read_only, Opener, OLDEST_READABLE_SCHEMA};
 pub use open::{FILE_NAME, SCHEMA_VERSION};
+pub use outbox::{OutboxBatch, OutboxPosition, OutboxReaderStatus, OutboxSample};
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 pub use record_tables::RecordOp;
 use series::MemberSeries;
@@ -160,6 +164,8 @@ struct Inner {
     wal_records: u64,
     samples_ingested_total: u64,
     samples_dropped_total: u64,
+    /// Accepted samples again for readers that ship them (see [`outbox`]).
+    outbox: outbox::Outbox,
 }
 
 /// The store: one redb file, and the registry and head it keeps in memory. Shared

@@ -198,6 +198,19 @@ impl Inner {
 }
 
 impl Store {
+    /// What each of `ids` is (`None` for an id the store never gave out).
+    pub fn series_meta(&self, ids: &[u64]) -> Vec<Option<SeriesMeta>> {
+        let inner = lock(&self.inner);
+        ids.iter()
+            .map(|id| {
+                usize::try_from(*id)
+                    .ok()
+                    .and_then(|i| inner.series.get(i))
+                    .cloned()
+            })
+            .collect()
+    }
+
     /// Series of `cluster` (optionally of one member, with names containing `filter`).
     pub fn list_series(
         &self,

@@ -19,19 +19,23 @@ pub(super) const HEAD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("h
 pub(super) const WAL: TableDefinition<u64, &[u8]> = TableDefinition::new("wal_runs");
 /// The per-sample log of schemas 2 and 3: replayed after an upgrade, then emptied.
 pub(super) const WAL_PER_SAMPLE: TableDefinition<u64, &[u8]> = TableDefinition::new("wal");
+/// The outbox (see [`super::outbox`]): self-contained records of accepted samples,
+/// by sequence, kept until every reader has shipped them.
+pub(super) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub(super) const RAW: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_raw");
 pub(super) const MINUTE: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1m");
 pub(super) const HOUR: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("blocks_1h");
 
 /// The store's own tables keyed by a plain id: all but `meta` and the block tiers
 /// ([`Tier::table`]), in the order `store stats` lists them.
-pub(super) const ID_TABLES: [TableDefinition<u64, &[u8]>; 6] = [
+pub(super) const ID_TABLES: [TableDefinition<u64, &[u8]>; 7] = [
     SERIES,
     SERIES_FRONT_CODED,
     HEAD,
     HEAD_LOG,
     WAL,
     WAL_PER_SAMPLE,
+    OUTBOX,
 ];
 
 /// The names of the store's own tables (those [`walk_typed`] walks), in the order
