@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub store_samples: (u64, u64),
     pub start_time_unix_s: f64,
     pub resident_memory_bytes: Option<u64>,
+    /// Each `[[remote_write]]` target's figures.
+    pub remote_write: &'a [crate::remote_write::RemoteWriteStatus],
 }
 
 /// One exposition being written: families one after another, each with its
@@ -494,6 +496,67 @@ pub fn render(inputs: &Inputs) -> String {
         if let Some(ms) = at {
             x.family(name, "gauge", help);
             x.sample(name, &[], ms as f64 / 1e3);
+        }
+    }
+
+    // Remote write, per target (families only when there is one).
+    type Figure = fn(&crate::remote_write::RemoteWriteStatus) -> f64;
+    let families: [(&str, &str, &str, Figure); 8] = [
+        (
+            "etcd_monitor_remote_write_samples_sent_total",
+            "counter",
+            "Samples the receiver accepted, since the monitor started.",
+            |t| t.samples_sent_total as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_samples_failed_total",
+            "counter",
+            "Samples the receiver refused for good (4xx), since the monitor started.",
+            |t| t.samples_failed_total as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_samples_dropped_total",
+            "counter",
+            "Samples deleted unsent because the queue on disk was full, since the monitor started.",
+            |t| t.samples_dropped_total as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_samples_pending",
+            "gauge",
+            "Samples stored and not yet accepted by the receiver.",
+            |t| t.samples_pending as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_retries_total",
+            "counter",
+            "Requests sent again after a network error, 5xx or 429, since the monitor started.",
+            |t| t.retries_total as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_sent_bytes_total",
+            "counter",
+            "Compressed bytes of accepted requests, since the monitor started.",
+            |t| t.bytes_sent_total as f64,
+        ),
+        (
+            "etcd_monitor_remote_write_last_success_timestamp_seconds",
+            "gauge",
+            "When the receiver last accepted a request, in seconds since the Unix epoch; 0 before.",
+            |t| t.last_success_ms as f64 / 1e3,
+        ),
+        (
+            "etcd_monitor_remote_write_highest_sent_timestamp_seconds",
+            "gauge",
+            "Newest sample timestamp the receiver accepted, in seconds since the Unix epoch; 0 before.",
+            |t| t.highest_sent_timestamp_ms as f64 / 1e3,
+        ),
+    ];
+    if !inputs.remote_write.is_empty() {
+        for (name, kind, help, figure) in families {
+            x.family(name, kind, help);
+            for t in inputs.remote_write {
+                x.sample(name, &[("target", &t.name)], figure(t));
+            }
         }
     }
     x.out

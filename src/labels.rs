@@ -1,5 +1,6 @@
-//! Label sets' identity, shared by alerting (an alert is its labels) and notifying
-//! (a notification names its alerts' fingerprints).
+//! Label names and label sets' identity, shared by alerting (an alert is its labels),
+//! notifying (a notification names its alerts' fingerprints), the exporter and
+//! remote write.
 
 use std::fmt;
 
@@ -10,6 +11,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// label set gets the same fingerprint here and in Alertmanager. Shown as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fingerprint(pub u64);
+
+/// Whether `name` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
 const FNV_OFFSET: u64 = 14_695_981_039_346_656_037;
 const FNV_PRIME: u64 = 1_099_511_628_211;

@@ -23,6 +23,8 @@ pub mod monitor;
 pub mod notify;
 pub mod ops;
 pub mod promtext;
+pub mod remote_write;
+pub mod secrets;
 pub mod store;
 pub mod text;
 pub mod time;

@@ -1,5 +1,5 @@
-//! The running product: store, its writer, collectors, the alert manager and
-//! scheduled benchmarks. The web layer serves the dashboard over it (`web::serve`).
+//! The running product: store, its writer, collectors, the alert manager,
+//! scheduled benchmarks and remote write. The web layer serves the dashboard over it (`web::serve`).
 //! `serve`, `demo` and the integration tests all start it the same way.
 
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub enum MonitorError {
     Etcd(#[from] EtcdError),
     #[error(transparent)]
     Alert(#[from] AlertError),
+    #[error(transparent)]
+    RemoteWrite(#[from] crate::remote_write::RemoteWriteError),
 }
 
 pub struct Monitor {
@@ -39,6 +41,8 @@ pub struct Monitor {
     pub etcd: ClusterClients,
     alert_task: tokio::task::JoinHandle<()>,
     bench_task: tokio::task::JoinHandle<()>,
+    /// `[[remote_write]]` targets, each shipping the store's outbox.
+    pub remote_write: Vec<crate::remote_write::Shipper>,
 }
 
 impl Monitor {
@@ -55,6 +59,9 @@ impl Monitor {
             &settings.store.data_dir,
             settings.store.retention(),
         )?);
+        // Before any sample arrives: every one the store accepts from now on is
+        // in the outbox for the remote write targets.
+        store.open_outbox(&crate::remote_write::outbox_readers(&settings.remote_write))?;
         let retention = settings.bench.retention;
         store.on_maintenance(
             "deleted benchmark runs past [bench.retention]",
@@ -91,6 +98,18 @@ impl Monitor {
                 return Err(e.into());
             }
         };
+        let remote_write = match crate::remote_write::start(
+            &settings.remote_write,
+            store.clone(),
+            stop_rx.clone(),
+        ) {
+            Ok(shippers) => shippers,
+            Err(e) => {
+                let _ = stop.send(true);
+                writer.stop();
+                return Err(e.into());
+            }
+        };
         let bench_task = tokio::spawn(scheduled_benchmarks(
             settings.clone(),
             store.clone(),
@@ -109,6 +128,7 @@ impl Monitor {
             etcd,
             alert_task,
             bench_task,
+            remote_write,
         })
     }
 
@@ -117,6 +137,9 @@ impl Monitor {
         let _ = self.stop.send(true);
         let _ = self.alert_task.await;
         let _ = self.bench_task.await;
+        for shipper in self.remote_write {
+            shipper.stopped().await;
+        }
         self.collectors.shutdown().await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.stop()).await;

@@ -248,14 +248,7 @@ pub fn indicator_names() -> Vec<String> {
     }
 }
 
-/// Whether `name` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub(crate) fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub(crate) use crate::labels::is_valid_name as valid_label_name;
 
 fn valid_metric_name(name: &str) -> bool {
     let base = name.split('{').next().unwrap_or("");

@@ -56,6 +56,9 @@ pub struct Settings {
     /// `[bench]`: regression threshold and scheduled benchmarks.
     #[serde(default)]
     pub bench: crate::bench::schedule::BenchSettings,
+    /// `[[remote_write]]`: receivers the stored samples are also sent to.
+    #[serde(default)]
+    pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -587,6 +590,24 @@ impl Settings {
                 check_file(&format!("alerting.receivers[{i}].{key}"), path)?;
             }
         }
+        crate::remote_write::validate_all(&self.remote_write).map_err(|e| match e {
+            crate::remote_write::RemoteWriteError::Config {
+                target,
+                field,
+                message,
+            } => {
+                let i = self
+                    .remote_write
+                    .iter()
+                    .position(|t| t.name == target)
+                    .unwrap_or(0);
+                invalid(
+                    format!("remote_write[{i}].{field}"),
+                    format!("{target}: {message}"),
+                )
+            }
+            other => invalid("remote_write", other.to_string()),
+        })?;
         Ok(())
     }
 }
@@ -797,9 +818,10 @@ mod tests {
         let from = DEFAULT_CONFIG
             .find("# [alerting.builtin.")
             .expect("default.toml shows an [alerting] example");
-        let to = DEFAULT_CONFIG[from..]
-            .find("\n[bench]")
-            .map_or(DEFAULT_CONFIG.len(), |i| from + i);
+        let to = from
+            + DEFAULT_CONFIG[from..]
+                .find("\n# Remote write:")
+                .expect("the remote write section follows alerting");
         let example: String = DEFAULT_CONFIG[from..to]
             .lines()
             .filter(|l| !l.starts_with("# #"))
@@ -816,6 +838,42 @@ mod tests {
         assert_eq!(alerting.default_receivers, ["chat"]);
         assert_eq!(alerting.grouping.repeat_interval.as_secs(), 4 * 3600);
         alerting.validate().unwrap();
+    }
+
+    #[test]
+    fn the_commented_remote_write_example_is_valid() {
+        let from = DEFAULT_CONFIG
+            .find("# [[remote_write]]")
+            .expect("default.toml shows a [[remote_write]] example");
+        let to = from + DEFAULT_CONFIG[from..].find("\n[bench]").unwrap();
+        let example: String = DEFAULT_CONFIG[from..to]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, &example).unwrap();
+        let s = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
+            .unwrap_or_else(|e| panic!("{e}\n{example}"));
+        let t = &s.remote_write[0];
+        assert_eq!(t.name, "mimir");
+        assert_eq!(t.queue_max_bytes, 1 << 30);
+        assert_eq!(t.headers["X-Scope-OrgID"], "platform");
+        assert!(t.metrics.is_empty());
+        // A bad field is named with the target's place in the list.
+        std::fs::write(
+            &path,
+            example.replace("max_samples_per_send = 2000", "max_samples_per_send = 0"),
+        )
+        .unwrap();
+        let e = Settings::load_with_env(Some(&path), &Overrides::default(), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("remote_write[0].max_samples_per_send: mimir: must be between"),
+            "{e}"
+        );
     }
 
     #[test]

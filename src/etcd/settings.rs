@@ -52,16 +52,12 @@ pub struct AuthConfig {
 impl AuthConfig {
     /// Reads the password from where the config says it lives.
     pub fn password(&self) -> Result<String, String> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (auth.password_env) is not set"));
-        }
-        if let Some(path) = &self.password_file {
-            return std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read auth.password_file {}: {e}", path.display()));
-        }
-        Err("auth needs password_env or password_file".into())
+        crate::secrets::read(
+            "auth.password",
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )?
+        .ok_or_else(|| "auth needs password_env or password_file".into())
     }
 }
 

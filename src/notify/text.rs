@@ -141,12 +141,4 @@ pub fn plain_body(notification: &Notification) -> String {
     out
 }
 
-/// `text` cut to at most `max` characters, ending in `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
+pub use crate::text::truncate;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub etcd: crate::ops::clients::ClusterClients,
     /// `[store] audit_retention`.
     pub audit_retention: std::time::Duration,
+    /// `[[remote_write]]` targets' figures, for `/metrics`.
+    pub remote_write: Vec<crate::remote_write::ShipperView>,
 }
 
 /// Serves the dashboard and API of a started monitor on `listener` until `shutdown`
@@ -64,6 +66,11 @@ pub async fn serve(
         regression_threshold: monitor.regression_threshold,
         etcd: monitor.etcd.clone(),
         audit_retention: monitor.audit_retention,
+        remote_write: monitor
+            .remote_write
+            .iter()
+            .map(|s| s.view.clone())
+            .collect(),
     };
     launch(state, &monitor.server, listener, shutdown).await
 }

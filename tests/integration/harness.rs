@@ -451,6 +451,21 @@ impl Drop for LoopbackDaemon {
 }
 
 impl LoopbackDaemon {
+    /// Stops it as a service manager would (SIGTERM, then wait), so that it writes
+    /// what it holds before it goes.
+    pub fn stop(mut self) {
+        // SAFETY: kill(2) on our own child's pid, which we have not waited for.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("did not stop within 30 s of SIGTERM");
+    }
+
     /// Spawns `cmd` (told to listen on 127.0.0.1:`port`, keeping its files in
     /// `dir`) and waits until it is ready.
     pub async fn start(

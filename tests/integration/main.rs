@@ -40,5 +40,6 @@ mod keys;
 mod metrics;
 mod packaging;
 mod pages;
+mod remote_write;
 mod security;
 mod store_file;

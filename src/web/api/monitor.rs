@@ -47,6 +47,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         store_samples: state.store.sample_counts(),
         start_time_unix_s: started,
         resident_memory_bytes: crate::resident_memory_bytes(),
+        remote_write: &state
+            .remote_write
+            .iter()
+            .map(|t| t.status(&state.store))
+            .collect::<Vec<_>>(),
     });
     HttpResponse::Ok()
         .content_type(crate::exporter::CONTENT_TYPE)
