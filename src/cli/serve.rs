@@ -47,7 +47,12 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
             info!(cluster = %c.name, endpoints = %c.endpoints.join(","), "monitoring");
         }
         info!(file = %monitor.store.path().display(), "history store");
-        info!("API on http://{addr}/api/v1/clusters");
+        let scheme = if settings.server.tls.files().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        info!("API on {scheme}://{addr}/api/v1/clusters");
         crate::web::serve(&monitor, listener, super::shutdown_signal()).await?;
         monitor.shutdown().await;
         Ok(())

@@ -159,7 +159,7 @@ pub fn check_auth_covers(mode: crate::auth::AuthMode, listen: SocketAddr) -> Res
         return Err(invalid(
             "server.auth.mode",
             format!(
-                "\"none\" lets anyone who reaches {listen} read and change everything; it is allowed only on a loopback address (127.0.0.1, ::1). Set server.auth.mode to \"local\" or \"proxy\", or listen on loopback"
+                "\"none\" lets anyone who reaches {listen} read and change everything; it is allowed only on a loopback address (127.0.0.1, ::1). Set server.auth.mode to \"local\", \"proxy\" or \"oidc\", or listen on loopback"
             ),
         ));
     }
