@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use crate::alert::eval::AlertPhase;
 use crate::alert::manager::AlertsView;
-use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
+use crate::collect::snapshot::{
+    ClusterSnapshot, ClusterStatus, MemberProbeCounts, MemberSnapshot, ProbeCounts,
+};
 use crate::store::StoreHealth;
 
 /// The `Content-Type` of what [`render`] writes.
@@ -310,6 +312,42 @@ pub fn render(inputs: &Inputs) -> String {
         "When the cluster was last probed, in seconds since the Unix epoch.",
         |c| c.probed_at.as_ref().and_then(unix_seconds),
     );
+    for (name, help, count) in [
+        (
+            "etcd_monitor_probes_total",
+            "Probes of the cluster since the monitor started.",
+            (|c| c.probes_total) as fn(&ProbeCounts) -> u64,
+        ),
+        (
+            "etcd_monitor_probe_failures_total",
+            "Probes of the cluster that no member answered, since the monitor started.",
+            |c| c.failed_total,
+        ),
+    ] {
+        x.family(name, "counter", help);
+        for c in clusters {
+            x.sample(name, &[("cluster", &c.name)], count(&c.counts) as f64);
+        }
+    }
+    for (name, help, count) in [
+        (
+            "etcd_monitor_member_probe_failures_total",
+            "Probes the member did not answer, since the monitor started (members of the last probe).",
+            (|m| m.unreachable_total) as fn(&MemberProbeCounts) -> u64,
+        ),
+        (
+            "etcd_monitor_member_metrics_scrape_failures_total",
+            "Probes in which the member's /metrics could not be read, since the monitor started.",
+            |m| m.scrape_failures_total,
+        ),
+    ] {
+        x.family(name, "counter", help);
+        for c in clusters {
+            for (member, counts) in &c.counts.members {
+                x.sample(name, &[("cluster", &c.name), ("member", member)], count(counts) as f64);
+            }
+        }
+    }
     x.family(
         "etcd_monitor_alarm",
         "gauge",

@@ -77,6 +77,7 @@ pub struct ClusterProber {
     healthy_at: HashMap<String, Instant>,
     previous_metrics: HashMap<String, MetricsSample>,
     last_consistency: Option<(Instant, ConsistencyCheck)>,
+    counts: ProbeCounts,
 }
 
 impl ClusterProber {
@@ -95,6 +96,7 @@ impl ClusterProber {
             healthy_at: HashMap::new(),
             previous_metrics: HashMap::new(),
             last_consistency: None,
+            counts: ProbeCounts::default(),
         })
     }
 
@@ -239,6 +241,8 @@ impl ClusterProber {
         self.relist_members =
             answered_by_another || self.membership_may_have_changed(&snap, &members);
         snap.probe_duration_ms = Some(started.elapsed().as_millis() as u64);
+        self.counts.add(&snap);
+        snap.counts = self.counts.clone();
         ProbeResult {
             snapshot: snap,
             samples,

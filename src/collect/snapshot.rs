@@ -63,6 +63,45 @@ pub struct ClusterSnapshot {
     pub consistency: Option<ConsistencyCheck>,
     /// Cluster-level failures (member list, alarm list) of the last probe.
     pub errors: Vec<String>,
+    /// Counts over every probe since the monitor started, for `/metrics`; not in
+    /// the JSON API, where a snapshot describes one probe.
+    #[serde(skip)]
+    pub counts: ProbeCounts,
+}
+
+/// How many probes a cluster had, and how many failed, since the monitor started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeCounts {
+    pub probes_total: u64,
+    /// Probes in which no member answered.
+    pub failed_total: u64,
+    /// By member name (members of the last probe only).
+    pub members: std::collections::BTreeMap<String, MemberProbeCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberProbeCounts {
+    /// Probes the member did not answer.
+    pub unreachable_total: u64,
+    /// Probes in which its `/metrics` could not be read.
+    pub scrape_failures_total: u64,
+}
+
+impl ProbeCounts {
+    /// Counts one more probe, that `snap` shows.
+    pub fn add(&mut self, snap: &ClusterSnapshot) {
+        self.probes_total += 1;
+        if snap.members_reachable() == 0 {
+            self.failed_total += 1;
+        }
+        self.members
+            .retain(|name, _| snap.members.iter().any(|m| m.name == *name));
+        for m in &snap.members {
+            let counts = self.members.entry(m.name.clone()).or_default();
+            counts.unreachable_total += u64::from(!m.reachable);
+            counts.scrape_failures_total += u64::from(m.scrape_error.is_some());
+        }
+    }
 }
 
 impl ClusterSnapshot {
@@ -84,6 +123,7 @@ impl ClusterSnapshot {
             alarms: Vec::new(),
             consistency: None,
             errors: Vec::new(),
+            counts: ProbeCounts::default(),
         }
     }
 

@@ -365,6 +365,35 @@ async fn prometheus_and_the_grafana_panels_read_what_the_json_api_shows() {
             .unwrap(),
         0.0
     );
+    // The failure counters: the stopped member's grow, the others' stay at 0; the
+    // cluster's probes did not fail (two members answer).
+    let counted = |name: &str| {
+        exposition
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {exposition}"))
+    };
+    assert!(
+        counted(&format!(
+            "etcd_monitor_member_probe_failures_total{{cluster=\"c1\",member=\"{stopped_name}\"}}"
+        )) >= 1.0
+    );
+    for m in &cluster.members[..2] {
+        assert_eq!(
+            counted(&format!(
+                "etcd_monitor_member_probe_failures_total{{cluster=\"c1\",member=\"{}\"}}",
+                m.name
+            )),
+            0.0
+        );
+    }
+    assert!(counted("etcd_monitor_probes_total{cluster=\"c1\"}") >= 10.0);
+    assert_eq!(
+        counted("etcd_monitor_probe_failures_total{cluster=\"c1\"}"),
+        0.0
+    );
     let alerts = wait_for(
         "an alert in Prometheus",
         Duration::from_secs(30),
