@@ -94,19 +94,34 @@ fn main() {
         batches[0].iter().map(|b| b.samples.len()).sum::<usize>()
     );
 
-    // a) Ingest without and with the outbox.
-    let plain_dir = tempfile::tempdir().unwrap();
-    let plain = Store::open_dir(plain_dir.path(), Retention::default()).unwrap();
-    let without = ingest(&plain, &batches);
-    drop(plain);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open_dir(dir.path(), Retention::default()).unwrap());
-    store.open_outbox(&[("bench", 1 << 30)]).unwrap();
-    let with = ingest(&store, &batches);
+    // a) Ingest without and with the outbox: three rounds each, alternating, each
+    // into a new store; the median of each. (Each probe is a commit with an fsync,
+    // whose time varies from one to the next.)
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let mut store = None;
+    for _ in 0..3 {
+        let plain_dir = tempfile::tempdir().unwrap();
+        let plain = Store::open_dir(plain_dir.path(), Retention::default()).unwrap();
+        without.push(ingest(&plain, &batches));
+        drop(plain);
+        let dir = tempfile::tempdir().unwrap();
+        let outboxed = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        outboxed.open_outbox(&[("bench", 1 << 30)]).unwrap();
+        with.push(ingest(&outboxed, &batches));
+        store = Some((outboxed, dir));
+    }
+    let (store, _dir) = store.expect("three rounds");
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (without, with) = (median(&mut without), median(&mut with));
     let (records, outbox_bytes) = store.outbox_size();
+    drop(store);
     let per = |d: Duration| d.as_secs_f64() * 1e9 / samples as f64;
     println!(
-        "a) ingest: {:.0} ns/sample without the outbox, {:.0} ns/sample with it (+{:.0} ns); outbox {records} records, {:.2} bytes/sample",
+        "a) ingest (median of 3): {:.0} ns/sample without the outbox, {:.0} ns/sample with it ({:+.0} ns); outbox {records} records, {:.2} bytes/sample",
         per(without),
         per(with),
         per(with) - per(without),

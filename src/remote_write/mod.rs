@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use proto::{encode_request, series_labels, Label, Sample, TimeSeries, WriteRequest};
+pub use proto::{
+    encode_request, encode_series, series_labels, Label, Sample, TimeSeries, WriteRequest,
+};
 pub use sender::{RemoteWriteStats, RemoteWriteStatus, Shipper, ShipperView};
 
 #[derive(Debug, thiserror::Error)]

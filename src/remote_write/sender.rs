@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::proto::{encode_request, series_labels, Sample, TimeSeries, WriteRequest};
+use super::proto::{encode_series, series_labels, Label, Sample};
 use super::{invalid, RemoteWriteConfig, RemoteWriteError};
 use crate::store::{OutboxBatch, Store};
 
@@ -184,9 +184,17 @@ fn client(config: &RemoteWriteConfig) -> Result<reqwest::Client, RemoteWriteErro
 struct Target {
     config: RemoteWriteConfig,
     client: reqwest::Client,
-    /// Labels of the series seen, `None` for those not shipped (filtered out, or
-    /// unreadable). Bounded by the store's series count.
-    labels: HashMap<u64, Option<Arc<[super::Label]>>>,
+    /// What becomes of each series seen. Bounded by the store's series count.
+    labels: HashMap<u64, Series>,
+}
+
+enum Series {
+    /// Shipped with these labels.
+    Labelled(Arc<[Label]>),
+    /// Not among the target's `metrics`.
+    Filtered,
+    /// Unknown to the store, or its text does not read as a series: counted failed.
+    Unreadable,
 }
 
 /// How one request ended.
@@ -233,19 +241,14 @@ async fn run(
         stats
             .samples_failed_total
             .fetch_add(unlabelled, Ordering::Relaxed);
-        if !request.timeseries.is_empty() {
-            let samples: u64 = request
-                .timeseries
-                .iter()
-                .map(|t| t.samples.len() as u64)
-                .sum();
+        if !request.is_empty() {
+            let samples: u64 = request.iter().map(|(_, s)| s.len() as u64).sum();
             let newest = request
-                .timeseries
                 .iter()
-                .filter_map(|t| t.samples.last().map(|s| s.timestamp))
+                .filter_map(|(_, s)| s.last().map(|s| s.timestamp))
                 .max()
                 .unwrap_or(0);
-            let body = encode_request(&request);
+            let body = encode_series(request.iter().map(|(l, s)| (&l[..], s.as_slice())));
             let mut backoff = target.config.min_backoff;
             loop {
                 match target.send(body.clone()).await {
@@ -327,9 +330,13 @@ async fn sleep_or_stop(stop: &mut tokio::sync::watch::Receiver<bool>, d: Duratio
 
 impl Target {
     /// The request for `batch`: its samples grouped by series (each series' samples
-    /// stay in the order they were stored), and how many samples could not be
-    /// labelled.
-    async fn request(&mut self, store: &Arc<Store>, batch: &OutboxBatch) -> (WriteRequest, u64) {
+    /// stay in the order they were stored) with the series' labels, and how many
+    /// samples could not be labelled.
+    async fn request(
+        &mut self,
+        store: &Arc<Store>,
+        batch: &OutboxBatch,
+    ) -> (Vec<(Arc<[Label]>, Vec<Sample>)>, u64) {
         let mut unknown: Vec<u64> = batch
             .samples
             .iter()
@@ -348,32 +355,32 @@ impl Target {
                 .iter()
                 .zip(metas.into_iter().chain(std::iter::repeat(None)))
             {
-                let labels = meta
-                    .filter(|m| self.config.ships(m.name()))
-                    .and_then(|m| series_labels(&m, &self.config.external_labels))
-                    .map(Arc::from);
-                self.labels.insert(*id, labels);
+                let series = match meta {
+                    Some(m) if !self.config.ships(m.name()) => Series::Filtered,
+                    Some(m) => series_labels(&m, &self.config.external_labels)
+                        .map_or(Series::Unreadable, |l| Series::Labelled(Arc::from(l))),
+                    None => Series::Unreadable,
+                };
+                self.labels.insert(*id, series);
             }
         }
         let mut index: HashMap<u64, usize> = HashMap::new();
-        let mut request = WriteRequest::default();
+        let mut request: Vec<(Arc<[Label]>, Vec<Sample>)> = Vec::new();
         let mut unlabelled = 0;
         for s in &batch.samples {
-            let Some(Some(labels)) = self.labels.get(&s.series) else {
-                // Filtered out (not counted) or unreadable (counted).
-                if !self.labels.contains_key(&s.series) {
+            let labels = match self.labels.get(&s.series) {
+                Some(Series::Labelled(labels)) => labels,
+                Some(Series::Filtered) => continue,
+                Some(Series::Unreadable) | None => {
                     unlabelled += 1;
+                    continue;
                 }
-                continue;
             };
             let at = *index.entry(s.series).or_insert_with(|| {
-                request.timeseries.push(TimeSeries {
-                    labels: labels.to_vec(),
-                    samples: Vec::new(),
-                });
-                request.timeseries.len() - 1
+                request.push((labels.clone(), Vec::new()));
+                request.len() - 1
             });
-            request.timeseries[at].samples.push(Sample {
+            request[at].1.push(Sample {
                 value: s.value,
                 timestamp: s.at_ms,
             });
