@@ -15,6 +15,16 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// Whether `name` is a plain name (a cluster's, a receiver's, a target's): not
+/// empty, only ASCII letters, digits, `-`, `_` and `.`, so that it can go in a URL
+/// path, a label and a command line as it is.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 /// `text` cut to at most `max` characters, ending in `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

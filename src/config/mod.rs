@@ -511,12 +511,7 @@ impl Settings {
         let mut names = HashSet::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");
-            if cluster.name.is_empty()
-                || !cluster
-                    .name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
-            {
+            if !crate::text::is_plain_name(&cluster.name) {
                 return Err(invalid(
                     format!("{at}.name"),
                     format!(

@@ -328,11 +328,7 @@ impl ReceiverConfig {
     /// error names the receiver and the field.
     pub fn validate(&self) -> Result<()> {
         let name = self.name();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !crate::text::is_plain_name(name) {
             return Err(invalid(
                 name,
                 "name",

@@ -135,12 +135,7 @@ impl RemoteWriteConfig {
     /// Checks what types cannot; each error names the target and the field.
     pub fn validate(&self) -> Result<(), RemoteWriteError> {
         let name = &self.name;
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !crate::text::is_plain_name(name) || name.len() > 64 {
             return Err(invalid(
                 name,
                 "name",
