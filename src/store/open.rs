@@ -178,6 +178,29 @@ fn preflight(path: &Path) -> Result<()> {
 /// Cost, only for a file that needs repair: one more file of the store's size on the
 /// same disk while it runs, and the time to copy it, to repair the copy (redb reads
 /// every page) and to walk the copy once more.
+/// Gives `path` the owner and group of `like`, when it differs and this process
+/// may (it is root); otherwise leaves it. Not an error when it cannot: the file
+/// works for whoever made it.
+fn owned_like(path: &Path, like: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(now) = std::fs::metadata(path) else {
+        return;
+    };
+    if (now.uid(), now.gid()) == (like.uid(), like.gid()) {
+        return;
+    }
+    match std::os::unix::fs::chown(path, Some(like.uid()), Some(like.gid())) {
+        Ok(()) => tracing::info!(
+            path = %path.display(),
+            uid = like.uid(),
+            gid = like.gid(),
+            "store: the file's owner set"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+        Err(e) => tracing::warn!(path = %path.display(), "store: cannot set the file's owner: {e}"),
+    }
+}
+
 fn repair_on_a_copy(path: &Path) -> Result<()> {
     let dir = path
         .parent()
@@ -195,8 +218,12 @@ fn repair_on_a_copy(path: &Path) -> Result<()> {
         .suffix(".redb")
         .tempfile_in(dir)
         .map_err(|e| io("making a copy to repair", e))?;
-    // Copies the permission bits too.
+    // Copies the permission bits too; the owner is set apart (a repair run by root
+    // must not leave the service's user locked out of its own file).
     std::fs::copy(path, copy.path()).map_err(|e| io("copying it to repair the copy", e))?;
+    if let Ok(m) = std::fs::metadata(path) {
+        owned_like(copy.path(), &m);
+    }
     let refused = |why: String| {
         StoreError::Corrupt(format!(
             "{}: needs a repair (it was not shut down cleanly, or it is damaged), and a repaired copy of it is not sound: {why}. The file was not changed.",
@@ -277,8 +304,9 @@ impl Store {
             }
             _ => {}
         }
+        let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         let file = path.to_path_buf();
-        Store::open_with(
+        let store = Store::open_with(
             path,
             retention,
             Box::new(move || {
@@ -289,7 +317,18 @@ impl Store {
                     Database::builder().create(&file)
                 }
             }),
-        )
+        )?;
+        // A file root creates in another user's directory (`sudo etcd-monitor user
+        // add` before the service first ran) belongs to that user, as the service
+        // runs as them.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let (false, Ok(m)) = (existed, std::fs::metadata(dir)) {
+            owned_like(path, &m);
+        }
+        Ok(store)
     }
 
     /// As [`Store::open`], with the database opened by `opener` (tests inject
@@ -382,5 +421,40 @@ impl Store {
         let mut health = lock(&self.health);
         health.last_compaction_ms = (compacted > 0).then_some(compacted as i64);
         Ok(upgrade_from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn owner(path: &Path) -> (u32, u32) {
+        let m = std::fs::metadata(path).unwrap();
+        (m.uid(), m.gid())
+    }
+
+    /// Run as root (as CI is), the files go to `nobody`; run as anyone else, they
+    /// stay theirs: either way the owner is what the service would need.
+    #[test]
+    fn a_store_file_root_creates_or_repairs_keeps_its_directory_or_original_owner() {
+        // SAFETY: geteuid and getegid cannot fail and touch no memory of ours.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let expected = if uid == 0 { (65534, 65534) } else { (uid, gid) };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if uid == 0 {
+            std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+        }
+        drop(Store::open_dir(&data, Retention::default()).unwrap());
+        assert_eq!(owner(&data.join(FILE_NAME)), expected);
+
+        // A copy (the repair's) takes the original's owner.
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(data.join(FILE_NAME), &copy).unwrap();
+        assert_eq!(owner(&copy), (uid, gid));
+        owned_like(&copy, &std::fs::metadata(data.join(FILE_NAME)).unwrap());
+        assert_eq!(owner(&copy), expected);
     }
 }
