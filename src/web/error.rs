@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::alert::AlertError;
 use crate::bench::history::HistoryError;
@@ -124,6 +123,21 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// Every error answer of the API: `{"error":{"code":..,"message":..}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: one per HTTP status.
+    #[schema(examples("not_found"), pattern = "^[a-z_]+$")]
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {
@@ -171,7 +185,12 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"etcd-monitor\"",
             ));
         }
-        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
     }
 }
 

@@ -13,6 +13,7 @@ pub mod chart;
 mod conn;
 mod error;
 mod guard;
+pub mod openapi;
 pub mod pages;
 mod sse;
 mod tls;
@@ -798,6 +799,13 @@ fn register(r: &mut Routes) {
     r.at(
         "/api/v1/health",
         vec![read(Access::Public, api::monitor::health)],
+    );
+    // Public: it describes the API of this version, the same on every install
+    // (which /api/v1/health already tells anyone), and no data of this one; tools
+    // that generate clients can read it before they have a token.
+    r.at(
+        openapi::PATH,
+        vec![read(Access::Public, openapi::openapi_json)],
     );
     r.get("/api/v1/clusters", api::clusters::clusters);
     r.get("/api/v1/clusters/{name}", api::clusters::cluster);

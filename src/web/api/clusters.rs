@@ -3,29 +3,49 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{find, ApiResult};
-use crate::collect::snapshot::{ClusterStatus, LeaderInfo, Timestamp};
+use crate::collect::derive::Indicators;
+use crate::collect::snapshot::{ClusterStatus, LeaderInfo, MemberSnapshot, Timestamp};
+use crate::web::error::ErrorBody;
 use crate::web::AppState;
 
-#[derive(Serialize)]
+/// One cluster, in short.
+#[derive(Serialize, ToSchema)]
 struct ClusterSummary<'a> {
     name: &'a str,
     tags: &'a [String],
+    /// `pending` (not probed yet), `healthy`, `degraded` or `unavailable`.
+    #[schema(value_type = String, examples("healthy"))]
     status: ClusterStatus,
+    /// Why the status is not `healthy`.
     reasons: &'a [String],
+    /// `{"id": hex member id, "name": ..}`; none without a leader.
+    #[schema(value_type = Option<Object>)]
     leader: Option<&'a LeaderInfo>,
     raft_term: Option<u64>,
     members_total: usize,
     members_reachable: usize,
     members_healthy: usize,
+    /// Alarms raised (NOSPACE, CORRUPT).
     alarms: usize,
+    /// RFC 3339, milliseconds.
+    #[schema(value_type = Option<String>, format = DateTime)]
     last_probe: Option<Timestamp>,
     probe_duration_ms: Option<u64>,
     errors: &'a [String],
 }
 
+/// The answer of `GET /api/v1/clusters`.
+#[derive(Serialize, ToSchema)]
+struct ClusterList<'a> {
+    clusters: Vec<ClusterSummary<'a>>,
+}
+
+/// Every configured cluster, in short.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
+    responses((status = 200, description = "Every configured cluster", body = ClusterList)))]
 pub async fn clusters(state: web::Data<AppState>) -> HttpResponse {
     let all = state.board.all();
     let summaries: Vec<ClusterSummary<'_>> = all
@@ -46,40 +66,129 @@ pub async fn clusters(state: web::Data<AppState>) -> HttpResponse {
             errors: &s.errors,
         })
         .collect();
-    HttpResponse::Ok().json(json!({ "clusters": summaries }))
+    HttpResponse::Ok().json(ClusterList {
+        clusters: summaries,
+    })
 }
 
+/// One cluster's latest snapshot: status, members, alarms, leader, errors.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path, description = "The cluster's configured name")),
+    responses(
+        (status = 200, description = "The cluster's latest snapshot (as the collector keeps it)", body = Object),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+    ))]
 pub async fn cluster(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
     Ok(HttpResponse::Ok().json(&*find(&state, &name)?))
 }
 
-pub async fn members(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
-    let snap = find(&state, &name)?;
-    Ok(HttpResponse::Ok().json(json!({ "cluster": snap.name, "members": snap.members })))
+/// The answer of `GET /api/v1/clusters/{name}/members`.
+#[derive(Serialize, ToSchema)]
+struct Members<'a> {
+    cluster: &'a str,
+    /// Each member's id (hex), name, URLs, reachability, health, status and
+    /// flags, as the last probe saw them.
+    #[schema(value_type = Vec<Object>)]
+    members: &'a [MemberSnapshot],
 }
 
+/// One cluster's members as the last probe saw them.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/members", operation_id = "cluster_members", tag = "clusters",
+    params(("name" = String, Path, description = "The cluster's configured name")),
+    responses(
+        (status = 200, description = "The members", body = Members),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+    ))]
+pub async fn members(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
+    let snap = find(&state, &name)?;
+    Ok(HttpResponse::Ok().json(Members {
+        cluster: &snap.name,
+        members: &snap.members,
+    }))
+}
+
+/// One member's scraped metrics.
+#[derive(Serialize, ToSchema)]
+struct MemberMetrics<'a> {
+    /// The member id, in hex.
+    id: &'a str,
+    name: &'a str,
+    metrics_url: Option<&'a str>,
+    scrape_error: Option<&'a str>,
+    /// What the monitor derives from the member's `/metrics` (rates, quantiles,
+    /// sizes); none before the first scrape.
+    #[schema(value_type = Option<Object>)]
+    indicators: Option<&'a Indicators>,
+}
+
+/// The answer of `GET /api/v1/clusters/{name}/metrics`.
+#[derive(Serialize, ToSchema)]
+struct ClusterMetrics<'a> {
+    cluster: &'a str,
+    /// RFC 3339, milliseconds.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    probed_at: Option<Timestamp>,
+    members: Vec<MemberMetrics<'a>>,
+}
+
+/// What the last scrape of each member's `/metrics` showed.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/metrics", operation_id = "cluster_metrics", tag = "clusters",
+    params(("name" = String, Path, description = "The cluster's configured name")),
+    responses(
+        (status = 200, description = "Each member's indicators", body = ClusterMetrics),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+    ))]
 pub async fn metrics(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
     let snap = find(&state, &name)?;
     let members: Vec<_> = snap
         .members
         .iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "metrics_url": m.metrics_url,
-                "scrape_error": m.scrape_error,
-                "indicators": m.indicators,
-            })
+        .map(|m| MemberMetrics {
+            id: &m.id,
+            name: &m.name,
+            metrics_url: m.metrics_url.as_deref(),
+            scrape_error: m.scrape_error.as_deref(),
+            indicators: m.indicators.as_ref(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "cluster": snap.name,
-        "probed_at": snap.probed_at,
-        "members": members,
-    })))
+    Ok(HttpResponse::Ok().json(ClusterMetrics {
+        cluster: &snap.name,
+        probed_at: snap.probed_at,
+        members,
+    }))
 }
 
+/// One member's latencies, in seconds; none where the member's metrics lack them.
+#[derive(Serialize, ToSchema)]
+struct MemberLatency<'a> {
+    /// The member id, in hex.
+    id: &'a str,
+    name: &'a str,
+    wal_fsync_p50_seconds: Option<f64>,
+    wal_fsync_p99_seconds: Option<f64>,
+    backend_commit_p50_seconds: Option<f64>,
+    backend_commit_p99_seconds: Option<f64>,
+    peer_rtt_p99_seconds: Option<f64>,
+    grpc_unary_p99_seconds: Option<f64>,
+}
+
+/// The answer of `GET /api/v1/clusters/{name}/latency`.
+#[derive(Serialize, ToSchema)]
+struct ClusterLatency<'a> {
+    cluster: &'a str,
+    /// RFC 3339, milliseconds.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    probed_at: Option<Timestamp>,
+    members: Vec<MemberLatency<'a>>,
+}
+
+/// Each member's disk, peer and request latencies from its last scrape.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/latency", operation_id = "cluster_latency", tag = "clusters",
+    params(("name" = String, Path, description = "The cluster's configured name")),
+    responses(
+        (status = 200, description = "Each member's latency quantiles", body = ClusterLatency),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+    ))]
 pub async fn latency(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
     let snap = find(&state, &name)?;
     let members: Vec<_> = snap
@@ -87,21 +196,21 @@ pub async fn latency(state: web::Data<AppState>, name: web::Path<String>) -> Api
         .iter()
         .map(|m| {
             let i = m.indicators.clone().unwrap_or_default();
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "wal_fsync_p50_seconds": i.wal_fsync_p50_seconds,
-                "wal_fsync_p99_seconds": i.wal_fsync_p99_seconds,
-                "backend_commit_p50_seconds": i.backend_commit_p50_seconds,
-                "backend_commit_p99_seconds": i.backend_commit_p99_seconds,
-                "peer_rtt_p99_seconds": i.peer_rtt_p99_seconds,
-                "grpc_unary_p99_seconds": i.grpc_unary_p99_seconds,
-            })
+            MemberLatency {
+                id: &m.id,
+                name: &m.name,
+                wal_fsync_p50_seconds: i.wal_fsync_p50_seconds,
+                wal_fsync_p99_seconds: i.wal_fsync_p99_seconds,
+                backend_commit_p50_seconds: i.backend_commit_p50_seconds,
+                backend_commit_p99_seconds: i.backend_commit_p99_seconds,
+                peer_rtt_p99_seconds: i.peer_rtt_p99_seconds,
+                grpc_unary_p99_seconds: i.grpc_unary_p99_seconds,
+            }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "cluster": snap.name,
-        "probed_at": snap.probed_at,
-        "members": members,
-    })))
+    Ok(HttpResponse::Ok().json(ClusterLatency {
+        cluster: &snap.name,
+        probed_at: snap.probed_at,
+        members,
+    }))
 }

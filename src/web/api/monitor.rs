@@ -2,27 +2,59 @@
 //! for Prometheus (`/metrics`).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::ApiResult;
+use crate::store::StoreHealth;
+use crate::web::error::ErrorBody;
 use crate::web::AppState;
 
-/// The monitor's own health.
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "name": "etcd-monitor",
-        "status": "ok",
-        "version": crate::build_info::VERSION,
-        "commit": crate::build_info::COMMIT,
-        "build_date": crate::build_info::BUILD_DATE,
-        "uptime_seconds": state.started.elapsed().as_secs(),
-        "clusters": state.board.names().count(),
-        "resident_memory_bytes": crate::resident_memory_bytes(),
-        "store": state.store.health(),
-    }))
+/// The answer of `GET /api/v1/health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(examples("etcd-monitor"))]
+    name: &'static str,
+    /// Always `ok`: a monitor that answers is up.
+    #[schema(examples("ok"))]
+    status: &'static str,
+    version: &'static str,
+    commit: &'static str,
+    build_date: &'static str,
+    uptime_seconds: u64,
+    /// Clusters configured.
+    clusters: usize,
+    /// Unknown off Linux.
+    resident_memory_bytes: Option<u64>,
+    /// The history store: writable or read-only, and why.
+    #[schema(value_type = Object)]
+    store: StoreHealth,
 }
 
-/// `GET /api/v1/store`: file size, series, samples and bytes per sample per tier.
+/// The monitor's own health; public, for load balancers and uptime checks.
+#[utoipa::path(get, path = "/api/v1/health", tag = "monitor",
+    responses((status = 200, description = "The monitor is up", body = Health)))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        name: "etcd-monitor",
+        status: "ok",
+        version: crate::build_info::VERSION,
+        commit: crate::build_info::COMMIT,
+        build_date: crate::build_info::BUILD_DATE,
+        uptime_seconds: state.started.elapsed().as_secs(),
+        clusters: state.board.names().count(),
+        resident_memory_bytes: crate::resident_memory_bytes(),
+        store: state.store.health(),
+    })
+}
+
+/// File size, series, samples and bytes per sample per tier of the history store.
+#[utoipa::path(get, path = "/api/v1/store", operation_id = "store_stats", tag = "monitor",
+    responses(
+        (status = 200, description = "The store's statistics (`etcd-monitor store stats` as JSON)",
+            body = Object),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    ))]
 pub async fn store(state: web::Data<AppState>) -> ApiResult {
     let store = state.store.clone();
     let stats = web::block(move || store.stats()).await??;
@@ -31,6 +63,11 @@ pub async fn store(state: web::Data<AppState>) -> ApiResult {
 
 /// `GET /metrics`: the monitor's findings and its own health in the Prometheus
 /// text format (see [`crate::exporter`]).
+#[utoipa::path(get, path = "/metrics", operation_id = "prometheus_metrics", tag = "monitor",
+    summary = "The monitor's findings for Prometheus",
+    description = "Every cluster's and member's state, the alerts, and the monitor's own health, in the Prometheus text format 0.0.4 (docs/metrics.md lists the series).",
+    responses((status = 200, description = "Prometheus text format 0.0.4",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let clusters = state.board.all();
     let alerts = state.alerts.view();
