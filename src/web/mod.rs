@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::collect::SnapshotBoard;
 use crate::store::Store;
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES};
 
 /// What every handler can read.
 #[derive(Clone)]

@@ -11,12 +11,12 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    Content, OpenApi as Document, PathItem, Ref, RefOr, Response, ResponseBuilder,
+    Content, OpenApi as Document, PathItem, Ref, RefOr, Response, ResponseBuilder, Schema,
 };
 use utoipa::OpenApi;
 
 use super::access::{CSRF_HEADER, SESSION_COOKIE};
-use super::error::{ErrorBody, ErrorDetail};
+use super::error::{ErrorBody, ErrorDetail, ERROR_CODES};
 use super::{api, for_programs, routes, Access, RouteInfo};
 
 /// The path of the document itself.
@@ -85,7 +85,7 @@ const COOKIE: &str = "sessionCookie";
 )]
 struct ApiDoc;
 
-/// The document, completed from the router (see [`complete`]).
+/// The document, completed from the router: roles, security, refusals.
 pub fn document() -> Document {
     let mut doc = ApiDoc::openapi();
     doc.info.version = crate::build_info::VERSION.to_string();
@@ -143,7 +143,7 @@ fn complete(doc: &mut Document, routes: &[RouteInfo]) {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "An API token (`etcd-monitor access token create`, or POST /api/v1/tokens): `Authorization: Bearer TOKEN`. The token's role is the caller's.",
+                    "An API token (`etcd-monitor token create`, or POST /api/v1/tokens): `Authorization: Bearer TOKEN`. The token's role is the caller's.",
                 ))
                 .build(),
         ),
@@ -155,6 +155,12 @@ fn complete(doc: &mut Document, routes: &[RouteInfo]) {
             format!("The dashboard's session cookie, set by POST /login. A change (any method but GET) made with it must also send the session's CSRF token in the `{CSRF_HEADER}` header."),
         ))),
     );
+    // The attribute cannot name a constant: the codes come from the list here.
+    if let Some(RefOr::T(Schema::Object(detail))) = components.schemas.get_mut("ErrorDetail") {
+        if let Some(RefOr::T(Schema::Object(code))) = detail.properties.get_mut("code") {
+            code.enum_values = Some(ERROR_CODES.iter().map(|(c, _)| (*c).into()).collect());
+        }
+    }
     let error = |description: &str| -> RefOr<Response> {
         ResponseBuilder::new()
             .description(description)
@@ -220,8 +226,7 @@ pub fn json() -> &'static str {
     })
 }
 
-/// This document: every API route, its parameters, bodies, answers, errors and the
-/// role it needs.
+/// This document: every route's parameters, bodies, answers, errors and role.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "monitor",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi_json() -> HttpResponse {

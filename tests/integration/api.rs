@@ -272,3 +272,53 @@ async fn a_hung_member_is_unreachable_and_delays_nobody() {
         .await;
     monitor.stop().await;
 }
+
+/// The served OpenAPI document passes a real validator (which does catch a broken
+/// one), and is what `etcd-monitor api openapi` prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_and_valid() {
+    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("gone", vec![dead])],
+        Duration::from_secs(1),
+    ))
+    .await;
+    let answer = monitor
+        .http
+        .get(format!("{}/api/v1/openapi.json", monitor.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let served = answer.text().await.unwrap();
+    monitor.stop().await;
+
+    let (valid, said) = openapi_validator(&served);
+    assert!(valid, "openapi-spec-validator: {said}");
+    assert!(said.contains(": OK"), "{said}");
+    let document: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["paths"]["/api/v1/health"]["get"]["security"],
+        serde_json::json!([{}])
+    );
+
+    // The validator is no rubber stamp: a path parameter no operation declares
+    // is an error.
+    let mut broken = document.clone();
+    let item = broken["paths"]["/api/v1/clusters/{name}"].take();
+    broken["paths"]["/api/v1/clusters/{cluster}"] = item;
+    let (valid, said) = openapi_validator(&broken.to_string());
+    assert!(!valid, "a broken document passed: {said}");
+
+    let printed = std::process::Command::new(crate::process::BIN)
+        .args(["api", "openapi"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), served + "\n");
+}

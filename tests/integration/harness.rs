@@ -505,3 +505,26 @@ pub fn assert_promtool_accepts(exposition: &str) {
         "promtool: {said}\n{exposition}"
     );
 }
+
+/// The pip command scripts/test runs for PyPI's openapi-spec-validator.
+const OPENAPI_VALIDATOR_INSTALL: &str =
+    "python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0";
+
+/// Runs PyPI's openapi-spec-validator on `document`: whether it passed, and what
+/// it said.
+pub fn openapi_validator(document: &str) -> (bool, String) {
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), document).unwrap();
+    let ran = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .unwrap_or_else(|e| panic!("python3 (for openapi-spec-validator): {e}"));
+    let said =
+        String::from_utf8_lossy(&ran.stdout).to_string() + &String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !said.contains("No module named openapi_spec_validator"),
+        "openapi-spec-validator is not installed: scripts/test installs it ({OPENAPI_VALIDATOR_INSTALL})"
+    );
+    (ran.status.success(), said)
+}

@@ -112,7 +112,7 @@ pub struct KeysParams {
     /// `after` in hex (not with `after`).
     pub after_hex: Option<String>,
     /// Entries per page; default 100.
-    /// Text, so that a bad value gets a message naming it (not serde's).
+    // Text, so that a bad value gets a message naming it (not serde's).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }

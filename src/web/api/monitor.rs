@@ -65,7 +65,7 @@ pub async fn store(state: web::Data<AppState>) -> ApiResult {
 /// text format (see [`crate::exporter`]).
 #[utoipa::path(get, path = "/metrics", operation_id = "prometheus_metrics", tag = "monitor",
     summary = "The monitor's findings for Prometheus",
-    description = "Every cluster's and member's state, the alerts, and the monitor's own health, in the Prometheus text format 0.0.4 (docs/metrics.md lists the series).",
+    description = "Every cluster's and member's state, the alerts, and the monitor's own health, in the Prometheus text format 0.0.4 (docs/integration.md lists the series).",
     responses((status = 200, description = "Prometheus text format 0.0.4",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
