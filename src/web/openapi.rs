@@ -34,7 +34,7 @@ const COOKIE: &str = "sessionCookie";
 #[openapi(
     info(
         title = "etcd-monitor API",
-        description = "The JSON API of etcd-monitor: clusters, history, alerts, benchmarks, the key browser and access control. Every answer is JSON (`/metrics`: the Prometheus text format); every error is `{\"error\":{\"code\":..,\"message\":..}}`. Callers show who they are with an API token or the dashboard's session cookie (mode `proxy`: also the trusted proxy's headers); with `[server.auth] mode = \"none\"` no credentials are needed and every caller has every role. Each operation's `x-required-role` is the role it needs.",
+        description = "The JSON API of etcd-monitor: clusters, history, alerts, benchmarks, the key browser and access control. Every answer is JSON (`/metrics`: the Prometheus text format); every error is `{\"error\":{\"code\":..,\"message\":..}}`. Callers show who they are with an API token or the dashboard's session cookie (mode `proxy`: also the trusted proxy's headers); with `[server.auth] mode = \"none\"` no credentials are needed and every caller has every role. Each operation's `x-required-role` is the role it needs. Every GET also answers HEAD; a wrong method is a 405 and a `Host` that does not name the monitor a 421.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(

@@ -274,7 +274,7 @@ async fn a_hung_member_is_unreachable_and_delays_nobody() {
 }
 
 /// The served OpenAPI document passes a real validator (which does catch a broken
-/// one), and is what `etcd-monitor api openapi` prints.
+/// one), is what `etcd-monitor api openapi` prints, and the about page links to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_is_served_and_valid() {
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
@@ -295,6 +295,19 @@ async fn the_openapi_document_is_served_and_valid() {
         "application/json"
     );
     let served = answer.text().await.unwrap();
+    let about = monitor
+        .http
+        .get(format!("{}/about", monitor.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        about.contains(r#"<a href="/api/v1/openapi.json">"#),
+        "the about page links to the document: {about}"
+    );
     monitor.stop().await;
 
     let (valid, said) = openapi_validator(&served);
