@@ -36,7 +36,8 @@ pub mod answers {
         pub ends_at_ms: Option<i64>,
         /// `2h`, `30m`, `1d`. Give this or `ends_at_ms`.
         pub duration: Option<String>,
-        /// Who made it; with a login, who is signed in (this is ignored).
+        /// Who makes it: needed when nobody is signed in (`mode = "none"`);
+        /// with a login, the signed-in name replaces it.
         pub created_by: Option<String>,
         pub comment: String,
     }
@@ -93,7 +94,7 @@ pub mod answers {
 
     /// The answer of `GET /api/v1/alerts/history`.
     #[derive(ToSchema)]
-    pub struct History {
+    pub struct AlertHistory {
         /// Newest first.
         pub entries: Vec<HistoryEntry>,
     }
@@ -147,7 +148,7 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 #[utoipa::path(get, path = "/api/v1/alerts/history", operation_id = "alert_history", tag = "alerts",
     params(HistoryParams),
     responses(
-        (status = 200, description = "The entries, newest first", body = answers::History),
+        (status = 200, description = "The entries, newest first", body = answers::AlertHistory),
         (status = 400, description = "An unknown parameter, event or a limit out of range", body = ErrorBody),
         (status = 500, description = "The store could not be read", body = ErrorBody),
     ))]

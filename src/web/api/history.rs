@@ -95,7 +95,7 @@ pub struct HistoryParams {
 
 /// The answer of `GET /api/v1/clusters/{name}/metrics/history`.
 #[derive(Serialize, ToSchema)]
-struct History<'a> {
+struct MetricHistory<'a> {
     cluster: &'a str,
     /// Unix milliseconds.
     from: i64,
@@ -114,7 +114,7 @@ struct History<'a> {
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/metrics/history", operation_id = "metric_history", tag = "history",
     params(("name" = String, Path, description = "The cluster's configured name"), HistoryParams),
     responses(
-        (status = 200, description = "The points", body = History),
+        (status = 200, description = "The points", body = MetricHistory),
         (status = 400, description = "No metric, or a bad time, step or aggregate", body = ErrorBody),
         (status = 404, description = "No cluster of that name, or no stored series of that metric", body = ErrorBody),
         (status = 500, description = "The store could not be read", body = ErrorBody),
@@ -166,7 +166,7 @@ pub async fn history(
             *name
         )));
     }
-    Ok(HttpResponse::Ok().json(History {
+    Ok(HttpResponse::Ok().json(MetricHistory {
         cluster: &name,
         from,
         to,
