@@ -132,9 +132,9 @@ pub fn operation_mut<'a>(
 
 /// Adds what the router knows to each operation: the role it needs (as
 /// [`ROLE_EXTENSION`] and in its description), its security (none for public
-/// routes, else a bearer token or a session cookie), and the answers of a caller
-/// access control refuses (401, 403). Operations the router lacks are left as
-/// they are (the route tests find them).
+/// routes, else a bearer token or a session cookie), the answers of a caller
+/// access control refuses (401, 403), and the JSON extractor's 408. Operations
+/// the router lacks are left as they are (the route tests find them).
 fn complete(doc: &mut Document, routes: &[RouteInfo]) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -189,6 +189,14 @@ fn complete(doc: &mut Document, routes: &[RouteInfo]) {
             Some(d) if !d.is_empty() => format!("{d}\n\n{needs}"),
             _ => needs,
         });
+        if op.request_body.is_some() {
+            // The app's JSON extractor (`error::json_error`) answers a body that
+            // stalls; a body too large or malformed is the handler's 400.
+            op.responses
+                .responses
+                .entry("408".into())
+                .or_insert_with(|| error("The body did not arrive in time"));
+        }
         if route.access == Access::Public {
             op.security = Some(vec![SecurityRequirement::default()]);
             continue;

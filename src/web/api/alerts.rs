@@ -99,16 +99,47 @@ pub mod answers {
         pub entries: Vec<HistoryEntry>,
     }
 
+    /// A pending or firing alert, with what mutes it and where it goes.
+    #[derive(ToSchema)]
+    pub struct ActiveAlert {
+        /// Hex.
+        pub fingerprint: String,
+        /// The rule's key (a built-in's config key or a user rule's name).
+        pub rule: String,
+        /// alertname, severity, cluster, member (member-level rules), the rule's labels.
+        pub labels: BTreeMap<String, String>,
+        /// summary, description and runbook.
+        pub annotations: BTreeMap<String, String>,
+        /// `pending` or `firing`.
+        #[schema(pattern = "^(pending|firing|resolved)$")]
+        pub phase: String,
+        /// The rule's value at the last evaluation where the condition held.
+        pub value: f64,
+        /// When the condition started to hold (unix ms; Prometheus' `activeAt`).
+        pub active_since_ms: i64,
+        pub fired_at_ms: Option<i64>,
+        pub resolved_at_ms: Option<i64>,
+        /// When the condition stopped holding while `keep_firing_for` keeps it firing.
+        pub keep_firing_since_ms: Option<i64>,
+        /// The last evaluation where the condition held (unix ms).
+        pub last_held_ms: i64,
+        /// Silences muting it (ids).
+        pub silenced_by: Vec<String>,
+        /// The fingerprint of the alert that inhibits it, if any.
+        pub inhibited_by: Option<String>,
+        pub acknowledged: Option<Acknowledgement>,
+        /// Where its notifications go.
+        pub receivers: Vec<String>,
+    }
+
     /// The answer of `GET /api/v1/alerts`: what the alert manager published after
     /// its last pass.
     #[derive(ToSchema)]
     pub struct Alerts {
         /// Unix milliseconds; none before the first pass.
         pub evaluated_at_ms: Option<i64>,
-        /// Pending and firing alerts, firing first, then by severity and name:
-        /// the alert's labels, state, value and times, with `silenced_by` (silence
-        /// ids), `inhibited_by`, `acknowledged` and `receivers`.
-        pub alerts: Vec<serde_json::Value>,
+        /// Pending and firing alerts, firing first, then by severity and name.
+        pub alerts: Vec<ActiveAlert>,
         /// Notifications that failed and gave up, latest last (a few).
         pub delivery_errors: Vec<String>,
     }

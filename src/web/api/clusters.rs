@@ -11,6 +11,111 @@ use crate::collect::snapshot::{ClusterStatus, LeaderInfo, MemberSnapshot, Timest
 use crate::web::error::ErrorBody;
 use crate::web::AppState;
 
+/// The collector's own types, as the answers serialise them, described for the
+/// OpenAPI document here rather than in the collector (which does not know the
+/// web); tests/integration/api.rs checks real answers against them.
+pub mod answers {
+    #![allow(dead_code)]
+    use utoipa::ToSchema;
+
+    /// A member's answer to the Status call (field names as in etcdctl's JSON).
+    #[derive(ToSchema)]
+    pub struct MemberStatus {
+        pub version: String,
+        pub db_size: i64,
+        pub db_size_in_use: i64,
+        /// The leader's member id, in hex.
+        pub leader: String,
+        pub raft_term: u64,
+        pub raft_index: u64,
+        pub raft_applied_index: u64,
+        pub revision: i64,
+        pub is_learner: bool,
+        pub errors: Vec<String>,
+    }
+
+    /// One member as the last probe saw it.
+    #[derive(ToSchema)]
+    pub struct MemberSnapshot {
+        /// The member id, in hex.
+        pub id: String,
+        pub name: String,
+        pub peer_urls: Vec<String>,
+        pub client_urls: Vec<String>,
+        pub is_learner: bool,
+        pub is_leader: bool,
+        /// The Status call answered.
+        pub reachable: bool,
+        /// Reachable and `/health` says true.
+        pub healthy: bool,
+        /// Why the member is unreachable or unhealthy.
+        pub error: Option<String>,
+        pub status: Option<MemberStatus>,
+        /// Problems found by comparing this member with the others.
+        pub flags: Vec<String>,
+        /// What the monitor derives from the member's `/metrics` (rates,
+        /// quantiles, sizes); none before the first scrape.
+        pub indicators: Option<serde_json::Value>,
+        pub metrics_url: Option<String>,
+        pub scrape_error: Option<String>,
+    }
+
+    /// Voting members, how many answer and how many a quorum needs.
+    #[derive(ToSchema)]
+    pub struct Quorum {
+        pub voting_members: u64,
+        pub reachable_voting_members: u64,
+        pub needed: u64,
+        pub has_quorum: bool,
+    }
+
+    /// How far apart the members are; large spreads mean a member lags.
+    #[derive(ToSchema)]
+    pub struct Spread {
+        pub raft_index: Option<u64>,
+        pub raft_applied_index: Option<u64>,
+        pub revision: Option<i64>,
+    }
+
+    /// An alarm a member raised.
+    #[derive(ToSchema)]
+    pub struct Alarm {
+        /// The member id, in hex.
+        pub member_id: String,
+        pub member_name: Option<String>,
+        /// `NOSPACE` or `CORRUPT`, as etcdctl prints them.
+        pub alarm: String,
+    }
+
+    /// The answer of `GET /api/v1/clusters/{name}`: the cluster's latest snapshot.
+    #[derive(ToSchema)]
+    pub struct ClusterSnapshot {
+        pub name: String,
+        pub tags: Vec<String>,
+        /// `pending` (not probed yet), `healthy`, `degraded` or `unavailable`.
+        pub status: String,
+        /// Why the status is not healthy, one sentence each.
+        pub reasons: Vec<String>,
+        /// RFC 3339, milliseconds.
+        #[schema(format = DateTime)]
+        pub probed_at: Option<String>,
+        pub probe_duration_ms: Option<u64>,
+        pub cluster_id: Option<String>,
+        /// `{"id": hex member id, "name": ..}`; none without a leader.
+        pub leader: Option<serde_json::Value>,
+        pub raft_term: Option<u64>,
+        pub members: Vec<MemberSnapshot>,
+        pub quorum: Quorum,
+        pub spread: Spread,
+        pub alarms: Vec<Alarm>,
+        /// The last HashKV comparison of the members: when, at which revision,
+        /// whether they agree, each member's hash, who differs.
+        pub consistency: Option<serde_json::Value>,
+        /// Cluster-level failures (member list, alarm list) of the last probe.
+        pub errors: Vec<String>,
+    }
+}
+
 /// One cluster, in short.
 #[derive(Serialize, ToSchema)]
 struct ClusterSummary<'a> {
@@ -75,7 +180,7 @@ pub async fn clusters(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
     params(("name" = String, Path, description = "The cluster's configured name")),
     responses(
-        (status = 200, description = "The cluster's latest snapshot (as the collector keeps it)", body = Object),
+        (status = 200, description = "The cluster's latest snapshot", body = answers::ClusterSnapshot),
         (status = 404, description = "No cluster of that name", body = ErrorBody),
     ))]
 pub async fn cluster(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
@@ -86,9 +191,7 @@ pub async fn cluster(state: web::Data<AppState>, name: web::Path<String>) -> Api
 #[derive(Serialize, ToSchema)]
 struct Members<'a> {
     cluster: &'a str,
-    /// Each member's id (hex), name, URLs, reachability, health, status and
-    /// flags, as the last probe saw them.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<answers::MemberSnapshot>)]
     members: &'a [MemberSnapshot],
 }
 

@@ -10,6 +10,67 @@ use crate::store::StoreHealth;
 use crate::web::error::ErrorBody;
 use crate::web::AppState;
 
+/// The store's own types, as the answers serialise them, described for the
+/// OpenAPI document here rather than in the store (which does not know the web);
+/// tests/integration/api.rs checks real answers against them.
+pub mod answers {
+    #![allow(dead_code)]
+    use utoipa::ToSchema;
+
+    /// Whether the store writes: its last write error and its upkeep.
+    #[derive(ToSchema)]
+    pub struct StoreHealth {
+        /// The last write that failed (monitoring goes on without history).
+        pub last_error: Option<String>,
+        pub write_errors_total: u64,
+        /// Unix milliseconds.
+        pub last_checkpoint_ms: Option<i64>,
+        /// Unix milliseconds.
+        pub last_compaction_ms: Option<i64>,
+    }
+
+    /// One tier of the store: its resolution's points and their bytes.
+    #[derive(ToSchema)]
+    pub struct TierStats {
+        /// `raw`, `1m`, `1h`, ...
+        pub tier: String,
+        pub retention_seconds: u64,
+        pub blocks: u64,
+        pub samples: u64,
+        pub bytes: u64,
+        pub bytes_per_sample: Option<f64>,
+    }
+
+    /// Bytes one redb table takes in the file.
+    #[derive(ToSchema)]
+    pub struct TableBytes {
+        pub table: String,
+        /// Keys and values as stored.
+        pub stored_bytes: u64,
+        /// Page headers and B-tree branch pages.
+        pub metadata_bytes: u64,
+        /// Unused space inside the table's pages.
+        pub fragmented_bytes: u64,
+    }
+
+    /// The answer of `GET /api/v1/store` (`etcd-monitor store stats --json`).
+    #[derive(ToSchema)]
+    pub struct StoreStats {
+        /// The store file.
+        pub path: String,
+        pub file_bytes: u64,
+        pub series: u64,
+        pub samples_ingested_total: u64,
+        pub samples_dropped_total: u64,
+        pub head_series: u64,
+        pub wal_records: u64,
+        pub tiers: Vec<TierStats>,
+        /// Where the file's bytes are, per redb table.
+        pub tables: Vec<TableBytes>,
+        pub health: StoreHealth,
+    }
+}
+
 /// The answer of `GET /api/v1/health`.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -26,8 +87,8 @@ pub struct Health {
     clusters: usize,
     /// Unknown off Linux.
     resident_memory_bytes: Option<u64>,
-    /// The history store: writable or read-only, and why.
-    #[schema(value_type = Object)]
+    /// The history store's writes and upkeep.
+    #[schema(value_type = answers::StoreHealth)]
     store: StoreHealth,
 }
 
@@ -51,8 +112,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 /// File size, series, samples and bytes per sample per tier of the history store.
 #[utoipa::path(get, path = "/api/v1/store", operation_id = "store_stats", tag = "monitor",
     responses(
-        (status = 200, description = "The store's statistics (`etcd-monitor store stats` as JSON)",
-            body = Object),
+        (status = 200, description = "The store's statistics", body = answers::StoreStats),
         (status = 500, description = "The store could not be read", body = ErrorBody),
     ))]
 pub async fn store(state: web::Data<AppState>) -> ApiResult {
