@@ -550,6 +550,19 @@ pub enum Access {
     Admin,
 }
 
+impl Access {
+    /// The least role that may call the route; `None` for a public one.
+    pub fn role(self) -> Option<crate::auth::Role> {
+        use crate::auth::Role;
+        match self {
+            Access::Public => None,
+            Access::Viewer => Some(Role::Viewer),
+            Access::Operator => Some(Role::Operator),
+            Access::Admin => Some(Role::Admin),
+        }
+    }
+}
+
 /// One route as registered: the list the tests walk (every route answers, none
 /// panics, each answers each role as declared) and access control reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

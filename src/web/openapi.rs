@@ -101,18 +101,13 @@ pub fn api_routes() -> Vec<RouteInfo> {
         .collect()
 }
 
-/// The role's name as the document gives it.
+/// The role's name as the document gives it: the role's own, or `public`.
 pub fn role_name(access: Access) -> &'static str {
-    match access {
-        Access::Public => "public",
-        Access::Viewer => "viewer",
-        Access::Operator => "operator",
-        Access::Admin => "admin",
-    }
+    access.role().map_or("public", crate::auth::Role::as_str)
 }
 
 /// The operation of `method` in `item`, if the document has one.
-pub fn operation_mut<'a>(
+fn operation_mut<'a>(
     item: &'a mut PathItem,
     method: &actix_web::http::Method,
 ) -> Option<&'a mut Operation> {
