@@ -298,8 +298,8 @@ mod tests {
             .clone()
     }
 
-    /// The attributes take literal numbers only: the ranges they give must be
-    /// the ones the handlers check.
+    /// The attributes take literal numbers only: the ranges and sizes they give
+    /// must be the ones the handlers check.
     #[test]
     fn limits_are_the_handlers() {
         let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
@@ -320,6 +320,12 @@ mod tests {
             assert_eq!(limit["schema"]["minimum"], 1, "{id}");
             assert_eq!(limit["schema"]["maximum"], max, "{id}");
         }
+        let compare = operation(&doc, "compare_benchmarks").to_string();
+        let runs = format!("2 to {} runs", api::bench::MAX_COMPARED);
+        assert!(compare.contains(&runs), "{compare}");
+        let store = operation(&doc, "store_benchmark").to_string();
+        let size = format!("at most {} MiB", api::bench::MAX_RUN_BODY >> 20);
+        assert!(store.contains(&size), "{store}");
     }
 
     /// What the router decides is in the document: the role, the security, the
