@@ -298,7 +298,7 @@ mod tests {
             .clone()
     }
 
-    /// The attributes take literal numbers only: the ranges and sizes they give
+    /// The attributes take literals only: the ranges, sizes and names they give
     /// must be the ones the handlers check.
     #[test]
     fn limits_are_the_handlers() {
@@ -320,6 +320,15 @@ mod tests {
             assert_eq!(limit["schema"]["minimum"], 1, "{id}");
             assert_eq!(limit["schema"]["maximum"], max, "{id}");
         }
+        let history = operation(&doc, "alert_history");
+        let event = history["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "event")
+            .unwrap();
+        let events = crate::alert::manager::HISTORY_EVENTS.join("|");
+        assert_eq!(event["schema"]["pattern"], format!("^({events})$"));
         let compare = operation(&doc, "compare_benchmarks").to_string();
         let runs = format!("2 to {} runs", api::bench::MAX_COMPARED);
         assert!(compare.contains(&runs), "{compare}");
