@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{find, ApiResult};
+use super::{find, ok_sorted, ApiResult};
 use crate::collect::derive::Indicators;
 use crate::collect::snapshot::{ClusterStatus, LeaderInfo, MemberSnapshot, Timestamp};
 use crate::web::error::ErrorBody;
@@ -151,7 +151,7 @@ struct ClusterList<'a> {
 /// Every configured cluster, in short.
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
     responses((status = 200, description = "Every configured cluster", body = ClusterList)))]
-pub async fn clusters(state: web::Data<AppState>) -> HttpResponse {
+pub async fn clusters(state: web::Data<AppState>) -> ApiResult {
     let all = state.board.all();
     let summaries: Vec<ClusterSummary<'_>> = all
         .iter()
@@ -171,7 +171,7 @@ pub async fn clusters(state: web::Data<AppState>) -> HttpResponse {
             errors: &s.errors,
         })
         .collect();
-    HttpResponse::Ok().json(ClusterList {
+    ok_sorted(&ClusterList {
         clusters: summaries,
     })
 }
@@ -204,10 +204,10 @@ struct Members<'a> {
     ))]
 pub async fn members(state: web::Data<AppState>, name: web::Path<String>) -> ApiResult {
     let snap = find(&state, &name)?;
-    Ok(HttpResponse::Ok().json(Members {
+    ok_sorted(&Members {
         cluster: &snap.name,
         members: &snap.members,
-    }))
+    })
 }
 
 /// One member's scraped metrics.
@@ -254,11 +254,11 @@ pub async fn metrics(state: web::Data<AppState>, name: web::Path<String>) -> Api
             indicators: m.indicators.as_ref(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ClusterMetrics {
+    ok_sorted(&ClusterMetrics {
         cluster: &snap.name,
         probed_at: snap.probed_at,
         members,
-    }))
+    })
 }
 
 /// One member's latencies, in seconds; none where the member's metrics lack them.
@@ -311,9 +311,9 @@ pub async fn latency(state: web::Data<AppState>, name: web::Path<String>) -> Api
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ClusterLatency {
+    ok_sorted(&ClusterLatency {
         cluster: &snap.name,
         probed_at: snap.probed_at,
         members,
-    }))
+    })
 }

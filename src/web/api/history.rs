@@ -1,11 +1,11 @@
 //! History API handlers (`/api/v1/clusters/{name}/metrics/series` and `/history`):
 //! what the store holds, and queries of it; the time and step syntax pages share.
 
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{find, ApiResult};
+use super::{find, ok_sorted, ApiResult};
 use crate::store::{Aggregate, SeriesPoints};
 use crate::web::error::ErrorBody;
 use crate::web::{ApiError, AppState};
@@ -62,10 +62,10 @@ pub async fn series(
             series: m.series,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(SeriesList {
+    ok_sorted(&SeriesList {
         cluster: &name,
         series,
-    }))
+    })
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -166,14 +166,14 @@ pub async fn history(
             *name
         )));
     }
-    Ok(HttpResponse::Ok().json(MetricHistory {
+    ok_sorted(&MetricHistory {
         cluster: &name,
         from,
         to,
         step,
         aggregate,
         series: result,
-    }))
+    })
 }
 
 /// `now`, `-1h` (relative to now), unix seconds (`1700000000`, `1700000000.5`) or

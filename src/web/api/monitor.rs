@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ApiResult;
+use super::{ok_sorted, ApiResult};
 use crate::store::StoreHealth;
 use crate::web::error::ErrorBody;
 use crate::web::AppState;
@@ -95,8 +95,8 @@ pub struct Health {
 /// The monitor's own health; public, for load balancers and uptime checks.
 #[utoipa::path(get, path = "/api/v1/health", tag = "monitor",
     responses((status = 200, description = "The monitor is up", body = Health)))]
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(Health {
+pub async fn health(state: web::Data<AppState>) -> ApiResult {
+    ok_sorted(&Health {
         name: "etcd-monitor",
         status: "ok",
         version: crate::build_info::VERSION,
