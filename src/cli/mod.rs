@@ -2,6 +2,7 @@
 
 mod access_cmd;
 mod alerts_cmd;
+mod api_cmd;
 mod bench_cmd;
 mod bench_history;
 mod check_cmd;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Alerting: test a receiver, export the rules for Prometheus, read the history.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// The HTTP API's OpenAPI document, and its reference (docs/api.md).
+    #[command(subcommand)]
+    Api(ApiCommand),
     /// Checks with a verdict: a disk for etcd's WAL, etcdctl's perf workload, a
     /// cluster's readiness. Exit status 0 PASS, 1 WARN, 2 FAIL, 3 could not run.
     #[command(subcommand)]
@@ -111,6 +115,16 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Print the OpenAPI 3.1 document of the HTTP API (JSON), as a running monitor
+    /// serves it at /api/v1/openapi.json.
+    Openapi,
+    /// Print the API reference (Markdown, docs/api.md), made from the OpenAPI
+    /// document: each operation's role, parameters, body and answers.
+    Reference,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Config(cmd) => config_cmd::run(cmd).map(|()| 0),
         Command::Store(cmd) => store_cmd::run(cmd).map(|()| 0),
         Command::Alerts(cmd) => alerts_cmd::run(cmd).map(|()| 0),
+        Command::Api(cmd) => api_cmd::run(cmd).map(|()| 0),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl::run(*args),

@@ -270,13 +270,7 @@ impl Gate {
         if let Some(i) = &identity {
             req.extensions_mut().insert(i.clone());
         }
-        let needed = match access {
-            Access::Public => None,
-            Access::Viewer => Some(Role::Viewer),
-            Access::Operator => Some(Role::Operator),
-            Access::Admin => Some(Role::Admin),
-        };
-        if let Some(role) = needed {
+        if let Some(role) = access.role() {
             let Some(i) = &identity else {
                 return Err(Refused {
                     error: ApiError::Unauthorized(format!(

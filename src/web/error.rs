@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::alert::AlertError;
 use crate::bench::history::HistoryError;
@@ -124,6 +123,36 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// Every error answer of the API: `{"error":{"code":..,"message":..}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: one per HTTP status.
+    #[schema(examples("not_found"))]
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// Every error's code and HTTP status, for the OpenAPI document and docs/api.md.
+pub const ERROR_CODES: [(&str, u16); 11] = [
+    ("bad_request", 400),
+    ("unauthorized", 401),
+    ("forbidden", 403),
+    ("not_found", 404),
+    ("method_not_allowed", 405),
+    ("request_timeout", 408),
+    ("conflict", 409),
+    ("misdirected_request", 421),
+    ("too_many_requests", 429),
+    ("internal", 500),
+    ("unavailable", 503),
+];
+
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {
@@ -171,7 +200,12 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"etcd-monitor\"",
             ));
         }
-        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
     }
 }
 
@@ -213,5 +247,33 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> a
             ApiError::RequestTimeout(e.to_string()).into()
         }
         _ => ApiError::BadRequest(format!("bad JSON body: {err}")).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_is_in_the_list_of_codes() {
+        let m = || String::new();
+        let all = [
+            ApiError::NotFound(m()),
+            ApiError::BadRequest(m()),
+            ApiError::Conflict(m()),
+            ApiError::Internal(m()),
+            ApiError::Unavailable(m()),
+            ApiError::Unauthorized(m()),
+            ApiError::Forbidden(m()),
+            ApiError::TooManyRequests(m()),
+            ApiError::MethodNotAllowed(m()),
+            ApiError::RequestTimeout(m()),
+            ApiError::MisdirectedRequest(m()),
+        ];
+        assert_eq!(all.len(), ERROR_CODES.len());
+        for e in &all {
+            let listed = (e.code(), e.status_code().as_u16());
+            assert!(ERROR_CODES.contains(&listed), "{listed:?}");
+        }
     }
 }

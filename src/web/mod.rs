@@ -13,6 +13,7 @@ pub mod chart;
 mod conn;
 mod error;
 mod guard;
+pub mod openapi;
 pub mod pages;
 mod sse;
 mod tls;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use crate::collect::SnapshotBoard;
 use crate::store::Store;
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES};
 
 /// What every handler can read.
 #[derive(Clone)]
@@ -556,6 +557,19 @@ pub enum Access {
     Admin,
 }
 
+impl Access {
+    /// The least role that may call the route; `None` for a public one.
+    pub fn role(self) -> Option<crate::auth::Role> {
+        use crate::auth::Role;
+        match self {
+            Access::Public => None,
+            Access::Viewer => Some(Role::Viewer),
+            Access::Operator => Some(Role::Operator),
+            Access::Admin => Some(Role::Admin),
+        }
+    }
+}
+
 /// One route as registered: the list the tests walk (every route answers, none
 /// panics, each answers each role as declared) and access control reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -805,6 +819,13 @@ fn register(r: &mut Routes) {
     r.at(
         "/api/v1/health",
         vec![read(Access::Public, api::monitor::health)],
+    );
+    // Public: it describes the API of this version, the same on every install
+    // (which /api/v1/health already tells anyone), and no data of this one; tools
+    // that generate clients can read it before they have a token.
+    r.at(
+        openapi::PATH,
+        vec![read(Access::Public, openapi::openapi_json)],
     );
     r.get("/api/v1/clusters", api::clusters::clusters);
     r.get("/api/v1/clusters/{name}", api::clusters::cluster);

@@ -272,3 +272,258 @@ async fn a_hung_member_is_unreachable_and_delays_nobody() {
         .await;
     monitor.stop().await;
 }
+
+/// The served OpenAPI document passes a real validator (which does catch a broken
+/// one), is what `etcd-monitor api openapi` prints, and the about page links to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_and_valid() {
+    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("gone", vec![dead])],
+        Duration::from_secs(1),
+    ))
+    .await;
+    let answer = monitor
+        .http
+        .get(format!("{}/api/v1/openapi.json", monitor.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let served = answer.text().await.unwrap();
+    let about = monitor
+        .http
+        .get(format!("{}/about", monitor.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        about.contains(r#"<a href="/api/v1/openapi.json">"#),
+        "the about page links to the document: {about}"
+    );
+    monitor.stop().await;
+
+    let (valid, said) = openapi_validator(&served);
+    assert!(valid, "openapi-spec-validator: {said}");
+    assert!(said.contains(": OK"), "{said}");
+    let document: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["paths"]["/api/v1/health"]["get"]["security"],
+        serde_json::json!([{}])
+    );
+
+    // The validator is no rubber stamp: a path parameter no operation declares
+    // is an error.
+    let mut broken = document.clone();
+    let item = broken["paths"]["/api/v1/clusters/{name}"].take();
+    broken["paths"]["/api/v1/clusters/{cluster}"] = item;
+    let (valid, said) = openapi_validator(&broken.to_string());
+    assert!(!valid, "a broken document passed: {said}");
+
+    let printed = std::process::Command::new(crate::process::BIN)
+        .args(["api", "openapi"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), served + "\n");
+}
+
+/// What a real monitor answers matches the schemas its document gives: the types
+/// that describe answers built field by field (or the domain's own) have not
+/// drifted from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_answers_match_the_openapi_document() {
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let mut etcd = etcd_client::Client::connect(cluster.client_urls(), None)
+        .await
+        .unwrap();
+    etcd.put("app/a", "text", None).await.unwrap();
+    etcd.put("app/dir/b", "x", None).await.unwrap();
+    etcd.put("app/bin", vec![0u8, 0xff], None).await.unwrap();
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("c1", cluster.client_urls())],
+        Duration::from_secs(1),
+    ))
+    .await;
+    monitor
+        .wait_status("c1", "healthy", Duration::from_secs(15))
+        .await;
+    let (_, document) = monitor.get("/api/v1/openapi.json").await;
+    let base = monitor.base.clone();
+    let http = monitor.http.clone();
+    let mut answers = Vec::new();
+    let mut ask = async |method: &'static str,
+                         path: &'static str,
+                         url: String,
+                         body: Option<serde_json::Value>| {
+        let mut request = http.request(
+            method.to_uppercase().parse().unwrap(),
+            format!("{base}{url}"),
+        );
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let resp = request.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body: serde_json::Value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
+        };
+        answers.push(Answer {
+            method,
+            path,
+            url,
+            status,
+            body: body.clone(),
+        });
+        (status, body)
+    };
+
+    // The store has series once a scrape was written: ask for one's history.
+    let series = wait_for("a stored series", Duration::from_secs(20), || async {
+        let (_, body) = monitor.get("/api/v1/clusters/c1/metrics/series").await;
+        match body["series"][0]["name"].as_str() {
+            Some(name) => Ok(name.to_string()),
+            None => Err(body.to_string()),
+        }
+    })
+    .await;
+    for (path, url) in [
+        ("/api/v1/health", "/api/v1/health".to_string()),
+        ("/api/v1/clusters", "/api/v1/clusters".into()),
+        ("/api/v1/clusters/{name}", "/api/v1/clusters/c1".into()),
+        (
+            "/api/v1/clusters/{name}/members",
+            "/api/v1/clusters/c1/members".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/metrics",
+            "/api/v1/clusters/c1/metrics".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/latency",
+            "/api/v1/clusters/c1/latency".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/keys",
+            "/api/v1/clusters/c1/keys?prefix=app/".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/keys",
+            "/api/v1/clusters/c1/keys?prefix=app/&limit=1".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/keys/value",
+            "/api/v1/clusters/c1/keys/value?key=app/a".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/keys/value",
+            "/api/v1/clusters/c1/keys/value?key=app/bin".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/metrics/series",
+            "/api/v1/clusters/c1/metrics/series".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/metrics/history",
+            format!("/api/v1/clusters/c1/metrics/history?metric={series}"),
+        ),
+        ("/api/v1/store", "/api/v1/store".into()),
+        ("/api/v1/alerts", "/api/v1/alerts".into()),
+        ("/api/v1/benchmarks", "/api/v1/benchmarks".into()),
+        ("/api/v1/whoami", "/api/v1/whoami".into()),
+        // Errors: the error body.
+        ("/api/v1/clusters/{name}", "/api/v1/clusters/nope".into()),
+        (
+            "/api/v1/alerts/history",
+            "/api/v1/alerts/history?limit=0".into(),
+        ),
+        (
+            "/api/v1/clusters/{name}/metrics/history",
+            "/api/v1/clusters/c1/metrics/history".into(),
+        ),
+    ] {
+        ask("get", path, url, None).await;
+    }
+    let (status, silence) = ask(
+        "post",
+        "/api/v1/silences",
+        "/api/v1/silences".into(),
+        Some(serde_json::json!({"matchers": ["alertname=Nothing"], "duration": "1h", "created_by": "me", "comment": "a test"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{silence}");
+    ask("get", "/api/v1/silences", "/api/v1/silences".into(), None).await;
+    let id = silence["id"].as_str().unwrap();
+    ask(
+        "delete",
+        "/api/v1/silences/{id}",
+        format!("/api/v1/silences/{id}"),
+        Some(serde_json::json!({"by": "me"})),
+    )
+    .await;
+    ask(
+        "get",
+        "/api/v1/alerts/history",
+        "/api/v1/alerts/history".into(),
+        None,
+    )
+    .await;
+    let user = serde_json::json!({"name": "ann", "role": "viewer", "password": "a long enough password 42"});
+    ask(
+        "post",
+        "/api/v1/users",
+        "/api/v1/users".into(),
+        Some(user.clone()),
+    )
+    .await;
+    ask("post", "/api/v1/users", "/api/v1/users".into(), Some(user)).await;
+    ask(
+        "patch",
+        "/api/v1/users/{user}",
+        "/api/v1/users/ann".into(),
+        Some(serde_json::json!({"role": "operator"})),
+    )
+    .await;
+    ask("get", "/api/v1/users", "/api/v1/users".into(), None).await;
+    ask(
+        "post",
+        "/api/v1/tokens",
+        "/api/v1/tokens".into(),
+        Some(serde_json::json!({"name": "ci", "role": "viewer", "expires_in": "1d"})),
+    )
+    .await;
+    ask("get", "/api/v1/tokens", "/api/v1/tokens".into(), None).await;
+    ask("get", "/api/v1/audit", "/api/v1/audit".into(), None).await;
+    let expected: Vec<(String, u16)> = answers.iter().map(|a| (a.url.clone(), a.status)).collect();
+    monitor.stop().await;
+
+    // Each kind of answer was had, as asked: none is checked against the wrong
+    // status's schema by accident.
+    for (url, status) in [
+        ("/api/v1/clusters/c1/keys/value?key=app/bin", 200),
+        ("/api/v1/clusters/nope", 404),
+        ("/api/v1/alerts/history?limit=0", 400),
+        ("/api/v1/clusters/c1/metrics/history", 400),
+        ("/api/v1/users", 409),
+        ("/api/v1/users/ann", 200),
+        ("/api/v1/tokens", 201),
+        ("/api/v1/audit", 200),
+    ] {
+        assert!(
+            expected.contains(&(url.to_string(), status)),
+            "{url} {status} in {expected:?}"
+        );
+    }
+    assert_answers_match_openapi(&document.to_string(), &answers);
+}

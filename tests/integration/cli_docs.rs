@@ -185,3 +185,26 @@ fn the_troubleshooting_guide_is_made_from_the_built_in_rules() {
         );
     }
 }
+
+/// docs/api.md is what `api reference` makes of the OpenAPI document the monitor
+/// serves: an operation added or changed there changes the reference.
+#[test]
+fn the_api_reference_is_made_from_the_openapi_document() {
+    let (made, _) = run(&["api", "reference"]);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md");
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        made == committed,
+        "docs/api.md is out of date: run `cargo run -- api reference > docs/api.md`"
+    );
+    let (document, _) = run(&["api", "openapi"]);
+    let document: serde_json::Value = serde_json::from_str(&document).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() > 20, "{paths:?}");
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let heading = format!("\n### {} {path}\n", method.to_ascii_uppercase());
+            assert!(made.contains(&heading), "no {heading:?}");
+        }
+    }
+}

@@ -520,3 +520,90 @@ pub fn assert_promtool_accepts(exposition: &str) {
         "promtool: {said}\n{exposition}"
     );
 }
+
+/// The pip command scripts/test runs for PyPI's openapi-spec-validator.
+const OPENAPI_VALIDATOR_INSTALL: &str =
+    "python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0";
+
+/// Runs PyPI's openapi-spec-validator on `document`: whether it passed, and what
+/// it said.
+pub fn openapi_validator(document: &str) -> (bool, String) {
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), document).unwrap();
+    let ran = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .unwrap_or_else(|e| panic!("python3 (for openapi-spec-validator): {e}"));
+    let said =
+        String::from_utf8_lossy(&ran.stdout).to_string() + &String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !said.contains("No module named openapi_spec_validator"),
+        "openapi-spec-validator is not installed: scripts/test installs it ({OPENAPI_VALIDATOR_INSTALL})"
+    );
+    (ran.status.success(), said)
+}
+
+/// Checks each answer's JSON body against the schema `document` gives for its
+/// operation and status (JSON Schema 2020-12, as OpenAPI 3.1 has it), with the
+/// validator's own schema validator; fails naming every mismatch.
+const CHECK_ANSWERS: &str = r#"
+import json, sys
+from openapi_schema_validator import OAS31Validator
+doc = json.load(open(sys.argv[1]))
+answers = json.load(open(sys.argv[2]))
+wrong = []
+for a in answers:
+    op = doc["paths"][a["path"]][a["method"]]
+    schema = op["responses"][str(a["status"])]["content"]["application/json"]["schema"]
+    # The references (#/components/...) resolve against the root: give it the components.
+    root = dict(schema, components=doc["components"])
+    for e in OAS31Validator(root).iter_errors(a["body"]):
+        wrong.append(f'{a["method"].upper()} {a["url"]} {a["status"]}: {"/".join(map(str, e.absolute_path))}: {e.message}')
+print("\n".join(wrong) if wrong else f"{len(answers)} answers match")
+sys.exit(1 if wrong else 0)
+"#;
+
+/// One answer to check against the OpenAPI document: the operation (method in
+/// lower case, path as the document has it), the URL asked, the status and body.
+pub struct Answer {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub url: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Asserts that every answer's body matches its schema in `document`.
+pub fn assert_answers_match_openapi(document: &str, answers: &[Answer]) {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("openapi.json");
+    std::fs::write(&doc, document).unwrap();
+    let list = dir.path().join("answers.json");
+    let answers: Vec<Value> = answers
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "method": a.method, "path": a.path, "url": a.url,
+                "status": a.status, "body": a.body,
+            })
+        })
+        .collect();
+    std::fs::write(&list, serde_json::to_string(&answers).unwrap()).unwrap();
+    let ran = std::process::Command::new("python3")
+        .args(["-c", CHECK_ANSWERS])
+        .arg(&doc)
+        .arg(&list)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 (for openapi-schema-validator): {e}"));
+    let said =
+        String::from_utf8_lossy(&ran.stdout).to_string() + &String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !said.contains("No module named"),
+        "openapi-spec-validator is not installed: scripts/test installs it ({OPENAPI_VALIDATOR_INSTALL}): {said}"
+    );
+    assert!(
+        ran.status.success() && said.contains(&format!("{} answers match", answers.len())),
+        "answers that do not match the OpenAPI document:\n{said}"
+    );
+}

@@ -1,20 +1,51 @@
 //! History API handlers (`/api/v1/clusters/{name}/metrics/series` and `/history`):
 //! what the store holds, and queries of it; the time and step syntax pages share.
 
-use actix_web::{web, HttpResponse};
-use serde_json::json;
+use actix_web::web;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{find, ApiResult};
+use super::{find, ok_sorted, ApiResult};
+use crate::store::{Aggregate, SeriesPoints};
+use crate::web::error::ErrorBody;
 use crate::web::{ApiError, AppState};
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesParams {
+    /// Only this member's series (its name).
     member: Option<String>,
+    /// Only series whose text contains this.
     #[serde(rename = "match")]
     filter: Option<String>,
 }
 
-/// `GET /api/v1/clusters/{name}/metrics/series?member=..&match=..`
+/// One stored series.
+#[derive(Serialize, ToSchema)]
+struct StoredSeries {
+    /// The member's name.
+    member: String,
+    /// The metric's name: the series up to its labels.
+    name: String,
+    /// `name{label="value",...}` as scraped, or an indicator's name.
+    series: String,
+}
+
+/// The answer of `GET /api/v1/clusters/{name}/metrics/series`.
+#[derive(Serialize, ToSchema)]
+struct SeriesList<'a> {
+    cluster: &'a str,
+    series: Vec<StoredSeries>,
+}
+
+/// The series the store holds for a cluster: what `.../metrics/history` can ask for.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/metrics/series", operation_id = "stored_series", tag = "history",
+    params(("name" = String, Path, description = "The cluster's configured name"), SeriesParams),
+    responses(
+        (status = 200, description = "The stored series", body = SeriesList),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+    ))]
 pub async fn series(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -25,23 +56,69 @@ pub async fn series(
         .store
         .list_series(&name, params.member.as_deref(), params.filter.as_deref())
         .into_iter()
-        .map(|(_, m)| json!({"member": m.member, "name": m.name(), "series": m.series}))
+        .map(|(_, m)| StoredSeries {
+            name: m.name().to_string(),
+            member: m.member,
+            series: m.series,
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "cluster": *name, "series": series })))
+    ok_sorted(&SeriesList {
+        cluster: &name,
+        series,
+    })
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// The metric: a series' name or an indicator (see `.../metrics/series`). Required.
+    #[param(required = true, min_length = 1)]
     metric: Option<String>,
+    /// Only this member (its name); default: every member.
     member: Option<String>,
+    /// `now`, `-1h` (before now), unix seconds or RFC 3339, between 1970 and 9999;
+    /// default: an hour before `to`.
+    #[param(example = "-6h")]
     from: Option<String>,
+    /// As `from`; default: now.
+    #[param(example = "now")]
     to: Option<String>,
+    /// `30s`, `5m`, `500ms` or plain seconds, 1 ms to a year; default: about 300
+    /// points, at least a second.
+    #[param(example = "1m")]
     step: Option<String>,
+    /// How the samples of a step make one point; default `avg`.
     #[serde(rename = "agg")]
+    #[param(pattern = "^(avg|min|max|last|rate)$", example = "avg")]
     aggregate: Option<String>,
 }
 
-/// `GET /api/v1/clusters/{name}/metrics/history?metric=..&member=..&from=..&to=..&step=..&agg=..`
+/// The answer of `GET /api/v1/clusters/{name}/metrics/history`.
+#[derive(Serialize, ToSchema)]
+struct MetricHistory<'a> {
+    cluster: &'a str,
+    /// Unix milliseconds.
+    from: i64,
+    /// Unix milliseconds.
+    to: i64,
+    /// Milliseconds.
+    step: i64,
+    #[schema(value_type = String, examples("avg"))]
+    aggregate: Aggregate,
+    /// Per member and series: `[unix ms, value]` points.
+    #[schema(value_type = Vec<Object>)]
+    series: Vec<SeriesPoints>,
+}
+
+/// A metric's stored history, one point per step.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/metrics/history", operation_id = "metric_history", tag = "history",
+    params(("name" = String, Path, description = "The cluster's configured name"), HistoryParams),
+    responses(
+        (status = 200, description = "The points", body = MetricHistory),
+        (status = 400, description = "No metric, or a bad time, step or aggregate", body = ErrorBody),
+        (status = 404, description = "No cluster of that name, or no stored series of that metric", body = ErrorBody),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    ))]
 pub async fn history(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -89,14 +166,14 @@ pub async fn history(
             *name
         )));
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "cluster": *name,
-        "from": from,
-        "to": to,
-        "step": step,
-        "aggregate": aggregate,
-        "series": result,
-    })))
+    ok_sorted(&MetricHistory {
+        cluster: &name,
+        from,
+        to,
+        step,
+        aggregate,
+        series: result,
+    })
 }
 
 /// `now`, `-1h` (relative to now), unix seconds (`1700000000`, `1700000000.5`) or

@@ -7,27 +7,123 @@ use serde_json::{json, Value};
 
 use crate::ops::browse::{self, Entry, KeyMeta, ListRequest};
 use crate::text::urlencode;
+use crate::web::error::ErrorBody;
 use crate::web::{ApiError, AppState};
+
+/// The answers below are built field by field (a byte string gets a `_hex` twin
+/// only when it is not UTF-8), so these types only describe them for the OpenAPI
+/// document; the integration tests check the answers themselves.
+pub mod answers {
+    #![allow(dead_code)]
+    use utoipa::ToSchema;
+
+    /// A key's metadata. Byte strings (`key`, `name`) are text, lossy for bytes
+    /// that are not UTF-8, which then also come in hex as `key_hex`, `name_hex`.
+    #[derive(ToSchema)]
+    pub struct KeyEntry {
+        pub key: String,
+        pub key_hex: Option<String>,
+        /// The key after the listed prefix.
+        pub name: String,
+        pub name_hex: Option<String>,
+        pub create_revision: i64,
+        pub mod_revision: i64,
+        pub version: i64,
+        /// The lease id; 0 for none.
+        pub lease: i64,
+    }
+
+    /// A folder: keys that share the prefix up to the next `/`.
+    #[derive(ToSchema)]
+    pub struct Folder {
+        /// The folder's prefix, with its trailing `/`.
+        pub prefix: String,
+        pub prefix_hex: Option<String>,
+        /// The segment, without the trailing `/`.
+        pub name: String,
+        pub name_hex: Option<String>,
+        pub has_children: bool,
+        /// Keys under it.
+        pub keys: u64,
+    }
+
+    /// One entry in key order.
+    #[derive(ToSchema)]
+    pub struct LevelEntry {
+        /// `folder` or `key`.
+        #[schema(pattern = "^(folder|key)$")]
+        pub kind: String,
+        pub path: String,
+    }
+
+    /// The answer of `GET /api/v1/clusters/{name}/keys`.
+    #[derive(ToSchema)]
+    pub struct KeyLevel {
+        pub cluster: String,
+        pub prefix: String,
+        pub prefix_hex: Option<String>,
+        /// The etcd revision read.
+        pub revision: i64,
+        pub limit: u32,
+        pub folders: Vec<Folder>,
+        pub keys: Vec<KeyEntry>,
+        pub entries: Vec<LevelEntry>,
+        /// The `after` of the next page; null on the last.
+        pub next: Option<String>,
+        pub next_hex: Option<String>,
+    }
+
+    /// The answer of `GET /api/v1/clusters/{name}/keys/value`.
+    #[derive(ToSchema)]
+    pub struct KeyValue {
+        pub cluster: String,
+        pub key: String,
+        pub key_hex: Option<String>,
+        pub create_revision: i64,
+        pub mod_revision: i64,
+        pub version: i64,
+        pub lease: i64,
+        /// The whole value's size in bytes.
+        pub size: u64,
+        /// Whether the value was cut at 64 KiB.
+        pub truncated: bool,
+        /// Whether the value is not UTF-8: then `value_hex` comes instead of `value`.
+        pub binary: bool,
+        pub value: Option<String>,
+        pub value_hex: Option<String>,
+    }
+}
 
 /// Entries a page shows when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
 
 /// `prefix`, `after`: as text, or as hex (`prefix_hex`, `after_hex`) for keys that
 /// are not UTF-8. `limit`: 1..=1000.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeysParams {
+    /// The level to list: keys and folders under this prefix (text). Default: the root.
     pub prefix: Option<String>,
+    /// The prefix in hex, for one that is not UTF-8 (not with `prefix`).
     pub prefix_hex: Option<String>,
+    /// The page after this key (the `next` of the previous page); must start with
+    /// the prefix.
     pub after: Option<String>,
+    /// `after` in hex (not with `after`).
     pub after_hex: Option<String>,
-    /// Text, so that a bad value gets a message naming it (not serde's).
+    /// Entries per page; default 100.
+    // Text, so that a bad value gets a message naming it (not serde's).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
 /// `key`, or `key_hex` for a key that is not UTF-8.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeyParams {
+    /// The key (text). Give this or `key_hex`.
     pub key: Option<String>,
+    /// The key in hex, for one that is not UTF-8.
     pub key_hex: Option<String>,
 }
 
@@ -140,6 +236,15 @@ fn meta_json(m: &KeyMeta, prefix: &[u8]) -> Value {
 /// `GET /api/v1/clusters/{name}/keys?prefix=..&limit=..&after=..`: one level of
 /// the tree under `prefix`, `folders` and `keys` in key order; `next` (when
 /// present) is the `after` of the next page.
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/keys", operation_id = "list_keys", tag = "keys",
+    summary = "One level of a cluster's key tree",
+    params(("name" = String, Path, description = "The cluster's configured name"), KeysParams),
+    responses(
+        (status = 200, description = "Folders and keys under the prefix, in key order", body = answers::KeyLevel),
+        (status = 400, description = "A bad limit, hex or after", body = ErrorBody),
+        (status = 404, description = "No cluster of that name", body = ErrorBody),
+        (status = 503, description = "The cluster did not answer (in time)", body = ErrorBody),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -194,6 +299,16 @@ pub async fn list(
 
 /// `GET /api/v1/clusters/{name}/keys/value?key=..`: one key; `value` as text, or
 /// `value_hex` for a binary value; cut at 64 KiB (`truncated`, `size` is the whole).
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/keys/value", operation_id = "key_value", tag = "keys",
+    summary = "One key's value and metadata",
+    params(("name" = String, Path, description = "The cluster's configured name"), KeyParams),
+    responses(
+        (status = 200, description = "The key", body = answers::KeyValue),
+        (status = 400, description = "No key, both key and key_hex, or bad hex", body = ErrorBody),
+        (status = 403, description = "the cluster's configuration does not let the monitor show values", body = ErrorBody),
+        (status = 404, description = "No cluster of that name, or no such key", body = ErrorBody),
+        (status = 503, description = "The cluster did not answer (in time)", body = ErrorBody),
+    ))]
 pub async fn value(
     state: web::Data<AppState>,
     name: web::Path<String>,

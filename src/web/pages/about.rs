@@ -30,6 +30,7 @@ pub async fn about(state: web::Data<AppState>) -> PageResult {
         ))
         .to_string(),
         store: StoreView::new(stats, state.store.health()),
+        openapi: crate::web::openapi::PATH,
     })
 }
 
@@ -118,6 +119,8 @@ pub struct AboutPage {
     pub clusters: usize,
     pub interval: String,
     pub store: StoreView,
+    /// Where the API's OpenAPI document is served.
+    pub openapi: &'static str,
 }
 
 #[cfg(test)]
