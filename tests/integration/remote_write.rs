@@ -213,6 +213,22 @@ async fn every_stored_sample_reaches_prometheus_through_an_outage_and_a_restart(
     .await;
     assert_eq!(done["samples_dropped_total"], 0.0, "{done:?}");
     assert_eq!(done["samples_failed_total"], 0.0, "{done:?}");
+    // The about page shows the target, what it sent and that nothing waits.
+    let about = monitor
+        .http
+        .get(format!("{}/about", monitor.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent = done["samples_sent_total"] as u64;
+    let row = format!(
+        "<tr><td>prom</td><td class=\"num\">{}</td><td class=\"num\">0</td>",
+        etcd_monitor::units::human(sent as f64, etcd_monitor::units::Unit::Count)
+    );
+    assert!(about.contains(&row), "{row} in {about}");
     monitor.stop().await;
 
     let (want, members) = stored(data.path());

@@ -31,7 +31,42 @@ pub async fn about(state: web::Data<AppState>) -> PageResult {
         .to_string(),
         store: StoreView::new(stats, state.store.health()),
         openapi: crate::web::openapi::PATH,
+        remote_write: state
+            .remote_write
+            .iter()
+            .map(|t| RemoteWriteRow::new(&t.status(&state.store)))
+            .collect(),
     })
+}
+
+/// A `[[remote_write]]` target on the about page (its URL is not shown: it may
+/// carry a token in its query).
+pub struct RemoteWriteRow {
+    pub name: String,
+    pub sent: String,
+    pub pending: String,
+    pub dropped: String,
+    pub failed: String,
+    pub retries: String,
+    pub last_success: Option<TimeView>,
+    /// Something is wrong: samples lost, or waiting.
+    pub trouble: bool,
+}
+
+impl RemoteWriteRow {
+    fn new(t: &crate::remote_write::RemoteWriteStatus) -> Self {
+        let count = |n: u64| human(n as f64, Unit::Count);
+        RemoteWriteRow {
+            name: t.name.clone(),
+            sent: count(t.samples_sent_total),
+            pending: count(t.samples_pending),
+            dropped: count(t.samples_dropped_total),
+            failed: count(t.samples_failed_total),
+            retries: count(t.retries_total),
+            last_success: (t.last_success_ms > 0).then(|| ms_time(t.last_success_ms)),
+            trouble: t.samples_dropped_total > 0 || t.samples_failed_total > 0,
+        }
+    }
 }
 
 pub struct TierRow {
@@ -121,6 +156,7 @@ pub struct AboutPage {
     pub store: StoreView,
     /// Where the API's OpenAPI document is served.
     pub openapi: &'static str,
+    pub remote_write: Vec<RemoteWriteRow>,
 }
 
 #[cfg(test)]
