@@ -251,7 +251,13 @@ async fn run(
             let body = encode_series(request.iter().map(|(l, s)| (&l[..], s.as_slice())));
             let mut backoff = target.config.min_backoff;
             loop {
-                match target.send(body.clone()).await {
+                // A receiver that hangs must not hold up the monitor's stop: the
+                // request is left unacknowledged and sent first by the next run.
+                let sent = tokio::select! {
+                    sent = target.send(body.clone()) => sent,
+                    _ = stop.wait_for(|s| *s) => return,
+                };
+                match sent {
                     Sent::Accepted => {
                         stats
                             .samples_sent_total

@@ -419,3 +419,59 @@ async fn requests_are_remote_write_1_0_retried_on_5xx_429_and_timeouts_and_dropp
     let last = &decoded[5].timeseries[1].samples[0];
     assert_eq!((last.timestamp, last.value), (t0 + 2000, 14.0));
 }
+
+/// A receiver that hangs holds up neither the monitor's stop nor the next run,
+/// which sends the unacknowledged request first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_receiver_does_not_hold_up_the_stop_and_the_request_is_sent_again() {
+    use crate::http_sink::{HttpSink, Reply};
+    use etcd_monitor::remote_write::Shipper;
+    use etcd_monitor::store::MemberSamples;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open_dir(dir.path(), Retention::default()).unwrap());
+    store.open_outbox(&[("sink", 1 << 30)]).unwrap();
+    store
+        .ingest(&MemberSamples {
+            cluster: "c1".into(),
+            member: "m0".into(),
+            at_ms: etcd_monitor::unix_ms_now(),
+            samples: vec![("etcd_server_has_leader".into(), 1.0)],
+        })
+        .unwrap();
+    let sink = HttpSink::start(vec![Reply::Hang], Reply::Status(204, "")).await;
+    let config: RemoteWriteConfig = toml::from_str(&format!(
+        "name = \"sink\"\nurl = \"{}\"\ntimeout = \"5m\"\n",
+        sink.url
+    ))
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shipper = Shipper::start(config.clone(), store.clone(), stopped).unwrap();
+    wait_for("the request hangs", Duration::from_secs(10), || async {
+        if sink.count() == 1 {
+            Ok(())
+        } else {
+            Err(sink.count().to_string())
+        }
+    })
+    .await;
+    let _ = stop.send(true);
+    tokio::time::timeout(Duration::from_secs(2), shipper.stopped())
+        .await
+        .expect("the shipper stops at once despite the hung request");
+    assert_eq!(store.outbox_status("sink").unwrap().pending_samples, 1);
+
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let shipper = Shipper::start(config, store.clone(), stopped).unwrap();
+    wait_for("sent again", Duration::from_secs(10), || async {
+        let s = shipper.view.status(&store);
+        if s.samples_sent_total == 1 && s.samples_pending == 0 {
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
+    assert_eq!(sink.count(), 2);
+}
