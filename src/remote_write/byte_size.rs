@@ -16,7 +16,8 @@ const UNITS: [(&str, u64); 9] = [
     ("TB", 1_000_000_000_000),
 ];
 
-/// `text` as bytes: a whole number, optionally followed by a unit of [`UNITS`] or `B`.
+/// `text` as bytes: a whole number, optionally followed by `B` or a unit (KiB, MiB,
+/// GiB, TiB; kB, MB, GB, TB).
 pub fn parse(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
