@@ -1132,7 +1132,16 @@ const TRACE_EVERYTHING: &str = "trace,actix_http=trace";
 
 /// The part of a token that is its secret (`emt_<id>_<secret>`).
 fn token_secret(token: &str) -> String {
-    token.trim().rsplit('_').next().unwrap().to_string()
+    // `emt_<id>_<secret>`: the secret is URL-safe base64 and may hold `_` itself,
+    // so it is all after the id's `_` (not after the last `_`, which could leave
+    // a few characters that any page may contain).
+    let (_, secret) = token
+        .trim()
+        .strip_prefix("emt_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap_or_else(|| panic!("{token} is a token"));
+    assert_eq!(secret.len(), 43, "{token}");
+    secret.to_string()
 }
 
 /// The binary at trace level, with local users and single sign-on: passwords
