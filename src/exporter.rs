@@ -378,7 +378,7 @@ pub fn render(inputs: &Inputs) -> String {
     x.family(
         "etcd_monitor_member_unreachable_reason",
         "gauge",
-        "1 for an unreachable member, with why in a small set: timeout, refused, tls, auth, dns, not_started, error.",
+        "1 for an unreachable member, with why in a small set: timeout, refused, reset, tls, auth, dns, not_started, error.",
     );
     for c in clusters {
         for m in c.members.iter().filter(|m| !m.reachable) {

@@ -176,6 +176,13 @@ impl MemberSnapshot {
             "timeout"
         } else if e.contains("connection refused") {
             "refused"
+        } else if e.contains("connection reset")
+            || e.contains("broken pipe")
+            || e.contains("connection closed")
+        {
+            // A member killed while a connection to it was open: the next call
+            // on that connection sees it cut before it sees the port refuse.
+            "reset"
         } else if e.contains("certificate") || e.contains("tls") || e.contains("handshake") {
             "tls"
         } else if e.contains("authentication")
@@ -251,4 +258,47 @@ pub struct MemberHash {
     pub hash: Option<u32>,
     pub compact_revision: Option<i64>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(error: Option<&str>) -> MemberSnapshot {
+        MemberSnapshot {
+            id: "1".into(),
+            name: "m1".into(),
+            peer_urls: vec![],
+            client_urls: vec![],
+            is_learner: false,
+            is_leader: false,
+            reachable: false,
+            healthy: false,
+            error: error.map(str::to_owned),
+            status: None,
+            flags: vec![],
+            indicators: None,
+            metrics_url: None,
+            scrape_error: None,
+        }
+    }
+
+    #[test]
+    fn unreachable_reasons_come_from_a_small_fixed_set() {
+        for (error, reason) in [
+            (Some("no answer within 5s"), "timeout"),
+            (
+                Some("status: transport error: Connection refused (os error 111)"),
+                "refused",
+            ),
+            (Some("status: transport error: connection reset"), "reset"),
+            (Some("invalid peer certificate: UnknownIssuer"), "tls"),
+            (Some("etcdserver: authentication failed"), "auth"),
+            (Some("failed to lookup address information"), "dns"),
+            (Some("something else at 10.1.2.3:2379"), "error"),
+            (None, "error"),
+        ] {
+            assert_eq!(unreachable(error).unreachable_reason(), reason, "{error:?}");
+        }
+    }
 }
