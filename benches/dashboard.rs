@@ -40,20 +40,14 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use etcd_monitor::collect::derive::{Indicators, MetricsSample};
-use etcd_monitor::collect::probe::indicator_series;
 use etcd_monitor::config::{ClusterConfig, Overrides, Settings};
 use etcd_monitor::localetcd::{find_etcd_binary, LocalCluster, LocalClusterOptions};
-use etcd_monitor::promtext;
 use etcd_monitor::store::{MemberSamples, Retention, Store};
 use wrk::{wrk_binary, wrk_run, WrkResult};
 
 const CLUSTERS: usize = 10;
-const MEMBERS: usize = 3;
 const INTERVAL_MS: i64 = 15_000;
 const DAY_MS: i64 = 86_400_000;
-/// The corpus is scraped every 5 s; every third scrape is 15 s apart.
-const CORPUS_STRIDE: usize = 3;
 /// The store writer's default checkpoint interval, in history time.
 const CHECKPOINT_EVERY_MS: i64 = 5 * 60_000;
 const OVERVIEW_GOAL_MS: f64 = 10.0;
@@ -184,69 +178,14 @@ async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<Lo
 // ---------------------------------------------------------------------------
 // 1. A day of history
 
-#[path = "../tests/support/corpus.rs"]
-mod corpus;
 #[path = "../tests/support/monitor.rs"]
 mod monitor;
+#[path = "support/steps.rs"]
+mod steps;
 #[path = "support/wrk.rs"]
 mod wrk;
-use corpus::{CorpusScrape, CORPUS};
 use monitor::Monitor;
-
-/// Every scrape of the corpus, each of a member `m0`..`m2`.
-fn load_corpus() -> Result<Vec<CorpusScrape>> {
-    let scrapes = corpus::load(Path::new(CORPUS)).map_err(|e| anyhow!(e))?;
-    if let Some(s) = scrapes
-        .iter()
-        .find(|s| s.member_index().is_none_or(|m| m >= MEMBERS))
-    {
-        bail!("corpus: unexpected member {:?}", s.member);
-    }
-    Ok(scrapes)
-}
-
-/// Every member's samples of one 15 s step, as a probe hands them to the store.
-type StepSamples = [Vec<(String, f64)>; MEMBERS];
-
-/// What a probe stores for each member at each 15 s step of the corpus:
-/// `steps[step][member]` = every scraped sample and the `etcd_monitor:` indicators.
-fn corpus_steps() -> Result<Vec<StepSamples>> {
-    let records = load_corpus()?;
-    let mut per_member: [Vec<&CorpusScrape>; MEMBERS] = Default::default();
-    for r in &records {
-        per_member[r.member_index().unwrap_or(0)].push(r);
-    }
-    let steps = per_member.iter().map(Vec::len).min().unwrap_or(0) / CORPUS_STRIDE;
-    if steps < 2 {
-        bail!("corpus {CORPUS} has too few scrapes");
-    }
-    let t0 = records[0].unix_ms;
-    let base = Instant::now();
-    let mut out: Vec<StepSamples> = (0..steps).map(|_| Default::default()).collect();
-    for (m, scrapes) in per_member.iter().enumerate() {
-        let mut prev: Option<MetricsSample> = None;
-        for (step, r) in scrapes
-            .iter()
-            .step_by(CORPUS_STRIDE)
-            .take(steps)
-            .enumerate()
-        {
-            let scrape = promtext::parse(&r.body)
-                .map_err(|e| anyhow!("corpus scrape of m{m} at {}: {e}", r.unix_ms))?;
-            let at = base + Duration::from_millis((r.unix_ms - t0).max(0) as u64);
-            let sample = MetricsSample::from_scrape(&scrape, at);
-            let indicators = Indicators::derive(&sample, prev.as_ref());
-            let mut series: Vec<(String, f64)> = scrape
-                .samples()
-                .map(|s| (s.series_text(), s.value()))
-                .collect();
-            series.extend(indicator_series(&indicators));
-            out[step][m] = series;
-            prev = Some(sample);
-        }
-    }
-    Ok(out)
-}
+use steps::{corpus_steps, StepSamples, MEMBERS};
 
 /// Where a kept data dir (`DASHBOARD_BENCH_DATA`) says its history started and which
 /// 15 s step comes next, so a later run tops it up to now instead of filling again.
@@ -258,7 +197,9 @@ fn fill(data_dir: &Path) -> Result<()> {
     let (start_ms, first_k) = resume_point(data_dir, &marker, now)?;
     let gap_ms = now - (start_ms + first_k as i64 * INTERVAL_MS);
     let t = Instant::now();
-    let steps = corpus_steps()?;
+    // Every series, as the monitor stored before `store.series` (the pages read only
+    // the indicators, so the figures compare with earlier runs).
+    let steps = corpus_steps(&etcd_monitor::collect::SeriesFilter::all())?;
     let per_step: usize = steps[0].iter().map(Vec::len).sum();
     println!(
         "\n== history: corpus read in {:.1} s: {} steps of 15 s ({:.0} min) x {MEMBERS} members, about {} series per member",

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod build_info;
+pub mod byte_size;
 pub mod check;
 pub mod cli;
 pub mod collect;

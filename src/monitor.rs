@@ -22,6 +22,8 @@ pub enum MonitorError {
     Alert(#[from] AlertError),
     #[error(transparent)]
     RemoteWrite(#[from] crate::remote_write::RemoteWriteError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 pub struct Monitor {
@@ -48,6 +50,7 @@ pub struct Monitor {
 impl Monitor {
     /// Opens the store in `store.data_dir` and starts collecting. Needs a tokio runtime.
     pub fn start(settings: &Settings) -> Result<Monitor, MonitorError> {
+        let series_filter = Arc::new(settings.series_filter()?);
         // The key browser's clients: reading TLS files and passwords fails here,
         // before anything starts; nothing connects until a page asks.
         let etcd = ClusterClients::new(
@@ -59,6 +62,7 @@ impl Monitor {
             &settings.store.data_dir,
             settings.store.retention(),
         )?);
+        store.set_head_bytes(settings.store.head_bytes);
         // Before any sample arrives: every one the store accepts from now on is
         // in the outbox for the remote write targets.
         store.open_outbox(&crate::remote_write::outbox_readers(&settings.remote_write))?;
@@ -75,14 +79,17 @@ impl Monitor {
             settings.store.checkpoint_interval,
             settings.store.maintenance_interval,
         );
-        let collectors =
-            match Collectors::start(&settings.clusters, &settings.collect, Some(writer.handle())) {
-                Ok(c) => c,
-                Err(e) => {
-                    writer.stop();
-                    return Err(e.into());
-                }
-            };
+        let collectors = match Collectors::start(
+            &settings.clusters,
+            &settings.collect,
+            Some((writer.handle(), series_filter)),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                writer.stop();
+                return Err(e.into());
+            }
+        };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (alerts, alert_task) = match alert_manager::start(
             &settings.alerting,

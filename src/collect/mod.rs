@@ -2,6 +2,7 @@
 //! publishes a fresh [`ClusterSnapshot`]; readers hold a [`SnapshotBoard`].
 
 pub mod derive;
+pub mod keep;
 pub mod probe;
 pub mod settings;
 pub mod snapshot;
@@ -17,6 +18,7 @@ use tracing::{error, info, warn};
 use crate::etcd::ClusterConfig;
 use crate::etcd::EtcdError;
 use crate::store::WriterHandle;
+pub use keep::SeriesFilter;
 pub use probe::ClusterProber;
 pub use settings::CollectSettings;
 pub use snapshot::{ClusterSnapshot, ClusterStatus};
@@ -82,11 +84,12 @@ pub struct Collectors {
 impl Collectors {
     /// Checks every cluster's connection settings (TLS files, passwords) and starts
     /// one supervised collector per cluster.
-    /// `history` receives every member's samples after each probe (none: not kept).
+    /// `history` receives every member's samples that `series` keeps after each
+    /// probe (none: not kept).
     pub fn start(
         clusters: &[ClusterConfig],
         collect: &CollectSettings,
-        history: Option<WriterHandle>,
+        history: Option<(WriterHandle, Arc<SeriesFilter>)>,
     ) -> Result<Collectors, EtcdError> {
         // Fail at start on unreadable certificates or passwords, not in the loop.
         for cluster in clusters {
@@ -133,7 +136,7 @@ async fn supervise(
     cluster: ClusterConfig,
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
-    history: Option<WriterHandle>,
+    history: Option<(WriterHandle, Arc<SeriesFilter>)>,
     stop: watch::Receiver<bool>,
 ) {
     let mut restarts = 0u32;
@@ -165,11 +168,15 @@ async fn run(
     cluster: ClusterConfig,
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
-    history: Option<WriterHandle>,
+    history: Option<(WriterHandle, Arc<SeriesFilter>)>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = cluster.name.clone();
-    let mut prober = match ClusterProber::new(cluster, settings.clone()) {
+    let prober = ClusterProber::new(cluster, settings.clone()).map(|p| match &history {
+        Some((_, filter)) => p.with_series_filter(filter.clone()),
+        None => p,
+    });
+    let mut prober = match prober {
         Ok(p) => p,
         Err(e) => {
             error!(cluster = %name, "cannot monitor: {e}");
@@ -177,18 +184,29 @@ async fn run(
         }
     };
     let deadline = probe::probe_deadline(&settings);
-    let mut ticker = tokio::time::interval(settings.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_status = None;
-    // Samples are stamped on a regular grid (the ticks' scheduled times), not when
-    // each answer came back: regular timestamps cost one bit each in the store.
     let (base_instant, base_ms) = (tokio::time::Instant::now(), crate::unix_ms_now());
+    // The first probe at once (a monitor just started shows its clusters), then on
+    // the cluster's own phase of the interval: many clusters are spread over it
+    // rather than all probed, scraped and written on the same instant.
+    let first_grid = phase_delay(&name, settings.interval, base_ms);
+    let mut ticker = tokio::time::interval_at(base_instant + first_grid, settings.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = Some(base_instant);
+    let mut last_status = None;
     loop {
-        let tick = tokio::select! {
-            t = ticker.tick() => t,
-            _ = stop.wait_for(|s| *s) => return,
+        let tick = match first.take() {
+            Some(now) => now,
+            None => tokio::select! {
+                t = ticker.tick() => t,
+                _ = stop.wait_for(|s| *s) => return,
+            },
         };
-        let at_ms = base_ms + tick.saturating_duration_since(base_instant).as_millis() as i64;
+        // Samples are stamped with the ticks' scheduled times, not when each answer
+        // came back: regular timestamps cost one bit each in the store.
+        let at_ms = base_ms.saturating_add(
+            i64::try_from(tick.saturating_duration_since(base_instant).as_millis())
+                .unwrap_or(i64::MAX),
+        );
         let result = tokio::select! {
             r = tokio::time::timeout(deadline, prober.probe(at_ms)) => match r {
                 Ok(r) => r,
@@ -206,8 +224,59 @@ async fn run(
             last_status = Some(snapshot.status);
         }
         tx.send_replace(Arc::new(snapshot));
-        if let Some(history) = &history {
+        if let Some((history, _)) = &history {
             history.submit_all(result.samples);
+        }
+    }
+}
+
+/// How long after `now_ms` the cluster's next probe on its own phase of the
+/// interval is: the phase is a hash of its name, so it is the same after a restart
+/// and spreads many clusters evenly over the interval.
+fn phase_delay(cluster: &str, interval: Duration, now_ms: i64) -> Duration {
+    let interval_ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let hash = cluster.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let phase = hash % interval_ms;
+    let now = u64::try_from(now_ms).unwrap_or(0) % interval_ms;
+    let wait = (phase + interval_ms - now) % interval_ms;
+    // At least one interval apart from the probe made at once.
+    Duration::from_millis(if wait == 0 { interval_ms } else { wait })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_spread_over_the_interval_on_a_stable_phase() {
+        let interval = Duration::from_secs(15);
+        let now_ms = 1_700_000_003_250;
+        let mut phases: Vec<u64> = (0..100)
+            .map(|i| {
+                let name = format!("cluster-{i}");
+                let wait = phase_delay(&name, interval, now_ms);
+                assert!(wait > Duration::ZERO && wait <= interval, "{wait:?}");
+                // The same wall-clock phase whenever it is asked.
+                let later = now_ms + 7_777;
+                let wait2 = phase_delay(&name, interval, later);
+                let phase = (now_ms as u64 + wait.as_millis() as u64) % 15_000;
+                assert_eq!((later as u64 + wait2.as_millis() as u64) % 15_000, phase);
+                phase
+            })
+            .collect();
+        phases.sort();
+        // 100 phases over 15 s: no second holds more than a fifth of them.
+        for second in 0..15 {
+            let in_it = phases.iter().filter(|p| **p / 1000 == second).count();
+            assert!(
+                in_it <= 20,
+                "{in_it} clusters in second {second}: {phases:?}"
+            );
         }
     }
 }

@@ -10,12 +10,14 @@
 //! [`ClusterProber::probe`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{AlarmAction, AlarmType, Client};
 use futures::future::join_all;
 
 use super::derive::{Indicators, MetricsSample};
+use super::keep::SeriesFilter;
 use super::snapshot::*;
 use super::view::{compare_hashes, derive_cluster_view, member_label, set_status};
 use crate::collect::settings::CollectSettings;
@@ -78,6 +80,8 @@ pub struct ClusterProber {
     previous_metrics: HashMap<String, MetricsSample>,
     last_consistency: Option<(Instant, ConsistencyCheck)>,
     counts: ProbeCounts,
+    /// Which scraped series go to history (all of them unless told).
+    series_filter: Arc<SeriesFilter>,
 }
 
 impl ClusterProber {
@@ -97,7 +101,14 @@ impl ClusterProber {
             previous_metrics: HashMap::new(),
             last_consistency: None,
             counts: ProbeCounts::default(),
+            series_filter: Arc::new(SeriesFilter::all()),
         })
+    }
+
+    /// Stores only the scraped series `filter` keeps.
+    pub fn with_series_filter(mut self, filter: Arc<SeriesFilter>) -> Self {
+        self.series_filter = filter;
+        self
     }
 
     /// Each member's latest `/metrics` sample by member ID: its histograms are
@@ -192,6 +203,7 @@ impl ClusterProber {
             sample: MetricsSample::from_scrape(&scrape, at),
             series: scrape
                 .samples()
+                .filter(|s| self.series_filter.keeps(s))
                 .map(|s| (s.series_text(), s.value()))
                 .collect(),
         })

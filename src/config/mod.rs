@@ -185,6 +185,14 @@ pub struct StoreSettings {
     pub checkpoint_interval: Duration,
     #[serde(with = "crate::time::duration")]
     pub maintenance_interval: Duration,
+    /// The open blocks' streams in memory, in all (see `Store::set_head_bytes`).
+    #[serde(with = "crate::byte_size")]
+    pub head_bytes: u64,
+    /// Which scraped series are stored: `"used"` or `"all"`.
+    pub series: crate::collect::keep::SeriesSelection,
+    /// Rules applied after `series`, in order.
+    #[serde(default)]
+    pub metric_relabel: Vec<crate::collect::keep::RelabelRule>,
 }
 
 impl ServerSettings {
@@ -446,6 +454,23 @@ impl Settings {
         }
     }
 
+    /// Which scraped series are stored: `store.series` (with the metrics user alert
+    /// rules read, when it is "used") and `store.metric_relabel`.
+    pub fn series_filter(&self) -> Result<crate::collect::SeriesFilter> {
+        let rule_metrics = self
+            .alerting
+            .rules
+            .iter()
+            .filter_map(|r| r.metric.as_deref())
+            .map(|m| m.split('{').next().unwrap_or(m).trim());
+        crate::collect::SeriesFilter::new(
+            self.store.series,
+            rule_metrics,
+            &self.store.metric_relabel,
+        )
+        .map_err(|e| invalid(e.field, e.message))
+    }
+
     /// Checks what types alone cannot; every message names the field.
     pub fn validate(&self) -> Result<()> {
         self.server.validate()?;
@@ -508,6 +533,10 @@ impl Settings {
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(invalid("store.data_dir", "must not be empty"));
         }
+        if st.head_bytes < 1 << 20 {
+            return Err(invalid("store.head_bytes", "must be at least 1MiB"));
+        }
+        self.series_filter()?;
         let mut names = HashSet::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");
@@ -759,6 +788,24 @@ mod tests {
             let e = load_err(toml);
             assert!(e.contains(field), "{toml}: {e}");
         }
+        for (toml, field) in [
+            (
+                "[[store.metric_relabel]]\naction = \"keep\"\nregex = \"(go\"\n",
+                "store.metric_relabel[0].regex",
+            ),
+            (
+                "[[store.metric_relabel]]\naction = \"drop\"\nsource_labels = [\"a-b\"]\nregex = \"x\"\n",
+                "store.metric_relabel[0].source_labels[0]",
+            ),
+            ("[store]\nseries = \"some\"\n", "series"),
+            (
+                "[[store.metric_relabel]]\naction = \"replace\"\nregex = \"x\"\n",
+                "action",
+            ),
+        ] {
+            let e = load_err(toml);
+            assert!(e.contains(field), "{toml}: {e}");
+        }
         let e = load_err("[collect]\nintervall = \"1s\"\n");
         assert!(e.contains("intervall"), "{e}");
         let e = load_err("[[clusters]]\nname = \"a b\"\nendpoints = [\"http://x:1\"]\n");
@@ -775,6 +822,24 @@ mod tests {
             "[[clusters]]\nname = \"a\"\nendpoints = [\"http://x:1\"]\n[clusters.auth]\nuser = \"u\"\n",
         );
         assert!(e.contains("clusters[0].auth"), "{e}");
+    }
+
+    #[test]
+    fn the_stored_series_include_what_user_rules_read() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(
+            b"[[alerting.rules]]\nname = \"Goroutines\"\nmetric = \"go_goroutines{job=\\\"x\\\"}\"\nop = \">\"\nthreshold = 1000\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(Some(f.path()), &Overrides::default(), no_env).unwrap();
+        let filter = s.series_filter().unwrap();
+        let scrape = crate::promtext::parse("go_goroutines 7\ngo_threads 9\n").unwrap();
+        let kept: Vec<_> = scrape
+            .samples()
+            .filter(|x| filter.keeps(x))
+            .map(|x| x.name())
+            .collect();
+        assert_eq!(kept, ["go_goroutines"]);
     }
 
     #[test]

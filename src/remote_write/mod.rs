@@ -14,7 +14,6 @@
 //!   dropped and counted. Other 4xx answers mean the receiver will never take the
 //!   batch (as Prometheus does, it is dropped and counted as failed).
 
-pub mod byte_size;
 mod proto;
 mod sender;
 
@@ -97,7 +96,7 @@ pub struct RemoteWriteConfig {
     pub max_backoff: Duration,
     /// Bytes of samples kept on disk for this target while its receiver is down;
     /// past it the oldest are dropped and counted.
-    #[serde(default = "default_queue_max_bytes", with = "byte_size")]
+    #[serde(default = "default_queue_max_bytes", with = "crate::byte_size")]
     pub queue_max_bytes: u64,
 }
 

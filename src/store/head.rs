@@ -186,6 +186,9 @@ impl SeriesHead {
     }
 }
 
+/// The smallest part an open block is cut into (see [`push`]).
+pub(super) const MIN_PART_BYTES: usize = 256;
+
 /// A block sealed in memory, written at the next checkpoint.
 pub(super) struct Sealed {
     pub(super) tier: Tier,
@@ -194,7 +197,14 @@ pub(super) struct Sealed {
     pub(super) bytes: Vec<u8>,
 }
 
-/// Appends to a tier's open block, sealing it first when `ts` is past its window.
+/// Appends to a tier's open block, sealing it first when `ts` is past its window,
+/// or early when the block's stream has reached `part_bytes` (its share of
+/// `store.head_bytes`). A block sealed early is a *part* of its window: the next
+/// part is keyed by the time of its first point instead of the window's start, so
+/// a window may be stored as several blocks (queries read every block in range).
+/// The raw tier is cut early only at a new hour: after a restart the rollup
+/// points in progress are folded again from the raw open block, which must hold
+/// every sample of the current hour (see [`SeriesHead::from_record`]).
 fn push(
     sealed: &mut Vec<Sealed>,
     id: u64,
@@ -202,19 +212,34 @@ fn push(
     open: &mut OpenBlock,
     ts: i64,
     values: &[f64],
+    part_bytes: usize,
 ) {
     let window = floor(ts, tier.block_ms());
-    if !open.enc.is_empty() && open.start != window {
-        let full = std::mem::replace(&mut open.enc, BlockEncoder::new(tier.columns()));
-        sealed.push(Sealed {
-            tier,
-            series: id,
-            start: open.start,
-            bytes: full.to_bytes(),
-        });
+    let mut next_start = window;
+    if !open.enc.is_empty() {
+        let new_window = floor(open.start, tier.block_ms()) != window;
+        let full = open.enc.stream().len() >= part_bytes
+            && (tier != Tier::Raw
+                || open
+                    .enc
+                    .last_timestamp()
+                    .map(|l| floor(l, Tier::Hour.step_ms()))
+                    != Some(floor(ts, Tier::Hour.step_ms())));
+        if new_window || full {
+            let done = std::mem::replace(&mut open.enc, BlockEncoder::new(tier.columns()));
+            sealed.push(Sealed {
+                tier,
+                series: id,
+                start: open.start,
+                bytes: done.to_bytes(),
+            });
+            if !new_window {
+                next_start = ts;
+            }
+        }
     }
     if open.enc.is_empty() {
-        open.start = window;
+        open.start = next_start;
     }
     open.enc.push(ts, values);
 }
@@ -283,8 +308,24 @@ impl Inner {
         packer.finish()
     }
 
+    /// The stream bytes an open block may reach before it is sealed early: an equal
+    /// share of `store.head_bytes` for each tier of each series, at least
+    /// [`MIN_PART_BYTES`] (a part much smaller would cost more in its header and
+    /// first point than it saves).
+    fn part_bytes(&self) -> usize {
+        let blocks = (self.series.len() as u64).saturating_mul(3).max(1);
+        let bound = match self.head_bytes {
+            0 => super::DEFAULT_HEAD_BYTES,
+            set => set,
+        };
+        usize::try_from(bound / blocks)
+            .unwrap_or(usize::MAX)
+            .max(MIN_PART_BYTES)
+    }
+
     /// Adds a sample to the head; false if it is not newer than the last one.
     fn append(&mut self, id: u64, ts: i64, v: f64) -> bool {
+        let part_bytes = self.part_bytes();
         let head = &mut self.heads[id as usize];
         if head.blocks[0]
             .enc
@@ -297,7 +338,15 @@ impl Inner {
         head.dirty = true;
         head.last = Some(v);
         let sealed = &mut self.sealed;
-        push(sealed, id, Tier::Raw, &mut head.blocks[0], ts, &[v]);
+        push(
+            sealed,
+            id,
+            Tier::Raw,
+            &mut head.blocks[0],
+            ts,
+            &[v],
+            part_bytes,
+        );
         let (minute, hour) = head.roll(ts, v);
         if let Some(m) = minute {
             push(
@@ -307,6 +356,7 @@ impl Inner {
                 &mut head.blocks[1],
                 m.ts,
                 &m.columns(),
+                part_bytes,
             );
         }
         if let Some(h) = hour {
@@ -317,6 +367,7 @@ impl Inner {
                 &mut head.blocks[2],
                 h.ts,
                 &h.columns(),
+                part_bytes,
             );
         }
         true

@@ -13,6 +13,7 @@ use super::record_tables::RecordTable;
 use super::tables::{self, open_opt, own_table_names, walk_typed, META};
 use super::{
     closed, decode, encode, lock, Inner, Result, Retention, Store, StoreError, StoreHealth,
+    CACHE_BYTES,
 };
 
 /// Version of the file's layout; a file with a higher one is refused.
@@ -311,10 +312,12 @@ impl Store {
             retention,
             Box::new(move || {
                 let exists = std::fs::metadata(&file).is_ok_and(|m| m.len() > 0);
+                let mut builder = Database::builder();
+                builder.set_cache_size(CACHE_BYTES);
                 if exists {
-                    Database::builder().open(&file)
+                    builder.open(&file)
                 } else {
-                    Database::builder().create(&file)
+                    builder.create(&file)
                 }
             }),
         )?;

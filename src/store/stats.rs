@@ -208,10 +208,11 @@ fn check_blocks(tx: &redb::ReadTransaction, known: u64) -> Result<Vec<String>> {
                             tier.name()
                         ));
                     }
-                    if b.timestamps
-                        .iter()
-                        .any(|t| floor(*t, tier.block_ms()) != start)
-                    {
+                    // Keyed by its window's start, or by its first point's time when
+                    // it is a later part of its window (see `head::push`).
+                    if b.timestamps.iter().any(|t| {
+                        floor(*t, tier.block_ms()) != floor(start, tier.block_ms()) || *t < start
+                    }) {
                         problems.push(format!(
                             "{} block ({id}, {start}): point outside its window",
                             tier.name()

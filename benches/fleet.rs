@@ -1,0 +1,441 @@
+//! `cargo bench --bench fleet`: the monitor watching a fleet of clusters.
+//!
+//! Part `live` (FLEET_BENCH=live or both):
+//! 1. Starts one real 3-member etcd (`localetcd`, `ETCD_BIN`).
+//! 2. Runs the `etcd-monitor` binary built with the bench (`serve`, a child process)
+//!    with FLEET_CLUSTERS (default 100) clusters that all point at those three
+//!    members, so etcd's cost stays put while the monitor does N times the work;
+//!    probes every 15 s (the default) for FLEET_SECONDS (default 360), with the
+//!    default `store.series` ("used").
+//! 3. Every 30 s prints the monitor's RSS (VmRSS of /proc/PID/status), its CPU share
+//!    of one core over the last 30 s (utime + stime of /proc/PID/stat) and the store
+//!    file's size; reads every cluster's `etcd_monitor_probe_duration_seconds` from
+//!    `/metrics` every 15 s.
+//! 4. At the end: the series stored (`/api/v1/store`), probe durations (median, p90,
+//!    max), the overview page `/` with `wrk -t1 -c1` for 10 s (one request at a
+//!    time: median and p99) and its size; then stops the monitor with SIGTERM and
+//!    prints the file's size after the clean stop beside its size while running.
+//!
+//! Part `day` (FLEET_BENCH=day or both): feeds a `Store` in this process a day of
+//! FLEET_CLUSTERS x 3 members' recorded scrapes (the corpus of
+//! tests/fixtures/corpus, 15 s apart, each cluster at its own phase, looped) with
+//! timestamps from a day ago to now, through the default `store.series` filter and
+//! the indicators, with a checkpoint every 5 minutes and maintenance every hour of
+//! history (as the store's writer does). Prints at every hour of history this
+//! process's RSS (the corpus it holds is measured before the store opens and printed
+//! as the baseline), the file's size and the samples stored.
+//!
+//! Needs a real etcd for `live` (`ETCD_BIN`; Debian: /usr/bin/etcd) and `wrk`
+//! (`WRK_BIN`). `scripts/bench-fleet.sh` checks both. Every process it starts is
+//! stopped and every temp dir removed when it ends.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use etcd_monitor::collect::keep::SeriesSelection;
+use etcd_monitor::collect::SeriesFilter;
+use etcd_monitor::localetcd::{find_etcd_binary, free_port, LocalCluster, LocalClusterOptions};
+use etcd_monitor::store::{MemberSamples, Retention, Store};
+
+#[path = "support/steps.rs"]
+mod steps;
+#[path = "support/wrk.rs"]
+mod wrk;
+use steps::{corpus_steps, StepSamples, MEMBERS};
+
+const INTERVAL_MS: i64 = 15_000;
+const HOUR_MS: i64 = 3_600_000;
+const CHECKPOINT_EVERY_MS: i64 = 5 * 60_000;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("fleet bench failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let clusters: usize = env_or("FLEET_CLUSTERS", 100)?;
+    let seconds: u64 = env_or("FLEET_SECONDS", 360)?;
+    let hours: i64 = env_or("FLEET_HOURS", 24)?;
+    let part = std::env::var("FLEET_BENCH").unwrap_or_else(|_| "both".into());
+    if !matches!(part.as_str(), "live" | "day" | "both") {
+        bail!("FLEET_BENCH={part:?}: live, day or both");
+    }
+    println!(
+        "fleet bench: {clusters} clusters x {MEMBERS} members, {} cores, load average before: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if part != "day" {
+        live(clusters, seconds)?;
+    }
+    if part != "live" {
+        day(clusters, hours)?;
+    }
+    Ok(())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow!("{name}={v:?} is not a valid value")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Bytes the file takes on disk: redb grows a file by doubling its length and
+/// leaves the new part unwritten, a hole that takes no space.
+fn file_on_disk(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
+}
+
+/// `VmRSS` (or another `Vm*` field) of /proc/PID/status, in bytes.
+fn proc_status_bytes(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// utime + stime of /proc/PID/stat, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf reads a constant of the system; no memory is touched.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) as f64 / hz
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+// ---------------------------------------------------------------------------
+// Live: the binary against one real etcd, N clusters deep
+
+/// The monitor as a child process, killed if the bench fails before stopping it.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn live(clusters: usize, seconds: u64) -> Result<()> {
+    let etcd_bin = find_etcd_binary().ok_or_else(|| {
+        anyhow!("no etcd binary: set ETCD_BIN=/usr/bin/etcd (Debian package etcd-server)")
+    })?;
+    let wrk_bin = wrk::wrk_binary()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("etcd-monitor-fleet-bench-")
+        .tempdir()
+        .context("creating a temp dir")?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let etcd = rt
+        .block_on(LocalCluster::start(
+            MEMBERS,
+            LocalClusterOptions {
+                etcd_bin: Some(etcd_bin.clone()),
+                base_dir: Some(tmp.path().to_path_buf()),
+                ..Default::default()
+            },
+        ))
+        .context("starting a 3-member etcd")?;
+    let endpoints: Vec<String> = etcd
+        .client_urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect();
+    let port = free_port()?;
+    let data_dir = tmp.path().join("data");
+    let mut config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.auth]\nmode = \"none\"\n\
+         [store]\ndata_dir = {:?}\n[collect]\ninterval = \"15s\"\n",
+        data_dir.display().to_string()
+    );
+    for c in 0..clusters {
+        config.push_str(&format!(
+            "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\ntags = [\"{}\"]\n",
+            endpoints.join(", "),
+            ["prod", "staging", "dev"][c % 3]
+        ));
+    }
+    let config_path = tmp.path().join("fleet.toml");
+    std::fs::write(&config_path, config)?;
+    let log_path = tmp.path().join("serve.log");
+    let log = std::fs::File::create(&log_path)?;
+    println!(
+        "\n== live: {} against one 3-member etcd ({}), {clusters} clusters, {seconds} s",
+        env!("CARGO_BIN_EXE_etcd-monitor"),
+        etcd_bin.display()
+    );
+    let mut serve = Serve(
+        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+            .args(["serve", "-c"])
+            .arg(&config_path)
+            .env("ETCD_MONITOR_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting etcd-monitor serve")?,
+    );
+    let pid = serve.0.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let get = |path: &str| -> Result<(u16, Vec<u8>)> {
+        rt.block_on(async {
+            let resp = client.get(format!("{base}{path}")).send().await?;
+            Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
+        })
+    };
+    let started = Instant::now();
+    while get("/api/v1/store").is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "the monitor did not answer within 30 s; its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let store_file = data_dir.join(etcd_monitor::store::FILE_NAME);
+    let mut probe_ms: Vec<f64> = Vec::new();
+    let mut rss_max = 0u64;
+    let (mut last_cpu, mut last_at) = (cpu_seconds(pid), Instant::now());
+    let cpu_at_start = last_cpu;
+    println!(
+        "  {:>5}  {:>8}  {:>10}  {:>9}",
+        "s", "RSS MiB", "CPU % core", "file MiB"
+    );
+    let mut next_probe_read = started + Duration::from_secs(15);
+    let mut next_report = started + Duration::from_secs(30);
+    let end = started + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(250));
+        if serve.0.try_wait()?.is_some() {
+            bail!(
+                "the monitor exited; its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        let now = Instant::now();
+        rss_max = rss_max.max(proc_status_bytes(&pid.to_string(), "VmRSS"));
+        if now >= next_probe_read {
+            next_probe_read += Duration::from_secs(15);
+            let (_, metrics) = get("/metrics")?;
+            probe_ms.extend(probe_durations(&metrics).iter().map(|s| s * 1e3));
+        }
+        if now >= next_report {
+            next_report += Duration::from_secs(30);
+            let cpu = cpu_seconds(pid);
+            println!(
+                "  {:>5}  {:>8.1}  {:>10.2}  {:>9.1}",
+                started.elapsed().as_secs(),
+                mib(proc_status_bytes(&pid.to_string(), "VmRSS")),
+                100.0 * (cpu - last_cpu) / now.duration_since(last_at).as_secs_f64(),
+                mib(file_size(&store_file))
+            );
+            (last_cpu, last_at) = (cpu, now);
+        }
+    }
+    let cpu_total = cpu_seconds(pid) - cpu_at_start;
+    let store: serde_json::Value = serde_json::from_slice(&get("/api/v1/store")?.1)?;
+    probe_ms.sort_by(f64::total_cmp);
+    println!(
+        "  whole run: CPU {:.2} % of a core, RSS max {:.1} MiB (VmHWM {:.1} MiB), series stored {}, samples {}",
+        100.0 * cpu_total / started.elapsed().as_secs_f64(),
+        mib(rss_max),
+        mib(proc_status_bytes(&pid.to_string(), "VmHWM")),
+        store["series"],
+        store["samples_ingested_total"]
+    );
+    println!(
+        "  probe duration over {} probes: median {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        probe_ms.len(),
+        quantile(&probe_ms, 0.5),
+        quantile(&probe_ms, 0.9),
+        probe_ms.last().copied().unwrap_or(f64::NAN)
+    );
+    let (_, page) = get("/")?;
+    let overview = rt.block_on(wrk::wrk_run(&wrk_bin, &format!("{base}/"), 1, 1, 10, &[]))?;
+    println!(
+        "  overview page /: {} bytes, wrk -t1 -c1 10 s: median {:.2} ms, p99 {:.2} ms, {:.0} requests/s, {} errors",
+        page.len(),
+        overview.p50,
+        overview.p99,
+        overview.requests_per_sec,
+        overview.errors
+    );
+    let running = (file_size(&store_file), file_on_disk(&store_file));
+    // SAFETY: kill(2) on our own child, with a valid signal; no memory is touched.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.0.try_wait()? {
+            break status;
+        }
+        if stopping.elapsed() > Duration::from_secs(60) {
+            bail!("the monitor did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!(
+        "  clean stop ({status}) in {:.1} s: file {:.1} MiB long ({:.1} MiB on disk) while running, {:.1} MiB ({:.1} MiB) after",
+        stopping.elapsed().as_secs_f64(),
+        mib(running.0),
+        mib(running.1),
+        mib(file_size(&store_file)),
+        mib(file_on_disk(&store_file))
+    );
+    drop(etcd);
+    drop(rt);
+    Ok(())
+}
+
+/// The last probe's duration of every cluster, from the monitor's `/metrics`.
+fn probe_durations(metrics: &[u8]) -> Vec<f64> {
+    String::from_utf8_lossy(metrics)
+        .lines()
+        .filter(|l| l.starts_with("etcd_monitor_probe_duration_seconds{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Day: a day of the fleet's samples into a store, with an injected clock
+
+fn day(clusters: usize, hours: i64) -> Result<()> {
+    let filter = SeriesFilter::new(SeriesSelection::Used, [], &[])?;
+    let t = Instant::now();
+    let steps = corpus_steps(&filter)?;
+    let per_member = steps[0].iter().map(Vec::len).sum::<usize>() / MEMBERS;
+    // The decompressed corpus is freed; give its pages back so that the RSS below
+    // is the store's and the steps' (a few MiB), not malloc's free lists.
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    unsafe { libc::malloc_trim(0) };
+    let baseline = proc_status_bytes("self", "VmRSS");
+    println!(
+        "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB",
+        steps.len(),
+        t.elapsed().as_secs_f64(),
+        mib(baseline)
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix("etcd-monitor-fleet-day-")
+        .tempdir()?;
+    let store = Store::open_dir(tmp.path(), Retention::default())?;
+    let file = tmp.path().join(etcd_monitor::store::FILE_NAME);
+    let span_ms = hours.clamp(1, 24 * 400) * HOUR_MS;
+    let start_ms = (etcd_monitor::unix_ms_now() - span_ms).div_euclid(INTERVAL_MS) * INTERVAL_MS;
+    let n = steps.len();
+    let phase = (n / clusters).max(1);
+    let names: Vec<String> = (0..clusters).map(|c| format!("c{c:03}")).collect();
+    println!(
+        "  {:>4}  {:>8}  {:>9}  {:>12}  {:>12}  {:>7}",
+        "hour", "RSS MiB", "file MiB", "on disk MiB", "samples", "wall s"
+    );
+    let mut rss_max = 0u64;
+    let mut next_checkpoint = start_ms + CHECKPOINT_EVERY_MS;
+    let mut next_hour = start_ms + HOUR_MS;
+    let t = Instant::now();
+    for k in 0..(span_ms / INTERVAL_MS) as usize {
+        let at_ms = start_ms + k as i64 * INTERVAL_MS;
+        let batches = fleet_batches(&steps, &names, k, phase, at_ms);
+        store.ingest_all(&batches)?;
+        drop(batches);
+        if at_ms >= next_checkpoint {
+            // As the store's writer does.
+            next_checkpoint += CHECKPOINT_EVERY_MS;
+            store.checkpoint()?;
+            store.compact_if_sparse()?;
+        }
+        if at_ms >= next_hour {
+            next_hour += HOUR_MS;
+            store.maintain(at_ms)?;
+            let rss = proc_status_bytes("self", "VmRSS");
+            rss_max = rss_max.max(rss);
+            println!(
+                "  {:>4}  {:>8.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
+                (at_ms - start_ms) / HOUR_MS,
+                mib(rss),
+                mib(file_size(&file)),
+                mib(file_on_disk(&file)),
+                store.stats()?.samples_ingested_total,
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    store.checkpoint()?;
+    let stats = store.stats()?;
+    println!(
+        "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max {:.1} MiB (of which {:.1} MiB before the store opened), {:.1} s",
+        stats.series,
+        stats.samples_ingested_total,
+        mib(stats.file_bytes),
+        stats.file_bytes as f64 / stats.samples_ingested_total.max(1) as f64,
+        mib(rss_max),
+        mib(baseline),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Every member's batch of step `k`, each cluster replaying the corpus from its own phase.
+fn fleet_batches(
+    steps: &[StepSamples],
+    names: &[String],
+    k: usize,
+    phase: usize,
+    at_ms: i64,
+) -> Vec<MemberSamples> {
+    let mut batches = Vec::with_capacity(names.len() * MEMBERS);
+    for (c, name) in names.iter().enumerate() {
+        let step = &steps[(k + c * phase) % steps.len()];
+        for (m, series) in step.iter().enumerate() {
+            batches.push(MemberSamples {
+                cluster: name.clone(),
+                member: format!("m{m}"),
+                at_ms,
+                samples: series.clone(),
+            });
+        }
+    }
+    batches
+}
