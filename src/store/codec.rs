@@ -78,9 +78,19 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Starts a new byte. The stream grows by an eighth (at least 32 bytes) at a
+    /// time, not by doubling: the head holds an open stream for every tier of every
+    /// series, and doubling would leave up to half of each unused.
+    fn new_byte(&mut self) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact((self.bytes.len() / 8).max(32));
+        }
+        self.bytes.push(0);
+    }
+
     fn push_bit(&mut self, bit: bool) {
         if self.used == 0 {
-            self.bytes.push(0);
+            self.new_byte();
         }
         if bit {
             *self.bytes.last_mut().expect("pushed above") |= 0x80 >> self.used;
@@ -93,7 +103,7 @@ impl BitWriter {
         let mut remaining = n;
         while remaining > 0 {
             if self.used == 0 {
-                self.bytes.push(0);
+                self.new_byte();
             }
             let free = 8 - u32::from(self.used);
             let take = free.min(remaining);

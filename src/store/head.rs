@@ -13,7 +13,7 @@ use redb::ReadableTable;
 
 use super::codec::{self, BlockEncoder};
 use super::records::{self, WalRecord};
-use super::tables::{open_opt, HEAD, HEAD_LOG, SERIES, WAL, WAL_PER_SAMPLE};
+use super::tables::{open_opt, HEAD, HEAD_LOG, RAW, SERIES, WAL, WAL_PER_SAMPLE};
 use super::{closed, floor, lock, Inner, Point, Result, Store, StoreError, Tier};
 
 /// The samples of one member's scrape (and its derived indicators) at one instant.
@@ -124,9 +124,14 @@ impl SeriesHead {
     }
 
     /// A head from its stored open blocks. The rollup points in progress are not
-    /// stored: they hold only samples of the current hour, which are all in the raw
-    /// open block (raw windows are whole hours), and are folded again from there.
-    fn from_record(rec: &records::HeadRecord) -> Result<Self> {
+    /// stored: they hold only samples of the current hour, which are folded again
+    /// from the raw open block and, when that block is a part that began after the
+    /// hour did (see [`push`]), from the raw samples `earlier(hour, start)` reads
+    /// from the parts before it.
+    fn from_record(
+        rec: &records::HeadRecord,
+        earlier: &dyn Fn(i64, i64) -> Result<Vec<(i64, f64)>>,
+    ) -> Result<Self> {
         let mut head = SeriesHead::new();
         for (slot, (start, bytes)) in head.blocks.iter_mut().zip(rec.blocks) {
             slot.start = start;
@@ -139,7 +144,17 @@ impl SeriesHead {
             let raw = codec::decode(rec.blocks[0].1)?;
             let last_ts = *raw.timestamps.last().expect("a non-empty block");
             let hour = floor(last_ts, Tier::Hour.step_ms());
-            for (ts, v) in raw.timestamps.iter().zip(&raw.values[0]) {
+            let start = head.blocks[0].start;
+            let before = if start > hour {
+                earlier(hour, start)?
+            } else {
+                Vec::new()
+            };
+            for (ts, v) in before
+                .iter()
+                .map(|(t, v)| (t, v))
+                .chain(raw.timestamps.iter().zip(&raw.values[0]))
+            {
                 if *ts >= hour {
                     // Completed minutes are in the open 1m block already.
                     let _ = head.roll(*ts, *v);
@@ -201,10 +216,9 @@ pub(super) struct Sealed {
 /// or early when the block's stream has reached `part_bytes` (its share of
 /// `store.head_bytes`). A block sealed early is a *part* of its window: the next
 /// part is keyed by the time of its first point instead of the window's start, so
-/// a window may be stored as several blocks (queries read every block in range).
-/// The raw tier is cut early only at a new hour: after a restart the rollup
-/// points in progress are folded again from the raw open block, which must hold
-/// every sample of the current hour (see [`SeriesHead::from_record`]).
+/// a window may be stored as several blocks (queries read every block in range;
+/// after a restart the rollups in progress are folded again from the raw parts
+/// of the current hour, see [`SeriesHead::from_record`]).
 fn push(
     sealed: &mut Vec<Sealed>,
     id: u64,
@@ -218,13 +232,7 @@ fn push(
     let mut next_start = window;
     if !open.enc.is_empty() {
         let new_window = floor(open.start, tier.block_ms()) != window;
-        let full = open.enc.stream().len() >= part_bytes
-            && (tier != Tier::Raw
-                || open
-                    .enc
-                    .last_timestamp()
-                    .map(|l| floor(l, Tier::Hour.step_ms()))
-                    != Some(floor(ts, Tier::Hour.step_ms())));
+        let full = open.enc.stream().len() >= part_bytes;
         if new_window || full {
             let done = std::mem::replace(&mut open.enc, BlockEncoder::new(tier.columns()));
             sealed.push(Sealed {
@@ -396,7 +404,8 @@ impl Inner {
                 id,
                 blocks: [0, 1, 2].map(|i| (blocks[i].0, bytes[i].as_slice())),
             };
-            let head = SeriesHead::from_record(&rec).map_err(named)?;
+            let earlier = |hour: i64, start: i64| raw_points(tx, id, hour, start);
+            let head = SeriesHead::from_record(&rec, &earlier).map_err(named)?;
             let slot = self
                 .heads
                 .get_mut(id as usize)
@@ -514,6 +523,29 @@ impl Inner {
         self.wal_records = replayed;
         Ok(())
     }
+}
+
+/// The raw samples of series `id` from `from` (inclusive) to `to` (exclusive) in
+/// the stored blocks: the parts of the current hour before the open one.
+fn raw_points(tx: &redb::ReadTransaction, id: u64, from: i64, to: i64) -> Result<Vec<(i64, f64)>> {
+    let mut out = Vec::new();
+    if let Some(table) = open_opt(tx, RAW)? {
+        let first = floor(from, Tier::Raw.block_ms());
+        for row in table.range((id, first)..(id, to))? {
+            let (_, bytes) = row?;
+            let block = codec::decode(bytes.value())?;
+            out.extend(
+                block
+                    .timestamps
+                    .iter()
+                    .zip(&block.values[0])
+                    .filter(|(t, _)| **t >= from && **t < to)
+                    .map(|(t, v)| (*t, *v)),
+            );
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out)
 }
 
 /// Decodes one log record against the series' values before it.

@@ -570,3 +570,111 @@ async fn hostile_names_tags_series_and_members_are_escaped() {
     page.close().await;
     monitor.stop().await;
 }
+
+/// The overview of a fleet: 30 clusters over the module's real cluster and 2 whose
+/// only endpoint refuses connections. The summary counts the whole fleet; the
+/// unavailable ones come first whatever their names; paging, search, the filters
+/// and the orders keep what they must; bad choices are 400s naming the parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_of_a_fleet_puts_problems_first_and_pages_the_rest() {
+    let cluster = CLUSTER.get().await;
+    let endpoints = cluster.client_urls();
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        etcd_monitor::localetcd::free_port().unwrap()
+    );
+    let mut clusters: Vec<ClusterConfig> = (0..30)
+        .map(|i| {
+            let mut c = ClusterConfig::plain(&format!("f{i:02}"), endpoints.clone());
+            c.tags = vec![if i % 2 == 0 { "blue" } else { "green" }.to_string()];
+            c
+        })
+        .collect();
+    for name in ["zz-dead-a", "zz-dead-b"] {
+        clusters.push(ClusterConfig::plain(name, vec![dead.clone()]));
+    }
+    let monitor = Monitor::start(test_settings(clusters, INTERVAL)).await;
+    for name in ["zz-dead-a", "zz-dead-b"] {
+        monitor
+            .wait_status(name, "unavailable", Duration::from_secs(20))
+            .await;
+    }
+    for i in 0..30 {
+        monitor
+            .wait_status(&format!("f{i:02}"), "healthy", Duration::from_secs(20))
+            .await;
+    }
+    let rows = |html: &str| -> Vec<String> {
+        html.split("<tr data-cluster=\"")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+
+    // The default page: 25 rows, the unavailable ones first, small.
+    let page = expect_page(&monitor, "/", 200, &[]).await;
+    let shown = rows(&page);
+    assert_eq!(shown.len(), 25, "{shown:?}");
+    assert_eq!(shown[..2], ["zz-dead-a", "zz-dead-b"], "{shown:?}");
+    assert!(page.len() < 50_000, "{} bytes", page.len());
+    let summary = &page[page.find("id=\"fleet-summary\"").unwrap()..];
+    let summary = &summary[..summary.find("</p>").unwrap()];
+    for want in ["32 clusters", "2 unavailable", "0 degraded", "30 healthy"] {
+        assert!(summary.contains(want), "{want:?} in {summary}");
+    }
+    assert!(!summary.contains("pending"), "{summary}");
+    assert!(page.contains("of 32, page 1 of 2"), "{page}");
+
+    // Paging: 10 a page, 4 pages; the links keep the choices.
+    let page = expect_page(&monitor, "/?per_page=10", 200, &[]).await;
+    assert_eq!(rows(&page)[..2], ["zz-dead-a", "zz-dead-b"]);
+    assert!(
+        page.replace("&#38;", "&")
+            .contains("href=\"/?per_page=10&page=2\" rel=\"next\""),
+        "{page}"
+    );
+    let page = expect_page(&monitor, "/?per_page=10&page=4", 200, &[]).await;
+    assert_eq!(rows(&page).len(), 2);
+    assert!(page.contains("rel=\"prev\"") && !page.contains("rel=\"next\""));
+    let mut seen: Vec<String> = Vec::new();
+    for n in 1..=4 {
+        seen.extend(rows(
+            &expect_page(&monitor, &format!("/?per_page=10&page={n}"), 200, &[]).await,
+        ));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 32, "every cluster on exactly one page");
+
+    // Filters, search (any case) and orders.
+    assert_eq!(
+        rows(&expect_page(&monitor, "/?status=unavailable", 200, &[]).await),
+        ["zz-dead-a", "zz-dead-b"]
+    );
+    let found = rows(&expect_page(&monitor, "/?q=F0&per_page=100", 200, &[]).await);
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(found.iter().all(|n| n.starts_with("f0")));
+    let blue = rows(&expect_page(&monitor, "/?tag=blue&per_page=100", 200, &[]).await);
+    assert_eq!(blue.len(), 15, "{blue:?}");
+    assert_eq!(
+        rows(&expect_page(&monitor, "/?sort=name", 200, &[]).await)[0],
+        "f00"
+    );
+    let none = expect_page(&monitor, "/?version=9.9.9", 200, &[]).await;
+    assert!(rows(&none).is_empty() && none.contains("No cluster matches"));
+
+    // Bad choices name the parameter.
+    for (path, field) in [
+        ("/?status=sick", "status"),
+        ("/?page=0", "page"),
+        ("/?page=99", "page"),
+        ("/?per_page=0", "per_page"),
+        ("/?per_page=100000", "per_page"),
+        ("/?sort=size", "sort"),
+        ("/?tag=nosuch", "tag"),
+    ] {
+        let page = expect_page(&monitor, path, 400, &[]).await;
+        assert!(page.contains(&format!("{field}:")), "{path}: {page}");
+    }
+    monitor.stop().await;
+}

@@ -13,28 +13,190 @@ use crate::store::query::{self, Aggregate, HistoryQuery};
 use crate::web::chart;
 use crate::web::{ApiError, AppState};
 
+/// Rows per page unless `per_page` says otherwise, and its bounds.
+const PER_PAGE: usize = 25;
+const MAX_PER_PAGE: usize = 500;
+
 #[derive(Debug, serde::Deserialize)]
 pub struct OverviewParams {
     tag: Option<String>,
+    /// `healthy`, `degraded`, `unavailable` or `pending`.
+    status: Option<String>,
+    /// An etcd version some member runs.
+    version: Option<String>,
+    /// Part of a cluster's name, any case.
+    q: Option<String>,
+    /// `status` (worst first, the default), `name`, `alerts` or `db`.
+    sort: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
 }
 
-/// `GET /`: every cluster at a glance.
+fn bad(field: &str, message: String) -> PageError {
+    PageError(ApiError::BadRequest(format!("{field}: {message}")))
+}
+
+/// Worst first.
+fn status_rank(s: ClusterStatus) -> u8 {
+    match s {
+        ClusterStatus::Unavailable => 0,
+        ClusterStatus::Degraded => 1,
+        ClusterStatus::Pending => 2,
+        ClusterStatus::Healthy => 3,
+    }
+}
+
+fn status_name(s: ClusterStatus) -> &'static str {
+    match s {
+        ClusterStatus::Unavailable => "unavailable",
+        ClusterStatus::Degraded => "degraded",
+        ClusterStatus::Pending => "pending",
+        ClusterStatus::Healthy => "healthy",
+    }
+}
+
+/// The etcd versions a cluster's members report, lowest first, each once.
+fn versions(c: &ClusterSnapshot) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .members
+        .iter()
+        .filter_map(|m| m.status.as_ref().map(|s| s.version.clone()))
+        .collect();
+    v.sort_by_key(|x| version_key(x));
+    v.dedup();
+    v
+}
+
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(['.', '-'])
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
+
+/// `GET /`: every cluster at a glance. The summary counts the whole fleet; the
+/// table shows one page of the clusters the filters keep, the unhealthy ones first
+/// unless another order is asked for, so paging never hides a problem.
 pub async fn overview(
     state: web::Data<AppState>,
     params: web::Query<OverviewParams>,
 ) -> PageResult {
     let now = crate::unix_ms_now();
     let all = state.board.all();
-    let tag = params.tag.as_deref().filter(|t| !t.is_empty());
+    let p = params.into_inner();
+    let nonempty = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let (tag, status, version, q) = (
+        nonempty(&p.tag),
+        nonempty(&p.status),
+        nonempty(&p.version),
+        nonempty(&p.q),
+    );
     let mut tags: Vec<String> = all.iter().flat_map(|c| c.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
-    if let Some(t) = tag {
-        if !tags.iter().any(|x| x == t) {
-            return Err(PageError(ApiError::BadRequest(format!(
-                "tag={t:?}: no monitored cluster has this tag"
-            ))));
+    if let Some(t) = &tag {
+        if !tags.contains(t) {
+            return Err(bad(
+                "tag",
+                format!("{t:?}: no monitored cluster has this tag"),
+            ));
         }
+    }
+    const STATUSES: [ClusterStatus; 4] = [
+        ClusterStatus::Unavailable,
+        ClusterStatus::Degraded,
+        ClusterStatus::Pending,
+        ClusterStatus::Healthy,
+    ];
+    let status = match status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            STATUSES
+                .into_iter()
+                .find(|x| status_name(*x) == s)
+                .ok_or_else(|| {
+                    bad(
+                        "status",
+                        format!("{s:?}: use healthy, degraded, unavailable or pending"),
+                    )
+                })?,
+        ),
+    };
+    if q.as_ref().is_some_and(|q| q.len() > 200) {
+        return Err(bad("q", "at most 200 bytes".into()));
+    }
+    let sort = p.sort.as_deref().unwrap_or("status");
+    if !["status", "name", "alerts", "db"].contains(&sort) {
+        return Err(bad(
+            "sort",
+            format!("{sort:?}: use status, name, alerts or db"),
+        ));
+    }
+    let per_page = p.per_page.unwrap_or(PER_PAGE);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(bad(
+            "per_page",
+            format!("{per_page}: between 1 and {MAX_PER_PAGE}"),
+        ));
+    }
+    let page = p.page.unwrap_or(1);
+    if page == 0 {
+        return Err(bad("page", "pages count from 1".into()));
+    }
+    let alerts = state.alerts.view();
+    let mut all_versions: Vec<String> = all.iter().flat_map(|c| versions(c)).collect();
+    all_versions.sort_by_key(|x| version_key(x));
+    all_versions.dedup();
+
+    // The whole fleet, for the summary line.
+    let mut summary = Summary::default();
+    let mut kept = Vec::new();
+    for c in &all {
+        let badges = AlertBadges::of_cluster(&alerts, &c.name);
+        summary.add(c.status, badges.total);
+        let needle = q.as_ref().map(|q| q.to_lowercase());
+        if tag.as_ref().is_some_and(|t| !c.tags.contains(t))
+            || status.is_some_and(|s| s != c.status)
+            || version.as_ref().is_some_and(|v| !versions(c).contains(v))
+            || needle.is_some_and(|n| !c.name.to_lowercase().contains(&n))
+        {
+            continue;
+        }
+        kept.push((c, badges));
+    }
+    let db_share = |c: &ClusterSnapshot| {
+        c.members
+            .iter()
+            .filter_map(|m| m.status.as_ref().map(|s| s.db_size))
+            .max()
+            .unwrap_or(0)
+    };
+    match sort {
+        "name" => kept.sort_by(|a, b| a.0.name.cmp(&b.0.name)),
+        "alerts" => kept.sort_by(|a, b| b.1.total.cmp(&a.1.total).then(a.0.name.cmp(&b.0.name))),
+        "db" => kept.sort_by(|a, b| {
+            db_share(b.0)
+                .cmp(&db_share(a.0))
+                .then(a.0.name.cmp(&b.0.name))
+        }),
+        _ => kept.sort_by(|a, b| {
+            status_rank(a.0.status)
+                .cmp(&status_rank(b.0.status))
+                .then(b.1.total.cmp(&a.1.total))
+                .then(a.0.name.cmp(&b.0.name))
+        }),
+    }
+    let matching = kept.len();
+    let pages = matching.div_ceil(per_page).max(1);
+    if page > pages {
+        return Err(bad(
+            "page",
+            format!("{page}: there are {pages} pages of {per_page}"),
+        ));
     }
     let hour = TimeRange {
         from_ms: now - 3_600_000,
@@ -42,14 +204,10 @@ pub async fn overview(
         preset: Some("1h"),
     };
     let step = chart_step(&hour, SPARK_WIDTH, state.interval_ms);
-    let alerts = state.alerts.view();
     let mut rows = Vec::new();
-    for c in all
-        .iter()
-        .filter(|c| tag.is_none_or(|t| c.tags.iter().any(|x| x == t)))
-    {
+    for (c, badges) in kept.into_iter().skip((page - 1) * per_page).take(per_page) {
         // The leader's proposals over the last hour: a flat line at 0 means no
-        // writes get through.
+        // writes get through. Drawn only for the rows shown.
         let spark = match c.leader.as_ref() {
             Some(l) => {
                 let q = HistoryQuery {
@@ -77,27 +235,139 @@ pub async fn overview(
             }
             None => String::new(),
         };
-        rows.push(ClusterRow::new(
-            c,
-            spark,
-            AlertBadges::of_cluster(&alerts, &c.name),
-        ));
+        rows.push(ClusterRow::new(c, spark, badges));
     }
-    let tag_links = tags
-        .iter()
-        .map(|t| Link {
-            label: t.clone(),
-            href: format!("/?tag={}", urlencode(t)),
-            current: Some(t.as_str()) == tag,
-        })
-        .collect();
+    // Links keep every other choice.
+    let link = |change: &[(&str, Option<String>)]| {
+        let mut pairs: Vec<(&str, Option<String>)> = vec![
+            ("q", q.clone()),
+            ("tag", tag.clone()),
+            ("status", status.map(|s| status_name(s).to_string())),
+            ("version", version.clone()),
+            ("sort", (sort != "status").then(|| sort.to_string())),
+            (
+                "per_page",
+                (per_page != PER_PAGE).then(|| per_page.to_string()),
+            ),
+            ("page", None),
+        ];
+        for (k, v) in change {
+            if let Some(slot) = pairs.iter_mut().find(|(key, _)| key == k) {
+                slot.1 = v.clone();
+            }
+        }
+        let query: Vec<String> = pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", urlencode(&v))))
+            .collect();
+        if query.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/?{}", query.join("&"))
+        }
+    };
+    let choices = |key: &'static str, values: Vec<(String, String)>, current: Option<&str>| {
+        values
+            .into_iter()
+            .map(|(value, label)| Link {
+                current: Some(value.as_str()) == current,
+                href: link(&[(key, Some(value))]),
+                label,
+            })
+            .collect::<Vec<_>>()
+    };
+    let status_links = choices(
+        "status",
+        STATUSES
+            .iter()
+            .filter(|s| **s != ClusterStatus::Pending || summary.count(**s) > 0)
+            .map(|s| {
+                (
+                    status_name(*s).to_string(),
+                    format!("{} {}", summary.count(*s), status_name(*s)),
+                )
+            })
+            .collect(),
+        status.map(status_name),
+    );
+    let filtered = tag.is_some() || status.is_some() || version.is_some() || q.is_some();
     ok(OverviewPage {
         layout: layout(&state, "Overview", Nav::Overview, Some("/events".into())),
         store_error: state.store.health().last_error,
-        tags: tag_links,
-        filtered: tag.is_some(),
+        total: all.len(),
+        firing: summary.firing,
+        status_links,
+        all_statuses: status.map(|_| link(&[("status", None)])),
+        tags: choices(
+            "tag",
+            tags.iter().map(|t| (t.clone(), t.clone())).collect(),
+            tag.as_deref(),
+        ),
+        all_tags: link(&[("tag", None)]),
+        versions: choices(
+            "version",
+            all_versions
+                .iter()
+                .map(|v| (v.clone(), v.clone()))
+                .collect(),
+            version.as_deref(),
+        ),
+        all_versions: link(&[("version", None)]),
+        sorts: choices(
+            "sort",
+            [
+                ("status", "worst first"),
+                ("name", "name"),
+                ("alerts", "alerts firing"),
+                ("db", "DB size"),
+            ]
+            .iter()
+            .map(|(v, l)| (v.to_string(), l.to_string()))
+            .collect(),
+            Some(sort),
+        ),
+        q: q.clone().unwrap_or_default(),
+        hidden: [
+            ("tag", tag.clone()),
+            ("status", status.map(|s| status_name(s).to_string())),
+            ("version", version.clone()),
+            ("sort", (sort != "status").then(|| sort.to_string())),
+            (
+                "per_page",
+                (per_page != PER_PAGE).then(|| per_page.to_string()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect(),
+        filtered,
+        clear: "/".into(),
+        matching,
+        page,
+        pages,
+        first_row: (page - 1) * per_page + 1,
+        prev: (page > 1).then(|| link(&[("page", Some((page - 1).to_string()))])),
+        next: (page < pages).then(|| link(&[("page", Some((page + 1).to_string()))])),
         clusters: rows,
     })
+}
+
+/// Clusters per status and alerts firing, over the whole fleet.
+#[derive(Default)]
+struct Summary {
+    by_status: [usize; 4],
+    firing: usize,
+}
+
+impl Summary {
+    fn add(&mut self, s: ClusterStatus, firing: usize) {
+        self.by_status[status_rank(s) as usize] += 1;
+        self.firing += firing;
+    }
+
+    fn count(&self, s: ClusterStatus) -> usize {
+        self.by_status[status_rank(s) as usize]
+    }
 }
 
 /// One line of the overview.
@@ -156,7 +426,29 @@ pub struct OverviewPage {
     pub layout: Layout,
     /// The history store's last write error: charts may lag while it lasts.
     pub store_error: Option<String>,
+    /// Clusters monitored, and alerts firing, in the whole fleet.
+    pub total: usize,
+    pub firing: usize,
+    /// One per status, with its count in the whole fleet.
+    pub status_links: Vec<Link>,
+    /// Set while a status is chosen: the link that drops it.
+    pub all_statuses: Option<String>,
     pub tags: Vec<Link>,
+    pub all_tags: String,
+    pub versions: Vec<Link>,
+    pub all_versions: String,
+    pub sorts: Vec<Link>,
+    /// The search box's text, and the other choices the search form keeps.
+    pub q: String,
+    pub hidden: Vec<(&'static str, String)>,
     pub filtered: bool,
+    pub clear: String,
+    /// Clusters the filters keep, and the page of them shown.
+    pub matching: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub first_row: usize,
+    pub prev: Option<String>,
+    pub next: Option<String>,
     pub clusters: Vec<ClusterRow>,
 }
