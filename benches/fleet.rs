@@ -286,6 +286,15 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
         store["series"],
         store["samples_ingested_total"]
     );
+    let part = |k: &str| mib(store["memory"][k].as_u64().unwrap_or(0));
+    println!(
+        "  the store's memory (its own estimate): registry {:.1} MiB, head {:.1} MiB (streams {:.1} MiB), pending {:.1} MiB, redb cache at most {:.1} MiB",
+        part("registry_bytes"),
+        part("head_bytes"),
+        part("head_stream_bytes"),
+        part("pending_bytes"),
+        part("cache_max_bytes")
+    );
     println!(
         "  probe duration over {} probes: median {:.0} ms, p90 {:.0} ms, max {:.0} ms",
         probe_ms.len(),
@@ -368,8 +377,8 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     let phase = (n / clusters).max(1);
     let names: Vec<String> = (0..clusters).map(|c| format!("c{c:03}")).collect();
     println!(
-        "  {:>4}  {:>8}  {:>9}  {:>12}  {:>12}  {:>7}",
-        "hour", "RSS MiB", "file MiB", "on disk MiB", "samples", "wall s"
+        "  {:>4}  {:>8}  {:>9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>7}",
+        "hour", "RSS MiB", "reg. MiB", "head MiB", "file MiB", "on disk MiB", "samples", "wall s"
     );
     let mut rss_max = 0u64;
     let mut next_checkpoint = start_ms + CHECKPOINT_EVERY_MS;
@@ -391,18 +400,22 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
             store.maintain(at_ms)?;
             let rss = proc_status_bytes("self", "VmRSS");
             rss_max = rss_max.max(rss);
+            let m = store.memory();
             println!(
-                "  {:>4}  {:>8.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
+                "  {:>4}  {:>8.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
                 (at_ms - start_ms) / HOUR_MS,
                 mib(rss),
+                mib(m.registry_bytes),
+                mib(m.head_bytes),
                 mib(file_size(&file)),
                 mib(file_on_disk(&file)),
-                store.stats()?.samples_ingested_total,
+                store.sample_counts().0,
                 t.elapsed().as_secs_f64()
             );
         }
     }
     store.checkpoint()?;
+    store.compact_if_sparse()?;
     let stats = store.stats()?;
     println!(
         "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max {:.1} MiB (of which {:.1} MiB before the store opened), {:.1} s",
@@ -414,7 +427,100 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         mib(baseline),
         t.elapsed().as_secs_f64()
     );
+    let per_sample = file_on_disk(&file) as f64 / stats.samples_ingested_total.max(1) as f64;
+    println!(
+        "  on disk: {:.1} MiB, {per_sample:.2} bytes/sample",
+        mib(file_on_disk(&file))
+    );
+    prometheus_bytes(&steps, &names[0], start_ms, span_ms, per_sample)?;
     Ok(())
+}
+
+/// Prometheus' bytes per sample for the same samples: cluster `name`'s (its three
+/// members') series over the same span, written as OpenMetrics and turned into
+/// TSDB blocks by `promtool tsdb create-blocks-from openmetrics` (Debian's
+/// prometheus package); the size of those blocks beside the store's.
+fn prometheus_bytes(
+    steps: &[StepSamples],
+    name: &str,
+    start_ms: i64,
+    span_ms: i64,
+    ours_per_sample: f64,
+) -> Result<()> {
+    use std::io::Write;
+    let promtool = std::env::var("PROMTOOL_BIN").unwrap_or_else(|_| "promtool".into());
+    if Command::new(&promtool).arg("--version").output().is_err() {
+        println!("  Prometheus: no promtool (Debian package prometheus, or set PROMTOOL_BIN): comparison skipped");
+        return Ok(());
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("etcd-monitor-fleet-prom-")
+        .tempdir()?;
+    let input = tmp.path().join("samples.om");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&input)?);
+    let mut samples = 0u64;
+    for k in 0..(span_ms / INTERVAL_MS) as usize {
+        let at_ms = start_ms + k as i64 * INTERVAL_MS;
+        // The first cluster's phase in the corpus is 0 (see `fleet_batches`).
+        let step = &steps[k % steps.len()];
+        for (m, series) in step.iter().enumerate() {
+            for (text, value) in series {
+                let (metric, labels) = match text.split_once('{') {
+                    Some((n, rest)) => (n, format!(",{}", rest.trim_end_matches('}'))),
+                    None => (text.as_str(), String::new()),
+                };
+                writeln!(
+                    out,
+                    "{metric}{{cluster=\"{name}\",member=\"m{m}\"{labels}}} {value} {}.{:03}",
+                    at_ms / 1000,
+                    at_ms % 1000
+                )?;
+                samples += 1;
+            }
+        }
+    }
+    writeln!(out, "# EOF")?;
+    out.flush()?;
+    drop(out);
+    let blocks = tmp.path().join("tsdb");
+    let run = Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&blocks)
+        .output()
+        .context("running promtool")?;
+    if !run.status.success() {
+        bail!(
+            "promtool tsdb create-blocks-from openmetrics failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let bytes = dir_bytes(&blocks);
+    let theirs = bytes as f64 / samples.max(1) as f64;
+    println!(
+        "  Prometheus 2.42 (promtool tsdb create-blocks-from openmetrics), cluster {name}'s {samples} samples: {:.1} MiB of blocks, {theirs:.2} bytes/sample; the store {ours_per_sample:.2}: {:.2}x Prometheus",
+        mib(bytes),
+        ours_per_sample / theirs
+    );
+    Ok(())
+}
+
+/// Bytes the files under `dir` take on disk.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                dir_bytes(&path)
+            } else {
+                file_on_disk(&path)
+            }
+        })
+        .sum()
 }
 
 /// Every member's batch of step `k`, each cluster replaying the corpus from its own phase.

@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub store_file_bytes: Option<u64>,
     /// Samples ingested and dropped by the store, since it was made.
     pub store_samples: (u64, u64),
+    /// What the store holds in memory.
+    pub store_memory: crate::store::StoreMemory,
     pub start_time_unix_s: f64,
     pub resident_memory_bytes: Option<u64>,
     /// Each `[[remote_write]]` target's figures.
@@ -508,6 +510,25 @@ pub fn render(inputs: &Inputs) -> String {
             "Size of the history store's file.",
         );
         x.sample("etcd_monitor_store_file_bytes", &[], bytes as f64);
+    }
+    x.family(
+        "etcd_monitor_store_memory_bytes",
+        "gauge",
+        "What the history store holds in memory, estimated from its structures: the series registry, the head (its open blocks' streams also apart, as head_streams), blocks and log records waiting for a write, and redb's page cache at most.",
+    );
+    let m = &inputs.store_memory;
+    for (part, bytes) in [
+        ("registry", m.registry_bytes),
+        ("head", m.head_bytes),
+        ("head_streams", m.head_stream_bytes),
+        ("pending", m.pending_bytes),
+        ("cache_max", m.cache_max_bytes),
+    ] {
+        x.sample(
+            "etcd_monitor_store_memory_bytes",
+            &[("part", part)],
+            bytes as f64,
+        );
     }
     x.family(
         "etcd_monitor_store_write_errors_total",

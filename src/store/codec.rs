@@ -272,6 +272,16 @@ impl BlockEncoder {
         HEADER + self.bits.bytes.len()
     }
 
+    /// Bytes it holds on the heap: the stream's allocation and the columns' states.
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.bytes.capacity() + self.xor.capacity() * size_of::<XorState>()
+    }
+
+    /// Of [`BlockEncoder::heap_bytes`], the stream's allocation.
+    pub fn stream_capacity(&self) -> usize {
+        self.bits.bytes.capacity()
+    }
+
     /// The bit stream (the block without its header).
     pub fn stream(&self) -> &[u8] {
         &self.bits.bytes

@@ -59,7 +59,7 @@ pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 pub use record_tables::RecordOp;
 use series::MemberSeries;
 pub use series::SeriesMeta;
-pub use stats::{StoreHealth, StoreStats, TableBytes, TierStats};
+pub use stats::{StoreHealth, StoreMemory, StoreStats, TableBytes, TierStats};
 use tier::floor;
 pub use tier::{Point, Retention, Tier};
 pub use writer::{StoreWriter, WriterHandle};

@@ -39,6 +39,26 @@ pub(super) struct MemberSeries {
     last_batch: Vec<u64>,
 }
 
+/// Makes room for one more by an eighth (at least 64) rather than by doubling: the
+/// registry and the head hold an entry per series (about 700 bytes in all), and
+/// doubling left up to half of them allocated and unused.
+fn grow_by_eighths<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 8).max(64));
+    }
+}
+
+impl MemberSeries {
+    /// Bytes it holds: the lookup table (each slot a key, an id and a control byte),
+    /// the keys' texts and the last batch's ids.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let slot = size_of::<(String, u64)>() + 1;
+        self.by_text.capacity() * slot
+            + self.by_text.keys().map(String::capacity).sum::<usize>()
+            + self.last_batch.capacity() * size_of::<u64>()
+    }
+}
+
 impl Inner {
     /// The ids of a batch's series, registering new ones.
     pub(super) fn ids_for(
@@ -75,6 +95,8 @@ impl Inner {
                 Some(id) => id,
                 None => {
                     let id = series.len() as u64;
+                    grow_by_eighths(series);
+                    grow_by_eighths(heads);
                     series.push(SeriesMeta {
                         cluster: cluster.to_string(),
                         member: member.to_string(),
@@ -107,6 +129,8 @@ impl Inner {
             .or_default()
             .by_text
             .insert(meta.series.clone(), id);
+        grow_by_eighths(&mut self.series);
+        grow_by_eighths(&mut self.heads);
         self.series.push(meta);
         self.heads.push(SeriesHead::new());
         Ok(())

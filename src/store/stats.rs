@@ -23,6 +23,23 @@ pub struct StoreHealth {
     pub last_compaction_ms: Option<i64>,
 }
 
+/// What the store holds in memory, estimated from its structures' sizes and
+/// allocations (the allocator's own overhead is not counted).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StoreMemory {
+    /// The series registry: each series' cluster, member and text, and the lookup
+    /// from text to id.
+    pub registry_bytes: u64,
+    /// The head: each series' state and its open blocks.
+    pub head_bytes: u64,
+    /// Of `head_bytes`, the open blocks' streams (bounded by `store.head_bytes`).
+    pub head_stream_bytes: u64,
+    /// Blocks sealed since the last checkpoint and log records not yet committed.
+    pub pending_bytes: u64,
+    /// redb's page cache, at most.
+    pub cache_max_bytes: u64,
+}
+
 /// Per-tier figures for `store stats`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TierStats {
@@ -47,6 +64,7 @@ pub struct StoreStats {
     /// Where the file's bytes are, per redb table.
     pub tables: Vec<TableBytes>,
     pub health: StoreHealth,
+    pub memory: StoreMemory,
 }
 
 /// Bytes one redb table takes in the file.
@@ -140,7 +158,14 @@ impl Store {
             tiers,
             tables,
             health: self.health(),
+            memory: inner.memory(),
         })
+    }
+
+    /// What the store holds in memory (see [`StoreMemory`]); walks the registry and
+    /// the head: a few milliseconds for 50,000 series.
+    pub fn memory(&self) -> StoreMemory {
+        lock(&self.inner).memory()
     }
 
     /// Decodes every stored block; returns the problems found (empty: sound).
@@ -183,6 +208,49 @@ impl Store {
                 "{}: redb failed reading its pages. The file was not changed.",
                 path.display()
             ))),
+        }
+    }
+}
+
+impl Inner {
+    fn memory(&self) -> StoreMemory {
+        let texts: usize = self
+            .series
+            .iter()
+            .map(|m| m.cluster.capacity() + m.member.capacity() + m.series.capacity())
+            .sum();
+        let lookups: usize = self
+            .members
+            .values()
+            .flat_map(|m| m.values())
+            .map(|m| m.heap_bytes())
+            .sum();
+        let (mut heap, mut streams) = (0usize, 0usize);
+        for h in &self.heads {
+            for b in &h.blocks {
+                heap += b.enc.heap_bytes();
+                streams += b.enc.stream_capacity();
+            }
+        }
+        let pending = self
+            .sealed
+            .iter()
+            .map(|s| s.bytes.capacity())
+            .sum::<usize>()
+            + self
+                .pending_wal
+                .iter()
+                .map(|(_, r)| r.capacity())
+                .sum::<usize>();
+        let bytes = |n: usize| n as u64;
+        StoreMemory {
+            registry_bytes: bytes(
+                self.series.capacity() * size_of::<super::SeriesMeta>() + texts + lookups,
+            ),
+            head_bytes: bytes(self.heads.capacity() * size_of::<super::SeriesHead>() + heap),
+            head_stream_bytes: bytes(streams),
+            pending_bytes: bytes(pending),
+            cache_max_bytes: bytes(super::CACHE_BYTES),
         }
     }
 }

@@ -68,6 +68,25 @@ pub mod answers {
         /// Where the file's bytes are, per redb table.
         pub tables: Vec<TableBytes>,
         pub health: StoreHealth,
+        /// What the store holds in memory, estimated from its structures.
+        pub memory: StoreMemory,
+    }
+
+    /// What the store holds in memory, estimated from its structures' sizes and
+    /// allocations (the allocator's own overhead is not counted).
+    #[derive(ToSchema)]
+    pub struct StoreMemory {
+        /// The series registry: each series' cluster, member and text, and the
+        /// lookup from text to id.
+        pub registry_bytes: u64,
+        /// The head: each series' state and its open blocks.
+        pub head_bytes: u64,
+        /// Of `head_bytes`, the open blocks' streams (bounded by `store.head_bytes`).
+        pub head_stream_bytes: u64,
+        /// Blocks sealed since the last checkpoint and log records not yet committed.
+        pub pending_bytes: u64,
+        /// redb's page cache, at most.
+        pub cache_max_bytes: u64,
     }
 }
 
@@ -141,6 +160,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         alerts: &alerts,
         store: &store,
         store_file_bytes: std::fs::metadata(state.store.path()).ok().map(|m| m.len()),
+        store_memory: state.store.memory(),
         store_samples: state.store.sample_counts(),
         start_time_unix_s: started,
         resident_memory_bytes: crate::resident_memory_bytes(),
