@@ -2,7 +2,7 @@
 //! progress, and the blocks sealed since the last checkpoint, all in memory; and
 //! how they persist. Each ingested batch is logged (the write-ahead log) and
 //! committed; a checkpoint writes the head's state whole or as deltas
-//! (`whole_head`, `head_deltas`, see [`super::maintenance`]); an open reads that
+//! (`write_whole_head`, `head_deltas`, see [`super::maintenance`]); an open reads that
 //! state back and replays the log on top (`read_head`, `replay_log`). As in
 //! Prometheus' TSDB head, recent data is served from memory and the file holds
 //! only what a restart needs to rebuild it.
@@ -291,16 +291,27 @@ impl PagePacker {
 type OpenStreams = HashMap<u64, [(i64, usize, Vec<u8>); 3]>;
 
 impl Inner {
-    /// Every head's open blocks, in page-sized values.
-    pub(super) fn whole_head(&self) -> Vec<Vec<u8>> {
+    /// Every head's open blocks, in page-sized values handed to `put` as each is
+    /// full (a copy of the whole head at once cost tens of MB at every whole write).
+    /// Returns the bytes written.
+    pub(super) fn write_whole_head(&self, mut put: impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
         let mut packer = PagePacker::new();
+        let mut written = 0;
         for (id, h) in (0..).zip(&self.heads) {
             if h.blocks.iter().all(|b| b.enc.is_empty()) {
                 continue;
             }
             packer.add(|out| h.put_state(id, out));
+            for value in packer.values.drain(..) {
+                written += value.len() as u64;
+                put(&value)?;
+            }
         }
-        packer.finish()
+        for value in packer.finish() {
+            written += value.len() as u64;
+            put(&value)?;
+        }
+        Ok(written)
     }
 
     /// What the open blocks gained since the last checkpoint, in page-sized values.

@@ -60,11 +60,12 @@ impl Store {
                     let mut head = tx.open_table(HEAD)?;
                     head.retain(|_, _| false)?;
                     tx.open_table(HEAD_LOG)?.retain(|_, _| false)?;
-                    let mut whole = 0;
-                    for (key, value) in (0..).zip(inner.whole_head()) {
-                        whole += value.len() as u64;
-                        head.insert(key, value.as_slice())?;
-                    }
+                    let mut key = 0u64;
+                    let whole = inner.write_whole_head(|value| {
+                        head.insert(key, value)?;
+                        key += 1;
+                        Ok(())
+                    })?;
                     written_head = Some((true, whole, 0));
                 }
             }

@@ -304,6 +304,8 @@ pub async fn overview(
             tag.as_deref(),
         ),
         all_tags: link(&[("tag", None)]),
+        tag_chosen: tag.is_some(),
+        version_chosen: version.is_some(),
         versions: choices(
             "version",
             all_versions
@@ -435,8 +437,10 @@ pub struct OverviewPage {
     pub all_statuses: Option<String>,
     pub tags: Vec<Link>,
     pub all_tags: String,
+    pub tag_chosen: bool,
     pub versions: Vec<Link>,
     pub all_versions: String,
+    pub version_chosen: bool,
     pub sorts: Vec<Link>,
     /// The search box's text, and the other choices the search form keeps.
     pub q: String,
