@@ -93,7 +93,8 @@ async fn scraped_points_come_back_and_survive_restarts() {
         );
         seen.push(after);
         let (_, stats) = monitor.get("/api/v1/store").await;
-        assert!(stats["series"].as_u64().unwrap() > 1000, "{stats}");
+        // store.series = "used": 100 to 140 of a member's series, and the indicators.
+        assert!(stats["series"].as_u64().unwrap() > 100, "{stats}");
         assert!(stats["tiers"][0]["bytes_per_sample"].as_f64().unwrap() > 0.0);
         monitor.stop().await;
     }
