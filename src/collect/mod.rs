@@ -184,25 +184,17 @@ async fn run(
         }
     };
     let deadline = probe::probe_deadline(&settings);
-    let (base_instant, base_ms) = (tokio::time::Instant::now(), crate::unix_ms_now());
-    // The first probe at once (a monitor just started shows its clusters), then on
-    // the cluster's own phase of the interval: many clusters are spread over it
-    // rather than all probed, scraped and written on the same instant.
-    let first_grid = phase_delay(&name, settings.interval, base_ms);
-    let mut ticker = tokio::time::interval_at(base_instant + first_grid, settings.interval);
+    let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut first = Some(base_instant);
     let mut last_status = None;
+    // Samples are stamped on a regular grid (the ticks' scheduled times), not when
+    // each answer came back: regular timestamps cost one bit each in the store.
+    let (base_instant, base_ms) = (tokio::time::Instant::now(), crate::unix_ms_now());
     loop {
-        let tick = match first.take() {
-            Some(now) => now,
-            None => tokio::select! {
-                t = ticker.tick() => t,
-                _ = stop.wait_for(|s| *s) => return,
-            },
+        let tick = tokio::select! {
+            t = ticker.tick() => t,
+            _ = stop.wait_for(|s| *s) => return,
         };
-        // Samples are stamped with the ticks' scheduled times, not when each answer
-        // came back: regular timestamps cost one bit each in the store.
         let at_ms = base_ms.saturating_add(
             i64::try_from(tick.saturating_duration_since(base_instant).as_millis())
                 .unwrap_or(i64::MAX),
@@ -226,57 +218,6 @@ async fn run(
         tx.send_replace(Arc::new(snapshot));
         if let Some((history, _)) = &history {
             history.submit_all(result.samples);
-        }
-    }
-}
-
-/// How long after `now_ms` the cluster's next probe on its own phase of the
-/// interval is: the phase is a hash of its name, so it is the same after a restart
-/// and spreads many clusters evenly over the interval.
-fn phase_delay(cluster: &str, interval: Duration, now_ms: i64) -> Duration {
-    let interval_ms = u64::try_from(interval.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    // FNV-1a: stable across builds and platforms, unlike the std hasher.
-    let hash = cluster.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let phase = hash % interval_ms;
-    let now = u64::try_from(now_ms).unwrap_or(0) % interval_ms;
-    let wait = (phase + interval_ms - now) % interval_ms;
-    // At least one interval apart from the probe made at once.
-    Duration::from_millis(if wait == 0 { interval_ms } else { wait })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn probes_are_spread_over_the_interval_on_a_stable_phase() {
-        let interval = Duration::from_secs(15);
-        let now_ms = 1_700_000_003_250;
-        let mut phases: Vec<u64> = (0..100)
-            .map(|i| {
-                let name = format!("cluster-{i}");
-                let wait = phase_delay(&name, interval, now_ms);
-                assert!(wait > Duration::ZERO && wait <= interval, "{wait:?}");
-                // The same wall-clock phase whenever it is asked.
-                let later = now_ms + 7_777;
-                let wait2 = phase_delay(&name, interval, later);
-                let phase = (now_ms as u64 + wait.as_millis() as u64) % 15_000;
-                assert_eq!((later as u64 + wait2.as_millis() as u64) % 15_000, phase);
-                phase
-            })
-            .collect();
-        phases.sort();
-        // 100 phases over 15 s: no second holds more than a fifth of them.
-        for second in 0..15 {
-            let in_it = phases.iter().filter(|p| **p / 1000 == second).count();
-            assert!(
-                in_it <= 20,
-                "{in_it} clusters in second {second}: {phases:?}"
-            );
         }
     }
 }

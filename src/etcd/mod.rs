@@ -124,12 +124,12 @@ impl Connector {
             .timeout(request_timeout)
             .connect_timeout(dial_timeout)
             // An idle connection keeps the buffer its last `/metrics` answer
-            // (about 150 KB) was read into: 100 clusters of 3 members held 55 MB
-            // that way (`cargo bench --bench fleet`: 198 MiB RSS against 146 MiB
-            // at 90 s, the same CPU). Plain HTTP connects anew at each probe, which
-            // costs little; TLS keeps one connection per member, as a handshake at
-            // every probe costs more than its buffer.
-            // (two: `/health` and `/metrics` may be asked at once).
+            // (about 150 KB) was read into: 100 clusters of 3 members held about
+            // 50 MiB that way (`cargo bench --bench fleet`: 198 MiB RSS against 146
+            // MiB at 90 s, the same CPU). Plain HTTP connects anew at each probe,
+            // which costs little; TLS keeps two idle connections per member
+            // (`/health` and `/metrics` may be asked at once), as a handshake at
+            // every probe costs more than the buffers.
             .pool_max_idle_per_host(if tls { 2 } else { 0 })
             .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
         let read = |what: &str, path: &std::path::Path| {
