@@ -26,6 +26,8 @@ use etcd_monitor::localetcd::{find_etcd_binary, LocalCluster, LocalClusterOption
 use etcd_monitor::store::{Retention, Store};
 use wrk::{wrk_binary, wrk_run, WrkResult};
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "../tests/support/monitor.rs"]
 mod monitor;
 #[path = "support/wrk.rs"]
@@ -56,12 +58,7 @@ fn run() -> Result<()> {
     };
     println!(
         "load average before the run: {} (other work on the machine skews the figures)",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split(' ')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        env::load_average()
     );
     argon2_in_process()?;
     checks_in_process()?;

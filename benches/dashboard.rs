@@ -138,19 +138,6 @@ fn etcd_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow!("{name}={v:?} is not a valid value")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<LocalCluster>> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -178,10 +165,13 @@ async fn start_clusters(etcd_bin: &Path, base: &Path, n: usize) -> Result<Vec<Lo
 // ---------------------------------------------------------------------------
 // 1. A day of history
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "../tests/support/monitor.rs"]
 mod monitor;
 #[path = "support/steps.rs"]
 mod steps;
+use env::{cores, env_or};
 #[path = "support/wrk.rs"]
 mod wrk;
 use monitor::Monitor;

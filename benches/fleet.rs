@@ -39,8 +39,11 @@ use etcd_monitor::collect::SeriesFilter;
 use etcd_monitor::localetcd::{find_etcd_binary, free_port, LocalCluster, LocalClusterOptions};
 use etcd_monitor::store::{MemberSamples, Retention, Store};
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "support/steps.rs"]
 mod steps;
+use env::{cores, env_or, load_average};
 #[path = "support/wrk.rs"]
 mod wrk;
 use steps::{corpus_steps, StepSamples, MEMBERS};
@@ -66,13 +69,8 @@ fn run() -> Result<()> {
     }
     println!(
         "fleet bench: {clusters} clusters x {MEMBERS} members, {} cores, load average before: {}",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split(' ')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        cores(),
+        load_average()
     );
     if part != "day" {
         live(clusters, seconds)?;
@@ -81,15 +79,6 @@ fn run() -> Result<()> {
         day(clusters, hours)?;
     }
     Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow!("{name}={v:?} is not a valid value")),
-        Err(_) => Ok(default),
-    }
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -107,8 +96,8 @@ fn file_on_disk(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
 }
 
-/// `VmRSS` (or another `Vm*` field) of /proc/PID/status, in bytes.
-fn proc_status_bytes(pid: &str, field: &str) -> u64 {
+/// A `Vm*` field (`VmRSS`, `VmHWM`) of the monitor's /proc/PID/status, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -256,7 +245,7 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
             );
         }
         let now = Instant::now();
-        rss_max = rss_max.max(proc_status_bytes(&pid.to_string(), "VmRSS"));
+        rss_max = rss_max.max(proc_status_bytes(pid, "VmRSS"));
         if now >= next_probe_read {
             next_probe_read += Duration::from_secs(15);
             let (_, metrics) = get("/metrics")?;
@@ -268,7 +257,7 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
             println!(
                 "  {:>5}  {:>8.1}  {:>10.2}  {:>9.1}",
                 started.elapsed().as_secs(),
-                mib(proc_status_bytes(&pid.to_string(), "VmRSS")),
+                mib(proc_status_bytes(pid, "VmRSS")),
                 100.0 * (cpu - last_cpu) / now.duration_since(last_at).as_secs_f64(),
                 mib(file_size(&store_file))
             );
@@ -282,7 +271,7 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
         "  whole run: CPU {:.2} % of a core, RSS max {:.1} MiB (VmHWM {:.1} MiB), series stored {}, samples {}",
         100.0 * cpu_total / started.elapsed().as_secs_f64(),
         mib(rss_max),
-        mib(proc_status_bytes(&pid.to_string(), "VmHWM")),
+        mib(proc_status_bytes(pid, "VmHWM")),
         store["series"],
         store["samples_ingested_total"]
     );
@@ -359,7 +348,7 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     // is the store's and the steps' (a few MiB), not malloc's free lists.
     // SAFETY: malloc_trim only returns free heap memory to the system.
     unsafe { libc::malloc_trim(0) };
-    let baseline = proc_status_bytes("self", "VmRSS");
+    let baseline = etcd_monitor::resident_memory_bytes().unwrap_or(0);
     println!(
         "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB",
         steps.len(),
@@ -398,7 +387,7 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         if at_ms >= next_hour {
             next_hour += HOUR_MS;
             store.maintain(at_ms)?;
-            let rss = proc_status_bytes("self", "VmRSS");
+            let rss = etcd_monitor::resident_memory_bytes().unwrap_or(0);
             rss_max = rss_max.max(rss);
             let m = store.memory();
             println!(

@@ -168,13 +168,6 @@ fn leader_agreement(c: &ClusterSnapshot) -> Option<f64> {
     ))
 }
 
-const STATUSES: [(ClusterStatus, &str); 4] = [
-    (ClusterStatus::Pending, "pending"),
-    (ClusterStatus::Healthy, "healthy"),
-    (ClusterStatus::Degraded, "degraded"),
-    (ClusterStatus::Unavailable, "unavailable"),
-];
-
 /// The exposition of `inputs`.
 pub fn render(inputs: &Inputs) -> String {
     let clusters = inputs.clusters;
@@ -221,10 +214,10 @@ pub fn render(inputs: &Inputs) -> String {
         "The cluster's status as the monitor derives it: 1 for the current one of pending, healthy, degraded, unavailable.",
     );
     for c in clusters {
-        for (status, label) in STATUSES {
+        for status in ClusterStatus::ALL {
             x.sample(
                 "etcd_monitor_cluster_status",
-                &[("cluster", &c.name), ("status", label)],
+                &[("cluster", &c.name), ("status", status.as_str())],
                 bool_value(c.status == status),
             );
         }

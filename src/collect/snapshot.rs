@@ -39,6 +39,25 @@ pub enum ClusterStatus {
     Unavailable,
 }
 
+impl ClusterStatus {
+    pub const ALL: [ClusterStatus; 4] = [
+        ClusterStatus::Pending,
+        ClusterStatus::Healthy,
+        ClusterStatus::Degraded,
+        ClusterStatus::Unavailable,
+    ];
+
+    /// As serialized: `pending`, `healthy`, `degraded`, `unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Pending => "pending",
+            ClusterStatus::Healthy => "healthy",
+            ClusterStatus::Degraded => "degraded",
+            ClusterStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Member IDs are shown in hex, as etcdctl's table output and etcd's logs do.
 pub fn member_id_hex(id: u64) -> String {
     format!("{id:x}")

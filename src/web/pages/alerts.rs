@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::display::{duration_text, ms_time, TimeView};
 use super::layout::{layout, Badge, Layout, Link, Nav, SelectOption};
-use super::{ok, urlencode, PageError, PageResult};
+use super::{bad_request, ok, urlencode, PageError, PageResult};
 use crate::alert::manager::{AlertView, AlertsView, HistoryEntry, HistoryFilter, HISTORY_EVENTS};
 use crate::alert::routing::Silence;
 use crate::alert::rules::RESERVED_LABELS;
@@ -309,10 +309,6 @@ struct AlertsQuery {
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn bad_request(message: String) -> PageError {
-    PageError(ApiError::BadRequest(message))
 }
 
 impl AlertsParams {

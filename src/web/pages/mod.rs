@@ -159,6 +159,11 @@ fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// A 400 page saying `message` (which names the parameter at fault).
+fn bad_request(message: String) -> PageError {
+    PageError(ApiError::BadRequest(message))
+}
+
 fn ok(page: impl Template) -> PageResult {
     Ok(html(StatusCode::OK, page.render()))
 }

@@ -7,11 +7,11 @@ use super::charts::{chart_step, indicator, SPARK_HEIGHT, SPARK_WIDTH};
 use super::display::{dash, db_usage, StatusView, TimeView};
 use super::layout::{layout, AlertBadges, Layout, Link, Nav};
 use super::range::TimeRange;
-use super::{ok, urlencode, PageError, PageResult};
+use super::{bad_request, ok, urlencode, PageError, PageResult};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus};
 use crate::store::query::{self, Aggregate, HistoryQuery};
 use crate::web::chart;
-use crate::web::{ApiError, AppState};
+use crate::web::AppState;
 
 /// Rows per page unless `per_page` says otherwise, and its bounds.
 const PER_PAGE: usize = 25;
@@ -33,26 +33,19 @@ pub struct OverviewParams {
 }
 
 fn bad(field: &str, message: String) -> PageError {
-    PageError(ApiError::BadRequest(format!("{field}: {message}")))
+    bad_request(format!("{field}: {message}"))
 }
 
-/// Worst first.
-fn status_rank(s: ClusterStatus) -> u8 {
-    match s {
-        ClusterStatus::Unavailable => 0,
-        ClusterStatus::Degraded => 1,
-        ClusterStatus::Pending => 2,
-        ClusterStatus::Healthy => 3,
-    }
-}
+/// The statuses in the overview's order: worst first.
+const WORST_FIRST: [ClusterStatus; 4] = [
+    ClusterStatus::Unavailable,
+    ClusterStatus::Degraded,
+    ClusterStatus::Pending,
+    ClusterStatus::Healthy,
+];
 
-fn status_name(s: ClusterStatus) -> &'static str {
-    match s {
-        ClusterStatus::Unavailable => "unavailable",
-        ClusterStatus::Degraded => "degraded",
-        ClusterStatus::Pending => "pending",
-        ClusterStatus::Healthy => "healthy",
-    }
+fn status_rank(s: ClusterStatus) -> usize {
+    WORST_FIRST.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 /// The etcd versions a cluster's members report, lowest first, each once.
@@ -106,18 +99,12 @@ pub async fn overview(
             ));
         }
     }
-    const STATUSES: [ClusterStatus; 4] = [
-        ClusterStatus::Unavailable,
-        ClusterStatus::Degraded,
-        ClusterStatus::Pending,
-        ClusterStatus::Healthy,
-    ];
     let status = match status.as_deref() {
         None => None,
         Some(s) => Some(
-            STATUSES
+            WORST_FIRST
                 .into_iter()
-                .find(|x| status_name(*x) == s)
+                .find(|x| x.as_str() == s)
                 .ok_or_else(|| {
                     bad(
                         "status",
@@ -148,27 +135,29 @@ pub async fn overview(
         return Err(bad("page", "pages count from 1".into()));
     }
     let alerts = state.alerts.view();
-    let mut all_versions: Vec<String> = all.iter().flat_map(|c| versions(c)).collect();
-    all_versions.sort_by_key(|x| version_key(x));
-    all_versions.dedup();
-
-    // The whole fleet, for the summary line.
+    let needle = q.as_ref().map(|q| q.to_lowercase());
+    // The whole fleet, for the summary line and the version choices.
     let mut summary = Summary::default();
+    let mut all_versions = Vec::new();
     let mut kept = Vec::new();
     for c in &all {
         let badges = AlertBadges::of_cluster(&alerts, &c.name);
         summary.add(c.status, badges.total);
-        let needle = q.as_ref().map(|q| q.to_lowercase());
-        if tag.as_ref().is_some_and(|t| !c.tags.contains(t))
-            || status.is_some_and(|s| s != c.status)
-            || version.as_ref().is_some_and(|v| !versions(c).contains(v))
-            || needle.is_some_and(|n| !c.name.to_lowercase().contains(&n))
-        {
-            continue;
+        let runs = versions(c);
+        let shown = tag.as_ref().is_none_or(|t| c.tags.contains(t))
+            && status.is_none_or(|s| s == c.status)
+            && version.as_ref().is_none_or(|v| runs.contains(v))
+            && needle
+                .as_ref()
+                .is_none_or(|n| c.name.to_lowercase().contains(n));
+        all_versions.extend(runs);
+        if shown {
+            kept.push((c, badges));
         }
-        kept.push((c, badges));
     }
-    let db_share = |c: &ClusterSnapshot| {
+    all_versions.sort_by_key(|x| version_key(x));
+    all_versions.dedup();
+    let db_size = |c: &ClusterSnapshot| {
         c.members
             .iter()
             .filter_map(|m| m.status.as_ref().map(|s| s.db_size))
@@ -179,8 +168,8 @@ pub async fn overview(
         "name" => kept.sort_by(|a, b| a.0.name.cmp(&b.0.name)),
         "alerts" => kept.sort_by(|a, b| b.1.total.cmp(&a.1.total).then(a.0.name.cmp(&b.0.name))),
         "db" => kept.sort_by(|a, b| {
-            db_share(b.0)
-                .cmp(&db_share(a.0))
+            db_size(b.0)
+                .cmp(&db_size(a.0))
                 .then(a.0.name.cmp(&b.0.name))
         }),
         _ => kept.sort_by(|a, b| {
@@ -237,20 +226,22 @@ pub async fn overview(
         };
         rows.push(ClusterRow::new(c, spark, badges));
     }
+    // The choices made, as query parameters (those at their default left out).
+    let chosen: Vec<(&'static str, Option<String>)> = vec![
+        ("q", q.clone()),
+        ("tag", tag.clone()),
+        ("status", status.map(|s| s.as_str().to_string())),
+        ("version", version.clone()),
+        ("sort", (sort != "status").then(|| sort.to_string())),
+        (
+            "per_page",
+            (per_page != PER_PAGE).then(|| per_page.to_string()),
+        ),
+        ("page", None),
+    ];
     // Links keep every other choice.
     let link = |change: &[(&str, Option<String>)]| {
-        let mut pairs: Vec<(&str, Option<String>)> = vec![
-            ("q", q.clone()),
-            ("tag", tag.clone()),
-            ("status", status.map(|s| status_name(s).to_string())),
-            ("version", version.clone()),
-            ("sort", (sort != "status").then(|| sort.to_string())),
-            (
-                "per_page",
-                (per_page != PER_PAGE).then(|| per_page.to_string()),
-            ),
-            ("page", None),
-        ];
+        let mut pairs = chosen.clone();
         for (k, v) in change {
             if let Some(slot) = pairs.iter_mut().find(|(key, _)| key == k) {
                 slot.1 = v.clone();
@@ -278,17 +269,17 @@ pub async fn overview(
     };
     let status_links = choices(
         "status",
-        STATUSES
+        WORST_FIRST
             .iter()
             .filter(|s| **s != ClusterStatus::Pending || summary.count(**s) > 0)
             .map(|s| {
                 (
-                    status_name(*s).to_string(),
-                    format!("{} {}", summary.count(*s), status_name(*s)),
+                    s.as_str().to_string(),
+                    format!("{} {}", summary.count(*s), s.as_str()),
                 )
             })
             .collect(),
-        status.map(status_name),
+        status.map(ClusterStatus::as_str),
     );
     let filtered = tag.is_some() || status.is_some() || version.is_some() || q.is_some();
     ok(OverviewPage {
@@ -329,19 +320,12 @@ pub async fn overview(
             Some(sort),
         ),
         q: q.clone().unwrap_or_default(),
-        hidden: [
-            ("tag", tag.clone()),
-            ("status", status.map(|s| status_name(s).to_string())),
-            ("version", version.clone()),
-            ("sort", (sort != "status").then(|| sort.to_string())),
-            (
-                "per_page",
-                (per_page != PER_PAGE).then(|| per_page.to_string()),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect(),
+        // The search form sends q itself and starts again at page 1.
+        hidden: chosen
+            .iter()
+            .filter(|(k, _)| !["q", "page"].contains(k))
+            .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
+            .collect(),
         filtered,
         clear: "/".into(),
         matching,
@@ -363,12 +347,12 @@ struct Summary {
 
 impl Summary {
     fn add(&mut self, s: ClusterStatus, firing: usize) {
-        self.by_status[status_rank(s) as usize] += 1;
+        self.by_status[status_rank(s)] += 1;
         self.firing += firing;
     }
 
     fn count(&self, s: ClusterStatus) -> usize {
-        self.by_status[status_rank(s) as usize]
+        self.by_status[status_rank(s)]
     }
 }
 
