@@ -2,6 +2,7 @@
 //! publishes a fresh [`ClusterSnapshot`]; readers hold a [`SnapshotBoard`].
 
 pub mod derive;
+pub mod figures;
 pub mod keep;
 pub mod probe;
 pub mod settings;

@@ -692,6 +692,7 @@ fn register(r: &mut Routes) {
         )],
     );
     r.get("/", pages::overview);
+    r.get("/compare", pages::compare_clusters);
     r.get("/clusters/{name}", pages::cluster);
     r.get("/clusters/{name}/members/{member}", pages::member);
     r.get("/clusters/{name}/keys", pages::keys);

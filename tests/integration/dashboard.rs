@@ -678,3 +678,156 @@ async fn the_overview_of_a_fleet_puts_problems_first_and_pages_the_rest() {
     }
     monitor.stop().await;
 }
+
+/// Three real clusters side by side: the busy one (the module's 3 members, written
+/// to) stands out from two idle single members in proposals and members; every
+/// chart draws one line per cluster; bad choices get a 400 naming `cluster`; the
+/// overview's check boxes lead there; chromium shows it clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clusters_side_by_side_mark_the_one_that_stands_out() {
+    let (cluster, browser) = tokio::join!(CLUSTER.get(), Browser::shared());
+    let quiet_a = start_cluster(1, LocalClusterOptions::default()).await;
+    // The third cluster is one member started outside the harness' two cluster
+    // slots (which this test already fills): one more etcd process is light.
+    let quiet_b = etcd_monitor::localetcd::LocalCluster::start(1, LocalClusterOptions::default())
+        .await
+        .expect("a single-member etcd");
+    let _writes = Writer::start(cluster.client_urls());
+    let monitor = Monitor::start(test_settings(
+        vec![
+            ClusterConfig::plain("busy", cluster.client_urls()),
+            ClusterConfig::plain("quiet-a", quiet_a.client_urls()),
+            ClusterConfig::plain("quiet-b", quiet_b.client_urls()),
+        ],
+        INTERVAL,
+    ))
+    .await;
+    for name in ["busy", "quiet-a", "quiet-b"] {
+        monitor
+            .wait_status(name, "healthy", Duration::from_secs(20))
+            .await;
+    }
+    let path = "/compare?cluster=busy&cluster=quiet-a&cluster=quiet-b&range=1h";
+    // A row's cells, by the row's title.
+    let row = |html: &str, title: &str| -> Vec<String> {
+        let start = html
+            .find(&format!("<th scope=\"row\">{title}</th>"))
+            .unwrap_or_else(|| panic!("no row {title:?} in {html}"));
+        let rest = &html[start..];
+        rest[..rest.find("</tr>").unwrap()]
+            .split("<td ")
+            .skip(1)
+            .map(|c| c[..c.find("</td>").unwrap()].to_string())
+            .collect()
+    };
+    // Rates need two scrapes of every member: wait for the figures.
+    let page = wait_for(
+        "proposals committed for all three clusters",
+        Duration::from_secs(20),
+        || async {
+            let page = expect_page(&monitor, path, 200, &["Clusters side by side"]).await;
+            let cells = row(&page, "Proposals committed");
+            if cells.len() == 3 && cells.iter().all(|c| !c.ends_with(">–")) {
+                Ok(page)
+            } else {
+                Err(format!("{cells:?}"))
+            }
+        },
+    )
+    .await;
+    let heads: Vec<&str> = page
+        .split("<th scope=\"col\" data-cluster=\"")
+        .skip(1)
+        .map(|h| &h[..h.find('"').unwrap()])
+        .collect();
+    assert_eq!(heads, ["busy", "quiet-a", "quiet-b"]);
+    let marked = |cells: &[String]| -> Vec<usize> {
+        (0..cells.len())
+            .filter(|&i| cells[i].contains("outlier"))
+            .collect()
+    };
+    // Writes every 100 ms against none: the busy cluster stands out.
+    let proposals = row(&page, "Proposals committed");
+    assert_eq!(marked(&proposals), [0], "{proposals:?}");
+    let members = row(&page, "Members");
+    assert!(members[0].ends_with(">3 of 3 up"), "{members:?}");
+    assert!(members[1].ends_with(">1 of 1 up"), "{members:?}");
+    assert_eq!(marked(&members), [0], "{members:?}");
+    // Alike where they are alike: no alarm, one leader each.
+    assert!(marked(&row(&page, "Alarms")).is_empty());
+    assert!(marked(&row(&page, "Leader")).is_empty());
+    // Each chart: one line per cluster, in the legend.
+    let charts: Vec<&str> = page.split("<figure class=\"chart\">").skip(1).collect();
+    assert_eq!(charts.len(), 10);
+    for c in &charts {
+        for name in ["busy", "quiet-a", "quiet-b"] {
+            assert!(c.contains(&format!(">{name}<")), "{name} in {c}");
+        }
+    }
+    // The range links keep the clusters.
+    assert!(
+        page.replace("&#38;", "&")
+            .contains("href=\"/compare?cluster=busy&cluster=quiet-a&cluster=quiet-b&range=6h\""),
+        "{page}"
+    );
+
+    // Bad choices: 400s naming what is wrong.
+    let nine: String = (0..9).map(|i| format!("cluster=c{i}&")).collect();
+    for (bad, says) in [
+        (format!("/compare?{nine}"), "at most 8 clusters"),
+        (
+            "/compare?cluster=nope".to_string(),
+            "nope&#34; is not monitored",
+        ),
+        ("/compare?cluster=busy&range=2y".to_string(), "range="),
+    ] {
+        let page = expect_page(&monitor, &bad, 400, &[says]).await;
+        if bad.contains("nope") || bad.contains("c8") {
+            assert!(page.contains("cluster:"), "{page}");
+        }
+    }
+    // None chosen: the form to choose, open; the overview's boxes lead here.
+    let empty = expect_page(&monitor, "/compare", 200, &["Pick up to 8 clusters"]).await;
+    assert!(empty.contains("<details class=\"choose\" open>"), "{empty}");
+    assert_eq!(empty.matches("name=\"cluster\"").count(), 3);
+    let overview = expect_page(&monitor, "/", 200, &["action=\"/compare\""]).await;
+    assert_eq!(
+        overview
+            .matches("type=\"checkbox\" name=\"cluster\"")
+            .count(),
+        3
+    );
+
+    // In chromium: tick two on the overview, submit, then the three.
+    let tab = desktop(browser).await;
+    let mut shots = Shots::default();
+    tab.goto(&format!("{}/", monitor.base)).await;
+    tab.eval(
+        r#"(() => {
+          for (const n of ['busy', 'quiet-b'])
+            document.querySelector(`input[name=cluster][value="${n}"]`).checked = true;
+          document.getElementById('compare-form').submit();
+        })()"#,
+    )
+    .await;
+    tab.wait_until(
+        "the comparison of the two ticked clusters",
+        r#"location.pathname === '/compare' && location.search === '?cluster=busy&cluster=quiet-b'
+           && document.querySelectorAll('th[data-cluster]').length === 2"#,
+        Duration::from_secs(10),
+    )
+    .await;
+    tab.goto(&format!("{}{path}", monitor.base)).await;
+    tab.wait_until(
+        "three columns and ten charts",
+        "document.querySelectorAll('th[data-cluster]').length === 3 \
+         && document.querySelectorAll('figure.chart svg').length === 10",
+        Duration::from_secs(10),
+    )
+    .await;
+    shots.take(&tab, "compare-clusters").await;
+    shots.take_phone(&tab, "compare-clusters").await;
+    assert_clean(&tab, &[]);
+    tab.close().await;
+    monitor.stop().await;
+}

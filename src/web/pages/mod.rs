@@ -25,6 +25,7 @@ mod login;
 mod member;
 mod overview;
 mod range;
+mod side_by_side;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub use login::{login, login_form, login_location, logout, oidc_callback, oidc_l
 pub use member::member;
 pub use overview::overview;
 pub use range::{RangeParams, TimeRange, RANGES};
+pub use side_by_side::compare_clusters;
 
 /// A page that failed: shown as an HTML page with the status, what happened and
 /// what to check. Wraps the API's error so both layers agree on the status.

@@ -49,7 +49,7 @@ fn status_rank(s: ClusterStatus) -> usize {
 }
 
 /// The etcd versions a cluster's members report, lowest first, each once.
-fn versions(c: &ClusterSnapshot) -> Vec<String> {
+pub(super) fn versions(c: &ClusterSnapshot) -> Vec<String> {
     let mut v: Vec<String> = c
         .members
         .iter()
@@ -335,6 +335,7 @@ pub async fn overview(
         prev: (page > 1).then(|| link(&[("page", Some((page - 1).to_string()))])),
         next: (page < pages).then(|| link(&[("page", Some((page + 1).to_string()))])),
         clusters: rows,
+        max_compared: super::side_by_side::MAX_COMPARED,
     })
 }
 
@@ -439,4 +440,6 @@ pub struct OverviewPage {
     pub prev: Option<String>,
     pub next: Option<String>,
     pub clusters: Vec<ClusterRow>,
+    /// Most clusters the comparison takes.
+    pub max_compared: usize,
 }
