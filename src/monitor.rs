@@ -83,6 +83,10 @@ impl Monitor {
             &settings.clusters,
             &settings.collect,
             Some((writer.handle(), series_filter)),
+            Some(crate::collect::EventLog {
+                store: store.clone(),
+                retention: settings.store.events_retention,
+            }),
         ) {
             Ok(c) => c,
             Err(e) => {

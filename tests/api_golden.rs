@@ -274,6 +274,9 @@ fn requests(rec: &Recorded) -> Vec<String> {
         "/api/v1/benchmarks/no-such-run".into(),
         "/api/v1/benchmarks/compare?ids=20261203T071050.526Z-7d65".into(),
         "/api/v1/no/such/route".into(),
+        // A replayed state was never probed twice: its timeline is empty.
+        "/api/v1/events?cluster=prod".into(),
+        "/api/v1/events?kind=leader_changed,nothing".into(),
     ]
 }
 

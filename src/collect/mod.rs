@@ -2,6 +2,7 @@
 //! publishes a fresh [`ClusterSnapshot`]; readers hold a [`SnapshotBoard`].
 
 pub mod derive;
+pub mod events;
 pub mod figures;
 pub mod keep;
 pub mod probe;
@@ -19,6 +20,7 @@ use tracing::{error, info, warn};
 use crate::etcd::ClusterConfig;
 use crate::etcd::EtcdError;
 use crate::store::WriterHandle;
+pub use events::{EventDetector, EventLog};
 pub use keep::SeriesFilter;
 pub use probe::ClusterProber;
 pub use settings::CollectSettings;
@@ -86,11 +88,12 @@ impl Collectors {
     /// Checks every cluster's connection settings (TLS files, passwords) and starts
     /// one supervised collector per cluster.
     /// `history` receives every member's samples that `series` keeps after each
-    /// probe (none: not kept).
+    /// probe (none: not kept); `events` the events each probe shows (none: not kept).
     pub fn start(
         clusters: &[ClusterConfig],
         collect: &CollectSettings,
         history: Option<(WriterHandle, Arc<SeriesFilter>)>,
+        events: Option<EventLog>,
     ) -> Result<Collectors, EtcdError> {
         // Fail at start on unreadable certificates or passwords, not in the loop.
         for cluster in clusters {
@@ -110,6 +113,7 @@ impl Collectors {
                 collect.clone(),
                 tx,
                 history.clone(),
+                events.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -138,6 +142,7 @@ async fn supervise(
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
     history: Option<(WriterHandle, Arc<SeriesFilter>)>,
+    events: Option<EventLog>,
     stop: watch::Receiver<bool>,
 ) {
     let mut restarts = 0u32;
@@ -147,6 +152,7 @@ async fn supervise(
             settings.clone(),
             tx.clone(),
             history.clone(),
+            events.clone(),
             stop.clone(),
         ));
         match task.await {
@@ -170,9 +176,12 @@ async fn run(
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
     history: Option<(WriterHandle, Arc<SeriesFilter>)>,
+    events: Option<EventLog>,
     mut stop: watch::Receiver<bool>,
 ) {
     let name = cluster.name.clone();
+    // A restarted collector starts from what it sees: its first probe records nothing.
+    let mut detector = EventDetector::default();
     let prober = ClusterProber::new(cluster, settings.clone()).map(|p| match &history {
         Some((_, filter)) => p.with_series_filter(filter.clone()),
         None => p,
@@ -215,6 +224,9 @@ async fn run(
         if last_status != Some(snapshot.status) {
             info!(cluster = %name, status = ?snapshot.status, reasons = ?snapshot.reasons, "cluster status");
             last_status = Some(snapshot.status);
+        }
+        if let Some(log) = &events {
+            log.submit(detector.observe(&snapshot, crate::unix_ms_now()));
         }
         tx.send_replace(Arc::new(snapshot));
         if let Some((history, _)) = &history {

@@ -181,6 +181,9 @@ pub struct StoreSettings {
     pub hour_retention: Duration,
     #[serde(with = "crate::time::duration")]
     pub audit_retention: Duration,
+    /// How long the clusters' timelines keep their events.
+    #[serde(with = "crate::time::duration")]
+    pub events_retention: Duration,
     #[serde(with = "crate::time::duration")]
     pub checkpoint_interval: Duration,
     #[serde(with = "crate::time::duration")]
@@ -504,6 +507,11 @@ impl Settings {
             (
                 "store.audit_retention",
                 st.audit_retention,
+                Duration::from_secs(86_400),
+            ),
+            (
+                "store.events_retention",
+                st.events_retention,
                 Duration::from_secs(86_400),
             ),
             (

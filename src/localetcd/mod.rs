@@ -71,6 +71,8 @@ pub struct LocalMember {
     pub log_path: PathBuf,
     args: Vec<String>,
     process: Option<Child>,
+    /// The binary it runs when not the cluster's (a member upgraded in place).
+    etcd_bin: Option<PathBuf>,
 }
 
 impl LocalMember {
@@ -199,6 +201,7 @@ impl LocalCluster {
                 data_dir,
                 args,
                 process: None,
+                etcd_bin: None,
             });
         }
         let mut cluster = LocalCluster {
@@ -231,8 +234,9 @@ impl LocalCluster {
     }
 
     fn spawn(&mut self, index: usize) -> Result<()> {
-        let bin = self.etcd_bin.clone();
+        let cluster_bin = self.etcd_bin.clone();
         let member = self.member_mut(index)?;
+        let bin = member.etcd_bin.clone().unwrap_or(cluster_bin);
         let log = File::options()
             .create(true)
             .append(true)
@@ -299,6 +303,13 @@ impl LocalCluster {
             }
         }
         self.spawn(index)
+    }
+
+    /// Starts a member again with its data dir under another etcd binary: an
+    /// upgrade (or downgrade) of that member in place, as a rolling upgrade does.
+    pub fn restart_with(&mut self, index: usize, etcd_bin: &Path) -> Result<()> {
+        self.member_mut(index)?.etcd_bin = Some(etcd_bin.to_path_buf());
+        self.restart(index)
     }
 
     fn health_client(&self) -> Result<reqwest::Client> {

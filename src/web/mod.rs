@@ -693,6 +693,7 @@ fn register(r: &mut Routes) {
     );
     r.get("/", pages::overview);
     r.get("/compare", pages::compare_clusters);
+    r.get("/timeline", pages::timeline);
     r.get("/clusters/{name}", pages::cluster);
     r.get("/clusters/{name}/members/{member}", pages::member);
     r.get("/clusters/{name}/keys", pages::keys);
@@ -846,6 +847,7 @@ fn register(r: &mut Routes) {
         "/api/v1/clusters/{name}/metrics/series",
         api::history::series,
     );
+    r.get("/api/v1/events", api::events::list);
     r.get("/api/v1/store", api::monitor::store);
     // For Prometheus: protected like the read API (a viewer's token).
     r.get("/metrics", api::monitor::metrics);

@@ -47,6 +47,7 @@ const COOKIE: &str = "sessionCookie";
         api::clusters::members,
         api::clusters::metrics,
         api::clusters::latency,
+        api::events::list,
         api::history::series,
         api::history::history,
         api::keys::list,
@@ -308,6 +309,7 @@ mod tests {
             ("audit", api::access::MAX_AUDIT_LIMIT),
             ("list_benchmarks", api::bench::MAX_LIST),
             ("alert_history", api::alerts::MAX_HISTORY_LIMIT),
+            ("cluster_events", api::events::MAX_EVENTS_LIMIT),
         ] {
             let op = operation(&doc, id);
             let limit = op["parameters"]

@@ -442,6 +442,8 @@ async fn real_answers_match_the_openapi_document() {
         ("/api/v1/alerts", "/api/v1/alerts".into()),
         ("/api/v1/benchmarks", "/api/v1/benchmarks".into()),
         ("/api/v1/whoami", "/api/v1/whoami".into()),
+        ("/api/v1/events", "/api/v1/events".into()),
+        ("/api/v1/events", "/api/v1/events?limit=1001".into()),
         // Errors: the error body.
         ("/api/v1/clusters/{name}", "/api/v1/clusters/nope".into()),
         (

@@ -43,3 +43,4 @@ mod pages;
 mod remote_write;
 mod security;
 mod store_file;
+mod timeline;

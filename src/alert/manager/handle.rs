@@ -643,7 +643,8 @@ mod limit_tests {
         settings.clusters.clear();
         settings.alerting.limits.max_silences = 3;
         let collectors =
-            crate::collect::Collectors::start(&settings.clusters, &settings.collect, None).unwrap();
+            crate::collect::Collectors::start(&settings.clusters, &settings.collect, None, None)
+                .unwrap();
         let (_stop_tx, stop) = watch::channel(false);
         let (manager, _task) = start(
             &settings.alerting,

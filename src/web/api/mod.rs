@@ -6,6 +6,7 @@ pub mod access;
 pub mod alerts;
 pub mod bench;
 pub mod clusters;
+pub mod events;
 pub mod history;
 pub mod keys;
 pub mod monitor;

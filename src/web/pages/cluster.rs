@@ -8,7 +8,9 @@ use super::charts::{history_chart, indicator, ChartQuery, CLUSTER_CHARTS};
 use super::display::{bytes, dash, db_usage, StatusView, TimeView};
 use super::layout::{layout, AlertBadges, Layout, Nav};
 use super::range::{RangeParams, RangePicker};
+use super::timeline::EventRow;
 use super::{find, ok, urlencode, PageError, PageResult};
+use crate::collect::events::{self, EventQuery};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
 use crate::collect::view::member_label;
 use crate::web::AppState;
@@ -26,8 +28,8 @@ pub async fn cluster(
     let state2 = state.clone();
     let name2 = snap.name.clone();
     let range2 = range.clone();
-    let charts = web::block(move || -> Result<Vec<String>, PageError> {
-        CLUSTER_CHARTS
+    let (charts, recent) = web::block(move || -> Result<_, PageError> {
+        let charts = CLUSTER_CHARTS
             .iter()
             .map(|d| {
                 let metric = indicator(d.indicator);
@@ -38,7 +40,16 @@ pub async fn cluster(
                     now,
                 )
             })
-            .collect()
+            .collect::<Result<Vec<String>, PageError>>()?;
+        let recent = events::query(
+            &state2.store,
+            &EventQuery {
+                cluster: Some(name2.clone()),
+                limit: RECENT_EVENTS,
+                ..Default::default()
+            },
+        )?;
+        Ok((charts, recent))
     })
     .await??;
     let alerts = state.alerts.view();
@@ -64,8 +75,13 @@ pub async fn cluster(
         alerts: cluster_alert_rows(&alerts, &snap.name, now),
         picker: RangePicker::new(&base, &range),
         charts,
+        events: recent.iter().map(EventRow::new).collect(),
+        timeline_href: format!("/timeline?cluster={}", urlencode(&snap.name)),
     })
 }
+
+/// Events shown on a cluster's page; its timeline has the rest.
+const RECENT_EVENTS: usize = 8;
 
 /// The head of a cluster page.
 pub struct ClusterView {
@@ -252,4 +268,7 @@ pub struct ClusterPage {
     pub members: Vec<MemberRow>,
     pub picker: RangePicker,
     pub charts: Vec<String>,
+    /// Its latest events, newest first.
+    pub events: Vec<EventRow>,
+    pub timeline_href: String,
 }

@@ -11,6 +11,7 @@ use crate::web::AppState;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Timeline,
     Alerts,
     Benchmarks,
     Explore,
@@ -23,8 +24,9 @@ pub enum Nav {
 
 /// The navigation, in order. Keys and Settings join here as their issues land;
 /// each entry will carry the role it needs.
-const NAV: [(Nav, &str, &str); 5] = [
+const NAV: [(Nav, &str, &str); 6] = [
     (Nav::Overview, "Overview", "/"),
+    (Nav::Timeline, "Timeline", "/timeline"),
     (Nav::Alerts, "Alerts", "/alerts"),
     (Nav::Benchmarks, "Benchmarks", "/benchmarks"),
     (Nav::Explore, "Metrics", "/explore"),

@@ -26,6 +26,7 @@ mod member;
 mod overview;
 mod range;
 mod side_by_side;
+mod timeline;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub use member::member;
 pub use overview::overview;
 pub use range::{RangeParams, TimeRange, RANGES};
 pub use side_by_side::compare_clusters;
+pub use timeline::timeline;
 
 /// A page that failed: shown as an HTML page with the status, what happened and
 /// what to check. Wraps the API's error so both layers agree on the status.

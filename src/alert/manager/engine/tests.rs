@@ -132,7 +132,7 @@ impl Harness {
             vec!["http://127.0.0.1:2379".into()],
         )];
         // No collector: the tests hand the engine its snapshots.
-        let board = crate::collect::Collectors::start(&[], &settings.collect, None)
+        let board = crate::collect::Collectors::start(&[], &settings.collect, None, None)
             .unwrap()
             .board;
         let (manager, engine, wakes) = assemble(
