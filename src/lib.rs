@@ -16,6 +16,7 @@ pub mod collect;
 pub mod config;
 pub mod etcd;
 pub mod exporter;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod labels;

@@ -9,6 +9,7 @@ use crate::alert::AlertError;
 use crate::collect::Collectors;
 use crate::config::Settings;
 use crate::etcd::EtcdError;
+use crate::fleet::{Fleet, FleetError};
 use crate::ops::clients::ClusterClients;
 use crate::store::{Store, StoreError, StoreWriter};
 
@@ -24,10 +25,14 @@ pub enum MonitorError {
     RemoteWrite(#[from] crate::remote_write::RemoteWriteError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 pub struct Monitor {
-    pub collectors: Collectors,
+    pub collectors: Arc<Collectors>,
+    /// The clusters monitored, changed at run time (registry, reload).
+    pub fleet: Arc<Fleet>,
     pub store: Arc<Store>,
     pub alerts: AlertManager,
     writer: StoreWriter,
@@ -79,16 +84,31 @@ impl Monitor {
             settings.store.checkpoint_interval,
             settings.store.maintenance_interval,
         );
-        let collectors = match Collectors::start(
+        let collectors = Arc::new(
+            match Collectors::start(
+                &settings.clusters,
+                &settings.collect,
+                Some((writer.handle(), series_filter)),
+                Some(crate::collect::EventLog {
+                    store: store.clone(),
+                    retention: settings.store.events_retention,
+                }),
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    writer.stop();
+                    return Err(e.into());
+                }
+            },
+        );
+        let fleet = match Fleet::start(
+            collectors.clone(),
+            etcd.clone(),
+            store.clone(),
+            settings.collect.clone(),
             &settings.clusters,
-            &settings.collect,
-            Some((writer.handle(), series_filter)),
-            Some(crate::collect::EventLog {
-                store: store.clone(),
-                retention: settings.store.events_retention,
-            }),
         ) {
-            Ok(c) => c,
+            Ok(f) => Arc::new(f),
             Err(e) => {
                 writer.stop();
                 return Err(e.into());
@@ -128,6 +148,7 @@ impl Monitor {
         ));
         Ok(Monitor {
             collectors,
+            fleet,
             store,
             alerts,
             writer,

@@ -423,6 +423,7 @@ async fn api_answers_for_a_recorded_state_are_unchanged() {
         .unwrap(),
         audit_retention: settings.store.audit_retention,
         remote_write: Vec::new(),
+        fleet: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server_settings = settings.server.clone();

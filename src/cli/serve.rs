@@ -22,10 +22,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         cluster_name: args.name,
     };
     let settings = Settings::load(args.config.as_deref(), &overrides)?;
-    serve(settings)
+    let config = args.config.clone();
+    serve(settings, move || {
+        Settings::load(config.as_deref(), &overrides)
+    })
 }
 
-pub fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Serves until SIGINT or SIGTERM; on SIGHUP, `reload` reads the config again and
+/// its `[[clusters]]` are applied (other settings take a restart).
+pub fn serve(
+    settings: Settings,
+    reload: impl Fn() -> crate::config::Result<Settings> + 'static,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.server.listen).with_context(|| {
         format!(
             "cannot listen on {} (server.listen)",
@@ -40,7 +48,8 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
         let monitor = Monitor::start(&settings)?;
         let addr = listener.local_addr()?;
         for c in &settings.clusters {
@@ -53,8 +62,45 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
             "http"
         };
         info!("API on {scheme}://{addr}/api/v1/clusters");
+        let reloads = tokio::task::spawn_local(reload_on_sighup(monitor.fleet.clone(), reload));
         crate::web::serve(&monitor, listener, super::shutdown_signal()).await?;
+        reloads.abort();
         monitor.shutdown().await;
         Ok(())
     })
+}
+
+/// Applies the config file's clusters at every SIGHUP. A file that does not load
+/// changes nothing (the error is logged).
+async fn reload_on_sighup(
+    fleet: std::sync::Arc<crate::fleet::Fleet>,
+    reload: impl Fn() -> crate::config::Result<Settings>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP (no config reload): {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reading the config again");
+        let settings = match reload() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("config not reloaded, nothing changed: {e:#}");
+                continue;
+            }
+        };
+        match fleet.reload(&settings.clusters).await {
+            Ok(done) => info!(
+                added = ?done.added,
+                removed = ?done.removed,
+                changed = ?done.changed,
+                "config reloaded: clusters applied (other settings take a restart)"
+            ),
+            Err(e) => tracing::error!("config not reloaded, nothing changed: {e}"),
+        }
+    }
 }

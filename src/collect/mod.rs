@@ -6,6 +6,7 @@ pub mod events;
 pub mod figures;
 pub mod keep;
 pub mod probe;
+pub mod registry;
 pub mod settings;
 pub mod snapshot;
 pub mod view;
@@ -26,14 +27,27 @@ pub use probe::ClusterProber;
 pub use settings::CollectSettings;
 pub use snapshot::{ClusterSnapshot, ClusterStatus};
 
-/// The latest snapshot of every monitored cluster, in config order. Each one is
-/// replaced whole (a new `Arc`) after every probe, so readers never see half a probe.
+type Entry = (ClusterConfig, watch::Receiver<Arc<ClusterSnapshot>>);
+
+/// The latest snapshot of every monitored cluster, in the order they were added
+/// (the config's, then the registry's). Each one is replaced whole (a new `Arc`)
+/// after every probe, so readers never see half a probe. Clusters come and go at
+/// run time (the registry, a config reload): readers take the list as it is.
 #[derive(Clone)]
 pub struct SnapshotBoard {
-    clusters: Arc<Vec<(String, watch::Receiver<Arc<ClusterSnapshot>>)>>,
+    clusters: Arc<std::sync::RwLock<Arc<Vec<Entry>>>>,
+    /// Bumped at every addition or removal, for those who follow the list.
+    membership: Arc<watch::Sender<u64>>,
 }
 
 impl SnapshotBoard {
+    fn new(entries: Vec<Entry>) -> SnapshotBoard {
+        SnapshotBoard {
+            clusters: Arc::new(std::sync::RwLock::new(Arc::new(entries))),
+            membership: Arc::new(watch::channel(0).0),
+        }
+    }
+
     /// A board of snapshots that never change: a recorded state served as it was
     /// (the golden test of the API's answers replays one).
     pub fn fixed(snapshots: Vec<ClusterSnapshot>) -> SnapshotBoard {
@@ -42,27 +56,51 @@ impl SnapshotBoard {
             .map(|s| {
                 // The sender goes: readers keep the last value, and live updates end.
                 let (_, rx) = watch::channel(Arc::new(s.clone()));
-                (s.name, rx)
+                let mut config = ClusterConfig::plain(&s.name, Vec::new());
+                config.tags = s.tags.clone();
+                (config, rx)
             })
             .collect();
-        SnapshotBoard {
-            clusters: Arc::new(clusters),
-        }
+        SnapshotBoard::new(clusters)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.clusters.iter().map(|(n, _)| n.as_str())
+    /// The list now; a lock poisoned by a panic elsewhere still holds a whole list
+    /// (it is only ever replaced whole).
+    fn list(&self) -> Arc<Vec<Entry>> {
+        self.clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn replace(&self, change: impl FnOnce(&mut Vec<Entry>)) {
+        {
+            let mut guard = self.clusters.write().unwrap_or_else(|e| e.into_inner());
+            let mut list = guard.as_ref().clone();
+            change(&mut list);
+            *guard = Arc::new(list);
+        }
+        self.membership.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.list().iter().map(|(c, _)| c.name.clone()).collect()
+    }
+
+    /// The settings of every cluster on the board.
+    pub fn configs(&self) -> Vec<ClusterConfig> {
+        self.list().iter().map(|(c, _)| c.clone()).collect()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<ClusterSnapshot>> {
-        self.clusters
+        self.list()
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(c, _)| c.name == name)
             .map(|(_, rx)| rx.borrow().clone())
     }
 
     pub fn all(&self) -> Vec<Arc<ClusterSnapshot>> {
-        self.clusters
+        self.list()
             .iter()
             .map(|(_, rx)| rx.borrow().clone())
             .collect()
@@ -70,18 +108,32 @@ impl SnapshotBoard {
 
     /// A receiver that wakes on every new snapshot of `name` (for live updates).
     pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Arc<ClusterSnapshot>>> {
-        self.clusters
+        self.list()
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(c, _)| c.name == name)
             .map(|(_, rx)| rx.clone())
+    }
+
+    /// A receiver that wakes whenever a cluster is added or removed.
+    pub fn membership(&self) -> watch::Receiver<u64> {
+        self.membership.subscribe()
     }
 }
 
-/// The running collectors; dropping it does not stop them, [`Collectors::shutdown`] does.
+/// One cluster's collector.
+struct Running {
+    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+/// The running collectors. Clusters are added and removed at run time;
+/// [`Collectors::shutdown`] stops them all.
 pub struct Collectors {
     pub board: SnapshotBoard,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    settings: CollectSettings,
+    history: Option<(WriterHandle, Arc<SeriesFilter>)>,
+    events: Option<EventLog>,
+    running: std::sync::Mutex<std::collections::HashMap<String, Running>>,
 }
 
 impl Collectors {
@@ -99,38 +151,76 @@ impl Collectors {
         for cluster in clusters {
             ClusterProber::new(cluster.clone(), collect.clone())?;
         }
-        let (stop, stop_rx) = watch::channel(false);
-        let mut boards = Vec::new();
-        let mut tasks = Vec::new();
+        let collectors = Collectors {
+            board: SnapshotBoard::new(Vec::new()),
+            settings: collect.clone(),
+            history,
+            events,
+            running: std::sync::Mutex::new(std::collections::HashMap::new()),
+        };
         for cluster in clusters {
-            let (tx, rx) = watch::channel(Arc::new(ClusterSnapshot::pending(
-                &cluster.name,
-                &cluster.tags,
-            )));
-            boards.push((cluster.name.clone(), rx));
-            tasks.push(tokio::spawn(supervise(
-                cluster.clone(),
-                collect.clone(),
-                tx,
-                history.clone(),
-                events.clone(),
-                stop_rx.clone(),
+            collectors.add(cluster)?;
+        }
+        Ok(collectors)
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts collecting `cluster`: its first probe runs at once. Refused when its
+    /// TLS files or password cannot be read, or when a cluster of that name is
+    /// collected already.
+    pub fn add(&self, cluster: &ClusterConfig) -> Result<(), EtcdError> {
+        ClusterProber::new(cluster.clone(), self.settings.clone())?;
+        let mut running = self.running();
+        if running.contains_key(&cluster.name) {
+            return Err(EtcdError::Setup(format!(
+                "a cluster named {:?} is monitored already",
+                cluster.name
             )));
         }
-        Ok(Collectors {
-            board: SnapshotBoard {
-                clusters: Arc::new(boards),
-            },
-            stop,
-            tasks,
-        })
+        let (tx, rx) = watch::channel(Arc::new(ClusterSnapshot::pending(
+            &cluster.name,
+            &cluster.tags,
+        )));
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(supervise(
+            cluster.clone(),
+            self.settings.clone(),
+            tx,
+            self.history.clone(),
+            self.events.clone(),
+            stop_rx,
+        ));
+        running.insert(cluster.name.clone(), Running { task, stop });
+        drop(running);
+        let entry = (cluster.clone(), rx);
+        self.board.replace(|list| list.push(entry));
+        Ok(())
+    }
+
+    /// Stops collecting `name` and takes it off the board, once its probe in
+    /// progress ended. False when no such cluster is collected.
+    pub async fn remove(&self, name: &str) -> bool {
+        let Some(r) = self.running().remove(name) else {
+            return false;
+        };
+        self.board
+            .replace(|list| list.retain(|(c, _)| c.name != name));
+        let _ = r.stop.send(true);
+        let _ = r.task.await;
+        true
     }
 
     /// Stops every collector and waits for them to finish their current probe.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+    pub async fn shutdown(&self) {
+        let all: Vec<Running> = self.running().drain().map(|(_, r)| r).collect();
+        for r in &all {
+            let _ = r.stop.send(true);
+        }
+        for r in all {
+            let _ = r.task.await;
         }
     }
 }

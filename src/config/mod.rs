@@ -548,63 +548,12 @@ impl Settings {
         let mut names = HashSet::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");
-            if !crate::text::is_plain_name(&cluster.name) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!(
-                        "{:?} must be non-empty and use only letters, digits, '-', '_' and '.' (it appears in URLs)",
-                        cluster.name
-                    ),
-                ));
-            }
+            validate_cluster(&at, cluster)?;
             if !names.insert(cluster.name.as_str()) {
                 return Err(invalid(
                     format!("{at}.name"),
                     format!("{:?} is used by more than one cluster", cluster.name),
                 ));
-            }
-            if cluster.endpoints.is_empty() {
-                return Err(invalid(
-                    format!("{at}.endpoints"),
-                    "must list at least one endpoint",
-                ));
-            }
-            for (j, e) in cluster.endpoints.iter().enumerate() {
-                check_url(e).map_err(|m| invalid(format!("{at}.endpoints[{j}]"), m))?;
-            }
-            for (j, e) in cluster.metrics_urls.iter().enumerate() {
-                check_url(e).map_err(|m| invalid(format!("{at}.metrics_urls[{j}]"), m))?;
-            }
-            if let Some(tls) = &cluster.tls {
-                if tls.cert_file.is_some() != tls.key_file.is_some() {
-                    return Err(invalid(
-                        format!("{at}.tls"),
-                        "cert_file and key_file must be given together",
-                    ));
-                }
-                for (key, path) in [
-                    ("ca_file", &tls.ca_file),
-                    ("cert_file", &tls.cert_file),
-                    ("key_file", &tls.key_file),
-                ] {
-                    if let Some(path) = path {
-                        check_file(&format!("{at}.tls.{key}"), path)?;
-                    }
-                }
-            }
-            if let Some(auth) = &cluster.auth {
-                if auth.user.is_empty() {
-                    return Err(invalid(format!("{at}.auth.user"), "must not be empty"));
-                }
-                if auth.password_env.is_some() == auth.password_file.is_some() {
-                    return Err(invalid(
-                        format!("{at}.auth"),
-                        "set exactly one of password_env and password_file",
-                    ));
-                }
-                if let Some(path) = &auth.password_file {
-                    check_file(&format!("{at}.auth.password_file"), path)?;
-                }
             }
         }
         self.bench
@@ -668,6 +617,64 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
     let host_port = rest.split('/').next().unwrap_or("");
     if host_port.is_empty() {
         return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+/// Checks one cluster's settings; errors name the field under `at`
+/// (`clusters[2]`, or `cluster` for one given to the registry).
+pub fn validate_cluster(at: &str, cluster: &ClusterConfig) -> Result<()> {
+    if !crate::text::is_plain_name(&cluster.name) {
+        return Err(invalid(
+                format!("{at}.name"),
+                format!(
+                    "{:?} must be non-empty and use only letters, digits, '-', '_' and '.' (it appears in URLs)",
+                    cluster.name
+                ),
+            ));
+    }
+    if cluster.endpoints.is_empty() {
+        return Err(invalid(
+            format!("{at}.endpoints"),
+            "must list at least one endpoint",
+        ));
+    }
+    for (j, e) in cluster.endpoints.iter().enumerate() {
+        check_url(e).map_err(|m| invalid(format!("{at}.endpoints[{j}]"), m))?;
+    }
+    for (j, e) in cluster.metrics_urls.iter().enumerate() {
+        check_url(e).map_err(|m| invalid(format!("{at}.metrics_urls[{j}]"), m))?;
+    }
+    if let Some(tls) = &cluster.tls {
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(invalid(
+                format!("{at}.tls"),
+                "cert_file and key_file must be given together",
+            ));
+        }
+        for (key, path) in [
+            ("ca_file", &tls.ca_file),
+            ("cert_file", &tls.cert_file),
+            ("key_file", &tls.key_file),
+        ] {
+            if let Some(path) = path {
+                check_file(&format!("{at}.tls.{key}"), path)?;
+            }
+        }
+    }
+    if let Some(auth) = &cluster.auth {
+        if auth.user.is_empty() {
+            return Err(invalid(format!("{at}.auth.user"), "must not be empty"));
+        }
+        if auth.password_env.is_some() == auth.password_file.is_some() {
+            return Err(invalid(
+                format!("{at}.auth"),
+                "set exactly one of password_env and password_file",
+            ));
+        }
+        if let Some(path) = &auth.password_file {
+            check_file(&format!("{at}.auth.password_file"), path)?;
+        }
     }
     Ok(())
 }

@@ -62,7 +62,8 @@ impl ClusterClient {
 /// gRPC clients of the configured clusters, by name.
 #[derive(Clone, Default)]
 pub struct ClusterClients {
-    clusters: Arc<HashMap<String, ClusterClient>>,
+    clusters: Arc<std::sync::RwLock<HashMap<String, Arc<ClusterClient>>>>,
+    timeouts: (Duration, Duration),
 }
 
 impl ClusterClients {
@@ -73,21 +74,45 @@ impl ClusterClients {
         request_timeout: Duration,
         dial_timeout: Duration,
     ) -> std::result::Result<ClusterClients, EtcdError> {
-        let mut map = HashMap::new();
+        let all = ClusterClients {
+            clusters: Arc::default(),
+            timeouts: (request_timeout, dial_timeout),
+        };
         for c in clusters {
-            map.insert(
-                c.name.clone(),
-                ClusterClient {
-                    endpoints: c.endpoints.clone(),
-                    connector: Connector::new(c, request_timeout, dial_timeout)?,
-                    browse_values: c.browse_values,
-                    client: Mutex::new(None),
-                },
-            );
+            all.set(c)?;
         }
-        Ok(ClusterClients {
-            clusters: Arc::new(map),
-        })
+        Ok(all)
+    }
+
+    /// Adds `c`, or replaces the cluster of that name (its connection is made
+    /// afresh). Reads its TLS files and password now.
+    pub fn set(&self, c: &ClusterConfig) -> std::result::Result<(), EtcdError> {
+        let (request_timeout, dial_timeout) = self.timeouts;
+        let client = ClusterClient {
+            endpoints: c.endpoints.clone(),
+            connector: Connector::new(c, request_timeout, dial_timeout)?,
+            browse_values: c.browse_values,
+            client: Mutex::new(None),
+        };
+        self.write().insert(c.name.clone(), Arc::new(client));
+        Ok(())
+    }
+
+    /// Forgets the cluster `name` (its connection closes with the last request using it).
+    pub fn remove(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<ClusterClient>>> {
+        self.clusters.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<ClusterClient>> {
+        self.clusters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Runs `op` with the cluster's members (every call under the request
@@ -98,7 +123,6 @@ impl ClusterClients {
         Fut: std::future::Future<Output = browse::Result<T>>,
     {
         let cluster = self
-            .clusters
             .get(name)
             .ok_or_else(|| ClientsError::UnknownCluster(name.to_string()))?;
         let unavailable = |source: EtcdError| {
@@ -156,7 +180,7 @@ impl ClusterClients {
     /// One key and its value (cut at [`browse::DEFAULT_MAX_VALUE`]).
     /// A key's value, unless the cluster forbids showing values.
     pub async fn read(&self, name: &str, key: Vec<u8>) -> Result<KeyValue> {
-        if self.clusters.get(name).is_some_and(|c| !c.browse_values) {
+        if self.get(name).is_some_and(|c| !c.browse_values) {
             return Err(ClientsError::ValuesForbidden(name.to_string()));
         }
         let found = self

@@ -202,3 +202,135 @@ impl Store {
         Ok(())
     }
 }
+
+/// What [`Store::delete_cluster`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeletedHistory {
+    pub series: u64,
+    pub blocks: u64,
+}
+
+impl Store {
+    /// Deletes every sample of `cluster` (its stored blocks in every tier and its
+    /// open blocks), then writes the head whole and empties the log, so that no
+    /// replay brings them back. The series' names stay in the registry, whose ids
+    /// are never reused; a cluster added again under that name starts afresh.
+    /// The caller has stopped collecting it.
+    pub fn delete_cluster(&self, cluster: &str) -> Result<DeletedHistory> {
+        let ids: Vec<u64> = {
+            let mut inner = lock(&self.inner);
+            let ids: Vec<u64> = inner
+                .series
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.cluster == cluster)
+                .map(|(id, _)| id as u64)
+                .collect();
+            for &id in &ids {
+                if let Some(h) = inner.heads.get_mut(id as usize) {
+                    *h = super::SeriesHead::new();
+                    h.dirty = true;
+                }
+            }
+            inner
+                .sealed
+                .retain(|s| ids.binary_search(&s.series).is_err());
+            inner.members.remove(cluster);
+            ids
+        };
+        let mut blocks = 0u64;
+        {
+            let guard = self.db()?;
+            let db = guard.as_ref().ok_or_else(closed)?;
+            let tx = db.begin_write()?;
+            for tier in Tier::ALL {
+                let mut t = tx.open_table(tier.table())?;
+                for &id in &ids {
+                    t.retain_in((id, i64::MIN)..=(id, i64::MAX), |_, _| {
+                        blocks += 1;
+                        false
+                    })?;
+                }
+            }
+            tx.commit()?;
+        }
+        self.checkpoint_inner(true)?;
+        Ok(DeletedHistory {
+            series: ids.len() as u64,
+            blocks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod delete_tests {
+    use super::super::query::{history, Aggregate, HistoryQuery};
+    use super::super::{MemberSamples, Retention, Store};
+
+    fn points(store: &Store, cluster: &str, now: i64) -> usize {
+        let q = HistoryQuery {
+            cluster: cluster.into(),
+            metric: "up".into(),
+            member: None,
+            from_ms: now - 6 * 3_600_000,
+            to_ms: now + 1,
+            step_ms: 15_000,
+            aggregate: Aggregate::Last,
+        };
+        history(store, &q, now)
+            .unwrap()
+            .iter()
+            .map(|s| s.points.len())
+            .sum()
+    }
+
+    #[test]
+    fn a_deleted_clusters_samples_are_gone_in_every_tier_and_stay_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = crate::unix_ms_now() / 15_000 * 15_000;
+        let start = now - 3 * 3_600_000;
+        {
+            let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+            // Three hours at 15 s: sealed blocks in the file, open ones in the head.
+            for (i, at) in (start..=now).step_by(15_000).enumerate() {
+                for cluster in ["gone", "kept"] {
+                    store
+                        .ingest(&MemberSamples {
+                            cluster: cluster.into(),
+                            member: "m0".into(),
+                            at_ms: at,
+                            samples: vec![("up".into(), (i % 7) as f64)],
+                        })
+                        .unwrap();
+                }
+                if i % 200 == 0 {
+                    store.checkpoint().unwrap();
+                }
+            }
+            store.checkpoint().unwrap();
+            assert!(points(&store, "gone", now) > 700);
+            let kept = points(&store, "kept", now);
+            let deleted = store.delete_cluster("gone").unwrap();
+            assert_eq!(deleted.series, 1);
+            assert!(deleted.blocks > 0, "{deleted:?}");
+            assert_eq!(points(&store, "gone", now), 0);
+            assert_eq!(points(&store, "kept", now), kept);
+            assert!(store.list_series("gone", None, None).is_empty());
+            // New samples of that name start afresh.
+            store
+                .ingest(&MemberSamples {
+                    cluster: "gone".into(),
+                    member: "m0".into(),
+                    at_ms: now,
+                    samples: vec![("up".into(), 1.0)],
+                })
+                .unwrap();
+            assert_eq!(points(&store, "gone", now), 1);
+        }
+        // Reopened (the head read whole, the log replayed): still gone.
+        let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        assert_eq!(points(&store, "gone", now), 1);
+        assert!(points(&store, "kept", now) > 700);
+        assert!(store.check().unwrap().is_empty());
+    }
+}

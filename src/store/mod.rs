@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use head::MemberSamples;
 use head::{Sealed, SeriesHead};
-pub use maintenance::MaintenanceTask;
+pub use maintenance::{DeletedHistory, MaintenanceTask};
 use open::{read_state, verify_read_only, Opener, OLDEST_READABLE_SCHEMA};
 pub use open::{FILE_NAME, SCHEMA_VERSION};
 pub use outbox::{OutboxBatch, OutboxPosition, OutboxReaderStatus, OutboxSample};

@@ -49,6 +49,9 @@ pub struct AppState {
     pub audit_retention: std::time::Duration,
     /// `[[remote_write]]` targets' figures, for `/metrics`.
     pub remote_write: Vec<crate::remote_write::ShipperView>,
+    /// Changes to the monitored clusters; None where they cannot change (a
+    /// replayed state).
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 /// Serves the dashboard and API of a started monitor on `listener` until `shutdown`
@@ -72,6 +75,7 @@ pub async fn serve(
             .iter()
             .map(|s| s.view.clone())
             .collect(),
+        fleet: Some(monitor.fleet.clone()),
     };
     launch(state, &monitor.server, listener, shutdown).await
 }
@@ -829,8 +833,50 @@ fn register(r: &mut Routes) {
         openapi::PATH,
         vec![read(Access::Public, openapi::openapi_json)],
     );
-    r.get("/api/v1/clusters", api::clusters::clusters);
-    r.get("/api/v1/clusters/{name}", api::clusters::cluster);
+    r.at(
+        "/api/v1/clusters",
+        vec![
+            read(Access::Viewer, api::clusters::clusters),
+            change(
+                Access::Admin,
+                Method::POST,
+                "cluster add",
+                api::registry::add,
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/clusters/{name}",
+        vec![
+            read(Access::Viewer, api::clusters::cluster),
+            change(
+                Access::Admin,
+                Method::PUT,
+                "cluster change",
+                api::registry::update,
+            ),
+            change(
+                Access::Admin,
+                Method::DELETE,
+                "cluster remove",
+                api::registry::remove,
+            ),
+        ],
+    );
+    r.at(
+        "/api/v1/clusters/{name}/settings",
+        vec![read(Access::Admin, api::registry::settings)],
+    );
+    // It connects where the body says: an admin's, like adding a cluster.
+    r.at(
+        "/api/v1/connection-test",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "cluster test",
+            api::registry::test,
+        )],
+    );
     r.get("/api/v1/clusters/{name}/members", api::clusters::members);
     r.get("/api/v1/clusters/{name}/metrics", api::clusters::metrics);
     r.get("/api/v1/clusters/{name}/latency", api::clusters::latency);

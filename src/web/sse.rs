@@ -52,6 +52,7 @@ pub async fn events(
         None => state
             .board
             .names()
+            .iter()
             .filter_map(|n| state.board.subscribe(n))
             .collect(),
     };

@@ -481,6 +481,59 @@ async fn real_answers_match_the_openapi_document() {
         None,
     )
     .await;
+    // Clusters changed at run time: tested, added, read, edited, removed.
+    let reg = serde_json::json!({"name": "reg", "endpoints": cluster.client_urls(), "tags": ["t"]});
+    ask(
+        "post",
+        "/api/v1/connection-test",
+        "/api/v1/connection-test".into(),
+        Some(reg.clone()),
+    )
+    .await;
+    let (status, added) = ask(
+        "post",
+        "/api/v1/clusters",
+        "/api/v1/clusters".into(),
+        Some(reg.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    ask(
+        "post",
+        "/api/v1/clusters",
+        "/api/v1/clusters".into(),
+        Some(reg.clone()),
+    )
+    .await;
+    ask(
+        "get",
+        "/api/v1/clusters/{name}/settings",
+        "/api/v1/clusters/reg/settings".into(),
+        None,
+    )
+    .await;
+    ask(
+        "put",
+        "/api/v1/clusters/{name}",
+        "/api/v1/clusters/reg".into(),
+        Some(reg),
+    )
+    .await;
+    ask(
+        "delete",
+        "/api/v1/clusters/{name}",
+        "/api/v1/clusters/c1".into(),
+        None,
+    )
+    .await;
+    let (status, removed) = ask(
+        "delete",
+        "/api/v1/clusters/{name}",
+        "/api/v1/clusters/reg?history=delete".into(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{removed}");
     let user = serde_json::json!({"name": "ann", "role": "viewer", "password": "a long enough password 42"});
     ask(
         "post",

@@ -40,6 +40,7 @@ mod keys;
 mod metrics;
 mod packaging;
 mod pages;
+mod registry;
 mod remote_write;
 mod security;
 mod store_file;

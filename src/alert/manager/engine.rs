@@ -237,35 +237,36 @@ impl Engine {
             done: mut done_rx,
             mut poked,
         } = wakes;
-        let (names, mut watches): (Vec<String>, Vec<_>) = self
-            .board
-            .names()
-            .filter_map(|n| self.board.subscribe(n).map(|w| (n.to_string(), w)))
-            .unzip();
+        let mut membership = self.board.membership();
+        let (mut names, mut watches) = self.follow_clusters();
         self.evaluate(None).await;
         loop {
             self.prune_if_due();
             let wait = self.dispatch();
             let changed = async {
                 if watches.is_empty() {
-                    std::future::pending::<Option<usize>>().await
+                    std::future::pending::<(bool, usize)>().await
                 } else {
                     let (result, index, _) = futures::future::select_all(
                         watches.iter_mut().map(|w| Box::pin(w.changed())),
                     )
                     .await;
-                    result.is_ok().then_some(index)
+                    (result.is_ok(), index)
                 }
             };
             tokio::select! {
                 _ = stop.changed() => break,
-                changed = changed => {
-                    if let Some(index) = changed {
+                (fresh, index) = changed => {
+                    if fresh {
                         self.evaluate(names.get(index).map(String::as_str)).await;
                     } else {
-                        // The collectors stopped.
-                        break;
+                        // That cluster's collector ended (it was removed).
+                        (names, watches) = self.follow_clusters();
                     }
+                }
+                Ok(()) = membership.changed() => {
+                    (names, watches) = self.follow_clusters();
+                    self.evaluate(None).await;
                 }
                 Some(done) = done_rx.recv() => self.delivered(done).await,
                 _ = poked.changed() => {}
@@ -276,6 +277,22 @@ impl Engine {
 
     fn now(&self) -> i64 {
         self.shared.now()
+    }
+
+    /// The clusters on the board now, and a watch of each that still has a
+    /// collector (a fixed board's have none: they never change); the rules are
+    /// told which clusters there are, so that a removed one's alerts resolve.
+    #[allow(clippy::type_complexity)]
+    fn follow_clusters(&mut self) -> (Vec<String>, Vec<watch::Receiver<Arc<ClusterSnapshot>>>) {
+        self.evaluator.set_clusters(&self.board.configs());
+        self.board
+            .names()
+            .into_iter()
+            .filter_map(|n| {
+                let w = self.board.subscribe(&n)?;
+                w.has_changed().is_ok().then_some((n, w))
+            })
+            .unzip()
     }
 
     /// Bounds the silences and the history, at most hourly.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod history;
 pub mod keys;
 pub mod monitor;
+pub mod registry;
 
 use std::sync::Arc;
 

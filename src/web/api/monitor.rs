@@ -122,7 +122,7 @@ pub async fn health(state: web::Data<AppState>) -> ApiResult {
         commit: crate::build_info::COMMIT,
         build_date: crate::build_info::BUILD_DATE,
         uptime_seconds: state.started.elapsed().as_secs(),
-        clusters: state.board.names().count(),
+        clusters: state.board.names().len(),
         resident_memory_bytes: crate::resident_memory_bytes(),
         store: state.store.health(),
     })

@@ -24,7 +24,7 @@ pub async fn about(state: web::Data<AppState>) -> PageResult {
         memory: crate::resident_memory_bytes()
             .map(|b| human(b as f64, Unit::Bytes))
             .unwrap_or_else(|| "unknown".into()),
-        clusters: state.board.names().count(),
+        clusters: state.board.names().len(),
         interval: humantime::format_duration(std::time::Duration::from_millis(
             state.interval_ms as u64,
         ))

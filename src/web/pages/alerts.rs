@@ -478,7 +478,7 @@ fn active_sections(view: &AlertsView, cluster: Option<&str>, now: i64) -> Vec<Al
 /// `GET /alerts[?cluster=&alertname=&event=&before=&limit=]`
 pub async fn alerts(state: web::Data<AppState>, params: web::Query<AlertsParams>) -> PageResult {
     let now = crate::unix_ms_now();
-    let names: Vec<String> = state.board.names().map(str::to_string).collect();
+    let names: Vec<String> = state.board.names();
     let query = params.parse(&names)?;
     let manager = state.alerts.clone();
     // One entry more than shown: it tells whether there is an older page.

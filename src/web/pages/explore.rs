@@ -24,7 +24,7 @@ pub struct ExploreParams {
 pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParams>) -> PageResult {
     let now = crate::unix_ms_now();
     let p = params.into_inner();
-    let names: Vec<String> = state.board.names().map(str::to_string).collect();
+    let names: Vec<String> = state.board.names();
     let cluster = p
         .cluster
         .clone()

@@ -83,7 +83,7 @@ pub async fn compare_clusters(
         })
         .await??
     };
-    let all_names: Vec<String> = state.board.names().map(str::to_string).collect();
+    let all_names: Vec<String> = state.board.names();
     ok(CompareClustersPage {
         layout: layout(&state, "Clusters side by side", Nav::Overview, None),
         columns: chosen

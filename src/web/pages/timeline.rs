@@ -41,7 +41,7 @@ pub async fn timeline(state: web::Data<AppState>, params: web::Query<EventsParam
         pairs.push(format!("to={}.{:03}", last / 1000, last.rem_euclid(1000)));
         format!("/timeline?{}", pairs.join("&"))
     });
-    let names: Vec<&str> = state.board.names().collect();
+    let names = state.board.names();
     let title = if cluster.is_empty() {
         "Timeline".to_string()
     } else {
@@ -49,7 +49,7 @@ pub async fn timeline(state: web::Data<AppState>, params: web::Query<EventsParam
     };
     ok(TimelinePage {
         layout: layout(&state, &title, Nav::Timeline, None),
-        clusters: SelectOption::list(names, &cluster),
+        clusters: SelectOption::list(names.iter().map(String::as_str), &cluster),
         kinds: SelectOption::list(EventKind::ALL.iter().map(|k| k.as_str()), kind),
         member: q.member.clone().unwrap_or_default(),
         cluster_href: (!cluster.is_empty()).then(|| format!("/clusters/{}", urlencode(&cluster))),
