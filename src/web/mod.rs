@@ -754,6 +754,36 @@ fn register(r: &mut Routes) {
     r.at("/admin", vec![read(Access::Admin, pages::admin)]);
     r.at("/admin/audit", vec![read(Access::Admin, pages::audit)]);
     r.at(
+        "/admin/clusters",
+        vec![
+            read(Access::Admin, pages::clusters_admin),
+            change(
+                Access::Admin,
+                Method::POST,
+                "cluster add",
+                pages::add_cluster,
+            ),
+        ],
+    );
+    r.at(
+        "/admin/clusters/test",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "cluster test",
+            pages::test_cluster,
+        )],
+    );
+    r.at(
+        "/admin/clusters/{name}/delete",
+        vec![change(
+            Access::Admin,
+            Method::POST,
+            "cluster remove",
+            pages::remove_cluster,
+        )],
+    );
+    r.at(
         "/admin/users",
         vec![change(
             Access::Admin,

@@ -430,3 +430,113 @@ async fn a_sighup_applies_the_files_clusters_without_a_restart() {
         "{log}"
     );
 }
+
+/// The admin page in chromium: a cluster tested, added and removed through the
+/// form; the config's cluster shown as such, without a remove button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_tested_added_and_removed_from_the_admin_page() {
+    use crate::pages::{assert_clean, js, Shots};
+    let (cluster, browser) = tokio::join!(
+        start_cluster(1, LocalClusterOptions::default()),
+        crate::browser::Browser::shared()
+    );
+    let urls = cluster.client_urls();
+    let monitor = Monitor::start(test_settings(
+        vec![ClusterConfig::plain("base", urls.clone())],
+        INTERVAL,
+    ))
+    .await;
+    monitor
+        .wait_status("base", "healthy", Duration::from_secs(20))
+        .await;
+    let page = browser.new_page().await;
+    page.set_viewport(1280, 900, false).await;
+    let mut shots = Shots::default();
+    page.goto(&format!("{}/admin/clusters", monitor.base)).await;
+    page.wait_until(
+        "the config's cluster listed, without a remove button",
+        r#"(() => { const r = document.querySelector('tr[data-cluster="base"]');
+                   return r && r.dataset.source === 'config' && !r.querySelector('button'); })()"#,
+        Duration::from_secs(10),
+    )
+    .await;
+    let fill = format!(
+        r#"(() => {{ const f = document.querySelector('form.cluster-form');
+              f.name.value = 'from-page'; f.endpoints.value = {}; f.tags.value = 'web, added';
+              return true; }})()"#,
+        js(&urls.join(", "))
+    );
+    page.eval(&fill).await;
+    page.eval("document.querySelector('button[formaction=\"/admin/clusters/test\"]').click()")
+        .await;
+    page.wait_until(
+        "the connection test's findings",
+        "(() => { const t = document.getElementById('test-result'); return t && t.textContent.includes('Reached') && t.textContent.includes('healthy'); })()",
+        Duration::from_secs(15),
+    )
+    .await;
+    // The form kept what was typed.
+    let kept = page
+        .eval("document.querySelector('form.cluster-form').name.value")
+        .await;
+    assert_eq!(kept, "from-page");
+    shots.take(&page, "admin-clusters-tested").await;
+    assert_eq!(
+        monitor.get("/api/v1/clusters").await.1["clusters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    page.eval("document.querySelector('form.cluster-form').submit()")
+        .await;
+    page.wait_until(
+        "the added cluster's page",
+        "location.pathname === '/clusters/from-page'",
+        Duration::from_secs(15),
+    )
+    .await;
+    monitor
+        .wait_status("from-page", "healthy", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        monitor.cluster("from-page").await["tags"],
+        json!(["web", "added"])
+    );
+    page.goto(&format!("{}/admin/clusters", monitor.base)).await;
+    shots.take(&page, "admin-clusters").await;
+    page.eval(
+        r#"(() => { const r = document.querySelector('tr[data-cluster="from-page"]');
+                   r.querySelector('select[name=history]').value = 'delete';
+                   r.querySelector('form').submit(); })()"#,
+    )
+    .await;
+    page.wait_until(
+        "the removed cluster gone from the list",
+        "location.pathname === '/admin/clusters' && document.querySelector('table.registry') && !document.querySelector('tr[data-cluster=\"from-page\"]')",
+        Duration::from_secs(15),
+    )
+    .await;
+    let (status, _) = monitor.get("/api/v1/clusters/from-page").await;
+    assert_eq!(status, 404);
+    assert!(
+        stored_points(&monitor.store, "from-page").is_empty(),
+        "its history deleted"
+    );
+    // A refused form says why and keeps what was typed.
+    page.eval(
+        r#"(() => { const f = document.querySelector('form.cluster-form');
+              f.name.value = 'base'; f.endpoints.value = 'http://127.0.0.1:1'; f.submit(); })()"#,
+    )
+    .await;
+    page.wait_until(
+        "the clash explained",
+        "(() => { const e = document.getElementById('form-error'); return e && e.textContent.includes('monitored already'); })()",
+        Duration::from_secs(10),
+    )
+    .await;
+    let url = format!("{}/admin/clusters", monitor.base);
+    assert_clean(&page, &[url]);
+    page.close().await;
+    monitor.stop().await;
+}
