@@ -29,6 +29,14 @@ pub enum FleetError {
     FromConfig(String),
     #[error("the registry holds {0} clusters, its most")]
     Full(usize),
+    #[error(
+        "cluster {name:?} is shard {of}'s, not this monitor's ({this}): add it on that monitor"
+    )]
+    OtherShard {
+        name: String,
+        of: String,
+        this: String,
+    },
     #[error(transparent)]
     Etcd(#[from] EtcdError),
     #[error(transparent)]
@@ -45,6 +53,14 @@ pub enum Source {
     Config,
     /// The registry: changed from the dashboard or the API.
     Registry,
+}
+
+/// The clusters of `all` that this monitor's shard (`collect.shard`) owns.
+pub fn owned(collect: &CollectSettings, all: &[ClusterConfig]) -> Vec<ClusterConfig> {
+    all.iter()
+        .filter(|c| collect.shard.is_none_or(|s| s.owns(&c.name)))
+        .cloned()
+        .collect()
 }
 
 /// What a connection test found: one probe of the cluster, as the collector makes it.
@@ -101,7 +117,7 @@ impl Fleet {
             ),
             changing: tokio::sync::Mutex::new(()),
         };
-        for c in registry::load(&fleet.store)? {
+        for c in owned(&fleet.collect, &registry::load(&fleet.store)?) {
             if fleet.source(&c.name).is_some() {
                 tracing::warn!(cluster = %c.name, "registered cluster not started: the config file has a cluster of that name");
                 continue;
@@ -177,6 +193,17 @@ impl Fleet {
     /// Registers `c` and starts monitoring it: its first probe runs at once.
     pub async fn add(&self, c: ClusterConfig) -> Result<()> {
         Self::validate(&c)?;
+        if let Some(shard) = self.collect.shard.filter(|s| !s.owns(&c.name)) {
+            return Err(FleetError::OtherShard {
+                of: format!(
+                    "{}/{}",
+                    crate::collect::shard::shard_of(&c.name, shard.count()),
+                    shard.count()
+                ),
+                this: shard.to_string(),
+                name: c.name,
+            });
+        }
         let _one = self.changing.lock().await;
         if self.source(&c.name).is_some() {
             return Err(FleetError::Exists(c.name));
@@ -260,6 +287,7 @@ impl Fleet {
             })?;
             ClusterProber::new(c.clone(), self.collect.clone())?;
         }
+        let file = &owned(&self.collect, file)[..];
         let _one = self.changing.lock().await;
         let old: Vec<ClusterConfig> = self
             .clusters()

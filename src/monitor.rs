@@ -56,10 +56,20 @@ impl Monitor {
     /// Opens the store in `store.data_dir` and starts collecting. Needs a tokio runtime.
     pub fn start(settings: &Settings) -> Result<Monitor, MonitorError> {
         let series_filter = Arc::new(settings.series_filter()?);
+        // This monitor's share of the fleet (`collect.shard`); all without one.
+        let clusters = crate::fleet::owned(&settings.collect, &settings.clusters);
+        if clusters.len() < settings.clusters.len() {
+            tracing::info!(
+                shard = %settings.collect.shard.map(|s| s.to_string()).unwrap_or_default(),
+                "monitoring {} of the config's {} clusters: the others are other shards'",
+                clusters.len(),
+                settings.clusters.len()
+            );
+        }
         // The key browser's clients: reading TLS files and passwords fails here,
         // before anything starts; nothing connects until a page asks.
         let etcd = ClusterClients::new(
-            &settings.clusters,
+            &clusters,
             settings.collect.request_timeout,
             settings.collect.dial_timeout,
         )?;
@@ -86,7 +96,7 @@ impl Monitor {
         );
         let collectors = Arc::new(
             match Collectors::start(
-                &settings.clusters,
+                &clusters,
                 &settings.collect,
                 Some((writer.handle(), series_filter)),
                 Some(crate::collect::EventLog {
@@ -106,7 +116,7 @@ impl Monitor {
             etcd.clone(),
             store.clone(),
             settings.collect.clone(),
-            &settings.clusters,
+            &clusters,
         ) {
             Ok(f) => Arc::new(f),
             Err(e) => {
@@ -117,7 +127,7 @@ impl Monitor {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (alerts, alert_task) = match alert_manager::start(
             &settings.alerting,
-            &settings.clusters,
+            &clusters,
             settings.server.listen,
             collectors.board.clone(),
             store.clone(),

@@ -8,6 +8,7 @@ pub mod keep;
 pub mod probe;
 pub mod registry;
 pub mod settings;
+pub mod shard;
 pub mod snapshot;
 pub mod view;
 

@@ -25,4 +25,7 @@ pub struct CollectSettings {
     #[serde(with = "crate::time::duration")]
     pub member_list_interval: Duration,
     pub max_raft_index_lag: u64,
+    /// This monitor's share of the fleet (`"2/3"`); none: every cluster.
+    #[serde(default)]
+    pub shard: Option<super::shard::Shard>,
 }

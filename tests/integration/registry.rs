@@ -540,3 +540,65 @@ async fn clusters_are_tested_added_and_removed_from_the_admin_page() {
     page.close().await;
     monitor.stop().await;
 }
+
+/// Two monitors share six clusters by `collect.shard`: each monitors its own,
+/// none is monitored twice or left out, and a cluster of the other shard is
+/// refused with where it belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_share_a_fleet_without_overlap() {
+    let cluster = start_cluster(1, LocalClusterOptions::default()).await;
+    let urls = cluster.client_urls();
+    let names: Vec<String> = (0..6).map(|i| format!("fleet-{i}")).collect();
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=2 {
+        let mut s = test_settings(
+            names
+                .iter()
+                .map(|n| ClusterConfig::plain(n, urls.clone()))
+                .collect(),
+            INTERVAL,
+        );
+        s.collect.shard = Some(format!("{k}/2").try_into().unwrap());
+        let monitor = Monitor::start(s).await;
+        let (_, list) = monitor.get("/api/v1/clusters").await;
+        let mine: Vec<String> = list["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            !mine.is_empty() && mine.len() < names.len(),
+            "shard {k}/2: {mine:?}"
+        );
+        for m in &mine {
+            assert_eq!(
+                etcd_monitor::collect::shard::shard_of(m, 2),
+                k,
+                "{m} on shard {k}"
+            );
+            monitor
+                .wait_status(m, "healthy", Duration::from_secs(20))
+                .await;
+        }
+        // A name of the other shard is refused, saying whose it is.
+        let other = (0..100)
+            .map(|i| format!("new-{i}"))
+            .find(|n| etcd_monitor::collect::shard::shard_of(n, 2) != k)
+            .unwrap();
+        let (status, answer) = send(
+            &monitor,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(json!({"name": other, "endpoints": urls})),
+        )
+        .await;
+        assert_eq!(status, 409, "{answer}");
+        let says = answer.to_string();
+        assert!(says.contains(&format!("shard {}/2", 3 - k)), "{says}");
+        seen.extend(mine);
+        monitor.stop().await;
+    }
+    seen.sort();
+    assert_eq!(seen, names, "every cluster on exactly one shard");
+}

@@ -89,9 +89,10 @@ impl From<FleetError> for ApiError {
     fn from(e: FleetError) -> Self {
         match e {
             FleetError::Invalid { .. } | FleetError::Etcd(_) => ApiError::BadRequest(e.to_string()),
-            FleetError::Exists(_) | FleetError::FromConfig(_) | FleetError::Full(_) => {
-                ApiError::Conflict(e.to_string())
-            }
+            FleetError::Exists(_)
+            | FleetError::FromConfig(_)
+            | FleetError::Full(_)
+            | FleetError::OtherShard { .. } => ApiError::Conflict(e.to_string()),
             FleetError::NotFound(_) => ApiError::NotFound(e.to_string()),
             FleetError::Store(s) => s.into(),
         }
