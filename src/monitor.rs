@@ -89,6 +89,14 @@ impl Monitor {
                     .map_err(|e| e.to_string())
             }),
         );
+        let events_retention = settings.store.events_retention;
+        store.on_maintenance(
+            "deleted cluster events past [store] events_retention",
+            Box::new(move |store, now_ms| {
+                crate::collect::events::trim(store, events_retention, now_ms)
+                    .map_err(|e| e.to_string())
+            }),
+        );
         let writer = StoreWriter::start(
             store.clone(),
             settings.store.checkpoint_interval,

@@ -180,6 +180,29 @@ pub fn save(store: &Store, run: &StoredRun) -> Result<()> {
     }
     let value = run.encode();
     store.write_records(&[(RUNS_TABLE, run.id.as_bytes(), Some(&value))])?;
+    let s = run.summary();
+    let event = crate::collect::events::ClusterEvent {
+        at_unix_ms: s.started_unix_ms,
+        cluster: s.cluster.clone(),
+        kind: crate::collect::events::EventKind::BenchmarkRun,
+        member: None,
+        from: None,
+        to: None,
+        detail: Some(s.id.clone()),
+        message: format!(
+            "benchmark {} ({}): {:.0} requests/s, p99 {}",
+            s.workload,
+            s.id,
+            s.requests_per_sec,
+            s.p99_secs.map_or("–".into(), |p| crate::units::human(
+                p,
+                crate::units::Unit::Seconds
+            ))
+        ),
+    };
+    if let Err(e) = crate::collect::events::append(store, &[event]) {
+        tracing::warn!("benchmark run {} not in the timeline: {e}", run.id);
+    }
     Ok(())
 }
 

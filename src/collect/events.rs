@@ -44,10 +44,13 @@ pub enum EventKind {
     Compacted,
     Defragmented,
     QuotaApproached,
+    AlertFiring,
+    AlertResolved,
+    BenchmarkRun,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::LeaderChanged,
         EventKind::MemberAdded,
         EventKind::MemberRemoved,
@@ -61,6 +64,9 @@ impl EventKind {
         EventKind::Compacted,
         EventKind::Defragmented,
         EventKind::QuotaApproached,
+        EventKind::AlertFiring,
+        EventKind::AlertResolved,
+        EventKind::BenchmarkRun,
     ];
 
     /// As serialized: `leader_changed`, `member_unreachable`...
@@ -79,6 +85,9 @@ impl EventKind {
             EventKind::Compacted => "compacted",
             EventKind::Defragmented => "defragmented",
             EventKind::QuotaApproached => "quota_approached",
+            EventKind::AlertFiring => "alert_firing",
+            EventKind::AlertResolved => "alert_resolved",
+            EventKind::BenchmarkRun => "benchmark_run",
         }
     }
 
@@ -95,6 +104,7 @@ impl EventKind {
                 | EventKind::AlarmRaised
                 | EventKind::HashMismatch
                 | EventKind::QuotaApproached
+                | EventKind::AlertFiring
         )
     }
 }
@@ -447,15 +457,10 @@ pub fn record(
     record_bounded(store, events, retention, MAX_EVENTS)
 }
 
-fn record_bounded(
-    store: &Store,
-    events: &[ClusterEvent],
-    retention: std::time::Duration,
-    keep_at_most: u64,
-) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// Records events of other modules (an alert firing, a benchmark run) in one
+/// commit; the table is bounded at the collectors' next record and at every
+/// maintenance ([`trim`]).
+pub fn append(store: &Store, events: &[ClusterEvent]) -> Result<()> {
     let rows: Vec<([u8; 16], Vec<u8>)> = events
         .iter()
         .enumerate()
@@ -470,7 +475,27 @@ fn record_bounded(
         .iter()
         .map(|(k, v)| (TABLE, &k[..], Some(v.as_slice())))
         .collect();
-    store.write_records(&ops)?;
+    store.write_records(&ops)
+}
+
+/// Drops events older than `retention` and the oldest beyond [`MAX_EVENTS`];
+/// returns how many.
+pub fn trim(store: &Store, retention: std::time::Duration, now_ms: i64) -> Result<u64> {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let oldest_kept = (now_ms.saturating_sub(retention_ms).max(0) as u64).to_be_bytes();
+    store.trim_records(TABLE, &oldest_kept, MAX_EVENTS)
+}
+
+fn record_bounded(
+    store: &Store,
+    events: &[ClusterEvent],
+    retention: std::time::Duration,
+    keep_at_most: u64,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    append(store, events)?;
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let oldest_kept =
         (crate::unix_ms_now().saturating_sub(retention_ms).max(0) as u64).to_be_bytes();

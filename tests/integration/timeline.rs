@@ -161,6 +161,9 @@ async fn a_clusters_timeline_records_each_change_once_in_order() {
     let raised = wait_event(&monitor, "alarm_raised", None, filled_at).await;
     assert_eq!(raised["detail"], "NOSPACE", "{raised}");
     wait_event(&monitor, "quota_approached", None, filled_at).await;
+    // The alarm's built-in alert (no `for`) fires, and is in the timeline too.
+    let fired = wait_event(&monitor, "alert_firing", None, filled_at).await;
+    assert_eq!(fired["detail"], "etcdAlarmActive", "{fired}");
 
     // Deleted, compacted, each member defragmented: each one's DB shrinks once.
     let defrag_at = now_ms();
@@ -212,6 +215,8 @@ async fn a_clusters_timeline_records_each_change_once_in_order() {
     }
     steps.push(("disarm", disarm_at));
     wait_event(&monitor, "alarm_cleared", None, disarm_at).await;
+    let resolved = wait_event(&monitor, "alert_resolved", None, disarm_at).await;
+    assert_eq!(resolved["detail"], "etcdAlarmActive", "{resolved}");
 
     // A follower upgraded in place.
     let mut upgraded = None;

@@ -24,6 +24,7 @@ use crate::alert::eval::{Alert, AlertPhase, EvaluatorState};
 use crate::alert::limits::AlertLimits;
 use crate::alert::routing::{parse_matchers, Acknowledgement, Silence};
 use crate::alert::{AlertError, Fingerprint, Result};
+use crate::collect::events::{ClusterEvent, EventKind};
 use crate::store::{RecordOp, Store};
 
 // The record tables; their keys and values are described in docs/store-format.md.
@@ -120,6 +121,34 @@ pub struct AlertManager {
     shared: Arc<Shared>,
 }
 
+/// An alert's firing or resolving as an event of its cluster's timeline.
+fn timeline_event(e: &HistoryEntry) -> Option<ClusterEvent> {
+    let (kind, verb) = match e.event.as_str() {
+        "firing" => (EventKind::AlertFiring, "firing"),
+        "resolved" => (EventKind::AlertResolved, "resolved"),
+        _ => return None,
+    };
+    let on = e
+        .member
+        .as_ref()
+        .map_or(String::new(), |m| format!(" on {m}"));
+    let detail = if e.detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", crate::text::truncate(&e.detail, 200))
+    };
+    Some(ClusterEvent {
+        at_unix_ms: e.at_ms,
+        cluster: e.cluster.clone(),
+        kind,
+        member: e.member.clone(),
+        from: None,
+        to: None,
+        detail: Some(e.alertname.clone()),
+        message: format!("{} ({}) {verb}{on}{detail}", e.alertname, e.severity),
+    })
+}
+
 /// A stored record, or `None` (with a warning) when it does not decode.
 fn readable<T: serde::de::DeserializeOwned>(table: &str, bytes: &[u8]) -> Option<T> {
     match postcard::from_bytes(bytes) {
@@ -201,6 +230,12 @@ impl Shared {
             .collect();
         if let Err(e) = self.store.write_records(&ops) {
             tracing::error!("alert history: {e}");
+        }
+        let events: Vec<ClusterEvent> = entries.iter().filter_map(timeline_event).collect();
+        if !events.is_empty() {
+            if let Err(e) = crate::collect::events::append(&self.store, &events) {
+                tracing::error!("cluster timeline: {e}");
+            }
         }
     }
 

@@ -102,6 +102,21 @@ fn store_keeps_runs_newest_first_and_never_overwrites() {
     }
     let again = run("20260100T000000.000Z-0000", 1.0, 1.0, None);
     assert!(matches!(save(&store, &again), Err(HistoryError::Exists(_))));
+    // Each stored run is in its cluster's timeline, once.
+    let events = crate::collect::events::query(
+        &store,
+        &crate::collect::events::EventQuery {
+            cluster: Some("x".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events
+        .iter()
+        .all(|e| e.kind == crate::collect::events::EventKind::BenchmarkRun));
+    assert!(events[0].message.contains("requests/s"), "{events:?}");
     let all = list(
         &store,
         &RunFilter {

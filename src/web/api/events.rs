@@ -24,15 +24,16 @@ pub mod answers {
         pub cluster: String,
         /// `leader_changed`, `member_added`, `member_removed`, `member_unreachable`,
         /// `member_back`, `version_changed`, `alarm_raised`, `alarm_cleared`,
-        /// `hash_mismatch`, `hash_mismatch_gone`, `compacted`, `defragmented` or
-        /// `quota_approached`.
+        /// `hash_mismatch`, `hash_mismatch_gone`, `compacted`, `defragmented`,
+        /// `quota_approached`, `alert_firing`, `alert_resolved` or `benchmark_run`.
         pub kind: String,
         /// The member concerned, by name.
         pub member: Option<String>,
         /// Before and after: leaders' names, versions, DB sizes in bytes.
         pub from: Option<String>,
         pub to: Option<String>,
-        /// A new leader's raft term; an alarm's name; mismatched members.
+        /// A new leader's raft term; an alarm's name; mismatched members; an
+        /// alert's name; a benchmark run's id.
         pub detail: Option<String>,
         /// One sentence.
         pub message: String,
