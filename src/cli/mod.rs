@@ -39,7 +39,7 @@ pub enum Command {
     /// Monitor clusters and serve the dashboard API.
     ///
     /// SIGINT or SIGTERM stops it cleanly (the store is checkpointed). SIGHUP reads
-    /// the config again and applies its [[clusters]] without a restart (added,
+    /// the config again and applies its `[[clusters]]` without a restart (added,
     /// removed and changed clusters keep their history); a config that does not
     /// load changes nothing. Other settings take a restart.
     Serve(ServeArgs),

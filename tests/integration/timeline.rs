@@ -363,6 +363,9 @@ async fn a_clusters_timeline_records_each_change_once_in_order() {
         all.len().min(8),
         "{page}"
     );
+    // The events are drawn across its charts: the losses in the warning colour.
+    assert!(page.contains("<g class=\"marker warn\"><title>"), "{page}");
+    assert!(page.contains("became leader after"), "{page}");
     expect_page(&monitor, "/timeline?kind=exploded", 400, &["kind:"]).await;
     monitor.stop().await;
 }

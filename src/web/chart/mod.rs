@@ -49,7 +49,7 @@ mod time_axis;
 
 pub use bars::{bars, Bar};
 pub use downsample::lttb;
-pub use render::{render, sparkline};
+pub use render::{render, render_marked, sparkline};
 pub use svg::escape_xml;
 
 use crate::units::Unit;
@@ -61,6 +61,20 @@ pub struct ChartSeries {
     /// (unix ms, value), time-ordered. Non-finite values count as missing.
     pub points: Vec<(i64, f64)>,
 }
+
+/// Something that happened at a time, drawn as a vertical line (an event of the
+/// cluster's timeline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub at_ms: i64,
+    /// Shown on hover; escaped by the chart.
+    pub label: String,
+    /// Drawn in the warning colour.
+    pub problem: bool,
+}
+
+/// Most markers one chart draws: beyond this they would be a solid band.
+pub const MAX_MARKERS: usize = 200;
 
 /// What to draw and at which size.
 #[derive(Debug, Clone, Copy)]

@@ -11,8 +11,9 @@ use super::series::{empty_regions, gap_threshold, time_range, Prepared};
 use super::svg::{attr_px, push_area, push_escaped, push_line, push_polyline};
 use super::time_axis::{full_utc, time_ticks, TimeFmt, DAY};
 use super::{
-    ChartSeries, ChartSpec, CHAR_W, EDGE_LABEL_MIN_W, FONT_SIZE, GAP_LABEL_MIN_W, HOVER_SPACING,
-    LEGEND_ROW_H, MIN_HEIGHT, MIN_WIDTH, TITLE_H, X_LABELS_H, X_TICK_SPACING,
+    ChartSeries, ChartSpec, Marker, CHAR_W, EDGE_LABEL_MIN_W, FONT_SIZE, GAP_LABEL_MIN_W,
+    HOVER_SPACING, LEGEND_ROW_H, MAX_MARKERS, MIN_HEIGHT, MIN_WIDTH, TITLE_H, X_LABELS_H,
+    X_TICK_SPACING,
 };
 use crate::units::{self, Unit};
 
@@ -23,6 +24,12 @@ use crate::units::{self, Unit};
 /// starting at the minimum turns a 1 % change into a cliff. Points outside
 /// `from_ms..=to_ms` are not drawn; if `to_ms <= from_ms` the data's own range is used.
 pub fn render(spec: &ChartSpec, series: &[ChartSeries]) -> String {
+    render_marked(spec, series, &[])
+}
+
+/// [`render`], with a dashed vertical line at each of `markers` within the range
+/// (the cluster's events), its label shown on hover.
+pub fn render_marked(spec: &ChartSpec, series: &[ChartSeries], markers: &[Marker]) -> String {
     let plot = Plot::new(spec, series);
     let frame = &plot.frame;
     let (from, to) = (frame.from, frame.to);
@@ -54,6 +61,7 @@ pub fn render(spec: &ChartSpec, series: &[ChartSeries]) -> String {
     let vertices: usize = drawn.iter().flatten().map(Vec::len).sum();
     out.reserve(vertices * 24 + series.len() * (budget / HOVER_SPACING as usize) * 72);
     plot.push_series(&mut out, &drawn);
+    plot.push_markers(&mut out, markers);
     plot.push_no_data(&mut out, &regions);
     plot.push_hover_points(&mut out, &drawn);
     plot.push_legend(&mut out);
@@ -265,6 +273,37 @@ impl<'a> Plot<'a> {
                 r#" text-anchor="{anchor}" data-ts="{t}" data-fmt="{}">{label}</text></g>"#,
                 x_fmt.name()
             );
+        }
+        out.push_str("</g>");
+    }
+
+    /// A dashed line across the plot at each marker's time within the range.
+    fn push_markers(&self, out: &mut String, markers: &[Marker]) {
+        let frame = &self.frame;
+        let shown: Vec<&Marker> = markers
+            .iter()
+            .filter(|m| (frame.from..=frame.to).contains(&m.at_ms))
+            .take(MAX_MARKERS)
+            .collect();
+        if shown.is_empty() {
+            return;
+        }
+        out.push_str(r#"<g class="markers">"#);
+        for m in shown {
+            let class = if m.problem { "marker warn" } else { "marker" };
+            let _ = write!(
+                out,
+                r#"<g class="{class}"><title>{} UTC: "#,
+                full_utc(m.at_ms)
+            );
+            push_escaped(out, &m.label);
+            out.push_str("</title><line");
+            let x = frame.x(m.at_ms);
+            attr_px(out, "x1", x);
+            attr_px(out, "x2", x);
+            attr_px(out, "y1", frame.top);
+            attr_px(out, "y2", frame.bottom);
+            out.push_str("/></g>");
         }
         out.push_str("</g>");
     }

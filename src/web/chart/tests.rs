@@ -484,3 +484,39 @@ fn render_time() {
         len / (2 * runs as usize)
     );
 }
+
+#[test]
+fn markers_in_range_are_drawn_escaped_and_bounded() {
+    let s = spec("with events");
+    let data = [series("m0", regular(240, |i| i as f64 / 1000.0))];
+    let marker = |at: i64, label: &str, problem: bool| Marker {
+        at_ms: at,
+        label: label.into(),
+        problem,
+    };
+    let svg = render_marked(
+        &s,
+        &data,
+        &[
+            marker(T0 + 600_000, "m1 became leader after <m0>", false),
+            marker(T0 + 1_200_000, "member m0 became unreachable", true),
+            // Outside the range: not drawn.
+            marker(T0 - 1, "before", false),
+            marker(T0 + 3_600_001, "after", false),
+        ],
+    );
+    assert_clean(&svg);
+    let drawn = |svg: &str| svg.matches("<g class=\"marker").count() - 1; // less the group
+    assert_eq!(drawn(&svg), 2, "{svg}");
+    assert_eq!(svg.matches("<g class=\"marker warn\"").count(), 1);
+    assert!(svg.contains("became leader after &lt;m0&gt;"), "{svg}");
+    assert!(!svg.contains("<m0>") && !svg.contains(">before<") && !svg.contains(">after<"));
+    // Without markers, as render.
+    assert_eq!(render_marked(&s, &data, &[]), render(&s, &data));
+    // Bounded.
+    let many: Vec<Marker> = (0..1000)
+        .map(|i| marker(T0 + i * 3000, "x", false))
+        .collect();
+    let svg = render_marked(&s, &data, &many);
+    assert_eq!(drawn(&svg), MAX_MARKERS);
+}

@@ -106,6 +106,8 @@ pub struct ChartQuery<'a> {
     pub unit: Unit,
     pub aggregate: Aggregate,
     pub width: u32,
+    /// Events drawn across the chart.
+    pub markers: &'a [chart::Marker],
 }
 
 impl<'a> ChartQuery<'a> {
@@ -123,6 +125,7 @@ impl<'a> ChartQuery<'a> {
             unit: def.unit,
             aggregate: def.aggregate,
             width: CHART_WIDTH,
+            markers: &[],
         }
     }
 }
@@ -180,7 +183,7 @@ pub fn history_chart(
         width: c.width,
         height: CHART_HEIGHT,
     };
-    Ok(chart::render(&spec, &series))
+    Ok(chart::render_marked(&spec, &series, c.markers))
 }
 
 /// The unit a metric's name says it has (Prometheus naming: `_seconds`, `_bytes`).

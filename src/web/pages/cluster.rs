@@ -13,6 +13,7 @@ use super::{find, ok, urlencode, PageError, PageResult};
 use crate::collect::events::{self, EventQuery};
 use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus, MemberSnapshot};
 use crate::collect::view::member_label;
+use crate::web::chart::Marker;
 use crate::web::AppState;
 
 /// `GET /clusters/{name}`
@@ -29,16 +30,32 @@ pub async fn cluster(
     let name2 = snap.name.clone();
     let range2 = range.clone();
     let (charts, recent) = web::block(move || -> Result<_, PageError> {
+        // The events of the range, drawn across every chart.
+        let in_range = events::query(
+            &state2.store,
+            &EventQuery {
+                cluster: Some(name2.clone()),
+                from_ms: Some(range2.from_ms),
+                to_ms: Some(range2.to_ms.saturating_add(1)),
+                limit: crate::web::chart::MAX_MARKERS,
+                ..Default::default()
+            },
+        )?;
+        let markers: Vec<Marker> = in_range
+            .iter()
+            .map(|e| Marker {
+                at_ms: e.at_unix_ms,
+                label: e.message.clone(),
+                problem: e.kind.is_problem(),
+            })
+            .collect();
         let charts = CLUSTER_CHARTS
             .iter()
             .map(|d| {
                 let metric = indicator(d.indicator);
-                history_chart(
-                    &state2,
-                    &ChartQuery::of(d, &metric, &name2, None),
-                    &range2,
-                    now,
-                )
+                let mut q = ChartQuery::of(d, &metric, &name2, None);
+                q.markers = &markers;
+                history_chart(&state2, &q, &range2, now)
             })
             .collect::<Result<Vec<String>, PageError>>()?;
         let recent = events::query(

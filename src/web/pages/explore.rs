@@ -81,6 +81,7 @@ pub async fn explore(state: web::Data<AppState>, params: web::Query<ExploreParam
                 unit: unit_for(&metric2, aggregate),
                 aggregate,
                 width: EXPLORE_WIDTH,
+                markers: &[],
             };
             history_chart(&state2, &q, &range2, now)
         })

@@ -18,9 +18,9 @@ use crate::units::human;
 use crate::web::chart::{self, ChartSeries, ChartSpec};
 use crate::web::AppState;
 
-/// Most clusters shown side by side: beyond this the lines of a chart cannot be
-/// told apart (the charts have this many colours).
-pub const MAX_COMPARED: usize = 8;
+/// Most clusters shown side by side: the charts have this many colours, and more
+/// lines than colours could not be told apart.
+pub const MAX_COMPARED: usize = 6;
 const CHART_HEIGHT: u32 = 200;
 
 /// `GET /compare`: the clusters named by `cluster` (repeated), with `range` or
