@@ -159,8 +159,14 @@ impl Collectors {
             events,
             running: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
-        for cluster in clusters {
-            collectors.add(cluster)?;
+        // The first probes spread evenly over one interval (by the config's order,
+        // a stable offset per cluster), so that a fleet's probes do not all start
+        // on the same tick; each cluster's later probes keep its offset.
+        let n = u32::try_from(clusters.len()).unwrap_or(u32::MAX).max(1);
+        for (i, cluster) in clusters.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let offset = collect.interval / n * i;
+            collectors.start_after(cluster, offset)?;
         }
         Ok(collectors)
     }
@@ -173,6 +179,11 @@ impl Collectors {
     /// TLS files or password cannot be read, or when a cluster of that name is
     /// collected already.
     pub fn add(&self, cluster: &ClusterConfig) -> Result<(), EtcdError> {
+        self.start_after(cluster, Duration::ZERO)
+    }
+
+    /// [`Collectors::add`], its first probe `offset` from now.
+    fn start_after(&self, cluster: &ClusterConfig, offset: Duration) -> Result<(), EtcdError> {
         ClusterProber::new(cluster.clone(), self.settings.clone())?;
         let mut running = self.running();
         if running.contains_key(&cluster.name) {
@@ -188,6 +199,7 @@ impl Collectors {
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(supervise(
             cluster.clone(),
+            offset,
             self.settings.clone(),
             tx,
             self.history.clone(),
@@ -227,15 +239,24 @@ impl Collectors {
 }
 
 /// Restarts the cluster's collector if it panics, so one bad cluster (or a bug
-/// triggered by its answers) never ends monitoring of it or of the others.
+/// triggered by its answers) never ends monitoring of it or of the others. The
+/// first probe runs `offset` from now.
 async fn supervise(
     cluster: ClusterConfig,
+    offset: Duration,
     settings: CollectSettings,
     tx: watch::Sender<Arc<ClusterSnapshot>>,
     history: Option<(WriterHandle, Arc<SeriesFilter>)>,
     events: Option<EventLog>,
     stop: watch::Receiver<bool>,
 ) {
+    if !offset.is_zero() {
+        let mut stop = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(offset) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
     let mut restarts = 0u32;
     loop {
         let task = tokio::spawn(run(

@@ -604,6 +604,26 @@ async fn the_overview_of_a_fleet_puts_problems_first_and_pages_the_rest() {
             .wait_status(&format!("f{i:02}"), "healthy", Duration::from_secs(20))
             .await;
     }
+    // The probes are spread over the interval, not all on one tick: the clusters'
+    // last probes fall in many tenths of the second.
+    let (_, list) = monitor.get("/api/v1/clusters").await;
+    let mut tenths: Vec<i64> = list["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["last_probe"].as_str())
+        .map(|t| {
+            let t = humantime::parse_rfc3339(t).unwrap();
+            let ms = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            ms % 1000 / 100
+        })
+        .collect();
+    tenths.sort();
+    tenths.dedup();
+    assert!(
+        tenths.len() >= 6,
+        "probes in tenths {tenths:?} of the second"
+    );
     let rows = |html: &str| -> Vec<String> {
         html.split("<tr data-cluster=\"")
             .skip(1)
