@@ -197,6 +197,9 @@ impl Monitor {
         // theirs on their own threads, shortly after the server says it stopped; wait
         // for them, so that a caller may open the store again at once.
         drop(self.alerts);
+        // Both hold the store (the registry, the collectors' event log).
+        drop(self.fleet);
+        drop(self.collectors);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while Arc::strong_count(&self.store) > 1 && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
