@@ -19,6 +19,7 @@ pub mod exporter;
 pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod k8s;
 pub mod labels;
 pub mod localetcd;
 pub mod monitor;

@@ -76,6 +76,9 @@ pub enum Command {
     /// The audit trail of changes and logins.
     #[command(subcommand)]
     Audit(access_cmd::AuditCommand),
+    /// Kubernetes: the EtcdCluster and EtcdInspection resources' CRDs.
+    #[command(subcommand)]
+    K8s(K8sCommand),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell). bash: `etcd-monitor completions bash > /etc/bash_completion.d/etcd-monitor`.
     Completions {
@@ -86,6 +89,14 @@ pub enum Command {
     /// packages ship them.
     #[command(hide = true)]
     Manpages { dir: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Print the CustomResourceDefinitions of EtcdCluster and EtcdInspection
+    /// (group etcd-monitor.io, version v1alpha1) as YAML, for `kubectl apply -f -`;
+    /// packaging/kubernetes/crds.yaml is this output.
+    Crds,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +221,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Store(cmd) => store_cmd::run(cmd).map(|()| 0),
         Command::Alerts(cmd) => alerts_cmd::run(cmd).map(|()| 0),
         Command::Api(cmd) => api_cmd::run(cmd).map(|()| 0),
+        Command::K8s(K8sCommand::Crds) => {
+            output::out!("{}", crate::k8s::crds_yaml()?)?;
+            Ok(0)
+        }
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl::run(*args),

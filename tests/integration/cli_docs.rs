@@ -208,3 +208,25 @@ fn the_api_reference_is_made_from_the_openapi_document() {
         }
     }
 }
+
+/// packaging/kubernetes/crds.yaml is what `k8s crds` makes of the Rust types: a
+/// field added to a resource changes the CRD users apply.
+#[test]
+fn the_packaged_crds_are_what_k8s_crds_prints() {
+    let (made, _) = run(&["k8s", "crds"]);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/kubernetes/crds.yaml"
+    );
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        made == committed,
+        "packaging/kubernetes/crds.yaml is out of date: run `cargo run -- k8s crds > packaging/kubernetes/crds.yaml`"
+    );
+    for name in [
+        "etcdclusters.etcd-monitor.io",
+        "etcdinspections.etcd-monitor.io",
+    ] {
+        assert!(made.contains(&format!("  name: {name}\n")), "no CRD {name}");
+    }
+}
