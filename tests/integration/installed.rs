@@ -1,7 +1,8 @@
 //! The artefacts of `scripts/package` (target/dist/), checked as a user meets
 //! them: the .deb installed into this machine with dpkg, run as its unit says,
 //! upgraded and purged; the .rpm judged by rpmlint and installed into a scratch
-//! root; the tarball's binary run alone from an empty directory.
+//! root; the tarball's binary run alone from an empty directory; the container
+//! image unpacked and its binary run as the image says.
 //!
 //! These install into `/` as root, and need the artefacts built first, so a plain
 //! `cargo test` leaves them out (`#[ignore]`). scripts/test runs them after
@@ -627,4 +628,128 @@ async fn the_tarballs_binary_runs_alone_from_an_empty_directory() {
     assert!(wait_exit(&mut demo, "demo", Duration::from_secs(30))
         .await
         .success());
+}
+
+/// A blob of the unpacked OCI layout by its digest (`sha256:…`).
+fn oci_blob(layout: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    layout.join("blobs/sha256").join(hex)
+}
+
+fn oci_json(layout: &Path, digest: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(oci_blob(layout, digest)).unwrap()).unwrap()
+}
+
+/// scripts/image's archive: its config runs the binary as 65532 with the
+/// packaged config; its layers hold the binary, its libraries and nothing to
+/// log in with; unpacked and entered with chroot as that user (no container
+/// runtime runs in this sandbox), the binary monitors a real cluster and keeps
+/// its store in the image's volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scripts/image's archive and root; scripts/test runs it after scripts/image"]
+async fn the_image_runs_the_monitor_as_its_unprivileged_user() {
+    assert_root();
+    let archive = artefact("-image.oci.tar");
+    let layout = tempfile::tempdir().unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(layout.path()));
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    let manifest = oci_json(
+        layout.path(),
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    );
+    let config = oci_json(
+        layout.path(),
+        manifest["config"]["digest"].as_str().unwrap(),
+    );
+    let run_config = &config["config"];
+    assert_eq!(run_config["User"], "65532:65532", "{config}");
+    assert_eq!(
+        run_config["Entrypoint"],
+        serde_json::json!(["/usr/bin/etcd-monitor"])
+    );
+    assert_eq!(run_config["Cmd"], serde_json::json!(["serve"]));
+    assert_eq!(run_config["WorkingDir"], "/var/lib/etcd-monitor");
+    assert!(
+        run_config["ExposedPorts"]["9393/tcp"].is_object(),
+        "{config}"
+    );
+    assert!(
+        run_config["Volumes"]["/var/lib/etcd-monitor"].is_object(),
+        "{config}"
+    );
+    let env: Vec<&str> = run_config["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"ETCD_MONITOR_CONFIG=/etc/etcd-monitor/config.toml"),
+        "{env:?}"
+    );
+
+    let rootfs = layout.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let blob = oci_blob(layout.path(), layer["digest"].as_str().unwrap());
+        run(Command::new("tar")
+            .arg("-xf")
+            .arg(&blob)
+            .arg("-C")
+            .arg(&rootfs));
+    }
+    for absent in ["bin/sh", "usr/bin/sh", "bin/bash", "usr/bin/apt"] {
+        assert!(!rootfs.join(absent).exists(), "{absent} is in the image");
+    }
+    let data = rootfs.join("var/lib/etcd-monitor");
+    let meta = std::fs::metadata(&data).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65532, 65532));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o750);
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("etcd-monitor:x:65532:65532:"), "{passwd}");
+
+    // As the image's user, with only the image's files and environment.
+    let cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let port = free_port().unwrap();
+    let userspec = format!("--userspec={}", run_config["User"].as_str().unwrap());
+    let mut serve = Command::new("chroot")
+        .arg(&userspec)
+        .arg(&rootfs)
+        .arg("/usr/bin/etcd-monitor")
+        .args(["serve", "--interval", "1"])
+        .arg(format!("--endpoints={}", cluster.client_urls().join(",")))
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .env_clear()
+        .envs(env.iter().filter_map(|e| e.split_once('=')))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    wait_for("the image's serve", Duration::from_secs(30), || async {
+        let v = get_json(
+            &http,
+            &format!("http://127.0.0.1:{port}/api/v1/clusters/default"),
+        )
+        .await?;
+        if v["status"] != "healthy" {
+            return Err(v.to_string());
+        }
+        Ok(())
+    })
+    .await;
+    sigterm(&serve);
+    assert!(
+        wait_exit(&mut serve, "the image's serve", Duration::from_secs(30))
+            .await
+            .success()
+    );
+    let store = std::fs::metadata(data.join("etcd-monitor.redb")).unwrap();
+    assert_eq!(store.uid(), 65532, "the store belongs to the image's user");
+    assert!(store.len() > 0);
 }
