@@ -642,9 +642,9 @@ fn oci_json(layout: &Path, digest: &str) -> Value {
 
 /// scripts/image's archive: its config runs the binary as 65532 with the
 /// packaged config; its layers hold the binary, its libraries and nothing to
-/// log in with; unpacked and entered with chroot as that user (no container
-/// runtime runs in this sandbox), the binary monitors a real cluster and keeps
-/// its store in the image's volume.
+/// log in with; unpacked and entered with chroot as that user, the root
+/// filesystem read-only (no container runtime runs in this sandbox), the binary
+/// monitors a real cluster and keeps its store in the image's volume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs scripts/image's archive and root; scripts/test runs it after scripts/image"]
 async fn the_image_runs_the_monitor_as_its_unprivileged_user() {
@@ -713,17 +713,29 @@ async fn the_image_runs_the_monitor_as_its_unprivileged_user() {
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(passwd.contains("etcd-monitor:x:65532:65532:"), "{passwd}");
 
-    // As the image's user, with only the image's files and environment.
+    // As the image's user, with only the image's files and environment, and as
+    // the Deployment mounts it: the root filesystem read-only, the store's
+    // volume and /tmp writable. unshare gives the mounts a namespace of their
+    // own; it, sh and chroot each exec the next, so the child is the monitor.
+    let volume = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(volume.path(), Some(65532), Some(65532)).unwrap();
+    std::fs::set_permissions(volume.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
     let cluster = start_cluster(3, LocalClusterOptions::default()).await;
     let port = free_port().unwrap();
-    let userspec = format!("--userspec={}", run_config["User"].as_str().unwrap());
-    let mut serve = Command::new("chroot")
-        .arg(&userspec)
-        .arg(&rootfs)
-        .arg("/usr/bin/etcd-monitor")
-        .args(["serve", "--interval", "1"])
-        .arg(format!("--endpoints={}", cluster.client_urls().join(",")))
-        .arg(format!("--listen=127.0.0.1:{port}"))
+    let script = format!(
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin; set -e; R={root}; \
+         mount --bind $R $R; mount -o remount,bind,ro $R; \
+         mount --bind {volume} $R/var/lib/etcd-monitor; \
+         mount -t tmpfs -o mode=1777 tmpfs $R/tmp; \
+         exec chroot --userspec={user} $R /usr/bin/etcd-monitor serve --interval 1 \
+           --endpoints={endpoints} --listen=127.0.0.1:{port}",
+        root = rootfs.display(),
+        volume = volume.path().display(),
+        user = run_config["User"].as_str().unwrap(),
+        endpoints = cluster.client_urls().join(","),
+    );
+    let mut serve = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
         .env_clear()
         .envs(env.iter().filter_map(|e| e.split_once('=')))
         .stdout(Stdio::null())
@@ -749,7 +761,7 @@ async fn the_image_runs_the_monitor_as_its_unprivileged_user() {
             .await
             .success()
     );
-    let store = std::fs::metadata(data.join("etcd-monitor.redb")).unwrap();
+    let store = std::fs::metadata(volume.path().join("etcd-monitor.redb")).unwrap();
     assert_eq!(store.uid(), 65532, "the store belongs to the image's user");
     assert!(store.len() > 0);
 }
