@@ -37,6 +37,7 @@ mod history;
 mod hung;
 mod installed;
 mod keys;
+mod kubernetes;
 mod metrics;
 mod packaging;
 mod pages;
