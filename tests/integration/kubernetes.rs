@@ -335,3 +335,175 @@ fn the_helm_chart_lints_and_renders_the_same_hardened_objects() {
         "fast"
     );
 }
+
+/// The CRD of `kind` in packaging/kubernetes/crds.yaml, as JSON in a file.
+fn crd_file(dir: &Path, kind: &str) -> std::path::PathBuf {
+    let crds = documents(&Path::new(DIR).join("crds.yaml"));
+    let crd = crds
+        .iter()
+        .find(|c| c["spec"]["names"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no CRD of {kind}"));
+    let path = dir.join(format!("{kind}.crd.json"));
+    std::fs::write(&path, crd.to_string()).unwrap();
+    path
+}
+
+/// Runs tests/support/validate_crd.py on objects: (accepted, what it printed).
+fn validate(crd: &Path, objects: &[Value]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/validate_crd.py"
+    ))
+    .arg(crd);
+    for (i, object) in objects.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.json"));
+        std::fs::write(&path, object.to_string()).unwrap();
+        cmd.arg(path);
+    }
+    let out = cmd.output().expect("python3 runs");
+    let printed =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "validate_crd.py failed: {printed}"
+    );
+    (out.status.success(), printed)
+}
+
+/// The examples the docs point to are valid against the generated CRDs and
+/// read into the Rust types; broken ones are refused naming the field, as an
+/// API server with strict field validation refuses them.
+#[test]
+fn the_examples_are_valid_and_broken_resources_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_crd = crd_file(dir.path(), "EtcdCluster");
+    let inspection_crd = crd_file(dir.path(), "EtcdInspection");
+    let examples = Path::new(DIR).join("examples");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        for doc in documents(&path) {
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            let crd = match kind.as_str() {
+                "EtcdCluster" => {
+                    serde_json::from_value::<etcd_monitor::k8s::EtcdCluster>(doc.clone())
+                        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                    &cluster_crd
+                }
+                "EtcdInspection" => {
+                    serde_json::from_value::<etcd_monitor::k8s::EtcdInspection>(doc.clone())
+                        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                    &inspection_crd
+                }
+                other => panic!("{path:?}: an example of {other}"),
+            };
+            let (ok, printed) = validate(crd, std::slice::from_ref(&doc));
+            assert!(ok, "{path:?}: {printed}");
+            seen.insert(format!(
+                "{kind}/{}",
+                doc["spec"]["type"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(
+            [
+                "EtcdCluster/",
+                "EtcdInspection/alarm",
+                "EtcdInspection/consistency",
+                "EtcdInspection/healthy",
+                "EtcdInspection/request",
+            ]
+            .map(String::from)
+        )
+    );
+
+    let cluster = serde_json::json!({
+        "apiVersion": "etcd-monitor.io/v1alpha1", "kind": "EtcdCluster",
+        "metadata": {"name": "c"},
+        "spec": {"endpoints": ["https://10.0.0.1:2379"]}
+    });
+    assert!(validate(&cluster_crd, std::slice::from_ref(&cluster)).0);
+    let broken = |path: &[&str], value: Value| {
+        let mut doc = cluster.clone();
+        let mut at = &mut doc;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        at[path[path.len() - 1]] = value;
+        doc
+    };
+    for (doc, says) in [
+        (
+            broken(
+                &["spec", "service"],
+                serde_json::json!({"name": "etcd", "port": 2379}),
+            ),
+            "spec: ",
+        ),
+        (
+            broken(&["spec"], serde_json::json!({"tags": ["a"]})),
+            "spec: ",
+        ),
+        (
+            broken(&["spec", "endpoints"], serde_json::json!([])),
+            "spec.endpoints: ",
+        ),
+        (
+            broken(
+                &["spec", "endpoint"],
+                serde_json::json!("https://10.0.0.1:2379"),
+            ),
+            "'endpoint' was unexpected",
+        ),
+        (
+            broken(
+                &["spec", "service"],
+                serde_json::json!({"name": "etcd", "port": 70000}),
+            ),
+            "spec.service.port: 70000 is greater than the maximum",
+        ),
+        (
+            broken(&["spec", "tags"], serde_json::json!(vec!["t"; 33])),
+            "spec.tags: ",
+        ),
+    ] {
+        let (ok, printed) = validate(&cluster_crd, std::slice::from_ref(&doc));
+        assert!(!ok, "accepted: {doc}");
+        assert!(printed.contains(says), "{says:?} in {printed}");
+    }
+
+    let inspection = serde_json::json!({
+        "apiVersion": "etcd-monitor.io/v1alpha1", "kind": "EtcdInspection",
+        "metadata": {"name": "i"},
+        "spec": {"cluster": "c", "type": "request", "keyPrefixes": ["/a/"]}
+    });
+    assert!(validate(&inspection_crd, std::slice::from_ref(&inspection)).0);
+    for (key, value, says) in [
+        (
+            "type",
+            serde_json::json!("requests"),
+            "spec.type: 'requests' is not one of",
+        ),
+        (
+            "intervalSeconds",
+            serde_json::json!(5),
+            "spec.intervalSeconds: 5 is less than the minimum of 10",
+        ),
+        (
+            "keyPrefixes",
+            serde_json::json!(vec!["/p/"; 33]),
+            "spec.keyPrefixes: ",
+        ),
+        ("cluster", serde_json::json!(""), "spec.cluster: '' "),
+    ] {
+        let mut doc = inspection.clone();
+        doc["spec"][key] = value;
+        let (ok, printed) = validate(&inspection_crd, std::slice::from_ref(&doc));
+        assert!(!ok, "accepted: {doc}");
+        assert!(printed.contains(says), "{says:?} in {printed}");
+    }
+}
