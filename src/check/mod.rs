@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod disk;
+pub mod inspect;
 pub mod perf;
 
 use std::fmt;

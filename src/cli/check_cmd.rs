@@ -1,4 +1,4 @@
-//! `etcd-monitor check disk|perf|cluster`: run a check, print its findings, exit with
+//! `etcd-monitor check disk|perf|cluster|inspect`: run a check, print its findings, exit with
 //! the worst one's status.
 
 use std::io::IsTerminal;
@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{self, outln, OutputError};
 use super::progress::Bar;
-use crate::check::{self, cluster, disk, perf, Finding, Status};
+use crate::check::{self, cluster, disk, inspect, perf, Finding, Status};
 use crate::config::{ClusterConfig, CollectSettings, Overrides, Settings};
 use crate::etcd::Connector;
 
@@ -37,6 +37,36 @@ pub enum CheckCommand {
     /// changes, TLS, auth and HashKV consistency, each with what to do.
     #[command(after_help = EXIT_HELP)]
     Cluster(ClusterArgs),
+    /// One of kstone's inspections, as an EtcdInspection runs it: alarm (alarms
+    /// raised, per member), healthy (each member's health), consistency (revision,
+    /// raft index, applied index and key count per member, and their spread) or
+    /// request (key counts under --prefix). PASS or FAIL.
+    #[command(after_help = EXIT_HELP)]
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectionType {
+    Alarm,
+    Healthy,
+    Consistency,
+    Request,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[arg(long = "type", value_enum)]
+    pub kind: InspectionType,
+    /// request: a prefix whose keys are counted (repeat for more, at most 32).
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<String>,
+    /// consistency: the largest spread between members that passes.
+    #[arg(long, default_value_t = 0)]
+    pub max_spread: u64,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,6 +153,7 @@ fn run_check(cmd: CheckCommand) -> anyhow::Result<Status> {
         CheckCommand::Disk(a) => run_disk(a),
         CheckCommand::Perf(a) => run_perf(a),
         CheckCommand::Cluster(a) => run_cluster(a),
+        CheckCommand::Inspect(a) => run_inspect(a),
     }
 }
 
@@ -310,6 +341,61 @@ fn run_cluster(a: ClusterArgs) -> anyhow::Result<Status> {
     outln!()?;
     print_findings(&report.findings)?;
     Ok(report.worst)
+}
+
+fn run_inspect(a: InspectArgs) -> anyhow::Result<Status> {
+    let inspection = match a.kind {
+        InspectionType::Alarm => inspect::Inspection::Alarm,
+        InspectionType::Healthy => inspect::Inspection::Healthy,
+        InspectionType::Consistency => inspect::Inspection::Consistency {
+            max_spread: a.max_spread,
+        },
+        InspectionType::Request => inspect::Inspection::Request {
+            key_prefixes: a.prefixes,
+        },
+    };
+    inspection.validate()?;
+    let (cluster, collect) = target(&a.target)?;
+    let outcome = runtime()?.block_on(inspect::run(&cluster, &collect, &inspection))?;
+    let status = if outcome.passed {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    if a.output == Output::Json {
+        output::json_pretty(&outcome)?;
+        return Ok(status);
+    }
+    outln!(
+        "{} inspection of cluster {}: {}",
+        inspection.name(),
+        cluster.name,
+        outcome.summary
+    )?;
+    outln!()?;
+    let width = outcome
+        .results
+        .iter()
+        .map(|r| r.subject.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    outln!("{:<7}{:<width$}  FIGURES", "STATUS", "SUBJECT")?;
+    for r in &outcome.results {
+        let figures: Vec<String> = r.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let verdict = if r.passed { Status::Pass } else { Status::Fail };
+        outln!(
+            "{:<7}{:<width$}  {}{}{}",
+            verdict.as_str(),
+            r.subject,
+            figures.join(" "),
+            if r.message.is_empty() { "" } else { "  " },
+            r.message
+        )?;
+    }
+    outln!()?;
+    outln!("{status} (exit status {})", status.exit_code())?;
+    Ok(status)
 }
 
 fn print_findings(findings: &[Finding]) -> Result<(), OutputError> {

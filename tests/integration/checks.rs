@@ -446,3 +446,200 @@ async fn checks_use_the_configs_auth() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
 }
+
+/// etcdctl (v3 API) with these arguments: its stdout, and whether it succeeded.
+fn etcdctl(args: &[&str]) -> (String, bool) {
+    let bin = std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".into());
+    let out = Command::new(bin)
+        .env("ETCDCTL_API", "3")
+        .arg("--command-timeout=3s")
+        .args(args)
+        .output()
+        .expect("etcdctl runs (Debian package etcd-client)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn etcdctl_count(args: &[&str]) -> i64 {
+    // etcdctl 3.4 has no --count-only; the response's count is there anyway.
+    let mut all = vec!["-w", "json", "get", "--keys-only"];
+    all.extend(args);
+    let (out, ok) = etcdctl(&all);
+    assert!(ok, "etcdctl {all:?}: {out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["count"].as_i64().unwrap_or(0)
+}
+
+fn inspect(args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["check", "inspect", "--output", "json"];
+    all.extend(args);
+    let out = run(&all);
+    (out.status.code(), json(&out))
+}
+
+fn result<'a>(outcome: &'a Value, subject: &str) -> &'a Value {
+    outcome["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["subject"] == subject)
+        .unwrap_or_else(|| panic!("no result for {subject}: {outcome}"))
+}
+
+/// request, consistency and healthy on a real 3-member cluster, each checked
+/// against etcdctl's view: key counts under two prefixes, each member's own key
+/// count and revision, and a stopped member's health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspections_agree_with_etcdctl() {
+    let mut cluster = start_cluster(3, LocalClusterOptions::default()).await;
+    let urls = cluster.client_urls();
+    let ep = format!("--endpoints={}", urls.join(","));
+    let all = format!("--endpoints={}", urls.join(","));
+    let mut client = etcd_client::Client::connect(urls.clone(), None)
+        .await
+        .unwrap();
+    for (prefix, n) in [("/a/", 3), ("/b/", 5), ("/c/", 1)] {
+        for i in 0..n {
+            client.put(format!("{prefix}{i}"), "v", None).await.unwrap();
+        }
+    }
+
+    let ep2 = ep.clone();
+    let (code, outcome) = tokio::task::spawn_blocking(move || {
+        inspect(&[
+            &ep2, "--type", "request", "--prefix", "/a/", "--prefix", "/b/",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{outcome}");
+    assert_eq!(outcome["passed"], true);
+    for prefix in ["/a/", "/b/"] {
+        let counted = etcdctl_count(&[&all, prefix, "--prefix"]);
+        assert_eq!(
+            result(&outcome, prefix)["values"]["keys"],
+            counted,
+            "{outcome}"
+        );
+    }
+    assert_eq!(result(&outcome, "/b/")["values"]["keys"], 5);
+    assert_eq!(outcome["summary"], "8 keys under 2 prefixes (2 read)");
+
+    let ep2 = ep.clone();
+    let (code, outcome) =
+        tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "consistency"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{outcome}");
+    assert!(
+        outcome["summary"].as_str().unwrap().contains("keys 0"),
+        "{outcome}"
+    );
+    for member in &cluster.members {
+        let one = format!("--endpoints={}", member.client_url);
+        let own = etcdctl_count(&[&one, "--consistency=s", "", "--from-key"]);
+        let got = &result(&outcome, &member.name)["values"];
+        assert_eq!(got["keys"], own, "{outcome}");
+        assert_eq!(own, 9);
+        let status = etcdctl_endpoint_status(std::slice::from_ref(&member.client_url));
+        assert_eq!(
+            got["revision"], status[0]["Status"]["header"]["revision"],
+            "{outcome}"
+        );
+    }
+
+    let ep2 = ep.clone();
+    let (code, outcome) =
+        tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "healthy"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{outcome}");
+    assert_eq!(outcome["summary"], "3 of 3 members healthy");
+
+    // A member stopped: etcdctl finds it unhealthy, and so does the inspection.
+    cluster.stop(2).unwrap();
+    let (stopped_name, stopped_url) = (
+        cluster.members[2].name.clone(),
+        cluster.members[2].client_url.clone(),
+    );
+    let (_, healthy) = etcdctl(&[&format!("--endpoints={stopped_url}"), "endpoint", "health"]);
+    assert!(!healthy, "etcdctl calls a stopped member healthy");
+    let ep2 = ep.clone();
+    let (code, outcome) =
+        tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "healthy"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2), "{outcome}");
+    assert_eq!(outcome["passed"], false);
+    assert_eq!(outcome["summary"], "2 of 3 members healthy");
+    let down = result(&outcome, &stopped_name);
+    assert_eq!(down["passed"], false);
+    assert!(!down["message"].as_str().unwrap().is_empty(), "{down}");
+    for member in &cluster.members[..2] {
+        assert_eq!(result(&outcome, &member.name)["passed"], true, "{outcome}");
+    }
+    // Nor can its figures be compared.
+    let ep2 = ep.clone();
+    let (code, outcome) =
+        tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "consistency"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2), "{outcome}");
+    assert!(
+        outcome["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 member(s) could not be compared"),
+        "{outcome}"
+    );
+    cluster.restart(2).unwrap();
+    cluster
+        .wait_healthy(2, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // No alarm on a sound cluster; bad flags refused before anything runs.
+    let ep2 = ep.clone();
+    let (code, outcome) = tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "alarm"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{outcome}");
+    assert_eq!(outcome["summary"], "no alarm raised");
+    let out = run(&["check", "inspect", &ep, "--type", "request"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyPrefixes: 1 to 32"));
+}
+
+/// The alarm inspection on a member over its quota: NOSPACE where etcdctl's
+/// alarm list says, and a pass once etcdctl disarms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alarm_inspection_finds_nospace_as_etcdctl_does() {
+    let cluster = start_full_cluster().await;
+    let ep = format!("--endpoints={}", cluster.client_urls().join(","));
+    let (list, ok) = etcdctl(&[&ep, "alarm", "list"]);
+    assert!(ok && list.contains("alarm:NOSPACE"), "{list}");
+    let ep2 = ep.clone();
+    let (code, outcome) = tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "alarm"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(2), "{outcome}");
+    assert_eq!(outcome["summary"], "NOSPACE on 1 of 1 members");
+    let m0 = result(&outcome, "m0");
+    assert_eq!(m0["message"], "NOSPACE");
+    assert_eq!(
+        m0["values"]["alarms"],
+        list.lines().filter(|l| l.contains("NOSPACE")).count() as i64
+    );
+
+    let (_, ok) = etcdctl(&[&ep, "alarm", "disarm"]);
+    assert!(ok);
+    let (list, _) = etcdctl(&[&ep, "alarm", "list"]);
+    assert!(list.trim().is_empty(), "{list}");
+    let (code, outcome) = tokio::task::spawn_blocking(move || inspect(&[&ep, "--type", "alarm"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{outcome}");
+    assert_eq!(outcome["summary"], "no alarm raised");
+}
