@@ -346,13 +346,7 @@ impl Fleet {
                 })
             }
         };
-        let mut versions: Vec<String> = snap
-            .members
-            .iter()
-            .filter_map(|m| m.status.as_ref().map(|s| s.version.clone()))
-            .collect();
-        versions.sort();
-        versions.dedup();
+        let versions = snap.versions();
         let mut problems = if snap.status == ClusterStatus::Healthy {
             Vec::new()
         } else {

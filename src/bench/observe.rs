@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::derive::{counter_increase, MetricsSample};
+use crate::collect::snapshot::version_key;
 use crate::etcd::{with_deadline, Connector};
 
 /// The cluster when the run started.
@@ -179,11 +180,6 @@ pub async fn cluster_facts(
         metrics_urls.to_vec()
     };
     (facts, urls)
-}
-
-/// "3.5.12" -> (3, 5, 12), for the lowest version of a mixed cluster.
-fn version_key(v: &str) -> Vec<u64> {
-    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 async fn scrape_all(

@@ -123,7 +123,27 @@ impl ProbeCounts {
     }
 }
 
+/// A version's numbers for ordering (`3.10.0` after `3.9.1`); a part that is
+/// not a number counts as 0.
+pub fn version_key(v: &str) -> Vec<u64> {
+    v.split(['.', '-'])
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
+
 impl ClusterSnapshot {
+    /// The server versions the members that answered run, lowest first, each once.
+    pub fn versions(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .members
+            .iter()
+            .filter_map(|m| m.status.as_ref().map(|s| s.version.clone()))
+            .collect();
+        v.sort_by_key(|x| version_key(x));
+        v.dedup();
+        v
+    }
+
     /// The state before the first probe.
     pub fn pending(name: &str, tags: &[String]) -> Self {
         ClusterSnapshot {

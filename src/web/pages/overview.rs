@@ -8,7 +8,7 @@ use super::display::{dash, db_usage, StatusView, TimeView};
 use super::layout::{layout, AlertBadges, Layout, Link, Nav};
 use super::range::TimeRange;
 use super::{bad_request, ok, urlencode, PageError, PageResult};
-use crate::collect::snapshot::{ClusterSnapshot, ClusterStatus};
+use crate::collect::snapshot::{version_key, ClusterSnapshot, ClusterStatus};
 use crate::store::query::{self, Aggregate, HistoryQuery};
 use crate::web::chart;
 use crate::web::AppState;
@@ -49,22 +49,6 @@ fn status_rank(s: ClusterStatus) -> usize {
 }
 
 /// The etcd versions a cluster's members report, lowest first, each once.
-pub(super) fn versions(c: &ClusterSnapshot) -> Vec<String> {
-    let mut v: Vec<String> = c
-        .members
-        .iter()
-        .filter_map(|m| m.status.as_ref().map(|s| s.version.clone()))
-        .collect();
-    v.sort_by_key(|x| version_key(x));
-    v.dedup();
-    v
-}
-
-fn version_key(v: &str) -> Vec<u64> {
-    v.split(['.', '-'])
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
 
 /// `GET /`: every cluster at a glance. The summary counts the whole fleet; the
 /// table shows one page of the clusters the filters keep, the unhealthy ones first
@@ -143,7 +127,7 @@ pub async fn overview(
     for c in &all {
         let badges = AlertBadges::of_cluster(&alerts, &c.name);
         summary.add(c.status, badges.total);
-        let runs = versions(c);
+        let runs = c.versions();
         let shown = tag.as_ref().is_none_or(|t| c.tags.contains(t))
             && status.is_none_or(|s| s == c.status)
             && version.as_ref().is_none_or(|v| runs.contains(v))

@@ -8,7 +8,6 @@ use askama::Template;
 use super::charts::{chart_step, indicator, CHART_WIDTH};
 use super::display::{dash, db_usage, StatusView};
 use super::layout::{layout, Layout, Nav};
-use super::overview::versions;
 use super::range::{RangeParams, RangePicker, TimeRange};
 use super::{bad_request, ok, urlencode, PageError, PageResult};
 use crate::collect::figures::{combine_points, odd_ones, outlier, Figure, FIGURES};
@@ -180,7 +179,7 @@ fn figure_rows(clusters: &[std::sync::Arc<ClusterSnapshot>]) -> Vec<FigureRow> {
     let versions: Vec<String> = clusters
         .iter()
         .map(|c| {
-            let v = versions(c);
+            let v = c.versions();
             if v.is_empty() {
                 dash()
             } else {
