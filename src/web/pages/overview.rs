@@ -48,8 +48,6 @@ fn status_rank(s: ClusterStatus) -> usize {
     WORST_FIRST.iter().position(|x| *x == s).unwrap_or(0)
 }
 
-/// The etcd versions a cluster's members report, lowest first, each once.
-
 /// `GET /`: every cluster at a glance. The summary counts the whole fleet; the
 /// table shows one page of the clusters the filters keep, the unhealthy ones first
 /// unless another order is asked for, so paging never hides a problem.
