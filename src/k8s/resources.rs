@@ -217,7 +217,8 @@ pub struct MemberStatus {
     /// The member ID in hex, as etcdctl prints it.
     pub id: String,
     pub endpoint: String,
-    /// `up` or `down`.
+    /// `up` (healthy), `unhealthy` (answers, but its health check fails) or
+    /// `down` (does not answer).
     pub state: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leader: bool,
