@@ -225,34 +225,40 @@ impl EventDetector {
                                 out.push(e);
                             }
                         }
+                        // A DB that shrank was defragmented; one whose in-use
+                        // part shrank (and not its size) was compacted.
+                        let shrink = |kind: EventKind, what: &str, verb: &str, a: i64, b: i64| {
+                            let mut e = event(
+                                kind,
+                                Some(name),
+                                format!(
+                                    "member {name}'s {what} from {} to {}: {verb}",
+                                    human(a as f64, Unit::Bytes),
+                                    human(b as f64, Unit::Bytes)
+                                ),
+                            );
+                            e.from = Some(a.to_string());
+                            e.to = Some(b.to_string());
+                            e
+                        };
                         if let (Some(a), Some(b)) = (before.db_size, now.db_size) {
                             if shrank(a, b) {
-                                let mut e = event(
+                                out.push(shrink(
                                     EventKind::Defragmented,
-                                    Some(name),
-                                    format!(
-                                        "member {name}'s DB shrank from {} to {}: defragmented",
-                                        human(a as f64, Unit::Bytes),
-                                        human(b as f64, Unit::Bytes)
-                                    ),
-                                );
-                                e.from = Some(a.to_string());
-                                e.to = Some(b.to_string());
-                                out.push(e);
+                                    "DB shrank",
+                                    "defragmented",
+                                    a,
+                                    b,
+                                ));
                             } else if let (Some(x), Some(y)) = (before.db_in_use, now.db_in_use) {
                                 if shrank(x, y) {
-                                    let mut e = event(
+                                    out.push(shrink(
                                         EventKind::Compacted,
-                                        Some(name),
-                                        format!(
-                                            "member {name}'s DB in use fell from {} to {}: compacted",
-                                            human(x as f64, Unit::Bytes),
-                                            human(y as f64, Unit::Bytes)
-                                        ),
-                                    );
-                                    e.from = Some(x.to_string());
-                                    e.to = Some(y.to_string());
-                                    out.push(e);
+                                        "DB in use fell",
+                                        "compacted",
+                                        x,
+                                        y,
+                                    ));
                                 }
                             }
                         }
@@ -481,9 +487,18 @@ pub fn append(store: &Store, events: &[ClusterEvent]) -> Result<()> {
 /// Drops events older than `retention` and the oldest beyond [`MAX_EVENTS`];
 /// returns how many.
 pub fn trim(store: &Store, retention: std::time::Duration, now_ms: i64) -> Result<u64> {
+    trim_to(store, retention, now_ms, MAX_EVENTS)
+}
+
+fn trim_to(
+    store: &Store,
+    retention: std::time::Duration,
+    now_ms: i64,
+    keep_at_most: u64,
+) -> Result<u64> {
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let oldest_kept = (now_ms.saturating_sub(retention_ms).max(0) as u64).to_be_bytes();
-    store.trim_records(TABLE, &oldest_kept, MAX_EVENTS)
+    store.trim_records(TABLE, &oldest_kept, keep_at_most)
 }
 
 fn record_bounded(
@@ -496,10 +511,9 @@ fn record_bounded(
         return Ok(());
     }
     append(store, events)?;
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    let oldest_kept =
-        (crate::unix_ms_now().saturating_sub(retention_ms).max(0) as u64).to_be_bytes();
-    store.trim_records(TABLE, &oldest_kept, keep_at_most)?;
+    // Also here, not only at maintenance: a flapping fleet can log more than
+    // MAX_EVENTS in the hour between two maintenances.
+    trim_to(store, retention, crate::unix_ms_now(), keep_at_most)?;
     Ok(())
 }
 
