@@ -166,7 +166,8 @@ impl Collectors {
         for (i, cluster) in clusters.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             let offset = collect.interval / n * i;
-            collectors.start_after(cluster, offset)?;
+            // Checked above, all before any starts.
+            collectors.spawn(cluster, offset)?;
         }
         Ok(collectors)
     }
@@ -185,6 +186,12 @@ impl Collectors {
     /// [`Collectors::add`], its first probe `offset` from now.
     fn start_after(&self, cluster: &ClusterConfig, offset: Duration) -> Result<(), EtcdError> {
         ClusterProber::new(cluster.clone(), self.settings.clone())?;
+        self.spawn(cluster, offset)
+    }
+
+    /// Starts the collector of a cluster whose prober was built once already
+    /// (which proves its TLS files and password readable).
+    fn spawn(&self, cluster: &ClusterConfig, offset: Duration) -> Result<(), EtcdError> {
         let mut running = self.running();
         if running.contains_key(&cluster.name) {
             return Err(EtcdError::Setup(format!(
