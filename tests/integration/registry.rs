@@ -40,11 +40,16 @@ async fn send(
     )
 }
 
+/// The start of a test's window for [`stored_points`]: a minute before now, on a
+/// whole second. Each test takes one and keeps it, so that bucket times (which
+/// follow the window's start) compare across its reads.
+fn window_start() -> i64 {
+    etcd_monitor::unix_ms_now() / 1000 * 1000 - 60_000
+}
+
 /// The times of `cluster`'s stored `etcd_server_has_leader` samples, straight
-/// from the store, over a fixed window (bucket times follow the window's start).
-fn stored_points(store: &etcd_monitor::store::Store, cluster: &str) -> Vec<i64> {
-    static FROM: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let from = *FROM.get_or_init(|| etcd_monitor::unix_ms_now() / 1000 * 1000 - 60_000);
+/// from the store, over the hour from `from`.
+fn stored_points(store: &etcd_monitor::store::Store, cluster: &str, from: i64) -> Vec<i64> {
     let now = etcd_monitor::unix_ms_now();
     let q = HistoryQuery {
         cluster: cluster.into(),
@@ -64,6 +69,7 @@ fn stored_points(store: &etcd_monitor::store::Store, cluster: &str) -> Vec<i64> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() {
+    let from = window_start();
     let cluster = start_cluster(1, LocalClusterOptions::default()).await;
     let urls = cluster.client_urls();
     let data = tempfile::tempdir().unwrap();
@@ -237,7 +243,7 @@ async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() 
         "stored samples of the added cluster",
         Duration::from_secs(10),
         || async {
-            let n = stored_points(&monitor.store, "added").len();
+            let n = stored_points(&monitor.store, "added", from).len();
             if n >= 2 {
                 Ok(())
             } else {
@@ -250,7 +256,7 @@ async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() 
     // A restart: the registered cluster is monitored again, with its history.
     monitor.stop().await;
     let monitor = Monitor::start(settings()).await;
-    let before_restart = stored_points(&monitor.store, "added").len();
+    let before_restart = stored_points(&monitor.store, "added", from).len();
     assert!(before_restart >= 2, "{before_restart}");
     let snap = monitor
         .wait_status("added", "healthy", Duration::from_secs(20))
@@ -277,15 +283,15 @@ async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() 
     );
     let (status, _) = monitor.get("/api/v1/clusters/added").await;
     assert_eq!(status, 404);
-    let kept = stored_points(&monitor.store, "added");
-    let base_before = stored_points(&monitor.store, "base").len();
+    let kept = stored_points(&monitor.store, "added", from);
+    let base_before = stored_points(&monitor.store, "base", from).len();
     tokio::time::sleep(INTERVAL * 4).await;
     assert_eq!(
-        stored_points(&monitor.store, "added"),
+        stored_points(&monitor.store, "added", from),
         kept,
         "no probe after the removal"
     );
-    let base_after = stored_points(&monitor.store, "base").len();
+    let base_after = stored_points(&monitor.store, "base", from).len();
     assert!(
         base_after >= base_before + 2,
         "the cluster still monitored gained points meanwhile: {base_before} → {base_after}"
@@ -313,9 +319,9 @@ async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() 
     .await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer["deleted_series"].as_u64().unwrap() > 10, "{answer}");
-    assert!(stored_points(&monitor.store, "added").is_empty());
+    assert!(stored_points(&monitor.store, "added", from).is_empty());
     assert!(
-        !stored_points(&monitor.store, "base").is_empty(),
+        !stored_points(&monitor.store, "base", from).is_empty(),
         "the other cluster's history stays"
     );
     monitor.stop().await;
@@ -324,7 +330,7 @@ async fn clusters_added_through_the_api_are_probed_kept_and_removed_as_chosen() 
         .wait_status("base", "healthy", Duration::from_secs(20))
         .await;
     assert!(
-        stored_points(&monitor.store, "added").is_empty(),
+        stored_points(&monitor.store, "added", from).is_empty(),
         "still gone after a restart"
     );
     let (status, _) = monitor.get("/api/v1/clusters/added").await;
@@ -435,6 +441,7 @@ async fn a_sighup_applies_the_files_clusters_without_a_restart() {
 /// form; the config's cluster shown as such, without a remove button.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_are_tested_added_and_removed_from_the_admin_page() {
+    let from = window_start();
     use crate::pages::{assert_clean, js, Shots};
     let (cluster, browser) = tokio::join!(
         start_cluster(1, LocalClusterOptions::default()),
@@ -520,7 +527,7 @@ async fn clusters_are_tested_added_and_removed_from_the_admin_page() {
     let (status, _) = monitor.get("/api/v1/clusters/from-page").await;
     assert_eq!(status, 404);
     assert!(
-        stored_points(&monitor.store, "from-page").is_empty(),
+        stored_points(&monitor.store, "from-page", from).is_empty(),
         "its history deleted"
     );
     // A refused form says why and keeps what was typed.
