@@ -1058,8 +1058,16 @@ async fn oidc_login_maps_groups_to_roles_in_a_browser() {
         .await;
     assert!(refusal.as_str().unwrap().contains("bob"), "{refusal}");
 
-    // Break-glass: the local form on the same page.
+    // Break-glass: the local form on the same page. The provider's pages ask a
+    // CDN that does not resolve here, so a late load event of theirs can end
+    // goto's wait before this page is in: wait for the form itself.
     page.goto(&format!("{base}/login?next=/about")).await;
+    page.wait_until(
+        "the local login form",
+        "!!document.querySelector('#user') && location.pathname === '/login'",
+        Duration::from_secs(10),
+    )
+    .await;
     page.eval(&format!("(() => {{ document.querySelector('#user').value = 'root'; document.querySelector('#password').value = '{PASSWORD}'; document.querySelector('form.login').requestSubmit(); return true; }})()"))
         .await;
     let bar = page
