@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use etcd_client::GetOptions;
+use etcd_client::{Client, GetOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{CheckError, Result};
@@ -229,9 +229,12 @@ async fn member_key_counts(
     let asks = snap.members.iter().map(|m| async move {
         let count = match m.client_urls.first() {
             None => Err("no client URL".to_string()),
-            Some(url) => count_keys(connector, std::slice::from_ref(url), &[], true)
-                .await
-                .map_err(|e| e.to_string()),
+            Some(url) => match connector.connect(std::slice::from_ref(url)).await {
+                Ok(client) => count_keys(client, connector.request_timeout(), b"", true)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         (m.id.clone(), count)
     });
@@ -240,32 +243,21 @@ async fn member_key_counts(
 
 /// Keys under `prefix` (every key when empty), counted without reading them.
 async fn count_keys(
-    connector: &Connector,
-    endpoints: &[String],
+    mut client: Client,
+    timeout: std::time::Duration,
     prefix: &[u8],
     serializable: bool,
 ) -> std::result::Result<i64, EtcdError> {
-    let mut client = connector.connect(endpoints).await?;
-    let mut options = if prefix.is_empty() {
-        GetOptions::new().with_all_keys()
+    let (key, options) = if prefix.is_empty() {
+        (vec![0u8], GetOptions::new().with_all_keys())
     } else {
-        GetOptions::new().with_prefix()
-    }
-    .with_count_only();
+        (prefix.to_vec(), GetOptions::new().with_prefix())
+    };
+    let mut options = options.with_count_only();
     if serializable {
         options = options.with_serializable();
     }
-    let key = if prefix.is_empty() {
-        vec![0u8]
-    } else {
-        prefix.to_vec()
-    };
-    let resp = with_deadline(
-        "counting keys",
-        connector.request_timeout(),
-        client.get(key, Some(options)),
-    )
-    .await?;
+    let resp = with_deadline("counting keys", timeout, client.get(key, Some(options))).await?;
     Ok(resp.count())
 }
 
@@ -348,11 +340,20 @@ fn consistency(
 }
 
 async fn request(connector: &Connector, endpoints: &[String], prefixes: &[String]) -> Outcome {
-    let asks = prefixes.iter().map(|p| async move {
-        (
-            p.clone(),
-            count_keys(connector, endpoints, p.as_bytes(), false).await,
-        )
+    // One connection to a member that answers, its channel shared by the counts.
+    let client = match connector.answering_client(endpoints).await {
+        Ok(c) => c,
+        Err(e) => return outcome(false, format!("no member answered: {e}"), Vec::new()),
+    };
+    let timeout = connector.request_timeout();
+    let asks = prefixes.iter().map(|p| {
+        let client = client.clone();
+        async move {
+            (
+                p.clone(),
+                count_keys(client, timeout, p.as_bytes(), false).await,
+            )
+        }
     });
     let mut results = Vec::new();
     for (prefix, count) in futures::future::join_all(asks).await {
