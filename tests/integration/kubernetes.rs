@@ -306,10 +306,6 @@ fn the_helm_chart_lints_and_renders_the_same_hardened_objects() {
             a = va.to_string();
             b = vb.to_string();
         }
-        if kind == "ConfigMap" {
-            // The chart's comment names the release's Deployment.
-            a = a.replace("deploy/etcd-monitor", "deploy/RELEASE-etcd-monitor");
-        }
         assert_eq!(
             a, b,
             "{kind}: the chart's defaults and packaging/kubernetes differ"
