@@ -1,7 +1,8 @@
 //! Kubernetes: the `EtcdCluster` and `EtcdInspection` resources through which a
 //! cluster's operators declare what is monitored and read the results with
 //! `kubectl` (`resources`), their CustomResourceDefinitions as YAML, and the
-//! statuses the monitor writes into them (`status`).
+//! monitor's own checks of their specs (`spec`), and the statuses it writes
+//! into them (`status`).
 //!
 //! The types are the single source of the CRDs: `etcd-monitor k8s crds` prints
 //! what [`crds_yaml`] makes of them, and packaging/kubernetes/crds.yaml is that
@@ -9,6 +10,7 @@
 //! that watches these resources and writes their status is still to come.
 
 pub mod resources;
+pub mod spec;
 pub mod status;
 
 use kube::CustomResourceExt;

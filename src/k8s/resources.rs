@@ -8,9 +8,9 @@
 //! counts under the given prefixes).
 //!
 //! Integers are `i32` or `i64` because those are the formats (int32, int64) the
-//! Kubernetes API knows. Every list, map and string has a bound in the schema, so that the API server
-//! refuses an oversized resource before the monitor reads it; the monitor checks
-//! again when it turns a spec into a cluster to probe.
+//! Kubernetes API knows. Every list, map and string has a bound in the schema,
+//! so that the API server refuses an oversized resource before the monitor
+//! reads it; the monitor checks again before it acts on a spec (`super::spec`).
 
 use std::collections::BTreeMap;
 
