@@ -114,16 +114,17 @@ pub async fn run(
             after: deadline,
         })?
         .snapshot;
-    let connector = Connector::new(cluster, collect.request_timeout, collect.dial_timeout)?;
+    // The prober's own connector: the TLS files and password are read once.
+    let connector = prober.connector();
     let mut outcome = match inspection {
         Inspection::Alarm => alarm(&snap),
         Inspection::Healthy => healthy(&snap),
         Inspection::Consistency { max_spread } => {
-            let keys = member_key_counts(&connector, &snap).await;
+            let keys = member_key_counts(connector, &snap).await;
             consistency(&snap, &keys, *max_spread)
         }
         Inspection::Request { key_prefixes } => {
-            request(&connector, &cluster.endpoints, key_prefixes).await
+            request(connector, &cluster.endpoints, key_prefixes).await
         }
     };
     outcome.checked_at_ms = crate::unix_ms_now();

@@ -209,6 +209,12 @@ impl ClusterProber {
         })
     }
 
+    /// The connector the prober's calls go through (its TLS and credentials
+    /// read once), for callers that ask the cluster more than a probe does.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// Probes the cluster once; samples are stamped `at_ms`.
     ///
     /// Every member's Status and `/metrics` are asked every time. The others only

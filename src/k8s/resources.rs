@@ -26,7 +26,7 @@ pub const VERSION: &str = "v1alpha1";
 /// Bounds of the specs, in the schema and in the monitor's own checks.
 pub const MAX_ENDPOINTS: usize = 64;
 pub const MAX_TAGS: usize = 32;
-pub const MAX_KEY_PREFIXES: usize = 32;
+pub const MAX_KEY_PREFIXES: usize = crate::check::inspect::MAX_PREFIXES;
 pub const MIN_INTERVAL_SECONDS: i32 = 10;
 pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 300;

@@ -5,7 +5,7 @@
 
 use super::resources::{
     EtcdClusterSpec, EtcdInspectionSpec, InspectionKind, MAX_ENDPOINTS, MAX_INTERVAL_SECONDS,
-    MAX_KEY_PREFIXES, MAX_TAGS, MIN_INTERVAL_SECONDS,
+    MAX_TAGS, MIN_INTERVAL_SECONDS,
 };
 use crate::check::inspect::Inspection;
 
@@ -134,24 +134,15 @@ pub fn inspection(spec: &EtcdInspectionSpec) -> Result<(Inspection, u32), SpecEr
                 .map_err(|_| refuse("spec.maxSpread", format!("0 or more, not {max_spread}")))?;
             Inspection::Consistency { max_spread }
         }
-        InspectionKind::Request => {
-            if spec.key_prefixes.is_empty() || spec.key_prefixes.len() > MAX_KEY_PREFIXES {
-                return Err(refuse(
-                    "spec.keyPrefixes",
-                    format!(
-                        "1 to {MAX_KEY_PREFIXES} prefixes for a request inspection, not {}",
-                        spec.key_prefixes.len()
-                    ),
-                ));
-            }
-            Inspection::Request {
-                key_prefixes: spec.key_prefixes.clone(),
-            }
-        }
+        InspectionKind::Request => Inspection::Request {
+            key_prefixes: spec.key_prefixes.clone(),
+        },
     };
-    inspection
-        .validate()
-        .map_err(|e| refuse("spec.keyPrefixes", e.to_string()))?;
+    // The prefixes' bounds are the inspection's own.
+    inspection.validate().map_err(|e| {
+        let e = e.to_string();
+        refuse("spec.keyPrefixes", e.trim_start_matches("keyPrefixes: "))
+    })?;
     Ok((inspection, interval))
 }
 
