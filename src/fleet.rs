@@ -27,6 +27,10 @@ pub enum FleetError {
     NotFound(String),
     #[error("cluster {0:?} comes from the config file: change it there and reload (SIGHUP)")]
     FromConfig(String),
+    #[error(
+        "cluster {0:?} is declared by an EtcdCluster resource: change or delete it with kubectl"
+    )]
+    FromKubernetes(String),
     #[error("the registry holds {0} clusters, its most")]
     Full(usize),
     #[error(
@@ -53,6 +57,8 @@ pub enum Source {
     Config,
     /// The registry: changed from the dashboard or the API.
     Registry,
+    /// An EtcdCluster resource, watched by the operator (`[kubernetes]`).
+    Kubernetes,
 }
 
 /// The clusters of `all` that this monitor's shard (`collect.shard`) owns.
@@ -92,6 +98,8 @@ pub struct Fleet {
     collect: CollectSettings,
     /// Names of the clusters that come from the config file.
     from_config: std::sync::Mutex<BTreeSet<String>>,
+    /// Names of the clusters that EtcdCluster resources declare.
+    from_kubernetes: std::sync::Mutex<BTreeSet<String>>,
     /// One change at a time: a change checks, then acts.
     changing: tokio::sync::Mutex<()>,
 }
@@ -115,6 +123,7 @@ impl Fleet {
             from_config: std::sync::Mutex::new(
                 config_clusters.iter().map(|c| c.name.clone()).collect(),
             ),
+            from_kubernetes: std::sync::Mutex::new(BTreeSet::new()),
             changing: tokio::sync::Mutex::new(()),
         };
         for c in owned(&fleet.collect, &registry::load(&fleet.store)?) {
@@ -133,10 +142,18 @@ impl Fleet {
         self.from_config.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn kubernetes_names(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.from_kubernetes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Where `name`'s settings come from; None when it is not monitored.
     pub fn source(&self, name: &str) -> Option<Source> {
         if self.config_names().contains(name) {
             Some(Source::Config)
+        } else if self.kubernetes_names().contains(name) {
+            Some(Source::Kubernetes)
         } else if self.collectors.board.get(name).is_some() {
             Some(Source::Registry)
         } else {
@@ -147,6 +164,7 @@ impl Fleet {
     /// Every monitored cluster's settings, with where they come from.
     pub fn clusters(&self) -> Vec<(ClusterConfig, Source)> {
         let config = self.config_names().clone();
+        let kubernetes = self.kubernetes_names().clone();
         self.collectors
             .board
             .configs()
@@ -154,6 +172,8 @@ impl Fleet {
             .map(|c| {
                 let s = if config.contains(&c.name) {
                     Source::Config
+                } else if kubernetes.contains(&c.name) {
+                    Source::Kubernetes
                 } else {
                     Source::Registry
                 };
@@ -228,6 +248,7 @@ impl Fleet {
         match self.source(&c.name) {
             None => return Err(FleetError::NotFound(c.name)),
             Some(Source::Config) => return Err(FleetError::FromConfig(c.name)),
+            Some(Source::Kubernetes) => return Err(FleetError::FromKubernetes(c.name)),
             Some(Source::Registry) => {}
         }
         // Refused settings leave the running cluster as it was.
@@ -257,6 +278,7 @@ impl Fleet {
         match self.source(name) {
             None => return Err(FleetError::NotFound(name.into())),
             Some(Source::Config) => return Err(FleetError::FromConfig(name.into())),
+            Some(Source::Kubernetes) => return Err(FleetError::FromKubernetes(name.into())),
             Some(Source::Registry) => {}
         }
         registry::delete(&self.store, name)?;
@@ -308,9 +330,16 @@ impl Fleet {
                 Some(o) if same(o, c) => continue,
                 Some(_) => done.changed.push(c.name.clone()),
                 None => {
-                    if self.source(&c.name) == Some(Source::Registry) {
-                        tracing::warn!(cluster = %c.name, "the config file now has this registered cluster: the file's settings are used");
-                        registry::delete(&self.store, &c.name)?;
+                    match self.source(&c.name) {
+                        Some(Source::Registry) => {
+                            tracing::warn!(cluster = %c.name, "the config file now has this registered cluster: the file's settings are used");
+                            registry::delete(&self.store, &c.name)?;
+                        }
+                        Some(Source::Kubernetes) => {
+                            tracing::warn!(cluster = %c.name, "the config file now has this EtcdCluster's name: the file's settings are used");
+                            self.kubernetes_names().remove(&c.name);
+                        }
+                        _ => {}
                     }
                     done.added.push(c.name.clone());
                 }
@@ -322,6 +351,65 @@ impl Fleet {
             }
         }
         Ok(done)
+    }
+
+    /// Monitors `c` as an EtcdCluster resource declares it: starts it, or
+    /// restarts it when its settings changed or `restart` (its Secret's contents
+    /// changed under the same file names). Refused when the config file or the
+    /// registry has a cluster of that name, or another shard owns it. Returns
+    /// whether anything was started.
+    pub async fn declare(&self, c: ClusterConfig, restart: bool) -> Result<bool> {
+        Self::validate(&c)?;
+        if let Some(shard) = self.collect.shard.filter(|s| !s.owns(&c.name)) {
+            return Err(FleetError::OtherShard {
+                of: format!(
+                    "{}/{}",
+                    crate::collect::shard::shard_of(&c.name, shard.count()),
+                    shard.count()
+                ),
+                this: shard.to_string(),
+                name: c.name,
+            });
+        }
+        let _one = self.changing.lock().await;
+        match self.source(&c.name) {
+            None => {}
+            Some(Source::Kubernetes) => {
+                let before = self
+                    .collectors
+                    .board
+                    .configs()
+                    .into_iter()
+                    .find(|x| x.name == c.name);
+                if !restart && before.as_ref().is_some_and(|b| same(b, &c)) {
+                    return Ok(false);
+                }
+                // Refused settings leave the running cluster as it was.
+                ClusterProber::new(c.clone(), self.collect.clone())?;
+                self.stop_one(&c.name).await;
+            }
+            Some(_) => return Err(FleetError::Exists(c.name)),
+        }
+        self.start_one(&c)?;
+        self.kubernetes_names().insert(c.name.clone());
+        Ok(true)
+    }
+
+    /// Stops monitoring a cluster an EtcdCluster resource declared (the
+    /// resource is gone); its history is kept. False when no such cluster is.
+    pub async fn undeclare(&self, name: &str) -> bool {
+        let _one = self.changing.lock().await;
+        if self.source(name) != Some(Source::Kubernetes) {
+            return false;
+        }
+        self.stop_one(name).await;
+        self.kubernetes_names().remove(name);
+        true
+    }
+
+    /// The names of the clusters that EtcdCluster resources declare.
+    pub fn declared(&self) -> Vec<String> {
+        self.kubernetes_names().iter().cloned().collect()
     }
 
     /// One probe of `c`, without monitoring or storing anything: whether the

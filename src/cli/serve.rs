@@ -62,10 +62,34 @@ pub fn serve(
             "http"
         };
         info!("API on {scheme}://{addr}/api/v1/clusters");
+        let operator = if settings.kubernetes.enabled {
+            match crate::k8s::operator::Operator::start(
+                &settings.kubernetes,
+                monitor.fleet.clone(),
+                monitor.collectors.board.clone(),
+                settings.collect.clone(),
+                &settings.store.data_dir,
+                settings.alerting.external_url.clone(),
+            )
+            .await
+            {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    monitor.shutdown().await;
+                    return Err(anyhow::Error::new(e).context("[kubernetes] operator mode"));
+                }
+            }
+        } else {
+            None
+        };
         let reloads = tokio::task::spawn_local(reload_on_sighup(monitor.fleet.clone(), reload));
-        crate::web::serve(&monitor, listener, super::shutdown_signal()).await?;
+        let served = crate::web::serve(&monitor, listener, super::shutdown_signal()).await;
         reloads.abort();
+        if let Some(o) = operator {
+            o.shutdown().await;
+        }
         monitor.shutdown().await;
+        served?;
         Ok(())
     })
 }

@@ -59,6 +59,9 @@ pub struct Settings {
     /// `[[remote_write]]`: receivers the stored samples are also sent to.
     #[serde(default)]
     pub remote_write: Vec<crate::remote_write::RemoteWriteConfig>,
+    /// `[kubernetes]`: the operator mode (EtcdCluster and EtcdInspection resources).
+    #[serde(default)]
+    pub kubernetes: crate::k8s::KubernetesSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -589,6 +592,14 @@ impl Settings {
             }
             other => invalid("remote_write", other.to_string()),
         })?;
+        self.kubernetes
+            .validate()
+            .map_err(|(field, message)| invalid(field, message))?;
+        if let Some(path) = &self.kubernetes.kubeconfig {
+            if self.kubernetes.enabled {
+                check_file("kubernetes.kubeconfig", path)?;
+            }
+        }
         Ok(())
     }
 }
@@ -920,7 +931,7 @@ mod tests {
         let from = DEFAULT_CONFIG
             .find("# [[remote_write]]")
             .expect("default.toml shows a [[remote_write]] example");
-        let to = from + DEFAULT_CONFIG[from..].find("\n[bench]").unwrap();
+        let to = from + DEFAULT_CONFIG[from..].find("\n[kubernetes]").unwrap();
         let example: String = DEFAULT_CONFIG[from..to]
             .lines()
             .map(|l| l.strip_prefix("# ").unwrap_or(""))

@@ -55,16 +55,7 @@ pub fn cluster_status(
             _ => condition("Degraded", false, "AsExpected", ""),
         },
     ];
-    for c in &mut conditions {
-        c.observed_generation = generation;
-        let before = previous
-            .and_then(|p| p.conditions.iter().find(|old| old.type_ == c.type_))
-            .filter(|old| old.status == c.status);
-        c.last_transition_time = match before {
-            Some(old) => old.last_transition_time.clone(),
-            None => now.to_string(),
-        };
-    }
+    stamp(&mut conditions, previous, now, generation);
 
     let members: Vec<MemberStatus> = snap
         .members
@@ -124,6 +115,67 @@ pub fn cluster_status(
             .map(|t| crate::time::rfc3339_seconds(t.unix_ms())),
         dashboard_url,
         observed_generation: generation,
+    }
+}
+
+/// Sets each condition's generation, and its transition time: kept from
+/// `previous` while the status is the same, else `now`.
+fn stamp(
+    conditions: &mut [Condition],
+    previous: Option<&EtcdClusterStatus>,
+    now: &str,
+    generation: Option<i64>,
+) {
+    for c in conditions {
+        c.observed_generation = generation;
+        let before = previous
+            .and_then(|p| p.conditions.iter().find(|old| old.type_ == c.type_))
+            .filter(|old| old.status == c.status);
+        c.last_transition_time = match before {
+            Some(old) => old.last_transition_time.clone(),
+            None => now.to_string(),
+        };
+    }
+}
+
+/// The status of an EtcdCluster the monitor does not probe: its spec is
+/// refused, its Secret or members cannot be found, or its name is taken.
+/// `reason` is CamelCase (`InvalidSpec`, `SecretNotFound`, `NoMembers`).
+pub fn refused_status(
+    reason: &str,
+    message: &str,
+    previous: Option<&EtcdClusterStatus>,
+    now: &str,
+    generation: Option<i64>,
+) -> EtcdClusterStatus {
+    let message = bounded(message);
+    let mut conditions = vec![
+        condition("Ready", false, reason, &message),
+        Condition {
+            status: "Unknown".into(),
+            ..condition(
+                "Healthy",
+                false,
+                "NotProbed",
+                "the monitor does not probe the cluster",
+            )
+        },
+        Condition {
+            status: "Unknown".into(),
+            ..condition(
+                "Degraded",
+                false,
+                "NotProbed",
+                "the monitor does not probe the cluster",
+            )
+        },
+    ];
+    stamp(&mut conditions, previous, now, generation);
+    EtcdClusterStatus {
+        phase: Some("NotMonitored".into()),
+        conditions,
+        observed_generation: generation,
+        ..EtcdClusterStatus::default()
     }
 }
 

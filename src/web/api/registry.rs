@@ -91,6 +91,7 @@ impl From<FleetError> for ApiError {
             FleetError::Invalid { .. } | FleetError::Etcd(_) => ApiError::BadRequest(e.to_string()),
             FleetError::Exists(_)
             | FleetError::FromConfig(_)
+            | FleetError::FromKubernetes(_)
             | FleetError::Full(_)
             | FleetError::OtherShard { .. } => ApiError::Conflict(e.to_string()),
             FleetError::NotFound(_) => ApiError::NotFound(e.to_string()),

@@ -116,6 +116,7 @@ fn render(
             source: match s {
                 Source::Config => "config",
                 Source::Registry => "registry",
+                Source::Kubernetes => "kubernetes",
             },
             endpoints: c.endpoints.join(", "),
             tags: c.tags.join(", "),
