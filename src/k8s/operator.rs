@@ -120,7 +120,7 @@ pub async fn client(settings: &KubernetesSettings) -> Result<Client, OperatorErr
 impl Operator {
     /// Connects, checks that the CRDs are installed, and starts watching.
     /// `data_dir` is the store's: Secrets' material is written under it, in
-    /// `kubernetes-secrets/` (0700).
+    /// `kubernetes-secrets/` (0700), unless `secrets_dir` says where.
     pub async fn start(
         settings: &KubernetesSettings,
         fleet: Arc<Fleet>,
@@ -143,7 +143,10 @@ impl Operator {
             fleet,
             board,
             collect,
-            secrets_dir: data_dir.join("kubernetes-secrets"),
+            secrets_dir: settings
+                .secrets_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("kubernetes-secrets")),
             dashboard_url: dashboard_url.map(|u| u.trim_end_matches('/').to_string()),
             identity: identity.clone(),
             state: Mutex::new(State::default()),
@@ -747,5 +750,53 @@ fn failed_inspection(summary: &str, generation: Option<i64>) -> EtcdInspectionSt
         last_run_time: Some(crate::time::rfc3339_seconds(crate::unix_ms_now())),
         results: Vec::new(),
         observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::resources::Condition;
+
+    fn status(phase: &str, leader: Option<&str>, degraded_reason: &str) -> EtcdClusterStatus {
+        EtcdClusterStatus {
+            phase: Some(phase.into()),
+            leader: leader.map(String::from),
+            conditions: vec![Condition {
+                type_: "Degraded".into(),
+                status: "True".into(),
+                reason: degraded_reason.into(),
+                message: "member m2 unreachable: connection refused".into(),
+                ..Condition::default()
+            }],
+            ..EtcdClusterStatus::default()
+        }
+    }
+
+    #[test]
+    fn events_follow_phase_and_leader_changes_only() {
+        let healthy = status("Healthy", Some("m1"), "AsExpected");
+        assert_eq!(cluster_changes(Some(&healthy), &healthy), vec![]);
+        let first = cluster_changes(None, &healthy);
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].0, first[0].1), ("Normal", "Healthy"));
+
+        let degraded = status("Degraded", Some("m2"), "MemberUnreachable");
+        let changes = cluster_changes(Some(&healthy), &degraded);
+        assert_eq!(
+            changes,
+            vec![
+                (
+                    "Warning",
+                    "MemberUnreachable",
+                    "member m2 unreachable: connection refused".to_string()
+                ),
+                ("Normal", "LeaderChanged", "leader m1 → m2".to_string()),
+            ]
+        );
+        // No leader is not a leader change; an unknown reason is named generically.
+        let odd = status("Unavailable", None, "SomethingNew");
+        assert_eq!(cluster_changes(Some(&degraded), &odd)[0].1, "Degraded");
+        assert_eq!(cluster_changes(Some(&degraded), &odd).len(), 1);
     }
 }

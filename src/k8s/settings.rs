@@ -32,6 +32,10 @@ pub struct KubernetesSettings {
     /// How often a Service's or pod selector's members are looked up again.
     #[serde(with = "crate::time::duration")]
     pub discovery_interval: Duration,
+    /// Where the TLS material and passwords read from Secrets are written
+    /// (0700, files 0600); unset: `kubernetes-secrets` in the store's
+    /// directory. In a pod, a memory-backed emptyDir keeps them off the disk.
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Default for KubernetesSettings {
@@ -45,6 +49,7 @@ impl Default for KubernetesSettings {
             lease_duration: Duration::from_secs(15),
             identity: None,
             discovery_interval: Duration::from_secs(60),
+            secrets_dir: None,
         }
     }
 }

@@ -383,4 +383,34 @@ mod tests {
         assert_eq!(cond(&s, "Ready").reason, "NotProbedYet");
         assert!(s.phase.is_none() && s.members_ready.is_none());
     }
+
+    #[test]
+    fn a_refused_cluster_is_not_ready_with_the_reason_and_keeps_its_transition_time() {
+        let first = refused_status(
+            "SecretNotFound",
+            "Secret \"etcd-client\" not found",
+            None,
+            "2026-12-04T10:00:00Z",
+            Some(2),
+        );
+        assert_eq!(first.phase.as_deref(), Some("NotMonitored"));
+        assert_eq!(cond(&first, "Ready").status, "False");
+        assert_eq!(cond(&first, "Ready").reason, "SecretNotFound");
+        assert_eq!(cond(&first, "Healthy").status, "Unknown");
+        assert_eq!(cond(&first, "Ready").observed_generation, Some(2));
+        let later = refused_status(
+            "NoMembers",
+            "no member found",
+            Some(&first),
+            "2026-12-04T10:05:00Z",
+            Some(2),
+        );
+        assert_eq!(cond(&later, "Ready").reason, "NoMembers");
+        assert_eq!(
+            cond(&later, "Ready").last_transition_time,
+            "2026-12-04T10:00:00Z",
+            "still not ready: no transition"
+        );
+        assert!(later.leader.is_none() && later.members.is_empty());
+    }
 }

@@ -71,33 +71,8 @@ fn check_serve_objects(docs: &[Value]) {
     assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], false);
-    let pod_security = &pod["securityContext"];
-    assert_eq!(pod_security["runAsNonRoot"], true);
-    // The user the Containerfile names.
-    let containerfile = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/packaging/container/Containerfile"
-    ))
-    .unwrap();
-    assert!(
-        containerfile.contains("\nUSER 65532:65532\n"),
-        "{containerfile}"
-    );
-    assert_eq!(pod_security["runAsUser"], 65532);
-    assert_eq!(pod_security["runAsGroup"], 65532);
-    assert_eq!(pod_security["fsGroup"], 65532);
-    assert_eq!(pod_security["seccompProfile"]["type"], "RuntimeDefault");
-
-    let containers = pod["containers"].as_array().unwrap();
-    assert_eq!(containers.len(), 1);
-    let container = &containers[0];
-    let security = &container["securityContext"];
-    assert_eq!(security["allowPrivilegeEscalation"], false);
-    assert_eq!(security["privileged"], false);
-    assert_eq!(security["readOnlyRootFilesystem"], true);
-    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
-    assert!(security["capabilities"]["add"].is_null());
-    assert!(container["resources"]["limits"]["memory"].is_string());
+    check_hardened_pod(pod);
+    let container = &pod["containers"][0];
 
     // With the root read-only, the store and /tmp are volumes.
     let mounts: Vec<(&str, &str)> = container["volumeMounts"]
@@ -168,6 +143,157 @@ fn check_serve_objects(docs: &[Value]) {
 
 /// The ConfigMap's config passes `config check` once its TLS files exist (the
 /// Secret the Deployment mounts provides them).
+/// A pod that runs the image unprivileged: non-root as the Containerfile's
+/// user, seccomp, no privilege escalation, read-only root, no capabilities.
+fn check_hardened_pod(pod: &Value) {
+    let pod_security = &pod["securityContext"];
+    assert_eq!(pod_security["runAsNonRoot"], true);
+    // The user the Containerfile names.
+    let containerfile = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/container/Containerfile"
+    ))
+    .unwrap();
+    assert!(
+        containerfile.contains("\nUSER 65532:65532\n"),
+        "{containerfile}"
+    );
+    assert_eq!(pod_security["runAsUser"], 65532);
+    assert_eq!(pod_security["runAsGroup"], 65532);
+    assert_eq!(pod_security["fsGroup"], 65532);
+    assert_eq!(pod_security["seccompProfile"]["type"], "RuntimeDefault");
+
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let container = &containers[0];
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["privileged"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert!(security["capabilities"]["add"].is_null());
+    assert!(container["resources"]["limits"]["memory"].is_string());
+}
+
+/// The verbs the operator uses, by API group and resource: what
+/// `src/k8s` calls (the operator test checks the same against the requests the
+/// API stand-in saw).
+pub const OPERATOR_VERBS: &[(&str, &str, &str)] = &[
+    ("etcd-monitor.io", "etcdclusters", "list"),
+    ("etcd-monitor.io", "etcdclusters", "watch"),
+    ("etcd-monitor.io", "etcdinspections", "list"),
+    ("etcd-monitor.io", "etcdinspections", "watch"),
+    ("etcd-monitor.io", "etcdclusters/status", "patch"),
+    ("etcd-monitor.io", "etcdinspections/status", "patch"),
+    ("", "secrets", "get"),
+    ("", "pods", "list"),
+    ("discovery.k8s.io", "endpointslices", "list"),
+    ("", "events", "create"),
+    ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "create"),
+    ("coordination.k8s.io", "leases", "update"),
+];
+
+/// Every (group, resource, verb) the rules of a Role or ClusterRole grant.
+fn granted(role: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    let text = |x: &Value| x.as_str().unwrap().to_string();
+                    assert_ne!(text(v), "*", "no wildcard verbs");
+                    assert_ne!(text(r), "*", "no wildcard resources");
+                    out.insert((text(g), text(r), text(v)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The operator's objects: least-privilege RBAC (exactly the verbs it uses,
+/// the Lease's only in its own namespace) and the hardened pod.
+fn check_operator_objects(docs: &[Value]) {
+    let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "StatefulSet",
+        "Service",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+    let mut all = granted(one(docs, "ClusterRole"));
+    let lease_role = granted(one(docs, "Role"));
+    assert!(
+        lease_role
+            .iter()
+            .all(|(g, _, _)| g == "coordination.k8s.io"),
+        "{lease_role:?}"
+    );
+    assert!(
+        all.iter().all(|(g, _, _)| g != "coordination.k8s.io"),
+        "the Lease only in the monitor's namespace"
+    );
+    all.extend(lease_role);
+    let used: BTreeSet<(String, String, String)> = OPERATOR_VERBS
+        .iter()
+        .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(all, used, "granted and used verbs differ");
+    for binding in ["ClusterRoleBinding", "RoleBinding"] {
+        let b = one(docs, binding);
+        assert_eq!(b["subjects"][0]["kind"], "ServiceAccount");
+        assert_eq!(
+            b["subjects"][0]["name"],
+            one(docs, "ServiceAccount")["metadata"]["name"]
+        );
+    }
+    let sts = one(docs, "StatefulSet");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["automountServiceAccountToken"], true,
+        "it calls the API"
+    );
+    check_hardened_pod(pod);
+    let env: BTreeSet<&str> = pod["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(env, BTreeSet::from(["POD_NAME", "POD_NAMESPACE"]));
+    // Secrets' material in memory, not on the store's volume.
+    let secrets = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "secrets")
+        .expect("a secrets volume");
+    assert_eq!(secrets["emptyDir"]["medium"], "Memory");
+    let config = one(docs, "ConfigMap")["data"]["config.toml"]
+        .as_str()
+        .unwrap();
+    assert!(config.contains("[kubernetes]\nenabled = true"), "{config}");
+    assert!(
+        config.contains("secrets_dir = \"/run/etcd-monitor/secrets\""),
+        "{config}"
+    );
+    config_check(config);
+}
+
+#[test]
+fn the_operator_manifest_grants_only_the_verbs_used_and_runs_hardened() {
+    let docs = documents(&Path::new(DIR).join("operator.yaml"));
+    check_operator_objects(&docs);
+    assert_eq!(one(&docs, "StatefulSet")["spec"]["replicas"], 2);
+}
+
 #[test]
 fn the_configmaps_config_is_one_this_version_accepts() {
     let docs = documents(&Path::new(DIR).join("etcd-monitor.yaml"));
