@@ -214,7 +214,7 @@ fn granted(role: &Value) -> BTreeSet<(String, String, String)> {
 
 /// The operator's objects: least-privilege RBAC (exactly the verbs it uses,
 /// the Lease's only in its own namespace) and the hardened pod.
-fn check_operator_objects(docs: &[Value]) {
+fn check_operator_objects(docs: &[Value], workload: &str) {
     let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     for kind in [
         "ServiceAccount",
@@ -223,7 +223,7 @@ fn check_operator_objects(docs: &[Value]) {
         "Role",
         "RoleBinding",
         "ConfigMap",
-        "StatefulSet",
+        workload,
         "Service",
     ] {
         assert!(kinds.contains(kind), "{kind} in {kinds:?}");
@@ -254,8 +254,7 @@ fn check_operator_objects(docs: &[Value]) {
             one(docs, "ServiceAccount")["metadata"]["name"]
         );
     }
-    let sts = one(docs, "StatefulSet");
-    let pod = &sts["spec"]["template"]["spec"];
+    let pod = &one(docs, workload)["spec"]["template"]["spec"];
     assert_eq!(
         pod["automountServiceAccountToken"], true,
         "it calls the API"
@@ -290,7 +289,7 @@ fn check_operator_objects(docs: &[Value]) {
 #[test]
 fn the_operator_manifest_grants_only_the_verbs_used_and_runs_hardened() {
     let docs = documents(&Path::new(DIR).join("operator.yaml"));
-    check_operator_objects(&docs);
+    check_operator_objects(&docs, "StatefulSet");
     assert_eq!(one(&docs, "StatefulSet")["spec"]["replicas"], 2);
 }
 
@@ -456,6 +455,40 @@ fn the_helm_chart_lints_and_renders_the_same_hardened_objects() {
         one(&docs, "PersistentVolumeClaim")["spec"]["storageClassName"],
         "fast"
     );
+
+    // The operator mode: the same RBAC as packaging/kubernetes/operator.yaml.
+    let rendered = helm_template(&["--set", "operator.enabled=true"]);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    check_operator_objects(&docs, "Deployment");
+    assert_eq!(
+        one(&docs, "ServiceAccount")["automountServiceAccountToken"],
+        true
+    );
+    let plain = documents(&Path::new(DIR).join("operator.yaml"));
+    assert_eq!(
+        granted(one(&docs, "ClusterRole")),
+        granted(one(&plain, "ClusterRole"))
+    );
+    // One namespace watched: the ClusterRole bound there only.
+    let rendered = helm_template(&[
+        "--set",
+        "operator.enabled=true",
+        "--set",
+        "operator.namespace=etcd",
+    ]);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    assert!(docs.iter().all(|d| d["kind"] != "ClusterRoleBinding"));
+    let bound: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["kind"] == "ClusterRole")
+        .collect();
+    assert_eq!(bound.len(), 1);
+    assert_eq!(bound[0]["metadata"]["namespace"], "etcd");
+    let config = one(&docs, "ConfigMap")["data"]["config.toml"]
+        .as_str()
+        .unwrap();
+    assert!(config.contains("namespace = \"etcd\""), "{config}");
+    config_check(config);
 }
 
 /// The CRD of `kind` in packaging/kubernetes/crds.yaml, as JSON in a file.
