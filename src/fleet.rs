@@ -252,7 +252,7 @@ impl Fleet {
             Some(Source::Registry) => {}
         }
         // Refused settings leave the running cluster as it was.
-        ClusterProber::new(c.clone(), self.collect.clone())?;
+        ClusterProber::new(c.clone(), self.collect.for_cluster(&c))?;
         let before = self
             .collectors
             .board
@@ -307,7 +307,7 @@ impl Fleet {
                     message: e.to_string(),
                 }
             })?;
-            ClusterProber::new(c.clone(), self.collect.clone())?;
+            ClusterProber::new(c.clone(), self.collect.for_cluster(c))?;
         }
         let file = &owned(&self.collect, file)[..];
         let _one = self.changing.lock().await;
@@ -385,7 +385,7 @@ impl Fleet {
                     return Ok(false);
                 }
                 // Refused settings leave the running cluster as it was.
-                ClusterProber::new(c.clone(), self.collect.clone())?;
+                ClusterProber::new(c.clone(), self.collect.for_cluster(&c))?;
                 self.stop_one(&c.name).await;
             }
             Some(_) => return Err(FleetError::Exists(c.name)),
@@ -416,8 +416,9 @@ impl Fleet {
     /// settings reach the cluster, before they are saved.
     pub async fn test(&self, c: &ClusterConfig) -> Result<ConnectionTest> {
         Self::validate(c)?;
-        let mut prober = ClusterProber::new(c.clone(), self.collect.clone())?;
-        let deadline = crate::collect::probe::probe_deadline(&self.collect);
+        let settings = self.collect.for_cluster(c);
+        let mut prober = ClusterProber::new(c.clone(), settings.clone())?;
+        let deadline = crate::collect::probe::probe_deadline(&settings);
         let started = std::time::Instant::now();
         let snap = match tokio::time::timeout(deadline, prober.probe(crate::unix_ms_now())).await {
             Ok(r) => r.snapshot,

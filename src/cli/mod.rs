@@ -11,6 +11,7 @@ mod conn_args;
 mod ctl;
 mod demo;
 mod docs_cmd;
+mod k8s_cmd;
 pub mod output;
 mod progress;
 mod serve;
@@ -97,6 +98,24 @@ pub enum K8sCommand {
     /// (group etcd-monitor.io, version v1alpha1) as YAML, for `kubectl apply -f -`;
     /// packaging/kubernetes/crds.yaml is this output.
     Crds,
+    /// Find kubeadm's etcd (the static pods labelled component=etcd in
+    /// kube-system) and print the EtcdCluster that declares it, or create it
+    /// with --create. Uses kubectl's kubeconfig ($KUBECONFIG, ~/.kube/config)
+    /// unless --kubeconfig names one.
+    Kubeadm {
+        /// The EtcdCluster's name (in kube-system).
+        #[arg(long, default_value = "control-plane")]
+        name: String,
+        /// The Secret in kube-system that holds the client certificate (keys
+        /// ca.crt, tls.crt, tls.key).
+        #[arg(long, default_value = "etcd-monitor-etcd-client")]
+        tls_secret: String,
+        /// Create the EtcdCluster instead of printing it.
+        #[arg(long)]
+        create: bool,
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +244,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             output::out!("{}", crate::k8s::crds_yaml()?)?;
             Ok(0)
         }
+        Command::K8s(K8sCommand::Kubeadm {
+            name,
+            tls_secret,
+            create,
+            kubeconfig,
+        }) => k8s_cmd::kubeadm(&name, &tls_secret, create, kubeconfig),
         Command::Check(cmd) => check_cmd::run(cmd),
         Command::Bench(args) => bench_cmd::run(*args),
         Command::Ctl(args) => ctl::run(*args),

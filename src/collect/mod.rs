@@ -150,7 +150,7 @@ impl Collectors {
     ) -> Result<Collectors, EtcdError> {
         // Fail at start on unreadable certificates or passwords, not in the loop.
         for cluster in clusters {
-            ClusterProber::new(cluster.clone(), collect.clone())?;
+            ClusterProber::new(cluster.clone(), collect.for_cluster(cluster))?;
         }
         let collectors = Collectors {
             board: SnapshotBoard::new(Vec::new()),
@@ -185,7 +185,7 @@ impl Collectors {
 
     /// [`Collectors::add`], its first probe `offset` from now.
     fn start_after(&self, cluster: &ClusterConfig, offset: Duration) -> Result<(), EtcdError> {
-        ClusterProber::new(cluster.clone(), self.settings.clone())?;
+        ClusterProber::new(cluster.clone(), self.settings.for_cluster(cluster))?;
         self.spawn(cluster, offset)
     }
 
@@ -207,7 +207,7 @@ impl Collectors {
         let task = tokio::spawn(supervise(
             cluster.clone(),
             offset,
-            self.settings.clone(),
+            self.settings.for_cluster(cluster),
             tx,
             self.history.clone(),
             self.events.clone(),

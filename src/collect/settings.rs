@@ -29,3 +29,20 @@ pub struct CollectSettings {
     #[serde(default)]
     pub shard: Option<super::shard::Shard>,
 }
+
+impl CollectSettings {
+    /// The settings `cluster` is probed with: its own interval and request
+    /// deadline where it has them, the deadline never past the interval (a
+    /// probe ends before the next starts).
+    pub fn for_cluster(&self, cluster: &crate::etcd::ClusterConfig) -> CollectSettings {
+        let mut s = self.clone();
+        if let Some(i) = cluster.interval {
+            s.interval = i;
+        }
+        if let Some(t) = cluster.request_timeout {
+            s.request_timeout = t;
+        }
+        s.request_timeout = s.request_timeout.min(s.interval);
+        s
+    }
+}

@@ -412,7 +412,8 @@ impl Settings {
                 )),
             }
         }
-        if settings.clusters.is_empty() {
+        // In operator mode the clusters may all come from EtcdCluster resources.
+        if settings.clusters.is_empty() && !settings.kubernetes.enabled {
             let endpoints = env("ETCDCTL_ENDPOINTS")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| split_endpoints(&v))
@@ -655,6 +656,22 @@ pub fn validate_cluster(at: &str, cluster: &ClusterConfig) -> Result<()> {
     }
     for (j, e) in cluster.metrics_urls.iter().enumerate() {
         check_url(e).map_err(|m| invalid(format!("{at}.metrics_urls[{j}]"), m))?;
+    }
+    if let Some(i) = cluster.interval {
+        if !(Duration::from_millis(100)..=Duration::from_secs(86_400)).contains(&i) {
+            return Err(invalid(
+                format!("{at}.interval"),
+                "must be between 100ms and 1d",
+            ));
+        }
+    }
+    if let Some(t) = cluster.request_timeout {
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&t) {
+            return Err(invalid(
+                format!("{at}.request_timeout"),
+                "must be between 10ms and 1h",
+            ));
+        }
     }
     if let Some(tls) = &cluster.tls {
         if tls.cert_file.is_some() != tls.key_file.is_some() {

@@ -2,6 +2,7 @@
 //! and checked by [`crate::config`]; used by every connection.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,21 @@ pub struct ClusterConfig {
     /// them from everyone (an etcd behind Kubernetes holds its Secrets).
     #[serde(default = "browse_values_default")]
     pub browse_values: bool,
+    /// This cluster's probe interval; unset: `collect.interval`.
+    #[serde(
+        default,
+        with = "crate::time::duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub interval: Option<Duration>,
+    /// This cluster's deadline for one request to a member; unset:
+    /// `collect.request_timeout` (either way at most the interval).
+    #[serde(
+        default,
+        with = "crate::time::duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request_timeout: Option<Duration>,
 }
 
 fn browse_values_default() -> bool {
@@ -73,6 +89,8 @@ impl ClusterConfig {
             auth: None,
             allow_benchmark: false,
             browse_values: true,
+            interval: None,
+            request_timeout: None,
         }
     }
 }

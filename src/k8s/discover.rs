@@ -127,9 +127,18 @@ pub async fn resolve(
             auth,
             allow_benchmark: spec.allow_benchmark,
             browse_values: spec.browse_values,
+            interval: seconds(spec.probe.as_ref().and_then(|p| p.interval_seconds)),
+            request_timeout: seconds(spec.probe.as_ref().and_then(|p| p.timeout_seconds)),
         },
         secrets_changed,
     })
+}
+
+/// A spec's whole seconds (checked positive by `spec::check_cluster`).
+fn seconds(value: Option<i32>) -> Option<std::time::Duration> {
+    value
+        .and_then(|s| u64::try_from(s).ok())
+        .map(std::time::Duration::from_secs)
 }
 
 /// Removes what [`resolve`] wrote for a cluster.

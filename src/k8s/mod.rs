@@ -14,6 +14,7 @@
 //! holds a Lease (`lease`).
 
 pub mod discover;
+pub mod kubeadm;
 pub mod lease;
 pub mod operator;
 pub mod resources;

@@ -323,11 +323,18 @@ async fn reconcile_cluster(shared: &Shared, ec: EtcdCluster, again: bool) {
                 ),
                 Err(e) => (None, Some(("InvalidSettings", e.to_string()))),
             },
-            // The running collector, if any, goes on with what it had.
+            // No member declared (the pods or endpoints are gone): nothing to probe.
+            Err(e @ OperatorError::NoMembers(_)) => {
+                if shared.fleet.undeclare(&name).await {
+                    tracing::warn!(cluster = %name, "no longer monitored: {e}");
+                }
+                (None, Some(("NoMembers", e.to_string())))
+            }
+            // A Secret or the API is not to be had: a running collector goes on
+            // with the settings it had, and Ready says so.
             Err(e) => {
                 let reason = match &e {
                     OperatorError::Secret(_) => "SecretNotFound",
-                    OperatorError::NoMembers(_) => "NoMembers",
                     _ => "DiscoveryFailed",
                 };
                 let running = shared.fleet.declared().contains(&name);
@@ -403,10 +410,18 @@ async fn write_statuses(
                         .dashboard_url
                         .as_ref()
                         .map(|u| format!("{u}/clusters/{}", crate::text::urlencode(name)));
-                    (
-                        cluster_status(&snap, previous.as_ref(), &now, generation, url),
-                        probe,
-                    )
+                    let mut status =
+                        cluster_status(&snap, previous.as_ref(), &now, generation, url);
+                    if let Some((reason, message)) = &e.problem {
+                        not_ready_as_declared(
+                            &mut status,
+                            reason,
+                            message,
+                            previous.as_ref(),
+                            &now,
+                        );
+                    }
+                    (status, probe)
                 }
                 (None, Some((reason, message))) => {
                     let s = refused_status(reason, message, previous.as_ref(), &now, generation);
@@ -436,6 +451,33 @@ async fn write_statuses(
             }
         }
     }
+}
+
+/// Ready turned False on a probed cluster whose resource could not be read
+/// again (its Secret gone): probed with the settings last read.
+fn not_ready_as_declared(
+    status: &mut EtcdClusterStatus,
+    reason: &str,
+    message: &str,
+    previous: Option<&EtcdClusterStatus>,
+    now: &str,
+) {
+    let Some(ready) = status.conditions.iter_mut().find(|c| c.type_ == "Ready") else {
+        return;
+    };
+    let was_false = previous
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"))
+        .filter(|c| c.status == "False");
+    ready.status = "False".into();
+    ready.reason = reason.to_string();
+    ready.message = crate::text::truncate(
+        &format!("probed with the settings last read: {message}"),
+        super::status::MAX_MESSAGE_CHARS,
+    );
+    ready.last_transition_time = match was_false {
+        Some(c) => c.last_transition_time.clone(),
+        None => now.to_string(),
+    };
 }
 
 /// The Events a status change is worth: phase changes (a Warning with the
@@ -703,7 +745,11 @@ async fn inspect_once(shared: Arc<Shared>, key: (String, String), ei: EtcdInspec
                 ),
                 Some(config) => match tokio::time::timeout(
                     INSPECTION_DEADLINE,
-                    crate::check::inspect::run(&config, &shared.collect, &inspection),
+                    crate::check::inspect::run(
+                        &config,
+                        &shared.collect.for_cluster(&config),
+                        &inspection,
+                    ),
                 )
                 .await
                 {

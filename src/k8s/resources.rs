@@ -30,6 +30,8 @@ pub const MAX_KEY_PREFIXES: usize = crate::check::inspect::MAX_PREFIXES;
 pub const MIN_INTERVAL_SECONDS: i32 = 10;
 pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 300;
+pub const MAX_PROBE_INTERVAL_SECONDS: i32 = 3600;
+pub const MAX_PROBE_TIMEOUT_SECONDS: i32 = 300;
 
 /// A cluster to monitor: where its members are (endpoints, a Service, or pods
 /// found by label), how to authenticate, and how to label it.
@@ -93,6 +95,23 @@ pub struct EtcdClusterSpec {
     /// Kubernetes holds the cluster's Secrets.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub browse_values: bool,
+    /// How this cluster is probed; unset: the monitor's `[collect]` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSettings>,
+}
+
+/// A cluster's own probe interval and request deadline.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSettings {
+    /// Seconds between probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub interval_seconds: Option<i32>,
+    /// Seconds one request to a member may take (at most the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 300))]
+    pub timeout_seconds: Option<i32>,
 }
 
 /// A Service whose endpoints are the members' client URLs.

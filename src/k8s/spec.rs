@@ -5,7 +5,7 @@
 
 use super::resources::{
     EtcdClusterSpec, EtcdInspectionSpec, InspectionKind, MAX_ENDPOINTS, MAX_INTERVAL_SECONDS,
-    MAX_TAGS, MIN_INTERVAL_SECONDS,
+    MAX_PROBE_INTERVAL_SECONDS, MAX_PROBE_TIMEOUT_SECONDS, MAX_TAGS, MIN_INTERVAL_SECONDS,
 };
 use crate::check::inspect::Inspection;
 
@@ -74,6 +74,29 @@ pub fn check_cluster(spec: &EtcdClusterSpec) -> Result<(), SpecError> {
                 "spec.podSelector.matchLabels",
                 format!("1 to {MAX_MATCH_LABELS} labels"),
             ));
+        }
+    }
+    if let Some(p) = &spec.probe {
+        let interval = p.interval_seconds;
+        if let Some(i) = interval.filter(|i| !(1..=MAX_PROBE_INTERVAL_SECONDS).contains(i)) {
+            return Err(refuse(
+                "spec.probe.intervalSeconds",
+                format!("1 to {MAX_PROBE_INTERVAL_SECONDS}, not {i}"),
+            ));
+        }
+        if let Some(t) = p.timeout_seconds {
+            if !(1..=MAX_PROBE_TIMEOUT_SECONDS).contains(&t) {
+                return Err(refuse(
+                    "spec.probe.timeoutSeconds",
+                    format!("1 to {MAX_PROBE_TIMEOUT_SECONDS}, not {t}"),
+                ));
+            }
+            if interval.is_some_and(|i| t > i) {
+                return Err(refuse(
+                    "spec.probe.timeoutSeconds",
+                    format!("at most intervalSeconds, not {t}"),
+                ));
+            }
         }
     }
     Ok(())
@@ -149,7 +172,7 @@ pub fn inspection(spec: &EtcdInspectionSpec) -> Result<(Inspection, u32), SpecEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::resources::{PodSelector, ServiceRef};
+    use crate::k8s::resources::{PodSelector, ProbeSettings, ServiceRef};
 
     fn endpoints() -> EtcdClusterSpec {
         EtcdClusterSpec {
@@ -214,6 +237,26 @@ mod tests {
                     ..Default::default()
                 },
                 "spec.podSelector.matchLabels",
+            ),
+            (
+                EtcdClusterSpec {
+                    probe: Some(ProbeSettings {
+                        interval_seconds: Some(0),
+                        timeout_seconds: None,
+                    }),
+                    ..endpoints()
+                },
+                "spec.probe.intervalSeconds",
+            ),
+            (
+                EtcdClusterSpec {
+                    probe: Some(ProbeSettings {
+                        interval_seconds: Some(5),
+                        timeout_seconds: Some(10),
+                    }),
+                    ..endpoints()
+                },
+                "spec.probe.timeoutSeconds",
             ),
         ];
         for (spec, field) in cases {

@@ -49,12 +49,17 @@ pub mod answers {
         pub auth: Option<AuthConfig>,
         pub allow_benchmark: Option<bool>,
         pub browse_values: Option<bool>,
+        /// This cluster's probe interval (`"60s"`); unset: the monitor's.
+        pub interval: Option<String>,
+        /// This cluster's deadline for one request (`"5s"`); unset: the monitor's.
+        pub request_timeout: Option<String>,
     }
 
     /// A cluster's settings and where they come from.
     #[derive(ToSchema)]
     pub struct SourcedSettings {
-        /// `config` (the file: change it there and reload) or `registry`.
+        /// `config` (the file: change it there and reload), `registry`, or
+        /// `kubernetes` (an EtcdCluster resource: change it with kubectl).
         pub source: String,
         pub settings: ClusterSettings,
     }
