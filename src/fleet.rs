@@ -373,6 +373,10 @@ impl Fleet {
         }
         let _one = self.changing.lock().await;
         match self.source(&c.name) {
+            // As many as the registry may hold: the same collectors run them.
+            None if self.kubernetes_names().len() >= registry::MAX_CLUSTERS => {
+                return Err(FleetError::Full(registry::MAX_CLUSTERS));
+            }
             None => {}
             Some(Source::Kubernetes) => {
                 let before = self

@@ -448,7 +448,7 @@ async fn checks_use_the_configs_auth() {
 }
 
 /// etcdctl (v3 API) with these arguments: its stdout, and whether it succeeded.
-fn etcdctl(args: &[&str]) -> (String, bool) {
+pub(crate) fn etcdctl(args: &[&str]) -> (String, bool) {
     let bin = std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".into());
     let out = Command::new(bin)
         .env("ETCDCTL_API", "3")
@@ -462,7 +462,7 @@ fn etcdctl(args: &[&str]) -> (String, bool) {
     )
 }
 
-fn etcdctl_count(args: &[&str]) -> i64 {
+pub(crate) fn etcdctl_count(args: &[&str]) -> i64 {
     // etcdctl 3.4 has no --count-only; the response's count is there anyway.
     let mut all = vec!["-w", "json", "get", "--keys-only"];
     all.extend(args);
@@ -472,14 +472,14 @@ fn etcdctl_count(args: &[&str]) -> i64 {
     v["count"].as_i64().unwrap_or(0)
 }
 
-fn inspect(args: &[&str]) -> (Option<i32>, Value) {
+pub(crate) fn inspect(args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["check", "inspect", "--output", "json"];
     all.extend(args);
     let out = run(&all);
     (out.status.code(), json(&out))
 }
 
-fn result<'a>(outcome: &'a Value, subject: &str) -> &'a Value {
+pub(crate) fn result<'a>(outcome: &'a Value, subject: &str) -> &'a Value {
     outcome["results"]
         .as_array()
         .unwrap()
@@ -616,10 +616,34 @@ async fn inspections_agree_with_etcdctl() {
 /// alarm list says, and a pass once etcdctl disarms it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alarm_inspection_finds_nospace_as_etcdctl_does() {
+    use crate::operator::{
+        crds_applied, etcd_cluster, etcd_inspection, wait_inspection, KubeApi, Replica,
+    };
     let cluster = start_full_cluster().await;
     let ep = format!("--endpoints={}", cluster.client_urls().join(","));
     let (list, ok) = etcdctl(&[&ep, "alarm", "list"]);
     assert!(ok && list.contains("alarm:NOSPACE"), "{list}");
+    // The same inspection as an EtcdInspection, run by the operator.
+    let api = KubeApi::start().await;
+    crds_applied(&api);
+    api.apply(&etcd_cluster("full", &cluster.client_urls(), &[]));
+    api.apply(&etcd_inspection(
+        "alarms",
+        serde_json::json!({"cluster": "full", "type": "alarm", "intervalSeconds": 10}),
+    ));
+    let _replica = Replica::start(&api, "replica-a", "4s");
+    let status = wait_inspection(
+        &api,
+        "alarms",
+        "the EtcdInspection's first run",
+        std::time::Duration::from_secs(30),
+        |s| s["lastRunTime"].is_string(),
+    )
+    .await;
+    assert_eq!(status["passed"], false, "{status}");
+    assert_eq!(status["summary"], "NOSPACE on 1 of 1 members");
+    assert_eq!(status["results"][0]["subject"], "m0");
+    assert_eq!(status["results"][0]["message"], "NOSPACE");
     let ep2 = ep.clone();
     let (code, outcome) = tokio::task::spawn_blocking(move || inspect(&[&ep2, "--type", "alarm"]))
         .await
@@ -642,4 +666,17 @@ async fn the_alarm_inspection_finds_nospace_as_etcdctl_does() {
         .unwrap();
     assert_eq!(code, Some(0), "{outcome}");
     assert_eq!(outcome["summary"], "no alarm raised");
+    // The operator's next run (every 10 s) finds it disarmed too.
+    let status = wait_inspection(
+        &api,
+        "alarms",
+        "the EtcdInspection passing",
+        std::time::Duration::from_secs(30),
+        |s| s["passed"] == true,
+    )
+    .await;
+    assert_eq!(status["summary"], "no alarm raised");
+    let described = api.kubectl_ok(&["describe", "etcdinspection", "alarms"]);
+    assert!(described.contains("InspectionFailed"), "{described}");
+    assert!(described.contains("InspectionPassed"), "{described}");
 }
