@@ -210,9 +210,9 @@ impl Fleet {
         })
     }
 
-    /// Registers `c` and starts monitoring it: its first probe runs at once.
-    pub async fn add(&self, c: ClusterConfig) -> Result<()> {
-        Self::validate(&c)?;
+    /// [`Fleet::validate`], and that this monitor's shard owns `c`.
+    fn validate_owned(&self, c: &ClusterConfig) -> Result<()> {
+        Self::validate(c)?;
         if let Some(shard) = self.collect.shard.filter(|s| !s.owns(&c.name)) {
             return Err(FleetError::OtherShard {
                 of: format!(
@@ -221,9 +221,15 @@ impl Fleet {
                     shard.count()
                 ),
                 this: shard.to_string(),
-                name: c.name,
+                name: c.name.clone(),
             });
         }
+        Ok(())
+    }
+
+    /// Registers `c` and starts monitoring it: its first probe runs at once.
+    pub async fn add(&self, c: ClusterConfig) -> Result<()> {
+        self.validate_owned(&c)?;
         let _one = self.changing.lock().await;
         if self.source(&c.name).is_some() {
             return Err(FleetError::Exists(c.name));
@@ -359,18 +365,7 @@ impl Fleet {
     /// registry has a cluster of that name, or another shard owns it. Returns
     /// whether anything was started.
     pub async fn declare(&self, c: ClusterConfig, restart: bool) -> Result<bool> {
-        Self::validate(&c)?;
-        if let Some(shard) = self.collect.shard.filter(|s| !s.owns(&c.name)) {
-            return Err(FleetError::OtherShard {
-                of: format!(
-                    "{}/{}",
-                    crate::collect::shard::shard_of(&c.name, shard.count()),
-                    shard.count()
-                ),
-                this: shard.to_string(),
-                name: c.name,
-            });
-        }
+        self.validate_owned(&c)?;
         let _one = self.changing.lock().await;
         match self.source(&c.name) {
             // As many as the registry may hold: the same collectors run them.

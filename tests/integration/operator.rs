@@ -5,14 +5,14 @@
 //! replicas; a watch that loses its resourceVersion.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_monitor::localetcd::LocalClusterOptions;
 use serde_json::{json, Value};
 
 use crate::harness::{start_cluster, wait_for};
-use crate::process::{sigterm, wait_exit};
+use crate::process::{sigterm, wait_exit, KillOnDrop};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcd-monitor");
 const NS: &str = "etcd";
@@ -23,17 +23,10 @@ const CRDS: &str = concat!(
 
 /// The API stand-in on a free loopback port, and a kubeconfig for it per user.
 pub struct KubeApi {
-    child: Child,
+    _child: KillOnDrop,
     pub base: String,
     pub dir: tempfile::TempDir,
     http: reqwest::Client,
-}
-
-impl Drop for KubeApi {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl KubeApi {
@@ -63,7 +56,7 @@ impl KubeApi {
         })
         .await;
         let api = KubeApi {
-            child,
+            _child: KillOnDrop(child),
             base: format!("http://127.0.0.1:{port}"),
             dir,
             http: reqwest::Client::builder()
@@ -202,17 +195,10 @@ pub(crate) async fn wait_inspection(
 
 /// An `etcd-monitor serve` with `[kubernetes]` enabled, as `user`.
 pub(crate) struct Replica {
-    child: Child,
+    child: KillOnDrop,
     base: String,
     log: PathBuf,
     _data: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Replica {
@@ -256,7 +242,7 @@ impl Replica {
             .spawn()
             .unwrap();
         Replica {
-            child,
+            child: KillOnDrop(child),
             base: format!("http://127.0.0.1:{port}"),
             log,
             _data: data,
@@ -576,8 +562,8 @@ async fn an_applied_etcdcluster_turns_ready_and_healthy_then_degraded_with_the_l
     )
     .await;
     let mut child = replica;
-    sigterm(&child.child);
-    let status = wait_exit(&mut child.child, "serve", Duration::from_secs(30)).await;
+    sigterm(&child.child.0);
+    let status = wait_exit(&mut child.child.0, "serve", Duration::from_secs(30)).await;
     assert!(status.success(), "{}", child.log());
     let log = child.log();
     assert!(!log.contains("replica-a-token"), "no token in the log");
@@ -630,7 +616,7 @@ async fn of_two_replicas_only_the_lease_holder_writes_and_a_killed_holder_hands_
     // a killed (no release): b takes the Lease once a's record is a lease
     // duration old, and goes on writing.
     let before = api.get(&cluster_path("one")).await.unwrap()["status"]["lastProbeTime"].clone();
-    a.child.kill().unwrap();
+    a.child.0.kill().unwrap();
     let killed = Instant::now();
     wait_holder(&api, "replica-b", Duration::from_secs(20)).await;
     let handover = killed.elapsed();

@@ -7,7 +7,7 @@
 //! namespace refusing only the peer ports, so the monitor and etcdctl outside
 //! still reach its client port. Needs root (CAP_NET_ADMIN), as `.ci/run` has.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::checks::{etcdctl_count, inspect, result};
@@ -15,6 +15,7 @@ use crate::harness::{wait_for, FAST_ELECTIONS};
 use crate::operator::{
     crds_applied, etcd_cluster, etcd_inspection, wait_inspection, KubeApi, Replica,
 };
+use crate::process::KillOnDrop;
 
 const HOST_IP: &str = "10.231.7.1";
 const NS_IP: &str = "10.231.7.2";
@@ -119,15 +120,8 @@ fn list_links() -> Vec<String> {
 struct Member {
     name: String,
     client_url: String,
-    child: Child,
+    _child: KillOnDrop,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -175,7 +169,7 @@ async fn a_member_cut_off_from_its_peers_shows_a_key_count_spread_as_etcdctl_doe
         members.push(Member {
             name: name.to_string(),
             client_url,
-            child: cmd.spawn().expect("etcd starts"),
+            _child: KillOnDrop(cmd.spawn().expect("etcd starts")),
             _dir: dir,
         });
     }
@@ -210,16 +204,22 @@ async fn a_member_cut_off_from_its_peers_shows_a_key_count_spread_as_etcdctl_doe
         let all = all.clone();
         tokio::task::spawn_blocking(move || inspect(&[&all, "--type", "consistency"]))
     };
-    // Whole: no spread once every member applied the writes.
-    wait_for("no spread", Duration::from_secs(20), || async {
-        let (code, outcome) = consistency().await.unwrap();
-        if code == Some(0) {
-            Ok(())
-        } else {
-            Err(outcome.to_string())
+    let no_spread = |what: &'static str| {
+        let consistency = &consistency;
+        async move {
+            wait_for(what, Duration::from_secs(30), || async {
+                let (code, outcome) = consistency().await.unwrap();
+                if code == Some(0) {
+                    Ok(())
+                } else {
+                    Err(outcome.to_string())
+                }
+            })
+            .await
         }
-    })
-    .await;
+    };
+    // Whole: no spread once every member applied the writes.
+    no_spread("no spread").await;
 
     // Everything between m2 and the others refused, both ways and on the
     // connections already open, but for m2's client port.
@@ -325,18 +325,6 @@ async fn a_member_cut_off_from_its_peers_shows_a_key_count_spread_as_etcdctl_doe
 
     // Healed: m2 catches up and the spread goes.
     netns.run(&["iptables", "-F"]);
-    wait_for(
-        "no spread after healing",
-        Duration::from_secs(30),
-        || async {
-            let (code, outcome) = consistency().await.unwrap();
-            if code == Some(0) {
-                Ok(())
-            } else {
-                Err(outcome.to_string())
-            }
-        },
-    )
-    .await;
+    no_spread("no spread after healing").await;
     assert_eq!(own(&members[2]), counts[0]);
 }

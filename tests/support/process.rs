@@ -55,3 +55,14 @@ pub async fn wait_exit(child: &mut Child, what: &str, within: Duration) -> ExitS
         .await
         .unwrap_or_else(|| panic!("{what} did not exit within {within:?}"))
 }
+
+/// A child process that is killed (and reaped) when the guard goes, so that a
+/// failing test leaves no process behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
