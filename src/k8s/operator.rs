@@ -39,6 +39,9 @@ pub const MANAGER: &str = "etcd-monitor";
 /// How often statuses are compared with the latest probes, and inspections
 /// looked at for being due.
 const TICK: Duration = Duration::from_secs(1);
+/// A status write that failed (the API down, a conflict) is tried again after
+/// this, not at every tick.
+const WRITE_RETRY: Duration = Duration::from_secs(5);
 /// An inspection run ends within this, whatever its cluster does.
 const INSPECTION_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -80,6 +83,8 @@ struct ClusterEntry {
     problem: Option<(&'static str, String)>,
     /// The status this replica wrote last, and the probe it came from.
     written: Option<(EtcdClusterStatus, Option<i64>)>,
+    /// After a failed write, the next is not tried before this.
+    retry_after: Option<Instant>,
 }
 
 struct InspectionEntry {
@@ -225,9 +230,9 @@ fn crd_hint(e: OperatorError) -> OperatorError {
     }
 }
 
-/// The watcher's events for one resource kind, until `stop`; `on_event` acts
-/// on each; `tick` runs every `every`. Errors are logged: the watcher backs off
-/// and lists again by itself.
+/// Acts on the EtcdCluster watcher's events until `stop`, and reconciles every
+/// known resource again each `rediscover_every`. Errors are logged: the
+/// watcher backs off and lists again by itself.
 async fn watch_clusters(
     shared: Arc<Shared>,
     api: Api<EtcdCluster>,
@@ -252,7 +257,13 @@ async fn watch_clusters(
                 Some(Ok(watcher::Event::InitDone)) => {
                     // Resources deleted while the watch was away.
                     let seen = listed.take().unwrap_or_default();
-                    let gone: Vec<_> = shared.state().clusters.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+                    let gone: Vec<_> = shared
+                        .state()
+                        .clusters
+                        .keys()
+                        .filter(|k| !seen.contains(*k))
+                        .cloned()
+                        .collect();
                     for key in gone {
                         forget_cluster(&shared, &key).await;
                     }
@@ -264,7 +275,8 @@ async fn watch_clusters(
             },
             _ = rediscover.tick() => {
                 // Services' and pods' members change, and Secrets are rotated.
-                let all: Vec<EtcdCluster> = shared.state().clusters.values().map(|e| e.object.clone()).collect();
+                let all: Vec<EtcdCluster> =
+                    shared.state().clusters.values().map(|e| e.object.clone()).collect();
                 for ec in all {
                     reconcile_cluster(&shared, ec, true).await;
                 }
@@ -349,6 +361,7 @@ async fn reconcile_cluster(shared: &Shared, ec: EtcdCluster, again: bool) {
         monitored: None,
         problem: None,
         written: None,
+        retry_after: None,
     });
     entry.object = ec;
     entry.reconciled = generation;
@@ -391,6 +404,9 @@ async fn write_statuses(
         let now = crate::time::rfc3339_seconds(now_ms);
         let mut due = Vec::new();
         for (key, e) in shared.state().clusters.iter() {
+            if e.retry_after.is_some_and(|at| at > Instant::now()) {
+                continue;
+            }
             let previous = e
                 .written
                 .as_ref()
@@ -442,12 +458,18 @@ async fn write_statuses(
                     }
                     if let Some(e) = shared.state().clusters.get_mut(&key) {
                         e.written = Some((status, probe));
+                        e.retry_after = None;
                     }
                 }
-                Err(e) => tracing::warn!(
-                    resource = %format!("{}/{}", key.0, key.1),
-                    "EtcdCluster status not written: {e}"
-                ),
+                Err(error) => {
+                    tracing::warn!(
+                        resource = %format!("{}/{}", key.0, key.1),
+                        "EtcdCluster status not written (tried again in {WRITE_RETRY:?}): {error}"
+                    );
+                    if let Some(e) = shared.state().clusters.get_mut(&key) {
+                        e.retry_after = Some(Instant::now() + WRITE_RETRY);
+                    }
+                }
             }
         }
     }

@@ -347,6 +347,16 @@ async fn an_applied_etcdcluster_turns_ready_and_healthy_then_degraded_with_the_l
     let leader = status["leader"].as_str().unwrap().to_string();
     let version = status["version"].as_str().unwrap().to_string();
 
+    // A resource the CRD's schema refuses, as an API server would: the field named.
+    let file = api.dir.path().join("invalid.json");
+    let mut invalid = etcd_cluster("invalid", &cluster.client_urls(), &[]);
+    invalid["spec"]["service"] = json!({"name": "etcd", "port": 70000});
+    std::fs::write(&file, invalid.to_string()).unwrap();
+    let refused = api.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("spec.service.port"), "{said}");
+
     // kubectl's printer columns, from the CRD, as the user sees them.
     let table = api.kubectl_ok(&["get", "etcdclusters"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
@@ -484,25 +494,30 @@ async fn an_applied_etcdcluster_turns_ready_and_healthy_then_degraded_with_the_l
         |s| s["phase"] == "Degraded" && s["leader"].is_string() && s["leader"] != leader.as_str(),
     )
     .await;
-    // The healthy inspection's next run (every 10 s) sees the member down.
-    wait_for(
+    // The healthy inspection's next run (every 10 s) sees the member down,
+    // the one etcdctl finds unhealthy.
+    let health = wait_inspection(
+        &api,
+        "health",
         "inspection health failing",
         Duration::from_secs(30),
-        || async {
-            let ei = api
-                .get(&format!(
-                    "/apis/etcd-monitor.io/v1alpha1/namespaces/{NS}/etcdinspections/health"
-                ))
-                .await?;
-            let s = &ei["status"];
-            if s["passed"] == false && s["summary"] == "2 of 3 members healthy" {
-                Ok(())
-            } else {
-                Err(s.to_string())
-            }
-        },
+        |s| s["passed"] == false && s["summary"] == "2 of 3 members healthy",
     )
     .await;
+    let (_, answered) = crate::checks::etcdctl(&[
+        &format!("--endpoints={leader_endpoint}"),
+        "endpoint",
+        "health",
+    ]);
+    assert!(!answered, "etcdctl calls the killed member healthy");
+    let failed: Vec<&str> = health["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["passed"] == false)
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, [leader.as_str()], "{health}");
     cluster.local.restart(index).unwrap();
     cluster
         .local
