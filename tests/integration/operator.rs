@@ -732,6 +732,32 @@ async fn a_watch_that_loses_its_resource_version_relists_and_misses_no_change() 
     );
     assert!(replica.log().contains("etcd.two"), "{}", replica.log());
 
+    // Declared by a resource: shown so on the dashboard, not changed there.
+    let page = http
+        .get(format!("{}/admin/clusters", replica.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"data-cluster="etcd.one" data-source="kubernetes""#),
+        "{page}"
+    );
+    assert!(page.contains("an EtcdCluster resource: kubectl"), "{page}");
+    let refused = http
+        .delete(format!("{}/api/v1/clusters/etcd.one", replica.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("declared by an EtcdCluster resource"));
+
     // three's own probe interval (3 s) against the monitor's (1 s).
     let probes = || async {
         let text = http
