@@ -25,8 +25,11 @@
 //! process's RSS (the corpus it holds is measured before the store opens and printed
 //! as the baseline), the file's size and the samples stored.
 //!
+//! `FLEET_WRAP` runs the monitor under another program, such as a heap profiler
+//! (`FLEET_WRAP="heaptrack -o /tmp/fleet"`).
+//!
 //! Needs a real etcd for `live` (`ETCD_BIN`; Debian: /usr/bin/etcd) and `wrk`
-//! (`WRK_BIN`). `scripts/bench-fleet.sh` checks both. Every process it starts is
+//! (`WRK_BIN`). The bench says so when either is missing. Every process it starts is
 //! stopped and every temp dir removed when it ends.
 
 use std::path::Path;
@@ -192,8 +195,24 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
         env!("CARGO_BIN_EXE_etcd-monitor"),
         etcd_bin.display()
     );
+    // FLEET_WRAP runs the monitor under another program (a heap profiler:
+    // `FLEET_WRAP="heaptrack -o /tmp/fleet"`); the RSS and CPU figures are then
+    // that program's, not the monitor's.
+    let wrap: Vec<String> = std::env::var("FLEET_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_etcd-monitor"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_etcd-monitor")),
+    };
     let mut serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+        command
             .args(["serve", "-c"])
             .arg(&config_path)
             .env("ETCD_MONITOR_LOG", "warn")
@@ -348,6 +367,9 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     // is the store's and the steps' (a few MiB), not malloc's free lists.
     // SAFETY: malloc_trim only returns free heap memory to the system.
     unsafe { libc::malloc_trim(0) };
+    // The peak (VmHWM) from here on is the store's and the day's, not the corpus'
+    // decompression's: Linux resets it when 5 is written to clear_refs.
+    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let baseline = etcd_monitor::resident_memory_bytes().unwrap_or(0);
     println!(
         "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB",
@@ -366,8 +388,18 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     let phase = (n / clusters).max(1);
     let names: Vec<String> = (0..clusters).map(|c| format!("c{c:03}")).collect();
     println!(
-        "  {:>4}  {:>8}  {:>9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>7}",
-        "hour", "RSS MiB", "reg. MiB", "head MiB", "file MiB", "on disk MiB", "samples", "wall s"
+        "  {:>4}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>7}",
+        "hour",
+        "RSS MiB",
+        "heap MiB",
+        "free MiB",
+        "reg. MiB",
+        "head MiB",
+        "pend. MiB",
+        "file MiB",
+        "on disk MiB",
+        "samples",
+        "wall s"
     );
     let mut rss_max = 0u64;
     let mut next_checkpoint = start_ms + CHECKPOINT_EVERY_MS;
@@ -390,12 +422,16 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
             let rss = etcd_monitor::resident_memory_bytes().unwrap_or(0);
             rss_max = rss_max.max(rss);
             let m = store.memory();
+            let (heap, free) = malloc_heap();
             println!(
-                "  {:>4}  {:>8.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
+                "  {:>4}  {:>8.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
                 (at_ms - start_ms) / HOUR_MS,
                 mib(rss),
+                mib(heap),
+                mib(free),
                 mib(m.registry_bytes),
                 mib(m.head_bytes),
+                mib(m.pending_bytes),
                 mib(file_size(&file)),
                 mib(file_on_disk(&file)),
                 store.sample_counts().0,
@@ -407,12 +443,18 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     store.compact_if_sparse()?;
     let stats = store.stats()?;
     println!(
-        "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max {:.1} MiB (of which {:.1} MiB before the store opened), {:.1} s",
+        "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max at the hours {:.1} MiB, peak (VmHWM{}) {:.1} MiB (of which {:.1} MiB before the store opened), {:.1} s",
         stats.series,
         stats.samples_ingested_total,
         mib(stats.file_bytes),
         stats.file_bytes as f64 / stats.samples_ingested_total.max(1) as f64,
         mib(rss_max),
+        if hwm_reset {
+            " since the store opened"
+        } else {
+            ", the corpus' reading included: clear_refs refused"
+        },
+        mib(proc_status_bytes(std::process::id(), "VmHWM")),
         mib(baseline),
         t.elapsed().as_secs_f64()
     );
@@ -423,6 +465,15 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     );
     prometheus_bytes(&steps, &names[0], start_ms, span_ms, per_sample)?;
     Ok(())
+}
+
+/// glibc's count of the heap bytes in use (small chunks, large ones by mmap
+/// included) and of those free but kept by malloc: RSS beyond their sum is not
+/// the heap's; free bytes that grow are fragmentation.
+fn malloc_heap() -> (u64, u64) {
+    // SAFETY: mallinfo2 only reads malloc's counters.
+    let info = unsafe { libc::mallinfo2() };
+    ((info.uordblks + info.hblkhd) as u64, info.fordblks as u64)
 }
 
 /// Prometheus' bytes per sample for the same samples: cluster `name`'s (its three
