@@ -35,9 +35,11 @@ const SUM: usize = 2;
 const COUNT: usize = 3;
 const LAST: usize = 4;
 const ROLLUP_ORDER: [usize; 5] = [LAST, COUNT, MIN, MAX, SUM];
-/// The most value columns a block has (the tiers use 1 and 5).
-pub const MAX_COLUMNS: usize = 8;
-const IN_ORDER: [usize; MAX_COLUMNS] = [0, 1, 2, 3, 4, 5, 6, 7];
+/// The most value columns a block has: the tiers use 1 and 5, and no version wrote
+/// more. A bound of 5, not 8: an encoder keeps the previous point and a XOR window
+/// per column inline, for three open blocks of every series in the head.
+pub const MAX_COLUMNS: usize = 5;
+const IN_ORDER: [usize; MAX_COLUMNS] = [0, 1, 2, 3, 4];
 
 /// The order a block of `columns` codes its values in.
 fn order(columns: usize) -> &'static [usize] {
@@ -144,10 +146,12 @@ impl BitReader<'_> {
     }
 }
 
+/// Bytes, not words: an encoder holds one per column for each open block of every
+/// series in the head (three blocks a series), inline rather than in a Vec.
 #[derive(Debug, Clone, Copy, Default)]
 struct XorState {
-    leading: u32,
-    trailing: u32,
+    leading: u8,
+    trailing: u8,
     /// A (leading, trailing) window exists to reuse.
     window: bool,
 }
@@ -155,12 +159,12 @@ struct XorState {
 /// Appends points to one block.
 #[derive(Debug, Clone)]
 pub struct BlockEncoder {
-    columns: usize,
+    columns: u8,
     count: u32,
     bits: BitWriter,
     prev_ts: i64,
     prev_delta: i64,
-    xor: Vec<XorState>,
+    xor: [XorState; MAX_COLUMNS],
     /// The last point's values (bits).
     prev: [u64; MAX_COLUMNS],
 }
@@ -169,12 +173,12 @@ impl BlockEncoder {
     pub fn new(columns: usize) -> Self {
         assert!((1..=MAX_COLUMNS).contains(&columns));
         BlockEncoder {
-            columns,
+            columns: columns as u8,
             count: 0,
             bits: BitWriter::default(),
             prev_ts: 0,
             prev_delta: 0,
-            xor: vec![XorState::default(); columns],
+            xor: [XorState::default(); MAX_COLUMNS],
             prev: [0; MAX_COLUMNS],
         }
     }
@@ -191,9 +195,14 @@ impl BlockEncoder {
         (self.count > 0).then_some(self.prev_ts)
     }
 
+    /// The last point's value in `column`.
+    pub fn last_value(&self, column: usize) -> Option<f64> {
+        (self.count > 0).then(|| f64::from_bits(self.prev[column]))
+    }
+
     /// Appends a point; `values.len()` must equal the block's columns.
     pub fn push(&mut self, ts: i64, values: &[f64]) {
-        debug_assert_eq!(values.len(), self.columns);
+        debug_assert_eq!(values.len(), usize::from(self.columns));
         if self.count == 0 {
             self.bits.push_bits(ts as u64, 64);
         } else {
@@ -206,8 +215,8 @@ impl BlockEncoder {
         for (bits, v) in row.iter_mut().zip(values) {
             *bits = v.to_bits();
         }
-        for &c in order(self.columns) {
-            let predicted = predict(self.columns, c, &row, &self.prev);
+        for &c in order(usize::from(self.columns)) {
+            let predicted = predict(usize::from(self.columns), c, &row, &self.prev);
             self.push_value(c, row[c] ^ predicted);
         }
         if self.count == 0 {
@@ -250,9 +259,12 @@ impl BlockEncoder {
         b.push_bit(true);
         let leading = xor.leading_zeros().min(63);
         let trailing = xor.trailing_zeros();
-        if state.window && leading >= state.leading && trailing >= state.trailing {
+        if state.window
+            && leading >= u32::from(state.leading)
+            && trailing >= u32::from(state.trailing)
+        {
             b.push_bit(false);
-            let meaningful = 64 - state.leading - state.trailing;
+            let meaningful = 64 - u32::from(state.leading) - u32::from(state.trailing);
             b.push_bits(xor >> state.trailing, meaningful);
         } else {
             b.push_bit(true);
@@ -261,8 +273,9 @@ impl BlockEncoder {
             // 1..=64 stored as 0..=63.
             b.push_bits(u64::from(meaningful - 1), 6);
             b.push_bits(xor >> trailing, meaningful);
-            state.leading = leading;
-            state.trailing = trailing;
+            // leading <= 63 and trailing <= 63 (xor is not 0).
+            state.leading = leading as u8;
+            state.trailing = trailing as u8;
             state.window = true;
         }
     }
@@ -274,7 +287,7 @@ impl BlockEncoder {
 
     /// Bytes it holds on the heap: the stream's allocation and the columns' states.
     pub fn heap_bytes(&self) -> usize {
-        self.bits.bytes.capacity() + self.xor.capacity() * size_of::<XorState>()
+        self.bits.bytes.capacity()
     }
 
     /// Of [`BlockEncoder::heap_bytes`], the stream's allocation.
@@ -294,7 +307,12 @@ impl BlockEncoder {
 
     /// The block as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        assemble(FORMAT, self.columns, self.count, &self.bits.bytes)
+        assemble(
+            FORMAT,
+            usize::from(self.columns),
+            self.count,
+            &self.bits.bytes,
+        )
     }
 
     /// Continues a stored block (decodes it and encodes it again: the same bytes).
@@ -377,7 +395,7 @@ pub fn decode(bytes: &[u8]) -> Result<Block, StoreError> {
     };
     let mut timestamps = Vec::with_capacity(count);
     let mut values: Vec<Vec<f64>> = (0..columns).map(|_| Vec::with_capacity(count)).collect();
-    let mut xor = vec![XorState::default(); columns];
+    let mut xor = [XorState::default(); MAX_COLUMNS];
     let mut prev = [0u64; MAX_COLUMNS];
     let mut prev_ts = 0i64;
     let mut prev_delta = 0i64;
@@ -445,17 +463,18 @@ fn read_xor(r: &mut BitReader<'_>, state: &mut XorState) -> Result<u64, StoreErr
         return Ok(0);
     }
     if r.bit()? {
-        state.leading = r.bits(6)? as u32;
+        let leading = r.bits(6)? as u32;
         let meaningful = r.bits(6)? as u32 + 1;
-        if state.leading + meaningful > 64 {
+        if leading + meaningful > 64 {
             return Err(StoreError::Corrupt("bad XOR window".into()));
         }
-        state.trailing = 64 - state.leading - meaningful;
+        state.leading = leading as u8;
+        state.trailing = (64 - leading - meaningful) as u8;
         state.window = true;
     } else if !state.window {
         return Err(StoreError::Corrupt("XOR window reused before set".into()));
     }
-    let meaningful = 64 - state.leading - state.trailing;
+    let meaningful = 64 - u32::from(state.leading) - u32::from(state.trailing);
     Ok(r.bits(meaningful)? << state.trailing)
 }
 
@@ -679,5 +698,25 @@ mod tests {
         }
         assert!(decode(&[9, 1, 0, 0, 0, 0]).is_err());
         assert!(decode(&[1, 1, 255, 255, 0, 0]).is_err());
+        // More columns than any tier has, or none: refused, by the encoder too.
+        for columns in [0, 6, 8, 255] {
+            let block = [FORMAT, columns, 0, 0, 0, 0];
+            assert!(decode(&block).is_err(), "{columns} columns");
+            assert!(
+                BlockEncoder::from_bytes(&block).is_err(),
+                "{columns} columns"
+            );
+        }
+    }
+
+    /// The head holds three encoders for every series (51,900 series at 100
+    /// clusters): each byte here is 150 KB there.
+    #[test]
+    fn an_encoder_is_small() {
+        assert!(
+            size_of::<BlockEncoder>() <= 112,
+            "{} bytes",
+            size_of::<BlockEncoder>()
+        );
     }
 }

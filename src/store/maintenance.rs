@@ -15,6 +15,20 @@ const COMPACT_FLOOR_BYTES: u64 = 1 << 20;
 pub type MaintenanceTask =
     Box<dyn Fn(&Store, i64) -> std::result::Result<u64, String> + Send + Sync>;
 
+/// Hands the heap's free pages back to the system. A checkpoint frees the blocks
+/// sealed since the last one (at a raw window's end, every series' block at
+/// once: megabytes) and its write buffers, in holes between the head's
+/// long-lived streams that glibc keeps otherwise; so does redb when it grows the
+/// file. In `cargo bench --bench fleet` (a day of 100 clusters) those free bytes
+/// reached 35 MiB of the RSS, and grew with the file.
+fn give_back_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns wholly free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl Store {
     /// Writes the sealed blocks and the head's state, and empties the log.
     pub fn checkpoint(&self) -> Result<()> {
@@ -83,6 +97,7 @@ impl Store {
         }
         tx.commit()?;
         inner.sealed.clear();
+        give_back_free_memory();
         inner
             .runs
             .extend(runs.iter().map(|(first, count, _)| (*first, *count)));
