@@ -187,6 +187,10 @@ impl BlockEncoder {
         self.count as usize
     }
 
+    fn columns(&self) -> usize {
+        usize::from(self.columns)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -202,7 +206,7 @@ impl BlockEncoder {
 
     /// Appends a point; `values.len()` must equal the block's columns.
     pub fn push(&mut self, ts: i64, values: &[f64]) {
-        debug_assert_eq!(values.len(), usize::from(self.columns));
+        debug_assert_eq!(values.len(), self.columns());
         if self.count == 0 {
             self.bits.push_bits(ts as u64, 64);
         } else {
@@ -215,8 +219,8 @@ impl BlockEncoder {
         for (bits, v) in row.iter_mut().zip(values) {
             *bits = v.to_bits();
         }
-        for &c in order(usize::from(self.columns)) {
-            let predicted = predict(usize::from(self.columns), c, &row, &self.prev);
+        for &c in order(self.columns()) {
+            let predicted = predict(self.columns(), c, &row, &self.prev);
             self.push_value(c, row[c] ^ predicted);
         }
         if self.count == 0 {
@@ -307,12 +311,7 @@ impl BlockEncoder {
 
     /// The block as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        assemble(
-            FORMAT,
-            usize::from(self.columns),
-            self.count,
-            &self.bits.bytes,
-        )
+        assemble(FORMAT, self.columns(), self.count, &self.bits.bytes)
     }
 
     /// Continues a stored block (decodes it and encodes it again: the same bytes).

@@ -33,6 +33,9 @@ impl Store {
     /// Writes the sealed blocks and the head's state, and empties the log.
     pub fn checkpoint(&self) -> Result<()> {
         let result = self.checkpoint_inner(false);
+        // After the store's lock is released: the walk of malloc's free lists
+        // need not hold up ingest and readers.
+        give_back_free_memory();
         match &result {
             Ok(()) => {
                 self.record_success();
@@ -97,7 +100,6 @@ impl Store {
         }
         tx.commit()?;
         inner.sealed.clear();
-        give_back_free_memory();
         inner
             .runs
             .extend(runs.iter().map(|(first, count, _)| (*first, *count)));
