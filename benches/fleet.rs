@@ -371,12 +371,32 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     // decompression's: Linux resets it when 5 is written to clear_refs.
     let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let baseline = etcd_monitor::resident_memory_bytes().unwrap_or(0);
+    // The rest of the monitor beside the store: the collectors of the live part
+    // (a gRPC client and the scrapes of every member of every cluster, the
+    // indicators, the snapshot board) probing a real etcd every 15 s of wall time
+    // in this process, their samples not stored (the day's are). Without an etcd,
+    // the store alone, and the bench says so.
+    let probing = probe_the_fleet(clusters)?;
+    let probes_rss = etcd_monitor::resident_memory_bytes()
+        .unwrap_or(0)
+        .saturating_sub(baseline);
     println!(
         "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB",
         steps.len(),
         t.elapsed().as_secs_f64(),
         mib(baseline)
     );
+    match &probing {
+        Some(p) => println!(
+            "  beside the store, in this process: the collectors of {clusters} clusters probing a real 3-member etcd ({}) every 15 s; after their first {} s, RSS +{:.1} MiB",
+            p.etcd_bin.display(),
+            PROBES_SETTLE.as_secs(),
+            mib(probes_rss)
+        ),
+        None => println!(
+            "  the store alone: no etcd to probe (ETCD_BIN; Debian: /usr/bin/etcd), so the RSS below lacks the collectors"
+        ),
+    }
     let tmp = tempfile::Builder::new()
         .prefix("etcd-monitor-fleet-day-")
         .tempdir()?;
@@ -464,7 +484,87 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         mib(file_on_disk(&file))
     );
     prometheus_bytes(&steps, &names[0], start_ms, span_ms, per_sample)?;
+    if let Some(p) = probing {
+        let probes = p.stop();
+        println!("  the collectors probed {probes} times meanwhile");
+    }
     Ok(())
+}
+
+/// How long the collectors run before the store opens: every cluster probed at
+/// least twice (the probes are spread over the 15 s interval).
+const PROBES_SETTLE: Duration = Duration::from_secs(35);
+
+/// The collectors of [`live`], run in this process.
+struct Probing {
+    rt: tokio::runtime::Runtime,
+    etcd: Option<LocalCluster>,
+    etcd_bin: std::path::PathBuf,
+    collectors: etcd_monitor::collect::Collectors,
+    _tmp: tempfile::TempDir,
+}
+
+impl Probing {
+    /// Stops the collectors and the etcd; returns the probes made.
+    fn stop(mut self) -> usize {
+        let probes = self
+            .collectors
+            .board
+            .all()
+            .iter()
+            .map(|s| s.counts.probes_total as usize)
+            .sum();
+        self.rt.block_on(self.collectors.shutdown());
+        drop(self.etcd.take());
+        probes
+    }
+}
+
+/// Starts a real 3-member etcd and the collectors of `clusters` clusters pointing
+/// at it, as `live` configures the monitor; None without an etcd binary.
+fn probe_the_fleet(clusters: usize) -> Result<Option<Probing>> {
+    let Some(etcd_bin) = find_etcd_binary() else {
+        return Ok(None);
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("etcd-monitor-fleet-day-etcd-")
+        .tempdir()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let etcd = rt
+        .block_on(LocalCluster::start(
+            MEMBERS,
+            LocalClusterOptions {
+                etcd_bin: Some(etcd_bin.clone()),
+                base_dir: Some(tmp.path().to_path_buf()),
+                ..Default::default()
+            },
+        ))
+        .context("starting a 3-member etcd")?;
+    let endpoints: Vec<String> = etcd
+        .client_urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect();
+    let mut config = String::from("[collect]\ninterval = \"15s\"\n");
+    for c in 0..clusters {
+        config.push_str(&format!(
+            "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\n",
+            endpoints.join(", ")
+        ));
+    }
+    let settings = etcd_monitor::config::Settings::from_toml(&config)?;
+    let collectors = {
+        let _guard = rt.enter();
+        etcd_monitor::collect::Collectors::start(&settings.clusters, &settings.collect, None, None)?
+    };
+    std::thread::sleep(PROBES_SETTLE);
+    Ok(Some(Probing {
+        rt,
+        etcd: Some(etcd),
+        etcd_bin,
+        collectors,
+        _tmp: tmp,
+    }))
 }
 
 /// glibc's count of the heap bytes in use (small chunks, large ones by mmap

@@ -450,6 +450,56 @@ mod failure_tests {
         }
     }
 
+    /// Blocks sealed faster than checkpoints come (here: 600 scrapes of 1,000
+    /// noisy series in one call, each raw block cut into 256-byte parts) are
+    /// written by the ingest once they pass `SEALED_CHECKPOINT_BYTES`, and a
+    /// reopened store reads every sample back.
+    #[test]
+    fn sealed_blocks_are_bounded_between_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        store.set_head_bytes(1);
+        let t0 = 1_700_000_000_000 - 1_700_000_000_000 % 7_200_000;
+        let mut rng = fastrand::Rng::with_seed(7);
+        let names: Vec<String> = (0..1000).map(|i| format!("s{{i=\"{i}\"}}")).collect();
+        let batches: Vec<MemberSamples> = (0..600)
+            .map(|k| MemberSamples {
+                cluster: "c".into(),
+                member: "m0".into(),
+                at_ms: t0 + k * 15_000,
+                samples: names.iter().map(|n| (n.clone(), rng.f64())).collect(),
+            })
+            .collect();
+        let mut expected = Vec::new();
+        for (k, b) in (0..).zip(&batches) {
+            if k % 100 == 0 {
+                expected.push((b.at_ms, b.samples[999].1));
+            }
+        }
+        store.ingest_all(&batches).unwrap();
+        let pending: usize = lock(&store.inner)
+            .sealed
+            .iter()
+            .map(|s| s.bytes.len())
+            .sum();
+        // One scrape seals at most one part of each of its 1,000 series.
+        assert!(
+            pending <= head::SEALED_CHECKPOINT_BYTES + 1000 * (head::MIN_PART_BYTES + 64),
+            "{pending} bytes sealed and not written"
+        );
+        assert!(store.stats().unwrap().tiers[0].blocks > 0);
+        drop(store);
+        let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        let id = store.list_series("c", None, Some("s"))[999].0;
+        let points = store.read(id, Tier::Raw, 0, i64::MAX).unwrap();
+        assert_eq!(points.len(), 600);
+        for (at, v) in expected {
+            let p = points.iter().find(|p| p.ts == at).unwrap();
+            assert_eq!(p.last, v);
+        }
+        assert!(store.check().unwrap().is_empty());
+    }
+
     #[test]
     fn a_full_disk_loses_nothing_and_writing_resumes() {
         let dir = tempfile::tempdir().unwrap();
