@@ -21,9 +21,12 @@
 //! tests/fixtures/corpus, 15 s apart, each cluster at its own phase, looped) with
 //! timestamps from a day ago to now, through the default `store.series` filter and
 //! the indicators, with a checkpoint every 5 minutes and maintenance every hour of
-//! history (as the store's writer does). Prints at every hour of history this
-//! process's RSS (the corpus it holds is measured before the store opens and printed
-//! as the baseline), the file's size and the samples stored.
+//! history (as the store's writer does). Beside it, in the same process, the
+//! collectors of the `live` part probe FLEET_CLUSTERS clusters pointing at a real
+//! 3-member etcd every 15 s of wall time (their samples are not stored). Prints at
+//! every hour of history this process's RSS (what it held before the store opened,
+//! the corpus among it, is printed as the baseline), the file's size and the
+//! samples stored; at the end the peak RSS (VmHWM) since the store opened.
 //!
 //! `FLEET_WRAP` runs the monitor under another program, such as a heap profiler
 //! (`FLEET_WRAP="heaptrack -o /tmp/fleet"`).
@@ -49,6 +52,7 @@ mod steps;
 use env::{cores, env_or, load_average};
 #[path = "support/wrk.rs"]
 mod wrk;
+use std::collections::HashMap;
 use steps::{corpus_steps, StepSamples, MEMBERS};
 
 const INTERVAL_MS: i64 = 15_000;
@@ -359,12 +363,14 @@ fn probe_durations(metrics: &[u8]) -> Vec<f64> {
 // Day: a day of the fleet's samples into a store, with an injected clock
 
 fn day(clusters: usize, hours: i64) -> Result<()> {
+    let at_start = etcd_monitor::resident_memory_bytes().unwrap_or(0);
     let filter = SeriesFilter::new(SeriesSelection::Used, [], &[])?;
     let t = Instant::now();
-    let steps = corpus_steps(&filter)?;
-    let per_member = steps[0].iter().map(Vec::len).sum::<usize>() / MEMBERS;
-    // The decompressed corpus is freed; give its pages back so that the RSS below
-    // is the store's and the steps' (a few MiB), not malloc's free lists.
+    let steps = Corpus::new(corpus_steps(&filter)?);
+    let per_member = steps.steps[0].iter().map(Vec::len).sum::<usize>() / MEMBERS;
+    // The decompressed corpus and the decoded steps are freed; give their pages
+    // back so that the RSS below is the store's and the compact steps' (a few
+    // MiB), not malloc's free lists.
     // SAFETY: malloc_trim only returns free heap memory to the system.
     unsafe { libc::malloc_trim(0) };
     // The peak (VmHWM) from here on is the store's and the day's, not the corpus'
@@ -381,10 +387,11 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         .unwrap_or(0)
         .saturating_sub(baseline);
     println!(
-        "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB",
+        "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB ({:.1} MiB before the corpus was read)",
         steps.len(),
         t.elapsed().as_secs_f64(),
-        mib(baseline)
+        mib(baseline),
+        mib(at_start)
     );
     match &probing {
         Some(p) => println!(
@@ -581,7 +588,7 @@ fn malloc_heap() -> (u64, u64) {
 /// TSDB blocks by `promtool tsdb create-blocks-from openmetrics` (Debian's
 /// prometheus package); the size of those blocks beside the store's.
 fn prometheus_bytes(
-    steps: &[StepSamples],
+    steps: &Corpus,
     name: &str,
     start_ms: i64,
     span_ms: i64,
@@ -602,12 +609,11 @@ fn prometheus_bytes(
     for k in 0..(span_ms / INTERVAL_MS) as usize {
         let at_ms = start_ms + k as i64 * INTERVAL_MS;
         // The first cluster's phase in the corpus is 0 (see `fleet_batches`).
-        let step = &steps[k % steps.len()];
-        for (m, series) in step.iter().enumerate() {
-            for (text, value) in series {
+        for m in 0..MEMBERS {
+            for (text, value) in steps.samples(k, m) {
                 let (metric, labels) = match text.split_once('{') {
                     Some((n, rest)) => (n, format!(",{}", rest.trim_end_matches('}'))),
-                    None => (text.as_str(), String::new()),
+                    None => (text, String::new()),
                 };
                 writeln!(
                     out,
@@ -665,7 +671,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 /// Every member's batch of step `k`, each cluster replaying the corpus from its own phase.
 fn fleet_batches(
-    steps: &[StepSamples],
+    steps: &Corpus,
     names: &[String],
     k: usize,
     phase: usize,
@@ -673,15 +679,63 @@ fn fleet_batches(
 ) -> Vec<MemberSamples> {
     let mut batches = Vec::with_capacity(names.len() * MEMBERS);
     for (c, name) in names.iter().enumerate() {
-        let step = &steps[(k + c * phase) % steps.len()];
-        for (m, series) in step.iter().enumerate() {
+        for m in 0..MEMBERS {
             batches.push(MemberSamples {
                 cluster: name.clone(),
                 member: format!("m{m}"),
                 at_ms,
-                samples: series.clone(),
+                samples: steps
+                    .samples(k + c * phase, m)
+                    .map(|(text, v)| (text.to_string(), v))
+                    .collect(),
             });
         }
     }
     batches
+}
+
+/// The corpus' steps with every series text held once: decoded as
+/// [`corpus_steps`] gives them they took 20 MiB, which this process held beside
+/// the store and which its RSS counted; so they take about 1.5 MiB. The batches
+/// are built from them step by step, as a probe builds its own from a scrape.
+struct Corpus {
+    texts: Vec<String>,
+    /// `steps[step][member]`: (index in `texts`, value).
+    steps: Vec<[Vec<(u32, f64)>; MEMBERS]>,
+}
+
+impl Corpus {
+    fn new(decoded: Vec<StepSamples>) -> Corpus {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut texts = Vec::new();
+        let steps = decoded
+            .into_iter()
+            .map(|step| {
+                step.map(|series| {
+                    series
+                        .into_iter()
+                        .map(|(text, v)| {
+                            let i = *index.entry(text).or_insert_with_key(|text| {
+                                texts.push(text.clone());
+                                (texts.len() - 1) as u32
+                            });
+                            (i, v)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        Corpus { texts, steps }
+    }
+
+    fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Member `m`'s samples at step `k` (taken modulo the corpus' length).
+    fn samples(&self, k: usize, m: usize) -> impl Iterator<Item = (&str, f64)> + '_ {
+        self.steps[k % self.steps.len()][m]
+            .iter()
+            .map(|&(i, v)| (self.texts[i as usize].as_str(), v))
+    }
 }
