@@ -67,6 +67,13 @@ fn main() {
 }
 
 fn run() -> Result<()> {
+    // The day part's corpus, read in a process of its own (see `Corpus::read`).
+    if let Some(out) = std::env::var_os(CORPUS_OUT) {
+        let filter = SeriesFilter::new(SeriesSelection::Used, [], &[])?;
+        let corpus = Corpus::new(corpus_steps(&filter)?);
+        std::fs::write(&out, postcard::to_stdvec(&corpus)?)?;
+        return Ok(());
+    }
     let clusters: usize = env_or("FLEET_CLUSTERS", 100)?;
     let seconds: u64 = env_or("FLEET_SECONDS", 360)?;
     let hours: i64 = env_or("FLEET_HOURS", 24)?;
@@ -364,17 +371,11 @@ fn probe_durations(metrics: &[u8]) -> Vec<f64> {
 
 fn day(clusters: usize, hours: i64) -> Result<()> {
     let at_start = etcd_monitor::resident_memory_bytes().unwrap_or(0);
-    let filter = SeriesFilter::new(SeriesSelection::Used, [], &[])?;
     let t = Instant::now();
-    let steps = Corpus::new(corpus_steps(&filter)?);
+    let steps = Corpus::read()?;
     let per_member = steps.steps[0].iter().map(Vec::len).sum::<usize>() / MEMBERS;
-    // The decompressed corpus and the decoded steps are freed; give their pages
-    // back so that the RSS below is the store's and the compact steps' (a few
-    // MiB), not malloc's free lists.
-    // SAFETY: malloc_trim only returns free heap memory to the system.
-    unsafe { libc::malloc_trim(0) };
-    // The peak (VmHWM) from here on is the store's and the day's, not the corpus'
-    // decompression's: Linux resets it when 5 is written to clear_refs.
+    // The peak (VmHWM) from here on is the store's and the day's, not the
+    // corpus' reading: Linux resets it when 5 is written to clear_refs.
     let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let baseline = etcd_monitor::resident_memory_bytes().unwrap_or(0);
     // The rest of the monitor beside the store: the collectors of the live part
@@ -694,10 +695,14 @@ fn fleet_batches(
     batches
 }
 
+/// Set, the bench only writes the day's corpus to the file it names.
+const CORPUS_OUT: &str = "FLEET_CORPUS_OUT";
+
 /// The corpus' steps with every series text held once: decoded as
 /// [`corpus_steps`] gives them they took 20 MiB, which this process held beside
 /// the store and which its RSS counted; so they take about 1.5 MiB. The batches
 /// are built from them step by step, as a probe builds its own from a scrape.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Corpus {
     texts: Vec<String>,
     /// `steps[step][member]`: (index in `texts`, value).
@@ -705,6 +710,27 @@ struct Corpus {
 }
 
 impl Corpus {
+    /// Reads the corpus in a child process (this bench again, with
+    /// [`CORPUS_OUT`]) and takes its compact steps from a file: decompressing
+    /// and parsing the recorded scrapes takes about 1 GB at its peak and left
+    /// 11 MiB of this process's RSS behind after `malloc_trim`, which the day's
+    /// figures would have counted.
+    fn read() -> Result<Corpus> {
+        let tmp = tempfile::Builder::new()
+            .prefix("etcd-monitor-fleet-corpus-")
+            .tempdir()?;
+        let path = tmp.path().join("corpus.postcard");
+        let status = Command::new(std::env::current_exe()?)
+            .arg("--bench")
+            .env(CORPUS_OUT, &path)
+            .status()
+            .context("reading the corpus in a child process")?;
+        if !status.success() {
+            bail!("reading the corpus in a child process: {status}");
+        }
+        Ok(postcard::from_bytes(&std::fs::read(&path)?)?)
+    }
+
     fn new(decoded: Vec<StepSamples>) -> Corpus {
         let mut index: HashMap<String, u32> = HashMap::new();
         let mut texts = Vec::new();
