@@ -599,6 +599,7 @@ impl Store {
     }
 
     fn ingest_locked(&self, inner: &mut Inner, batches: &[MemberSamples]) -> Result<()> {
+        let mut early_checkpoint_failed = false;
         for batch in batches {
             let sealed_before = inner.sealed.len();
             let ids = inner.ids_for(&batch.cluster, &batch.member, &batch.samples);
@@ -616,13 +617,21 @@ impl Store {
             let seq = inner.next_wal;
             inner.next_wal += 1;
             inner.pending_wal.push((seq, bytes));
-            if inner.sealed.len() > sealed_before
+            if !early_checkpoint_failed
+                && inner.sealed.len() > sealed_before
                 && inner.sealed.iter().map(|s| s.bytes.len()).sum::<usize>()
                     > SEALED_CHECKPOINT_BYTES
             {
-                // The log first: the checkpoint's head state covers it.
-                self.commit_pending(inner)?;
-                self.checkpoint_locked(inner, false)?;
+                // The log first: the checkpoint's head state covers it. A failure
+                // keeps both in memory for the next commit, as any failed write
+                // does, and the batches left are ingested all the same.
+                let early = self
+                    .commit_pending(inner)
+                    .and_then(|()| self.checkpoint_locked(inner, false));
+                if let Err(e) = early {
+                    self.record_error("checkpoint", &e);
+                    early_checkpoint_failed = true;
+                }
             }
         }
         self.commit_pending(inner)
