@@ -168,21 +168,7 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
         .tempdir()
         .context("creating a temp dir")?;
     let rt = tokio::runtime::Runtime::new()?;
-    let etcd = rt
-        .block_on(LocalCluster::start(
-            MEMBERS,
-            LocalClusterOptions {
-                etcd_bin: Some(etcd_bin.clone()),
-                base_dir: Some(tmp.path().to_path_buf()),
-                ..Default::default()
-            },
-        ))
-        .context("starting a 3-member etcd")?;
-    let endpoints: Vec<String> = etcd
-        .client_urls()
-        .iter()
-        .map(|u| format!("{u:?}"))
-        .collect();
+    let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, tmp.path())?;
     let port = free_port()?;
     let data_dir = tmp.path().join("data");
     let mut config = format!(
@@ -355,6 +341,30 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
     drop(etcd);
     drop(rt);
     Ok(())
+}
+
+/// A real 3-member etcd under `dir`, and its client URLs quoted for a TOML list.
+fn start_etcd(
+    rt: &tokio::runtime::Runtime,
+    etcd_bin: &Path,
+    dir: &Path,
+) -> Result<(LocalCluster, Vec<String>)> {
+    let etcd = rt
+        .block_on(LocalCluster::start(
+            MEMBERS,
+            LocalClusterOptions {
+                etcd_bin: Some(etcd_bin.to_path_buf()),
+                base_dir: Some(dir.to_path_buf()),
+                ..Default::default()
+            },
+        ))
+        .context("starting a 3-member etcd")?;
+    let endpoints = etcd
+        .client_urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect();
+    Ok((etcd, endpoints))
 }
 
 /// The last probe's duration of every cluster, from the monitor's `/metrics`.
@@ -538,21 +548,7 @@ fn probe_the_fleet(clusters: usize) -> Result<Option<Probing>> {
         .prefix("etcd-monitor-fleet-day-etcd-")
         .tempdir()?;
     let rt = tokio::runtime::Runtime::new()?;
-    let etcd = rt
-        .block_on(LocalCluster::start(
-            MEMBERS,
-            LocalClusterOptions {
-                etcd_bin: Some(etcd_bin.clone()),
-                base_dir: Some(tmp.path().to_path_buf()),
-                ..Default::default()
-            },
-        ))
-        .context("starting a 3-member etcd")?;
-    let endpoints: Vec<String> = etcd
-        .client_urls()
-        .iter()
-        .map(|u| format!("{u:?}"))
-        .collect();
+    let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, tmp.path())?;
     let mut config = String::from("[collect]\ninterval = \"15s\"\n");
     for c in 0..clusters {
         config.push_str(&format!(
