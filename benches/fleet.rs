@@ -696,8 +696,9 @@ const CORPUS_OUT: &str = "FLEET_CORPUS_OUT";
 
 /// The corpus' steps with every series text held once: decoded as
 /// [`corpus_steps`] gives them they took 20 MiB, which this process held beside
-/// the store and which its RSS counted; so they take about 1.5 MiB. The batches
-/// are built from them step by step, as a probe builds its own from a scrape.
+/// the store and which its RSS counted; so the process holds 2.5 MiB more than
+/// at its start. The batches are built from them step by step, as a probe
+/// builds its own from a scrape.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Corpus {
     texts: Vec<String>,
