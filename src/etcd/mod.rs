@@ -105,6 +105,54 @@ impl std::fmt::Debug for Connector {
     }
 }
 
+/// The HTTP client's settings for a cluster, before its TLS files.
+fn http_client_builder(
+    request_timeout: Duration,
+    dial_timeout: Duration,
+    tls: bool,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(request_timeout)
+        .connect_timeout(dial_timeout)
+        // An idle connection keeps the buffer its last `/metrics` answer
+        // (about 150 KB) was read into: 100 clusters of 3 members held about
+        // 50 MiB that way (`cargo bench --bench fleet`: 198 MiB RSS against 146
+        // MiB at 90 s, the same CPU). Plain HTTP connects anew at each probe,
+        // which costs little; TLS keeps two idle connections per member
+        // (`/health` and `/metrics` may be asked at once) to spare a handshake
+        // at every probe (its cost against the buffers' is not measured).
+        .pool_max_idle_per_host(if tls { 2 } else { 0 })
+        .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The HTTP client of every cluster without TLS that has these deadlines: one,
+/// not one a cluster. Each client builds its own TLS settings and root store
+/// even when it never uses them, about 26 KB (heaptrack, `cargo bench --bench
+/// fleet`: 2.6 MiB at 100 clusters); it keeps no idle connection (see
+/// [`http_client_builder`]), so the clusters share nothing else.
+fn plain_http_client(
+    request_timeout: Duration,
+    dial_timeout: Duration,
+) -> reqwest::Result<reqwest::Client> {
+    /// Distinct deadline pairs come from the config (`[collect]`, a benchmark's
+    /// own), so a few; past this many, a client is built and not kept.
+    const KEPT: usize = 8;
+    static CLIENTS: std::sync::Mutex<Vec<((Duration, Duration), reqwest::Client)>> =
+        std::sync::Mutex::new(Vec::new());
+    let key = (request_timeout, dial_timeout);
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(client.clone());
+    }
+    let client = http_client_builder(request_timeout, dial_timeout, false)
+        .tls_built_in_root_certs(false)
+        .build()?;
+    if clients.len() < KEPT {
+        clients.push((key, client.clone()));
+    }
+    Ok(client)
+}
+
 impl Connector {
     /// Reads TLS files and the password now, so that a bad path fails at start.
     pub fn new(
@@ -126,18 +174,7 @@ impl Connector {
                 .iter()
                 .chain(&cluster.metrics_urls)
                 .any(|u| u.starts_with("https://"));
-        let mut http = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(dial_timeout)
-            // An idle connection keeps the buffer its last `/metrics` answer
-            // (about 150 KB) was read into: 100 clusters of 3 members held about
-            // 50 MiB that way (`cargo bench --bench fleet`: 198 MiB RSS against 146
-            // MiB at 90 s, the same CPU). Plain HTTP connects anew at each probe,
-            // which costs little; TLS keeps two idle connections per member
-            // (`/health` and `/metrics` may be asked at once) to spare a handshake
-            // at every probe (its cost against the buffers' is not measured).
-            .pool_max_idle_per_host(if tls { 2 } else { 0 })
-            .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
+        let mut http = http_client_builder(request_timeout, dial_timeout, tls);
         let read = |what: &str, path: &std::path::Path| {
             std::fs::read(path).map_err(|e| {
                 EtcdError::Setup(format!(
@@ -161,7 +198,11 @@ impl Connector {
                 tls_options = tls_options.ca_certificate(Certificate::from_pem(&pem));
                 let cert = reqwest::Certificate::from_pem(&pem)
                     .map_err(|e| setup("tls.ca_file is not a PEM certificate", &e))?;
-                http = http.add_root_certificate(cert);
+                // The cluster's CA alone, as etcdctl's --cacert: a member's
+                // `/metrics` signed by a public CA is not this cluster's.
+                http = http
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(cert);
             }
             if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
                 let cert_pem = read("tls.cert_file", cert)?;
@@ -183,9 +224,12 @@ impl Connector {
                 .map_err(|m| EtcdError::Setup(format!("cluster {}: {m}", cluster.name)))?;
             options = options.with_user(auth.user.clone(), password);
         }
-        let http = http
-            .build()
-            .map_err(|e| setup("building the HTTP client", &e))?;
+        let http = if tls {
+            http.build()
+        } else {
+            plain_http_client(request_timeout, dial_timeout)
+        }
+        .map_err(|e| setup("building the HTTP client", &e))?;
         Ok(Connector {
             options,
             tls: tls_settings,
