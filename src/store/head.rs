@@ -2,7 +2,7 @@
 //! progress, and the blocks sealed since the last checkpoint, all in memory; and
 //! how they persist. Each ingested batch is logged (the write-ahead log) and
 //! committed; a checkpoint writes the head's state whole or as deltas
-//! (`write_whole_head`, `head_deltas`, see [`super::maintenance`]); an open reads that
+//! (`write_whole_head`, `write_head_deltas`, see [`super::maintenance`]); an open reads that
 //! state back and replays the log on top (`read_head`, `replay_log`). As in
 //! Prometheus' TSDB head, recent data is served from memory and the file holds
 //! only what a restart needs to rebuild it.
@@ -331,17 +331,47 @@ impl Inner {
         Ok(written)
     }
 
-    /// What the open blocks gained since the last checkpoint, in page-sized values.
-    pub(super) fn head_deltas(&self) -> Vec<Vec<u8>> {
+    /// What the open blocks gained since the last checkpoint.
+    fn deltas(&self) -> impl Iterator<Item = records::HeadDelta<'_>> {
+        (0..)
+            .zip(&self.heads)
+            .filter(|(_, h)| h.dirty)
+            .flat_map(|(id, h)| {
+                (0..)
+                    .zip(&h.blocks)
+                    .filter_map(move |(tier, b)| b.delta(id, tier))
+            })
+    }
+
+    /// The bytes [`Inner::write_head_deltas`] would write, without building them:
+    /// a checkpoint that writes the whole head instead needs none of them.
+    pub(super) fn head_delta_bytes(&self) -> u64 {
+        self.deltas()
+            .map(|d| records::head_delta_len(&d) as u64)
+            .sum()
+    }
+
+    /// What the open blocks gained since the last checkpoint, in page-sized values
+    /// handed to `put` as each is full (as [`Inner::write_whole_head`]). Returns
+    /// the values written.
+    pub(super) fn write_head_deltas(
+        &self,
+        mut put: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
         let mut packer = PagePacker::new();
-        for (id, h) in (0..).zip(&self.heads).filter(|(_, h)| h.dirty) {
-            for (tier, b) in (0..).zip(&h.blocks) {
-                if let Some(d) = b.delta(id, tier) {
-                    packer.add(|out| records::put_head_delta(out, &d));
-                }
+        let mut values = 0;
+        for d in self.deltas() {
+            packer.add(|out| records::put_head_delta(out, &d));
+            for value in packer.values.drain(..) {
+                values += 1;
+                put(&value)?;
             }
         }
-        packer.finish()
+        for value in packer.finish() {
+            values += 1;
+            put(&value)?;
+        }
+        Ok(values)
     }
 
     /// The stream bytes an open block may reach before it is sealed early: an equal

@@ -15,6 +15,12 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// The bytes [`put_varint`] writes for `v`.
+pub fn varint_len(v: u64) -> usize {
+    // 7 bits a byte; 0 takes one.
+    (64 - v.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
 pub fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -250,6 +256,17 @@ pub fn put_head_delta(out: &mut Vec<u8>, d: &HeadDelta<'_>) {
     put_bytes(out, d.tail);
 }
 
+/// The bytes [`put_head_delta`] writes for `d`.
+pub fn head_delta_len(d: &HeadDelta<'_>) -> usize {
+    varint_len(d.id)
+        + 1
+        + varint_len(zigzag(d.start))
+        + varint_len(u64::from(d.count))
+        + varint_len(d.offset as u64)
+        + varint_len(d.tail.len() as u64)
+        + d.tail.len()
+}
+
 pub fn decode_head_deltas(bytes: &[u8]) -> Result<Vec<HeadDelta<'_>>> {
     let mut pos = 0;
     let mut out = Vec::new();
@@ -430,6 +447,41 @@ fn get_xor(bytes: &[u8], pos: &mut usize) -> Result<u64> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn head_delta_len_is_what_put_writes() {
+        let tail = vec![7u8; 300];
+        for id in [0, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            for start in [0, -1, 1, i64::MIN, i64::MAX, 1_764_000_000_000] {
+                for (count, offset, tail) in [
+                    (0, 0, &tail[..0]),
+                    (1, 127, &tail[..1]),
+                    (u32::MAX, 1 << 40, &tail[..]),
+                ] {
+                    let d = HeadDelta {
+                        id,
+                        tier: 2,
+                        start,
+                        count,
+                        offset,
+                        tail,
+                    };
+                    let mut out = Vec::new();
+                    put_head_delta(&mut out, &d);
+                    assert_eq!(
+                        head_delta_len(&d),
+                        out.len(),
+                        "{id} {start} {count} {offset}"
+                    );
+                }
+            }
+        }
+        for v in [0, 1, 127, 128, 1 << 56, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
 
     #[test]
     fn series_runs_round_trip_and_share_prefixes() {
