@@ -255,12 +255,8 @@ impl Store {
     pub fn delete_cluster(&self, cluster: &str) -> Result<DeletedHistory> {
         let ids: Vec<u64> = {
             let mut inner = lock(&self.inner);
-            let ids: Vec<u64> = inner
-                .series
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.cluster == cluster)
-                .map(|(id, _)| id as u64)
+            let ids: Vec<u64> = (0..inner.series.len() as u64)
+                .filter(|id| inner.cluster_of(*id) == Some(cluster))
                 .collect();
             for &id in &ids {
                 if let Some(h) = inner.heads.get_mut(id as usize) {

@@ -58,6 +58,7 @@ pub use outbox::{OutboxBatch, OutboxPosition, OutboxReaderStatus, OutboxSample};
 pub use query::{Aggregate, HistoryQuery, SeriesPoints};
 pub use record_tables::RecordOp;
 use series::MemberSeries;
+use series::SeriesEntry;
 pub use series::SeriesMeta;
 pub use stats::{StoreHealth, StoreMemory, StoreStats, TableBytes, TierStats};
 use tier::floor;
@@ -143,8 +144,13 @@ fn decode<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T> {
 struct Inner {
     /// cluster -> member -> its series
     members: HashMap<String, HashMap<String, MemberSeries>>,
+    /// (cluster, member) of each [`SeriesEntry::member`]: one a member ever seen.
+    member_names: Vec<(String, String)>,
+    /// Hashes series texts for the members' lookup tables; keyed at random, as
+    /// std's HashMap, since the texts come from members' `/metrics`.
+    text_hasher: std::collections::hash_map::RandomState,
     /// By id: ids are handed out from 0 and never reused.
-    series: Vec<SeriesMeta>,
+    series: Vec<SeriesEntry>,
     /// By id, as `series`.
     heads: Vec<SeriesHead>,
     sealed: Vec<Sealed>,

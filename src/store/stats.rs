@@ -214,11 +214,12 @@ impl Store {
 
 impl Inner {
     fn memory(&self) -> StoreMemory {
-        let texts: usize = self
-            .series
-            .iter()
-            .map(|m| m.cluster.capacity() + m.member.capacity() + m.series.capacity())
-            .sum();
+        let texts: usize = self.series.iter().map(|e| e.text.len()).sum::<usize>()
+            + self
+                .member_names
+                .iter()
+                .map(|(c, m)| c.capacity() + m.capacity())
+                .sum::<usize>();
         let lookups: usize = self
             .members
             .values()
@@ -245,7 +246,10 @@ impl Inner {
         let bytes = |n: usize| n as u64;
         StoreMemory {
             registry_bytes: bytes(
-                self.series.capacity() * size_of::<super::SeriesMeta>() + texts + lookups,
+                self.series.capacity() * size_of::<super::SeriesEntry>()
+                    + self.member_names.capacity() * size_of::<(String, String)>()
+                    + texts
+                    + lookups,
             ),
             head_bytes: bytes(self.heads.capacity() * size_of::<super::SeriesHead>() + heap),
             head_stream_bytes: bytes(streams),
