@@ -134,6 +134,7 @@ impl Store {
             }
             h.dirty = false;
         }
+        inner.shrink_registry();
         Ok(())
     }
 

@@ -153,6 +153,8 @@ struct Inner {
     series: Vec<SeriesEntry>,
     /// By id, as `series`.
     heads: Vec<SeriesHead>,
+    /// How many series there were at the last checkpoint (see `shrink_registry`).
+    series_at_checkpoint: usize,
     sealed: Vec<Sealed>,
     /// Written to memory, not yet committed (a failed write is retried).
     pending_wal: Vec<(u64, Vec<u8>)>,
@@ -504,6 +506,43 @@ mod failure_tests {
             assert_eq!(p.last, v);
         }
         assert!(store.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_registry_gives_back_its_spare_room_once_no_series_is_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        let batch = |k: i64, series: usize| MemberSamples {
+            cluster: "c".into(),
+            member: "m0".into(),
+            at_ms: 1_700_000_000_000 + k * 15_000,
+            samples: (0..series)
+                .map(|i| (format!("s{{i=\"{i}\"}}"), 1.0))
+                .collect(),
+        };
+        let room = |store: &Store| {
+            let inner = lock(&store.inner);
+            (
+                inner.heads.capacity() - inner.heads.len(),
+                inner.series.capacity() - inner.series.len(),
+            )
+        };
+        store.ingest_all(&[batch(0, 1000)]).unwrap();
+        let grown = room(&store);
+        assert!(grown.0 > 1000 / 64 && grown.1 > 1000 / 64, "{grown:?}");
+        // New series in this checkpoint's period: kept as they are.
+        store.checkpoint().unwrap();
+        assert_eq!(room(&store), grown);
+        store.ingest_all(&[batch(1, 1000)]).unwrap();
+        store.checkpoint().unwrap();
+        assert_eq!(room(&store), (0, 0));
+        // Growing again works, and what was stored reads back after a reopen.
+        store.ingest_all(&[batch(2, 1200)]).unwrap();
+        drop(store);
+        let store = Store::open_dir(dir.path(), Retention::default()).unwrap();
+        assert_eq!(store.list_series("c", None, None).len(), 1200);
+        let id = store.find_series("c", Some("m0"), "s{i=\"999\"}")[0].0;
+        assert_eq!(store.read(id, Tier::Raw, 0, i64::MAX).unwrap().len(), 3);
     }
 
     #[test]
