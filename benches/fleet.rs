@@ -16,17 +16,20 @@
 //!    time: median and p99) and its size; then stops the monitor with SIGTERM and
 //!    prints the file's size after the clean stop beside its size while running.
 //!
-//! Part `day` (FLEET_BENCH=day or both): feeds a `Store` in this process a day of
-//! FLEET_CLUSTERS x 3 members' recorded scrapes (the corpus of
-//! tests/fixtures/corpus, 15 s apart, each cluster at its own phase, looped) with
-//! timestamps from a day ago to now, through the default `store.series` filter and
-//! the indicators, with a checkpoint every 5 minutes and maintenance every hour of
-//! history (as the store's writer does). Beside it, in the same process, the
-//! collectors of the `live` part probe FLEET_CLUSTERS clusters pointing at a real
-//! 3-member etcd every 15 s of wall time (their samples are not stored). Prints at
-//! every hour of history this process's RSS (what it held before the store opened,
-//! the corpus among it, is printed as the baseline), the file's size and the
-//! samples stored; at the end the peak RSS (VmHWM) since the store opened.
+//! Part `day` (FLEET_BENCH=day or both): runs the whole monitor in this process
+//! as `serve` does (store, writer, collectors, alert manager, registry, web
+//! server), its FLEET_CLUSTERS clusters pointing at a real 3-member etcd and
+//! probed every 15 s of wall time, and feeds its store a day of FLEET_CLUSTERS x
+//! 3 members' recorded scrapes (the corpus of tests/fixtures/corpus, 15 s apart,
+//! each cluster at its own phase, looped) with timestamps from now to a day
+//! ahead, through the default `store.series` filter and the indicators, with a
+//! checkpoint every 5 minutes and maintenance every hour of history (as the
+//! store's writer does); the monitor's own samples are of the same series and
+//! older, so dropped (see `Monitor::start`). Each hour of history it asks the web
+//! server for the overview and for the day's history of a metric, and prints this
+//! process's RSS and peak RSS (what it held before the monitor started, the corpus
+//! among it, is printed as the baseline), the file's size and the samples
+//! stored; at the end the peak RSS (VmHWM) since the corpus was read.
 //!
 //! `FLEET_WRAP` runs the monitor under another program, such as a heap profiler
 //! (`FLEET_WRAP="heaptrack -o /tmp/fleet"`).
@@ -388,47 +391,65 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     // corpus' reading: Linux resets it when 5 is written to clear_refs.
     let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let baseline = etcd_monitor::resident_memory_bytes().unwrap_or(0);
-    // The rest of the monitor beside the store: the collectors of the live part
-    // (a gRPC client and the scrapes of every member of every cluster, the
-    // indicators, the snapshot board) probing a real etcd every 15 s of wall time
-    // in this process, their samples not stored (the day's are). Without an etcd,
-    // the store alone, and the bench says so.
-    let probing = probe_the_fleet(clusters)?;
-    let probes_rss = etcd_monitor::resident_memory_bytes()
+    // The rest of the monitor beside the day's samples: the whole monitor as
+    // `serve` runs it (collectors of `clusters` clusters probing a real etcd every
+    // 15 s of wall time, alert manager, registry, store writer, web server) with
+    // the day's store as its own. Without an etcd, the store alone, and the bench
+    // says so.
+    let tmp = tempfile::Builder::new()
+        .prefix("etcd-monitor-fleet-day-")
+        .tempdir()?;
+    let monitor = Monitor::start(clusters, tmp.path())?;
+    let monitor_rss = etcd_monitor::resident_memory_bytes()
         .unwrap_or(0)
         .saturating_sub(baseline);
     println!(
-        "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the store opens {:.1} MiB ({:.1} MiB before the corpus was read)",
+        "\n== day: {clusters} clusters x {MEMBERS} members, 15 s, {per_member} series per member stored (store.series = \"used\", indicators included); corpus of {} steps read in {:.1} s; RSS before the monitor starts {:.1} MiB ({:.1} MiB before the corpus was read)",
         steps.len(),
         t.elapsed().as_secs_f64(),
         mib(baseline),
         mib(at_start)
     );
-    match &probing {
-        Some(p) => println!(
-            "  beside the store, in this process: the collectors of {clusters} clusters probing a real 3-member etcd ({}) every 15 s; after their first {} s, RSS +{:.1} MiB",
-            p.etcd_bin.display(),
-            PROBES_SETTLE.as_secs(),
-            mib(probes_rss)
-        ),
-        None => println!(
-            "  the store alone: no etcd to probe (ETCD_BIN; Debian: /usr/bin/etcd), so the RSS below lacks the collectors"
-        ),
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("etcd-monitor-fleet-day-")
-        .tempdir()?;
-    let store = Store::open_dir(tmp.path(), Retention::default())?;
+    let store = match &monitor {
+        Some(m) => {
+            println!(
+                "  the whole monitor in this process, the day's store its own: collectors of the same {clusters} clusters probing a real 3-member etcd ({}) every 15 s (scraped series dropped by store.metric_relabel, indicators older than the day's, so dropped), alert manager, store writer, web server on {} (GET / and the day's history of a metric each hour); after its first {} s, RSS +{:.1} MiB",
+                m.etcd_bin.display(),
+                m.base,
+                PROBES_SETTLE.as_secs(),
+                mib(monitor_rss)
+            );
+            m.store.clone()
+        }
+        None => {
+            println!(
+                "  the store alone: no etcd to probe (ETCD_BIN; Debian: /usr/bin/etcd), so the RSS below lacks the rest of the monitor"
+            );
+            std::sync::Arc::new(Store::open_dir(tmp.path(), Retention::default())?)
+        }
+    };
+    let web_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // A new connection each time: an idle one kept for an hour of the day
+    // (seconds of wall time) is closed by the server in between.
+    let web = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut web_failures = Vec::new();
     let file = tmp.path().join(etcd_monitor::store::FILE_NAME);
     let span_ms = hours.clamp(1, 24 * 400) * HOUR_MS;
-    let start_ms = (etcd_monitor::unix_ms_now() - span_ms).div_euclid(INTERVAL_MS) * INTERVAL_MS;
+    // From the next step on: ahead of the monitor's own samples (see `Monitor`).
+    let start_ms = (etcd_monitor::unix_ms_now().div_euclid(INTERVAL_MS) + 1) * INTERVAL_MS;
     let n = steps.len();
     let phase = (n / clusters).max(1);
     let names: Vec<String> = (0..clusters).map(|c| format!("c{c:03}")).collect();
     println!(
-        "  {:>4}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>7}",
+        "  {:>4}  {:>8}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>7}",
         "hour",
         "RSS MiB",
+        "peak MiB",
         "heap MiB",
         "free MiB",
         "reg. MiB",
@@ -457,14 +478,37 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         if at_ms >= next_hour {
             next_hour += HOUR_MS;
             store.maintain(at_ms)?;
+            if let Some(m) = &monitor {
+                // What a user looking at the dashboard asks of it.
+                for path in [
+                    "/".to_string(),
+                    format!(
+                        "/api/v1/clusters/c000/metrics/history?metric=etcd_server_proposals_committed_total&from={}&to={}",
+                        start_ms / 1000,
+                        at_ms / 1000
+                    ),
+                ] {
+                    let answer = web_rt.block_on(async {
+                        let r = web.get(format!("{}{path}", m.base)).send().await?;
+                        let status = r.status();
+                        r.bytes().await.map(|_| status)
+                    });
+                    match answer {
+                        Ok(status) if status.is_success() => {}
+                        Ok(status) => web_failures.push(format!("{path}: HTTP {status}")),
+                        Err(e) => web_failures.push(format!("{path}: {e:?}")),
+                    }
+                }
+            }
             let rss = etcd_monitor::resident_memory_bytes().unwrap_or(0);
             rss_max = rss_max.max(rss);
             let m = store.memory();
             let (heap, free) = malloc_heap();
             println!(
-                "  {:>4}  {:>8.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
+                "  {:>4}  {:>8.1}  {:>8.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>12.1}  {:>12}  {:>7.1}",
                 (at_ms - start_ms) / HOUR_MS,
                 mib(rss),
+                mib(proc_status_bytes(std::process::id(), "VmHWM")),
                 mib(heap),
                 mib(free),
                 mib(m.registry_bytes),
@@ -481,14 +525,14 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
     store.compact_if_sparse()?;
     let stats = store.stats()?;
     println!(
-        "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max at the hours {:.1} MiB, peak (VmHWM{}) {:.1} MiB (of which {:.1} MiB before the store opened), {:.1} s",
+        "  {hours} h: {} series, {} samples, file {:.1} MiB ({:.3} bytes/sample), RSS max at the hours {:.1} MiB, peak (VmHWM{}) {:.1} MiB (of which {:.1} MiB before the monitor started), {:.1} s",
         stats.series,
         stats.samples_ingested_total,
         mib(stats.file_bytes),
         stats.file_bytes as f64 / stats.samples_ingested_total.max(1) as f64,
         mib(rss_max),
         if hwm_reset {
-            " since the store opened"
+            " since the corpus was read"
         } else {
             ", the corpus' reading included: clear_refs refused"
         },
@@ -496,79 +540,165 @@ fn day(clusters: usize, hours: i64) -> Result<()> {
         mib(baseline),
         t.elapsed().as_secs_f64()
     );
+    println!(
+        "  samples dropped as not newer than their series' last (the monitor's own once the day began): {}",
+        stats.samples_dropped_total
+    );
     let per_sample = file_on_disk(&file) as f64 / stats.samples_ingested_total.max(1) as f64;
     println!(
         "  on disk: {:.1} MiB, {per_sample:.2} bytes/sample",
         mib(file_on_disk(&file))
     );
     prometheus_bytes(&steps, &names[0], start_ms, span_ms, per_sample)?;
-    if let Some(p) = probing {
-        let probes = p.stop();
-        println!("  the collectors probed {probes} times meanwhile");
+    drop(store);
+    if let Some(m) = monitor {
+        let probes = m.stop()?;
+        println!("  the monitor's collectors probed {probes} times meanwhile");
+        if web_failures.is_empty() {
+            println!("  the web server answered every request of the day");
+        } else {
+            println!(
+                "  the web server failed {} requests: {}",
+                web_failures.len(),
+                web_failures.join("; ")
+            );
+        }
     }
     Ok(())
 }
 
-/// How long the collectors run before the store opens: every cluster probed at
-/// least twice (the probes are spread over the 15 s interval).
+/// How long the monitor runs before the day's samples start: every cluster probed
+/// at least twice (the probes are spread over the 15 s interval).
 const PROBES_SETTLE: Duration = Duration::from_secs(35);
 
-/// The collectors of [`live`], run in this process.
-struct Probing {
-    rt: tokio::runtime::Runtime,
-    etcd: Option<LocalCluster>,
+/// The whole monitor, as `serve` runs it, in this process: its store (which the
+/// day part feeds), collectors, alert manager, fleet registry, store writer and
+/// web server, on a thread of their own.
+struct Monitor {
+    store: std::sync::Arc<Store>,
+    /// The dashboard's address.
+    base: String,
     etcd_bin: std::path::PathBuf,
-    collectors: etcd_monitor::collect::Collectors,
-    _tmp: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The monitor's thread; gives the probes made when it ends.
+    thread: Option<std::thread::JoinHandle<Result<usize>>>,
+    /// The etcd its collectors probe (dropped after the monitor stopped).
+    etcd: Option<(tokio::runtime::Runtime, LocalCluster)>,
+    _etcd_dir: tempfile::TempDir,
 }
 
-impl Probing {
-    /// Stops the collectors and the etcd; returns the probes made.
-    fn stop(mut self) -> usize {
-        let probes = self
-            .collectors
-            .board
-            .all()
-            .iter()
-            .map(|s| s.counts.probes_total as usize)
-            .sum();
-        self.rt.block_on(self.collectors.shutdown());
+impl Monitor {
+    /// Starts a real 3-member etcd and the monitor (store in `data_dir`) with
+    /// `clusters` clusters pointing at it, named as the day's (`c000`...), with
+    /// members `m0`..`m2` as the corpus': the monitor's indicators
+    /// (etcd_monitor:*) are series of the day's. Its scraped series are dropped
+    /// by a `store.metric_relabel` rule: this etcd exposes series the recorded
+    /// corpus does not have (the registry was 23 % larger with them), and the
+    /// day's samples stand for them. The day's samples are stamped from now on and
+    /// run ahead of the wall clock, so the store drops the monitor's indicators as
+    /// not newer (`samples_dropped_total`) once the day has begun: the series are
+    /// the day's, and so are their samples. None without an etcd.
+    fn start(clusters: usize, data_dir: &Path) -> Result<Option<Monitor>> {
+        let Some(etcd_bin) = find_etcd_binary() else {
+            return Ok(None);
+        };
+        let etcd_dir = tempfile::Builder::new()
+            .prefix("etcd-monitor-fleet-day-etcd-")
+            .tempdir()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, etcd_dir.path())?;
+        let port = free_port()?;
+        let mut config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.auth]\nmode = \"none\"\n\
+             [store]\ndata_dir = {:?}\n[[store.metric_relabel]]\naction = \"drop\"\nregex = \".*\"\n\
+             [collect]\ninterval = \"15s\"\n",
+            data_dir.display().to_string()
+        );
+        for c in 0..clusters {
+            config.push_str(&format!(
+                "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\ntags = [\"{}\"]\n",
+                endpoints.join(", "),
+                ["prod", "staging", "dev"][c % 3]
+            ));
+        }
+        let settings = etcd_monitor::config::Settings::from_toml(&config)?;
+        let listener = std::net::TcpListener::bind(settings.server.listen)?;
+        listener.set_nonblocking(true)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (started, store) = std::sync::mpsc::channel();
+        // As `serve` runs it: one thread for collecting, on a current-thread
+        // runtime; the web server starts its own worker thread.
+        let thread = std::thread::spawn(move || -> Result<usize> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async move {
+                let monitor = match etcd_monitor::monitor::Monitor::start(&settings) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = started.send(Err(anyhow!("starting the monitor: {e}")));
+                        return Ok(0);
+                    }
+                };
+                let _ = started.send(Ok(monitor.store.clone()));
+                etcd_monitor::web::serve(&monitor, listener, async {
+                    let _ = stopped.await;
+                })
+                .await?;
+                let probes = monitor
+                    .collectors
+                    .board
+                    .all()
+                    .iter()
+                    .map(|s| s.counts.probes_total as usize)
+                    .sum();
+                monitor.shutdown().await;
+                Ok(probes)
+            })
+        });
+        let store = store
+            .recv()
+            .map_err(|_| anyhow!("the monitor's thread ended before it started"))??;
+        std::thread::sleep(PROBES_SETTLE);
+        Ok(Some(Monitor {
+            store,
+            base: format!("http://127.0.0.1:{port}"),
+            etcd_bin,
+            stop: Some(stop),
+            thread: Some(thread),
+            etcd: Some((rt, etcd)),
+            _etcd_dir: etcd_dir,
+        }))
+    }
+
+    /// Stops the monitor (a clean stop, as on SIGTERM) and the etcd; returns the
+    /// probes made.
+    fn stop(mut self) -> Result<usize> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let probes = match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(probes)) => probes?,
+            Some(Err(_)) => bail!("the monitor's thread panicked"),
+            None => 0,
+        };
         drop(self.etcd.take());
-        probes
+        Ok(probes)
     }
 }
 
-/// Starts a real 3-member etcd and the collectors of `clusters` clusters pointing
-/// at it, as `live` configures the monitor; None without an etcd binary.
-fn probe_the_fleet(clusters: usize) -> Result<Option<Probing>> {
-    let Some(etcd_bin) = find_etcd_binary() else {
-        return Ok(None);
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix("etcd-monitor-fleet-day-etcd-")
-        .tempdir()?;
-    let rt = tokio::runtime::Runtime::new()?;
-    let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, tmp.path())?;
-    let mut config = String::from("[collect]\ninterval = \"15s\"\n");
-    for c in 0..clusters {
-        config.push_str(&format!(
-            "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\n",
-            endpoints.join(", ")
-        ));
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
-    let settings = etcd_monitor::config::Settings::from_toml(&config)?;
-    let collectors = {
-        let _guard = rt.enter();
-        etcd_monitor::collect::Collectors::start(&settings.clusters, &settings.collect, None, None)?
-    };
-    std::thread::sleep(PROBES_SETTLE);
-    Ok(Some(Probing {
-        rt,
-        etcd: Some(etcd),
-        etcd_bin,
-        collectors,
-        _tmp: tmp,
-    }))
 }
 
 /// glibc's count of the heap bytes in use (small chunks, large ones by mmap
