@@ -365,5 +365,19 @@ mod delete_tests {
         assert_eq!(points(&store, "gone", now), 1);
         assert!(points(&store, "kept", now) > 700);
         assert!(store.check().unwrap().is_empty());
+        // The registry read back holds both series of that text; the newer one is
+        // the series, and the next sample goes to it.
+        let series = store.list_series("gone", None, None);
+        assert_eq!(series.len(), 1, "{series:?}");
+        store
+            .ingest(&MemberSamples {
+                cluster: "gone".into(),
+                member: "m0".into(),
+                at_ms: now + 15_000,
+                samples: vec![("up".into(), 2.0)],
+            })
+            .unwrap();
+        assert_eq!(store.list_series("gone", None, None), series);
+        assert_eq!(points(&store, "gone", now + 15_000), 2);
     }
 }

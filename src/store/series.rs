@@ -81,13 +81,21 @@ impl MemberSeries {
             .copied()
     }
 
-    /// Adds `id`, the last of `series`.
+    /// Adds `id` (of `series`), in place of an earlier series of the same text: a
+    /// cluster deleted and added again registers its series anew, and reading the
+    /// registry back meets both; the newer is the one samples go to.
     fn add(&mut self, id: u64, series: &[SeriesEntry], hasher: &impl std::hash::BuildHasher) {
-        let text = &series[id as usize].text;
+        let text = &*series[id as usize].text;
+        let hash = hasher.hash_one(text);
+        if let Some(earlier) = self
+            .by_text
+            .find_mut(hash, |other| &*series[*other as usize].text == text)
+        {
+            *earlier = id;
+            return;
+        }
         self.by_text
-            .insert_unique(hasher.hash_one(&**text), id, |id| {
-                hasher.hash_one(&*series[*id as usize].text)
-            });
+            .insert_unique(hash, id, |id| hasher.hash_one(&*series[*id as usize].text));
     }
 
     /// The member's series ids.
