@@ -174,18 +174,7 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
     let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, tmp.path())?;
     let port = free_port()?;
     let data_dir = tmp.path().join("data");
-    let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.auth]\nmode = \"none\"\n\
-         [store]\ndata_dir = {:?}\n[collect]\ninterval = \"15s\"\n",
-        data_dir.display().to_string()
-    );
-    for c in 0..clusters {
-        config.push_str(&format!(
-            "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\ntags = [\"{}\"]\n",
-            endpoints.join(", "),
-            ["prod", "staging", "dev"][c % 3]
-        ));
-    }
+    let config = fleet_config(port, &data_dir, "", clusters, &endpoints);
     let config_path = tmp.path().join("fleet.toml");
     std::fs::write(&config_path, config)?;
     let log_path = tmp.path().join("serve.log");
@@ -344,6 +333,32 @@ fn live(clusters: usize, seconds: u64) -> Result<()> {
     drop(etcd);
     drop(rt);
     Ok(())
+}
+
+/// The monitor's config: the dashboard on `port` without auth, the store in
+/// `data_dir` (`store_extra`: more of `[store]`), 15 s probes, and `clusters`
+/// clusters `c000`... pointing at `endpoints` (quoted), tagged in turn prod,
+/// staging and dev.
+fn fleet_config(
+    port: u16,
+    data_dir: &Path,
+    store_extra: &str,
+    clusters: usize,
+    endpoints: &[String],
+) -> String {
+    let mut config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.auth]\nmode = \"none\"\n\
+         [store]\ndata_dir = {:?}\n{store_extra}[collect]\ninterval = \"15s\"\n",
+        data_dir.display().to_string()
+    );
+    for c in 0..clusters {
+        config.push_str(&format!(
+            "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\ntags = [\"{}\"]\n",
+            endpoints.join(", "),
+            ["prod", "staging", "dev"][c % 3]
+        ));
+    }
+    config
 }
 
 /// A real 3-member etcd under `dir`, and its client URLs quoted for a TOML list.
@@ -616,19 +631,13 @@ impl Monitor {
             .build()?;
         let (etcd, endpoints) = start_etcd(&rt, &etcd_bin, etcd_dir.path())?;
         let port = free_port()?;
-        let mut config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.auth]\nmode = \"none\"\n\
-             [store]\ndata_dir = {:?}\n[[store.metric_relabel]]\naction = \"drop\"\nregex = \".*\"\n\
-             [collect]\ninterval = \"15s\"\n",
-            data_dir.display().to_string()
+        let config = fleet_config(
+            port,
+            data_dir,
+            "[[store.metric_relabel]]\naction = \"drop\"\nregex = \".*\"\n",
+            clusters,
+            &endpoints,
         );
-        for c in 0..clusters {
-            config.push_str(&format!(
-                "[[clusters]]\nname = \"c{c:03}\"\nendpoints = [{}]\ntags = [\"{}\"]\n",
-                endpoints.join(", "),
-                ["prod", "staging", "dev"][c % 3]
-            ));
-        }
         let settings = etcd_monitor::config::Settings::from_toml(&config)?;
         let listener = std::net::TcpListener::bind(settings.server.listen)?;
         listener.set_nonblocking(true)?;

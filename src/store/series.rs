@@ -131,6 +131,27 @@ fn member_series<'a>(
         .expect("inserted above")
 }
 
+/// Registers `text` as the next series of `known`, with an empty head; returns
+/// its id.
+fn push_series(
+    series: &mut Vec<SeriesEntry>,
+    heads: &mut Vec<SeriesHead>,
+    known: &mut MemberSeries,
+    text: Box<str>,
+    hasher: &impl std::hash::BuildHasher,
+) -> u64 {
+    let id = series.len() as u64;
+    grow_by_eighths(series);
+    grow_by_eighths(heads);
+    series.push(SeriesEntry {
+        member: known.index,
+        text,
+    });
+    heads.push(SeriesHead::new());
+    known.add(id, series, hasher);
+    id
+}
+
 impl Inner {
     /// At a checkpoint: gives back the spare room of the registry and the head,
     /// which grow by an eighth (up to 9 % of them: 4,780 slots of 552 bytes at
@@ -195,15 +216,7 @@ impl Inner {
             let id = match in_place.or_else(|| known.id_of(text, series, text_hasher)) {
                 Some(id) => id,
                 None => {
-                    let id = series.len() as u64;
-                    grow_by_eighths(series);
-                    grow_by_eighths(heads);
-                    series.push(SeriesEntry {
-                        member: known.index,
-                        text: text.as_str().into(),
-                    });
-                    heads.push(SeriesHead::new());
-                    known.add(id, series, text_hasher);
+                    let id = push_series(series, heads, known, text.as_str().into(), text_hasher);
                     pending_series.push(id);
                     id
                 }
@@ -231,14 +244,7 @@ impl Inner {
             ..
         } = self;
         let known = member_series(members, member_names, cluster, member);
-        grow_by_eighths(series);
-        grow_by_eighths(heads);
-        series.push(SeriesEntry {
-            member: known.index,
-            text: text.into_boxed_str(),
-        });
-        heads.push(SeriesHead::new());
-        known.add(id, series, text_hasher);
+        push_series(series, heads, known, text.into_boxed_str(), text_hasher);
         Ok(())
     }
 
